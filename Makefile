@@ -1,0 +1,44 @@
+# Two entry points (see README): `make run` and `make test`. Both create .venv on first use
+# and reuse it afterwards; the stamp is rebuilt only when the dependency files change.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+export NO_ALBUMENTATIONS_UPDATE := 1
+export HF_HUB_OFFLINE := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: env run test test-all lint bench lock kernel clean
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -c constraints.txt "setuptools==84.2.1" "wheel==0.48.0"
+	$(PY) -m pip install -q -c constraints.txt --no-build-isolation -e ".[dev]"
+	@touch $(STAMP)
+
+run: $(STAMP)           ## the main job: every notebook, default profile, stand-in data
+	$(PY) run_all.py $(ARGS)
+
+test: $(STAMP)          ## the test suite (slow and gpu tests deselected)
+	$(PY) -m pytest -q $(ARGS)
+
+test-all: $(STAMP)      ## also the slow tests
+	$(PY) -m pytest -q -m "not gpu" $(ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check hsilib tests run_all.py notebooks
+
+bench: $(STAMP)
+	$(PY) -m hsilib.bench $(ARGS)
+
+kernel: $(STAMP)        ## register the environment as a Jupyter kernel named hsi-skin-synth
+	$(PY) -m ipykernel install --user --name hsi-skin-synth --display-name "Python (hsi-skin-synth)"
+
+lock: $(STAMP)          ## refresh constraints.txt from the working environment
+	{ sed -n '1,3p' constraints.txt; echo "setuptools==84.2.1"; echo "wheel==0.48.0"; \
+	  $(PY) -m pip freeze --exclude-editable | grep -v '^-e'; } > constraints.txt.tmp && mv constraints.txt.tmp constraints.txt
+
+clean:
+	rm -rf runs .pytest_cache .ruff_cache

@@ -1,0 +1,246 @@
+"""Run profiles: one frozen dataclass per notebook/experiment, one instance per profile.
+
+Three profiles exist and nothing else in the project branches on their names:
+
+- ``smoke``: seconds per notebook; exercises every code path for the tests.
+- ``quick``: meaningful results on a 2-core CPU laptop (the whole study in under an hour).
+- ``full``: the paper-scale run on one GPU (the settings of the original study).
+
+Every section's class defaults are the ``full`` values; ``quick`` and ``smoke`` replace a few
+fields. Use :func:`resolve` to get a section (or the whole study) with checked overrides::
+
+    cfg = resolve("quick", "fastgan", steps=200)       # -> FastGANConfig
+    study = resolve("smoke", fastgan={"steps": 2})      # -> StudyConfig
+
+Introduced in notebook 01; every notebook resolves its section in the cell after ``parameters``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field, replace
+from typing import Any, Union
+
+PROFILES = ("smoke", "quick", "full")
+
+
+# --------------------------------------------------------------------------------------------
+# 01 preprocessing: stand-in data, segmentation, crops, splits, normalisation
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DataConfig:
+    """Stand-in generation and preprocessing (notebook 01)."""
+
+    scale: float = 1.0  # phantom cube size relative to the camera's 272 x 512
+    n_mm: int = 85  # melanoma cubes (HSIDermoscopy: 85)
+    n_dn: int = 175  # dysplastic nevus cubes (175)
+    n_other: int = 70  # other lesions (70)
+    n_rgb: int = 2000  # unpaired RGB dermoscopy images (MILK10K/ISIC stand-in)
+    rgb_size: int = 256  # side of the square RGB images
+    crop_size: int = 256  # side of the square lesion crops
+    crop_scale: float = 1.5  # lesion bounding box scaled about its centre before cropping
+    min_lesion_px: int = 400  # smaller segments are discarded (at scale 1; scales with area)
+    split_fractions: tuple[float, float, float] = (0.70, 0.15, 0.15)
+    n_folds: int = 5
+    workers: int = 2  # processes for generation and preprocessing
+
+
+# --------------------------------------------------------------------------------------------
+# 03 FastGAN
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FastGANConfig:
+    """FastGAN training and synthetic export (notebook 03). Defaults: Liu et al. 2021 / the study."""
+
+    image_size: int = 256
+    z_dim: int = 256
+    ngf: int = 64
+    ndf: int = 64
+    batch_size: int = 16
+    steps: int = 100_000
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    ema_decay: float = 0.999
+    diffaug: tuple[str, ...] = ("translation", "cutout")
+    lpips_weights: str | None = None  # local VGG16 / AlexNet checkpoint for 16-band LPIPS
+    spectral_loss_weight: float = 0.0  # SAM + SID terms (the study's future work); 0 = off
+    log_every: int = 100
+    sample_every: int = 5000
+    checkpoint_every: int = 5000
+    n_synthetic: int = 200  # crops exported per class
+    filter_top_fraction: float = 1.0  # keep the top k of samples by discriminator score
+    amp: bool = True  # bf16 autocast and channels_last where CUDA supports them
+
+
+# --------------------------------------------------------------------------------------------
+# 06 classifiers
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Melanoma classifiers (notebook 06). Defaults: the study's DenseNet201 setting."""
+
+    arch: str = "densenet201"
+    image_size: int = 224
+    batch_size: int = 8
+    lr: float = 1e-4
+    weight_decay: float = 1e-2
+    epochs: int = 400
+    patience: int = 100
+    select_metric: str = "auroc"
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    n_synthetic_mm: int = 100  # synthetic melanoma crops added to training (the study's best mix)
+    n_synthetic_dn: int = 0
+    pretrained_weights: str | None = None  # local ImageNet checkpoint (3-channel)
+    specialist_weights: str | None = None  # local ISIC melanoma checkpoint (3-channel)
+    num_workers: int = 0
+
+
+# --------------------------------------------------------------------------------------------
+# Benchmarks (python -m hsilib.bench)
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BenchConfig:
+    """Repeats and sizes for ``python -m hsilib.bench``."""
+
+    repeats: int = 3
+    warmup: int = 1
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """All sections of one profile."""
+
+    profile: str = "full"
+    save_pdf: bool = True  # figures also as PDF (publication run)
+    data: DataConfig = field(default_factory=DataConfig)
+    fastgan: FastGANConfig = field(default_factory=FastGANConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    bench: BenchConfig = field(default_factory=BenchConfig)
+
+
+def _profiles() -> dict[str, StudyConfig]:
+    full = StudyConfig()
+    quick = StudyConfig(
+        profile="quick",
+        save_pdf=False,
+        data=replace(full.data, scale=0.5, n_rgb=400, rgb_size=128, crop_size=64),
+        fastgan=replace(
+            full.fastgan, image_size=64, batch_size=8, steps=1500, ngf=32, ndf=32,
+            log_every=25, sample_every=500, checkpoint_every=500, n_synthetic=100,
+        ),
+        classifier=replace(
+            full.classifier, arch="small", image_size=64, batch_size=16, lr=1e-3,
+            epochs=30, patience=10, seeds=(0, 1, 2),
+        ),
+    )
+    smoke = StudyConfig(
+        profile="smoke",
+        save_pdf=False,
+        data=replace(
+            full.data, scale=0.25, n_mm=8, n_dn=10, n_other=4, n_rgb=16, rgb_size=64,
+            crop_size=32, n_folds=2, workers=1,
+        ),
+        fastgan=replace(
+            full.fastgan, image_size=32, batch_size=4, steps=3, ngf=8, ndf=8, log_every=1,
+            sample_every=2, checkpoint_every=2, n_synthetic=6,
+        ),
+        classifier=replace(
+            full.classifier, arch="small", image_size=32, batch_size=4, lr=1e-3, epochs=2,
+            patience=1, seeds=(0, 1), n_synthetic_mm=4,
+        ),
+        bench=BenchConfig(repeats=1, warmup=0),
+    )
+    return {"smoke": smoke, "quick": quick, "full": full}
+
+
+# --------------------------------------------------------------------------------------------
+# resolve: profile + checked overrides
+# --------------------------------------------------------------------------------------------
+class ConfigError(ValueError):
+    """An unknown profile, section or key, or a value of the wrong type."""
+
+
+def _sections() -> dict[str, type]:
+    hints = typing.get_type_hints(StudyConfig)
+    return {f.name: hints[f.name] for f in dataclasses.fields(StudyConfig)
+            if dataclasses.is_dataclass(hints[f.name])}
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return True
+    if origin in (Union, types.UnionType):
+        return any(_type_ok(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(value, (tuple, list)):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_type_ok(v, args[0]) for v in value)
+        return len(value) == len(args) and all(_type_ok(v, a) for v, a in zip(value, args))
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return True
+
+
+def _override(obj: Any, overrides: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(type(obj))
+    names = [f.name for f in dataclasses.fields(obj)]
+    changes = {}
+    for key, value in overrides.items():
+        if key not in names:
+            raise ConfigError(
+                f"unknown key {key!r} for {where} ({type(obj).__name__}); "
+                f"valid keys: {', '.join(names)}"
+            )
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}.{key} takes a dict of overrides, got {value!r}")
+            value = _override(getattr(obj, key), value, f"{where}.{key}")
+        elif not _type_ok(value, hint):
+            raise ConfigError(
+                f"{where}.{key} must be {getattr(hint, '__name__', hint)}, "
+                f"got {type(value).__name__} {value!r}"
+            )
+        elif typing.get_origin(hint) is tuple or hint is float:
+            value = tuple(value) if typing.get_origin(hint) is tuple else float(value)
+        changes[key] = value
+    return replace(obj, **changes)
+
+
+def resolve(profile: str, section: str | None = None, **overrides: Any) -> Any:
+    """Return the config of ``profile`` (or one ``section`` of it) with ``overrides`` applied.
+
+    Unknown profiles, sections and keys, and values of the wrong type raise
+    :class:`ConfigError` with a message that names the offending key.
+    """
+    table = _profiles()
+    if profile not in table:
+        raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    study = table[profile]
+    if section is None:
+        return _override(study, overrides, profile)
+    sections = _sections()
+    if section not in sections:
+        raise ConfigError(f"unknown section {section!r}; choose one of {', '.join(sections)}")
+    return _override(getattr(study, section), overrides, f"{profile}.{section}")
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A plain, JSON-ready dict of a config (saved inside checkpoints and manifests)."""
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(cls: type, values: dict[str, Any]) -> Any:
+    """Rebuild a config saved with :func:`to_dict`, with the same checks as :func:`resolve`."""
+    return _override(cls(), values, cls.__name__)

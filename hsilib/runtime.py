@@ -1,0 +1,83 @@
+"""Devices, seeds and progress bars: the small pieces every notebook and trainer calls.
+
+Introduced in notebook 01.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+
+def device(device: str = "auto") -> Any:
+    """A ``torch.device``: with ``"auto"``, CUDA if available, else Apple MPS, else CPU.
+
+    Any other string (``"cpu"``, ``"cuda:1"``) is passed through unchanged.
+    """
+    import torch
+
+    if device != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> np.random.Generator:
+    """Seed Python's ``random``, NumPy's global state and torch (all devices) in one call.
+
+    Returns a fresh ``numpy.random.Generator`` seeded with ``seed`` for code that prefers an
+    explicit generator. ``deterministic=True`` also asks torch for deterministic kernels.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    import torch
+
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    return np.random.default_rng(seed)
+
+
+def in_notebook_frontend() -> bool:
+    """True inside a live Jupyter kernel with a widget-capable front end (not under papermill)."""
+    if "PAPERMILL_EXECUTION" in os.environ or os.environ.get("HSILIB_PLAIN_PROGRESS"):
+        return False
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    ip = get_ipython()
+    return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
+
+
+def progress(iterable: Iterable | None = None, total: int | None = None, desc: str = "",
+             **kwargs: Any):
+    """A tqdm progress bar that suits where it runs.
+
+    JupyterLab gets the widget bar; papermill logs, terminals and CI get plain text lines at a
+    modest rate (a line every few seconds) so executed notebooks stay readable.
+    """
+    if in_notebook_frontend():
+        from tqdm.notebook import tqdm
+    else:
+        from tqdm import tqdm
+
+        kwargs.setdefault("file", sys.stdout)
+        kwargs.setdefault("mininterval", 5.0)
+        kwargs.setdefault("ascii", True)
+        kwargs.setdefault("dynamic_ncols", False)
+        kwargs.setdefault("ncols", 100)
+    return tqdm(iterable, total=total, desc=desc, **kwargs)
