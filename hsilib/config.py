@@ -48,6 +48,19 @@ class DataConfig:
 
 
 # --------------------------------------------------------------------------------------------
+# Generator evaluation (metrics used from notebook 03 on)
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Generator-quality evaluation (hsilib.metrics.protocol)."""
+
+    batch_size: int = 50  # images per feature-extraction batch (streaming)
+    inception_weights: str | None = None  # local FID Inception checkpoint; None -> FD_rand
+    feature_size: int = 299  # input side for the Inception feature network
+    n_eval: int = 200  # synthetic images per evaluation
+
+
+# --------------------------------------------------------------------------------------------
 # 03 FastGAN
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -115,6 +128,7 @@ class StudyConfig:
     profile: str = "full"
     save_pdf: bool = True  # figures also as PDF (publication run)
     data: DataConfig = field(default_factory=DataConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     fastgan: FastGANConfig = field(default_factory=FastGANConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)

@@ -23,7 +23,13 @@ from dataclasses import dataclass
 from typing import Any
 
 #: Modules that register benchmarks (imported lazily by the runner).
-MODULES = ("hsilib.bench.core",)
+MODULES = (
+    "hsilib.bench.core",
+    "hsilib.bench.data",
+    "hsilib.bench.metrics",
+    "hsilib.bench.gan",
+    "hsilib.bench.classifiers",
+)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,3 @@
+"""Benchmarks: data (registered with hsilib.bench.register)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Benchmarks: metrics (registered with hsilib.bench.register)."""
+
+from __future__ import annotations
