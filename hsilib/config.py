@@ -65,9 +65,10 @@ class MetricsConfig:
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class FastGANConfig:
-    """FastGAN training and synthetic export (notebook 03). Defaults: Liu et al. 2021 / the study."""
+    """FastGAN training and synthetic export (notebook 03); defaults: Liu et al. 2021, the study."""
 
-    image_size: int = 256
+    image_size: int = 256  # output side, a power of two in 32..256
+    n_bands: int = 16  # spectral bands of the generated cubes
     z_dim: int = 256
     ngf: int = 64
     ndf: int = 64
@@ -78,6 +79,7 @@ class FastGANConfig:
     ema_decay: float = 0.999
     diffaug: tuple[str, ...] = ("translation", "cutout")
     lpips_weights: str | None = None  # local VGG16 / AlexNet checkpoint for 16-band LPIPS
+    lpips_net: str = "vgg"  # backbone of lpips_weights: "vgg" (VGG16) or "alex" (AlexNet)
     spectral_loss_weight: float = 0.0  # SAM + SID terms (the study's future work); 0 = off
     log_every: int = 100
     sample_every: int = 5000
@@ -200,7 +202,8 @@ def _type_ok(value: Any, hint: Any) -> bool:
             return False
         if len(args) == 2 and args[1] is Ellipsis:
             return all(_type_ok(v, args[0]) for v in value)
-        return len(value) == len(args) and all(_type_ok(v, a) for v, a in zip(value, args))
+        return len(value) == len(args) and all(
+            _type_ok(v, a) for v, a in zip(value, args, strict=True))
     if isinstance(hint, type):
         return isinstance(value, hint)
     return True

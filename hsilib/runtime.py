@@ -40,7 +40,7 @@ def seed_everything(seed: int, deterministic: bool = False) -> np.random.Generat
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 (seeds legacy global-state users)
     os.environ["PYTHONHASHSEED"] = str(seed)
     import torch
 

@@ -1,0 +1,250 @@
+#!/usr/bin/env python
+"""Execute the study's notebooks headlessly, in order, with papermill.
+
+    python run_all.py                       # every notebook, default profile, stand-in data
+    python run_all.py --profile smoke       # seconds per notebook (what the tests run)
+    python run_all.py --only 01 03          # just these notebooks
+    python run_all.py --from 03             # notebook 03 and everything after it
+    python run_all.py --data ~/HSIDermoscopy --profile full --out runs/real
+
+Each executed notebook is saved under ``<run>/notebooks/``; ``<run>/manifest.json`` records the
+git SHA, package versions, device, and for every notebook its status, parameters, wall time and
+the files it wrote. A notebook whose outputs are newer than its inputs (the notebook itself,
+the hsilib code, the outputs of the notebooks before it and the data folder) is skipped unless
+``--force``. The run stops at the first failure and prints the failing cell and the error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent
+NOTEBOOK_RE = re.compile(r"^(\d\d)_[\w-]+\.ipynb$")
+PACKAGES = ("hsilib", "torch", "torchvision", "numpy", "scipy", "pandas", "scikit-learn", "timm",
+            "lpips", "torchmetrics", "albumentations", "colour-science", "spectral", "papermill")
+
+
+# ---------------------------------------------------------------------------------------------
+# What to run
+# ---------------------------------------------------------------------------------------------
+def find_notebooks(folder: Path) -> list[Path]:
+    """``NN_name.ipynb`` files of ``folder`` in numeric order."""
+    return sorted(p for p in folder.glob("*.ipynb") if NOTEBOOK_RE.match(p.name))
+
+
+def select(notebooks: list[Path], only: list[str] | None, start: str | None) -> list[Path]:
+    known = {p.name[:2] for p in notebooks}
+    for n in (only or []) + ([start] if start else []):
+        if n.zfill(2) not in known:
+            raise SystemExit(f"error: no notebook numbered {n!r}; found {', '.join(sorted(known))}")
+    chosen = [p for p in notebooks if not only or p.name[:2] in {n.zfill(2) for n in only}]
+    return [p for p in chosen if not start or p.name[:2] >= start.zfill(2)]
+
+
+def default_profile() -> str:
+    import torch
+
+    return "full" if torch.cuda.is_available() else "quick"
+
+
+# ---------------------------------------------------------------------------------------------
+# Freshness: outputs newer than every input
+# ---------------------------------------------------------------------------------------------
+def _files(root: Path) -> dict[str, float]:
+    if not root.exists():
+        return {}
+    return {str(p): p.stat().st_mtime for p in root.rglob("*") if p.is_file()}
+
+
+def _run_files(run: Path) -> dict[str, float]:
+    """Files a notebook may have written: everything under the run folder but its own records."""
+    skip = (f"{run / 'notebooks'}{os.sep}", f"{run / 'bench'}{os.sep}", str(run / "manifest.json"),
+            f"{run}{os.sep}.manifest.json")
+    return {p: t for p, t in _files(run).items() if not p.startswith(skip)}
+
+
+def is_fresh(entry: dict | None, params: dict, inputs: list[Path], run: Path) -> bool:
+    """True when ``entry`` (this notebook's manifest record) is still valid."""
+    if not entry or entry.get("status") != "ok" or entry.get("parameters") != params:
+        return False
+    outputs = [run / o for o in entry.get("outputs", [])]
+    if not outputs or not all(o.exists() for o in outputs):
+        return False
+    newest_input = 0.0
+    for p in inputs:
+        if p.is_dir():
+            newest_input = max([newest_input, *_files(p).values()])
+        elif p.exists():
+            newest_input = max(newest_input, p.stat().st_mtime)
+    return min(o.stat().st_mtime for o in outputs) > newest_input
+
+
+# ---------------------------------------------------------------------------------------------
+# Manifest
+# ---------------------------------------------------------------------------------------------
+def git_state() -> dict:
+    def git(*args):
+        r = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+        return r.stdout.strip() if r.returncode == 0 else None
+
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"sha": git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None else None}
+
+
+def environment() -> dict:
+    import torch
+
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"python": platform.python_version(), "platform": platform.platform(),
+            "packages": versions, "device": "cuda" if cuda else "cpu", "cuda_device": cuda,
+            "cpu_count": os.cpu_count()}
+
+
+def write_json(path: Path, obj: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Execution
+# ---------------------------------------------------------------------------------------------
+def execute(nb: Path, out: Path, params: dict) -> None:
+    import papermill as pm
+
+    env_keep = dict(os.environ)
+    os.environ.update(NO_ALBUMENTATIONS_UPDATE="1", HF_HUB_OFFLINE="1", HSILIB_PLAIN_PROGRESS="1",
+                      PYTHONUNBUFFERED="1")
+    try:
+        pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name="python3",
+                            cwd=str(nb.parent), progress_bar=False, log_output=False)
+    finally:
+        os.environ.clear()
+        os.environ.update(env_keep)
+
+
+def failure_report(exc: Exception, executed: Path) -> str:
+    """The failing cell's source and the error, read from the executed notebook."""
+    lines = [f"{type(exc).__name__}: {getattr(exc, 'ename', '')} {getattr(exc, 'evalue', exc)}"]
+    try:
+        nb = json.loads(executed.read_text())
+        for i, cell in enumerate(nb["cells"]):
+            errs = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+            if errs:
+                src = "".join(cell["source"])
+                tb = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(errs[0].get("traceback", [])))
+                lines = [f"failing cell {i}:", src, "", "error:", tb[-3000:]]
+                break
+    except (OSError, ValueError, KeyError):
+        pass
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", choices=("smoke", "quick", "full"), default=None,
+                    help="default: full when CUDA is available, else quick")
+    ap.add_argument("--only", nargs="+", metavar="NN", help="run only these notebook numbers")
+    ap.add_argument("--from", dest="start", metavar="NN", help="start at this notebook number")
+    ap.add_argument("--data", default=None,
+                    help="a real HSIDermoscopy folder (MMCube/, DNCube/, OtherCube/); "
+                         "default: the built-in stand-in")
+    ap.add_argument("--out", default=None, help="run folder (default runs/<profile>)")
+    ap.add_argument("--seed", type=int, default=0, help="master seed passed to every notebook")
+    ap.add_argument("--force", action="store_true", help="run notebooks even if up to date")
+    ap.add_argument("--notebooks", default=str(REPO / "notebooks"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    profile = args.profile or default_profile()
+    print(f"profile: {profile}" + ("" if args.profile else " (default for this machine)"),
+          flush=True)
+    data_dir = None
+    if args.data:
+        data = Path(args.data).expanduser().resolve()
+        if not data.is_dir():
+            raise SystemExit(f"error: --data {data} is not a folder")
+        data_dir = str(data)
+
+    sys.path.insert(0, str(REPO))
+    from hsilib.paths import run_paths
+
+    run = run_paths(args.out, profile).make()
+    notebooks = select(find_notebooks(Path(args.notebooks)), args.only, args.start)
+    if not notebooks:
+        raise SystemExit(f"error: no NN_*.ipynb notebooks in {args.notebooks}")
+    print(f"run folder: {run.root}", flush=True)
+
+    manifest = json.loads(run.manifest.read_text()) if run.manifest.exists() else {}
+    manifest.update(profile=profile, run_dir=str(run.root), data_dir=data_dir, seed=args.seed,
+                    updated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    git=git_state(), environment=environment())
+    records = manifest.setdefault("notebooks", {})
+    code = [REPO / "hsilib"]
+    earlier_outputs: list[Path] = []
+    total = time.perf_counter()
+
+    for i, nb in enumerate(notebooks, 1):
+        name = nb.stem
+        params = {"PROFILE": profile, "SEED": args.seed, "DATA_DIR": data_dir,
+                  "RUN_DIR": str(run.root)}
+        inputs = [nb, *code, *earlier_outputs] + ([Path(data_dir)] if data_dir else [])
+        # outputs of notebooks before this one (also those not selected this time) are inputs
+        for prev, rec in records.items():
+            if prev[:2] < name[:2]:
+                inputs += [run.root / o for o in rec.get("outputs", [])]
+        head = f"[{i}/{len(notebooks)}] {name:28s}"
+        if not args.force and is_fresh(records.get(name), params, inputs, run.root):
+            print(f"{head} skipped (outputs newer than inputs; --force to rerun)", flush=True)
+            records[name]["status_last_run"] = "skipped"
+            continue
+        print(f"{head} running ...", flush=True)
+        executed = run.notebooks / nb.name
+        before = _run_files(run.root)
+        t0 = time.perf_counter()
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        try:
+            execute(nb, executed, params)
+            status, error = "ok", None
+        except Exception as exc:  # papermill raises its own error types; report any
+            status, error = "failed", failure_report(exc, executed)
+        wall = time.perf_counter() - t0
+        after = _run_files(run.root)
+        outputs = sorted(os.path.relpath(p, run.root) for p, t in after.items()
+                         if before.get(p) != t)
+        records[name] = {"status": status, "status_last_run": status, "started": started,
+                         "wall_s": round(wall, 1), "parameters": params, "outputs": outputs,
+                         "executed_notebook": os.path.relpath(executed, run.root)}
+        if error:
+            records[name]["error"] = error
+        write_json(run.manifest, manifest)
+        print(f"{head} {status} in {wall:.1f} s ({len(outputs)} files written)", flush=True)
+        if error:
+            print(f"\n{name} failed; executed notebook: {executed}\n{error}", file=sys.stderr)
+            return 1
+        earlier_outputs += [run.root / o for o in outputs]
+
+    manifest["wall_s"] = round(time.perf_counter() - total, 1)
+    write_json(run.manifest, manifest)
+    print(f"done in {manifest['wall_s']:.1f} s; manifest: {run.manifest}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

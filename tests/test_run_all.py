@@ -1,0 +1,131 @@
+"""run_all.py on two tiny fixture notebooks in a temporary folder."""
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+import run_all  # noqa: E402
+
+PARAMS = 'PROFILE = "quick"\nSEED = 0\nDATA_DIR = None\nRUN_DIR = None\nOVERRIDES = {}'
+
+
+def make_notebook(path: Path, body: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(PARAMS)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# fixture"), params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture()
+def fixture(tmp_path):
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    # 01 writes a file; 02 reads it, so 02 only works after 01 (order is checked by content)
+    make_notebook(nbs / "01_first.ipynb",
+                  "from pathlib import Path\n"
+                  "out = Path(RUN_DIR) / 'artifacts' / 'first.txt'\n"
+                  "out.write_text(f'{PROFILE}-{SEED}')")
+    make_notebook(nbs / "02_second.ipynb",
+                  "from pathlib import Path\n"
+                  "a = Path(RUN_DIR) / 'artifacts'\n"
+                  "(a / 'second.txt').write_text((a / 'first.txt').read_text() + '+second')")
+    (nbs / "notes.ipynb").write_text("{}")  # not NN_*: ignored
+    return nbs, tmp_path / "run"
+
+
+def run(nbs, out, *extra):
+    return run_all.main(["--notebooks", str(nbs), "--out", str(out), "--profile", "smoke",
+                         "--seed", "3", *extra])
+
+
+def test_runs_in_order_and_writes_the_manifest(fixture, capsys):
+    nbs, out = fixture
+    assert run(nbs, out) == 0
+    assert (out / "artifacts" / "second.txt").read_text() == "smoke-3+second"
+    printed = capsys.readouterr().out
+    assert "profile: smoke" in printed
+    assert printed.index("01_first") < printed.index("02_second")
+    assert "[2/2] 02_second" in printed and " ok in " in printed
+
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["profile"] == "smoke" and m["seed"] == 3
+    assert set(m["notebooks"]) == {"01_first", "02_second"}
+    first = m["notebooks"]["01_first"]
+    assert first["status"] == "ok" and first["wall_s"] >= 0
+    assert first["outputs"] == ["artifacts/first.txt"]
+    assert first["parameters"] == {"PROFILE": "smoke", "SEED": 3, "DATA_DIR": None,
+                                   "RUN_DIR": str(out.resolve())}
+    assert m["notebooks"]["02_second"]["outputs"] == ["artifacts/second.txt"]
+    assert m["environment"]["packages"]["torch"].startswith("2.14.1")
+    assert m["environment"]["device"] in ("cpu", "cuda")
+    assert "sha" in m["git"]
+    executed = nbformat.read(out / "notebooks" / "02_second.ipynb", as_version=4)
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+
+
+def test_skips_fresh_notebooks_and_force_reruns(fixture, capsys):
+    nbs, out = fixture
+    assert run(nbs, out) == 0
+    capsys.readouterr()
+    assert run(nbs, out) == 0
+    assert capsys.readouterr().out.count("skipped") == 2
+
+    # an input of 02 changed (01's notebook): 01 reruns, and so does 02 (its input is newer)
+    time.sleep(0.05)
+    os.utime(nbs / "01_first.ipynb")
+    assert run(nbs, out) == 0
+    printed = capsys.readouterr().out
+    assert "skipped" not in printed and printed.count(" ok in ") == 2
+
+    assert run(nbs, out, "--force", "--only", "02") == 0
+    printed = capsys.readouterr().out
+    assert "01_first" not in printed and "02_second" in printed and "skipped" not in printed
+
+
+def test_changed_parameters_rerun(fixture, capsys):
+    nbs, out = fixture
+    assert run(nbs, out) == 0
+    capsys.readouterr()
+    assert run_all.main(["--notebooks", str(nbs), "--out", str(out), "--profile", "smoke",
+                         "--seed", "4"]) == 0
+    assert "skipped" not in capsys.readouterr().out
+    assert (out / "artifacts" / "second.txt").read_text() == "smoke-4+second"
+
+
+def test_stops_at_first_failure_and_reports_the_cell(fixture, capsys):
+    nbs, out = fixture
+    make_notebook(nbs / "01_first.ipynb", "x = 1\nraise ValueError('bad cube in MM_0001.mat')")
+    assert run(nbs, out) == 1
+    captured = capsys.readouterr()
+    assert "raise ValueError('bad cube in MM_0001.mat')" in captured.err  # the cell source
+    assert "ValueError" in captured.err and "bad cube in MM_0001.mat" in captured.err
+    assert "02_second" not in captured.out  # stopped
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["notebooks"]["01_first"]["status"] == "failed"
+    assert "02_second" not in m["notebooks"]
+
+
+def test_only_and_from_select_notebooks(fixture):
+    nbs, _ = fixture
+    found = run_all.find_notebooks(nbs)
+    assert [p.name for p in found] == ["01_first.ipynb", "02_second.ipynb"]
+    assert [p.name for p in run_all.select(found, ["2"], None)] == ["02_second.ipynb"]
+    assert [p.name for p in run_all.select(found, None, "02")] == ["02_second.ipynb"]
+    with pytest.raises(SystemExit, match="no notebook numbered '07'"):
+        run_all.select(found, ["07"], None)
+
+
+def test_bad_data_folder_is_named(fixture, tmp_path):
+    nbs, out = fixture
+    with pytest.raises(SystemExit, match="nowhere"):
+        run(nbs, out, "--data", str(tmp_path / "nowhere"))
