@@ -29,6 +29,8 @@ from importlib import metadata
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent
+#: Code whose change makes every notebook stale.
+CODE = [REPO / "hsilib"]
 NOTEBOOK_RE = re.compile(r"^(\d\d)_[\w-]+\.ipynb$")
 PACKAGES = ("hsilib", "torch", "torchvision", "numpy", "scipy", "pandas", "scikit-learn", "timm",
             "lpips", "torchmetrics", "albumentations", "colour-science", "spectral", "papermill")
@@ -196,7 +198,6 @@ def main(argv: list[str] | None = None) -> int:
                     updated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     git=git_state(), environment=environment())
     records = manifest.setdefault("notebooks", {})
-    code = [REPO / "hsilib"]
     earlier_outputs: list[Path] = []
     total = time.perf_counter()
 
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         name = nb.stem
         params = {"PROFILE": profile, "SEED": args.seed, "DATA_DIR": data_dir,
                   "RUN_DIR": str(run.root)}
-        inputs = [nb, *code, *earlier_outputs] + ([Path(data_dir)] if data_dir else [])
+        inputs = [nb, *CODE, *earlier_outputs] + ([Path(data_dir)] if data_dir else [])
         # outputs of notebooks before this one (also those not selected this time) are inputs
         for prev, rec in records.items():
             if prev[:2] < name[:2]:

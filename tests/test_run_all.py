@@ -27,7 +27,11 @@ def make_notebook(path: Path, body: str) -> None:
 
 
 @pytest.fixture()
-def fixture(tmp_path):
+def fixture(tmp_path, monkeypatch):
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "lib.py").write_text("x = 1\n")
+    monkeypatch.setattr(run_all, "CODE", [code])  # the repo's hsilib changes under our feet
     nbs = tmp_path / "notebooks"
     nbs.mkdir()
     # 01 writes a file; 02 reads it, so 02 only works after 01 (order is checked by content)
@@ -86,6 +90,12 @@ def test_skips_fresh_notebooks_and_force_reruns(fixture, capsys):
     assert run(nbs, out) == 0
     printed = capsys.readouterr().out
     assert "skipped" not in printed and printed.count(" ok in ") == 2
+
+    # a code change makes every notebook stale
+    time.sleep(0.05)
+    os.utime(run_all.CODE[0] / "lib.py")
+    assert run(nbs, out, "--only", "02") == 0
+    assert " ok in " in capsys.readouterr().out
 
     assert run(nbs, out, "--force", "--only", "02") == 0
     printed = capsys.readouterr().out
