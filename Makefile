@@ -38,7 +38,8 @@ kernel: $(STAMP)        ## register the environment as a Jupyter kernel named hs
 
 lock: $(STAMP)          ## refresh constraints.txt from the working environment
 	{ sed -n '1,3p' constraints.txt; echo "setuptools==84.2.1"; echo "wheel==0.48.0"; \
-	  $(PY) -m pip freeze --exclude-editable | grep -v '^-e'; } > constraints.txt.tmp && mv constraints.txt.tmp constraints.txt
+	  $(PY) -m pip freeze --exclude-editable | grep -v "^-e" \
+	  | sed -E "/^(nvidia-|cuda-|triton==)/s/$$/ ; sys_platform == \"linux\"/"; } > constraints.txt.tmp && mv constraints.txt.tmp constraints.txt
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache
