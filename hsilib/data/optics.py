@@ -220,7 +220,18 @@ def skin_reflectance(wavelengths_nm, *, f_mel_epi, blood, sat, f_mel_derm=0.0, p
     mua_derm = bl * mua_bl + (1 - bl) * base
     mua_epi = fe * mel + (1 - fe) * base
     musp_derm = mss * musp
-    r_derm = reflectance_two_layer(mua_derm, musp_derm, mua_derm + fd * mel, musp_derm,
-                                   pap * 0.1)
+    r_derm = reflectance_one_layer(mua_derm, musp_derm)
+    # The two-layer solve only where there is dermal melanin: elsewhere both layers are equal
+    # and it would return the one-layer value anyway (see reflectance_two_layer).
+    deep = np.broadcast_to(fd[..., 0] > 0, np.broadcast_shapes(*(v.shape for v in params)))
+    if deep.any():
+        full = r_derm.shape
+        r_derm = np.array(np.broadcast_to(r_derm, full))
+        mua_d, musp_d = (np.broadcast_to(x, full)[deep] for x in (mua_derm, musp_derm))
+        fd_d = np.broadcast_to(fd, full[:-1] + (1,))[deep]
+        pap_d = np.broadcast_to(pap, full[:-1] + (1,))[deep]
+        r_derm[deep] = reflectance_two_layer(mua_d, musp_d, mua_d + fd_d * mel, musp_d,
+                                             pap_d * 0.1)
     out = np.exp(-2.0 * mua_epi * (epi * 0.1)) * r_derm
-    return out.astype(dtype, copy=False)
+    shape = np.broadcast_shapes(*(v.shape for v in params)) + (wl.size,)
+    return np.ascontiguousarray(np.broadcast_to(out, shape), dtype=dtype)
