@@ -1,0 +1,326 @@
+"""Training melanoma classifiers on real and synthetic crops; saved predictions (notebook 06).
+
+Three layers, read top to bottom:
+
+1. data: :func:`load_crops` turns a crop folder (one split) into one in-memory tensor of
+   normalised images at the training size (a few MB at 64 px: every epoch then costs only the
+   network), and :func:`training_set` mixes in synthetic crops by count per class;
+2. objective and loop: :func:`focal_loss`, :func:`augment_batch` (the data module's
+   ``train_transforms``, applied to the cached images) and :func:`train_classifier`
+   (AdamW; early stopping and checkpoint selection on the VALIDATION split only);
+3. experiment: :func:`run_experiment` trains one configuration over several seeds and returns
+   the per-image predictions of the selected checkpoints on validation and test; the notebook
+   appends them to ``results/06_predictions.csv`` and every table is recomputed from that file
+   with :func:`test_metrics` (threshold chosen on validation, then applied to test).
+
+Melanoma is the positive class: ``label`` 1 = MM, ``p_mm`` = predicted probability of melanoma.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from .. import config as config_mod
+from ..metrics import classification as cm
+from ..models.classifiers import build_classifier, set_train_mode
+from ..runtime import device as pick_device
+from ..runtime import progress, seed_everything
+
+CLASSES = ("MM", "DN")
+PRED_COLUMNS = ["config", "seed", "split", "id", "label", "p_mm", "is_synthetic"]
+
+
+# --------------------------------------------------------------------------------------------
+# 1. Data: crops as one tensor per split
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Crops:
+    """A set of crops held in memory: ``images`` N x B x S x S (normalised), ``labels`` N."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    ids: tuple[str, ...]
+    is_synthetic: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, idx: Sequence[int] | np.ndarray) -> Crops:
+        idx = torch.as_tensor(np.asarray(idx, dtype=np.int64))
+        return Crops(self.images[idx], self.labels[idx], tuple(self.ids[i] for i in idx.tolist()),
+                     self.is_synthetic[idx])
+
+    @staticmethod
+    def cat(parts: Sequence[Crops]) -> Crops:
+        parts = [p for p in parts if len(p)]
+        return Crops(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]),
+                     sum((p.ids for p in parts), ()), torch.cat([p.is_synthetic for p in parts]))
+
+
+_CACHE: dict[tuple, Crops] = {}
+
+
+def load_crops(folder: str | Path, normaliser, size: int, split: str | None = None,
+               splits_csv: str | Path | None = None) -> Crops:
+    """All MM/DN crops of ``folder`` (one ``split`` of ``splits_csv``, or all) as one tensor.
+
+    Reads through :class:`hsilib.data.datasets.CropDataset` (normalised to [0, 1] with the
+    training-split band min/max) resized by ``eval_transforms(size)``. Results are cached in
+    memory for the session, keyed by folder, split and size, because every configuration and
+    seed of notebook 06 reads the same crops.
+    """
+    from ..data.datasets import CropDataset, eval_transforms
+
+    key = (str(Path(folder).resolve()), split, str(splits_csv), int(size), id(normaliser))
+    if key not in _CACHE:
+        ds = CropDataset(folder, split=split, splits_csv=splits_csv, classes=CLASSES,
+                         normaliser=normaliser, value_range="unit", transform=eval_transforms(size))
+        items = [ds[i] for i in range(len(ds))]
+        if not items:
+            raise ValueError(f"no MM/DN crops in {folder} (split={split!r})")
+        _CACHE[key] = Crops(
+            torch.stack([torch.as_tensor(it["image"], dtype=torch.float32) for it in items]),
+            torch.tensor([int(it["label"]) for it in items]),
+            tuple(str(it["id"]) for it in items),
+            torch.tensor([bool(it["is_synthetic"]) for it in items]))
+    return _CACHE[key]
+
+
+def stratified_fraction(labels: torch.Tensor, fraction: float, seed: int) -> np.ndarray:
+    """Indices of a seeded, class-stratified subsample: ``fraction`` of each class (>= 1)."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    rng = np.random.default_rng(seed)
+    y = labels.numpy()
+    keep = [rng.choice(np.flatnonzero(y == c), max(1, round(fraction * (y == c).sum())),
+                       replace=False) for c in np.unique(y)]
+    return np.sort(np.concatenate(keep))
+
+
+def training_set(real: Crops | None, synthetic: Mapping[str, Crops] | None,
+                 n_synthetic: Mapping[str, int] | None, fraction: float, seed: int) -> Crops:
+    """The training crops of one run: a ``fraction`` of the real TRAINING split plus synthetic.
+
+    ``synthetic`` maps a class ("MM"/"DN") to its synthetic crops; ``n_synthetic`` says how many
+    of each to add (drawn without replacement with ``seed``). Only the training set is ever
+    mixed: validation and test stay real, so selection and evaluation never see a synthetic image.
+    """
+    parts = []
+    if real is not None:
+        parts.append(real if fraction == 1 else
+                     real.subset(stratified_fraction(real.labels, fraction, seed)))
+    rng = np.random.default_rng(10_000 + seed)
+    for cls, n in (n_synthetic or {}).items():
+        if n <= 0:
+            continue
+        pool = (synthetic or {}).get(cls)
+        if pool is None or len(pool) < n:
+            have = 0 if pool is None else len(pool)
+            raise ValueError(f"asked for {n} synthetic {cls} crops, only {have} available")
+        parts.append(pool.subset(np.sort(rng.choice(len(pool), n, replace=False))))
+    if not parts:
+        raise ValueError("empty training set: no real crops and no synthetic crops")
+    return Crops.cat(parts)
+
+
+# --------------------------------------------------------------------------------------------
+# 2. Objective, augmentation and the training loop
+# --------------------------------------------------------------------------------------------
+def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
+    """Focal loss (Lin et al., ICCV 2017): cross-entropy down-weighted by (1 - p_true)^gamma,
+    so that easy, confidently right images stop dominating the gradient."""
+    logp = F.log_softmax(logits, dim=1).gather(1, target[:, None]).squeeze(1)
+    return (-(1 - logp.exp()) ** gamma * logp).mean()
+
+
+def augment_batch(x: torch.Tensor, transform) -> torch.Tensor:
+    """Apply an albumentations pipeline (:func:`hsilib.data.datasets.train_transforms`: affine,
+    random crop, flips; geometry only, no channel-mixing op) to each image of a batch
+    N x B x S x S. The pipeline carries its own seeded generator, so runs reproduce."""
+    out = [transform(image=np.ascontiguousarray(img.permute(1, 2, 0).numpy()))["image"]
+           for img in x]
+    return torch.from_numpy(np.stack(out).transpose(0, 3, 1, 2).copy())
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 64,
+            device: torch.device | str = "cpu") -> np.ndarray:
+    """Probability of melanoma (softmax of logit 1) for every image."""
+    model.eval()
+    out = [F.softmax(model(images[i:i + batch_size].to(device)), dim=1)[:, 1].cpu()
+           for i in range(0, len(images), batch_size)]
+    return torch.cat(out).double().numpy()
+
+
+def selection_score(y: np.ndarray, p: np.ndarray, metric: str) -> float:
+    """Validation score used for early stopping and checkpoint selection (higher is better).
+
+    ``auroc``/``auprc`` use the probabilities; ``loss`` is minus the cross-entropy; any other
+    metric of :data:`hsilib.metrics.classification.METRICS` is taken at the validation Youden
+    threshold.
+    """
+    if metric in cm.RANKING_METRICS:
+        return cm.scores(y, p)[metric]
+    if metric == "loss":
+        q = np.clip(np.where(y == 1, p, 1 - p), 1e-7, 1)
+        return float(np.log(q).mean())
+    if metric in cm.METRICS:
+        return cm.scores(y, p, cm.choose_threshold(y, p))[metric]
+    raise ValueError(f"select_metric must be 'loss' or one of {cm.METRICS}, got {metric!r}")
+
+
+def train_classifier(cfg, train: Crops, val: Crops, seed: int, *, augment: bool = False,
+                     loss: str = "ce", balanced: bool = False, weights: str | None = None,
+                     freeze_backbone: bool = False, device: str = "auto",
+                     desc: str = "") -> tuple[torch.nn.Module, pd.DataFrame]:
+    """Train one classifier; return the checkpoint with the best validation score and a history.
+
+    ``cfg`` is a :class:`hsilib.config.ClassifierConfig` (arch, lr, batch size, epochs, patience,
+    select_metric). ``balanced`` draws each epoch's batches with probability inversely
+    proportional to class frequency (what torch's ``WeightedRandomSampler`` does, drawn here from
+    the seeded generator); ``loss`` is ``"ce"`` or ``"focal"``. Training stops when the
+    validation score has not improved for ``cfg.patience`` epochs.
+    """
+    if loss not in ("ce", "focal"):
+        raise ValueError(f"loss must be 'ce' or 'focal', got {loss!r}")
+    dev = pick_device(device)
+    seed_everything(seed)
+    g = torch.Generator().manual_seed(seed)
+    if augment:
+        from ..data.datasets import train_transforms
+
+        transform = train_transforms(train.images.shape[-1], seed=seed)
+    model = build_classifier(cfg.arch, train.images.shape[1], 2, weights, freeze_backbone).to(dev)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
+                            weight_decay=cfg.weight_decay)
+    criterion = focal_loss if loss == "focal" else F.cross_entropy
+    y_val = val.labels.numpy()
+    class_w = 1.0 / torch.bincount(train.labels, minlength=2).clamp(min=1).double()
+    best, best_state, stale, rows = -np.inf, None, 0, []
+    for epoch in progress(range(cfg.epochs), total=cfg.epochs, desc=desc or cfg.arch):
+        n = len(train)
+        order = (torch.multinomial(class_w[train.labels], n, replacement=True, generator=g)
+                 if balanced else torch.randperm(n, generator=g))
+        set_train_mode(model)
+        losses = []
+        for i in range(0, n, cfg.batch_size):
+            idx = order[i:i + cfg.batch_size]
+            if len(idx) < 2 and n >= 2:
+                continue  # a batch of one breaks batch norm; drop the ragged end
+            x = train.images[idx]
+            x = augment_batch(x, transform) if augment else x
+            batch_loss = criterion(model(x.to(dev)), train.labels[idx].to(dev))
+            opt.zero_grad(set_to_none=True)
+            batch_loss.backward()
+            opt.step()
+            losses.append(batch_loss.item())
+        score = selection_score(y_val, predict(model, val.images, device=dev), cfg.select_metric)
+        rows.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_score": score})
+        if score > best + 1e-9 or best_state is None:
+            best, stale = score, 0
+            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+        else:
+            stale += 1
+            if stale >= cfg.patience:
+                break
+    model.load_state_dict(best_state)
+    history = pd.DataFrame(rows)
+    history["selected"] = history["val_score"] == best
+    return model, history
+
+
+# --------------------------------------------------------------------------------------------
+# 3. Experiments over seeds, saved predictions, metrics recomputed from them
+# --------------------------------------------------------------------------------------------
+def _prediction_rows(name: str, seed: int, split: str, crops: Crops, p: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"config": name, "seed": seed, "split": split, "id": list(crops.ids),
+                         "label": crops.labels.numpy(), "p_mm": p,
+                         "is_synthetic": crops.is_synthetic.numpy()})
+
+
+def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path, normaliser, *,
+                   seeds: Sequence[int], synthetic: Mapping[str, str | Path] | None = None,
+                   n_synthetic: Mapping[str, int] | None = None, fraction: float = 1.0,
+                   real_train: bool = True, extra_test: Mapping[str, str | Path] | None = None,
+                   augment: bool = False, loss: str = "ce", balanced: bool = False,
+                   weights: str | None = None, freeze_backbone: bool = False,
+                   device: str = "auto", checkpoint_dir: str | Path | None = None) -> pd.DataFrame:
+    """Train configuration ``name`` once per seed; return its predictions (``PRED_COLUMNS``).
+
+    Training data: ``fraction`` of the real training split (none when ``real_train`` is False:
+    train-synthetic-test-real) plus ``n_synthetic[cls]`` crops from the folder
+    ``synthetic[cls]``. Validation (model selection) and test are always the real splits. The
+    selected checkpoint predicts ``val`` and ``test``, and every folder of ``extra_test`` (e.g.
+    synthetic crops for train-real-test-synthetic) as split ``test_<key>``. Checkpoints go to
+    ``checkpoint_dir/06_<name>_seed<k>.pt`` with the resolved config when given.
+    """
+    load = lambda folder, split=None: load_crops(  # noqa: E731
+        folder, normaliser, cfg.image_size, split, splits_csv if split else None)
+    real = load(crops_dir, "train") if real_train else None
+    val, test = load(crops_dir, "val"), load(crops_dir, "test")
+    pools = {c: load(f) for c, f in (synthetic or {}).items()}
+    extra = {k: load(f) for k, f in (extra_test or {}).items()}
+    dev = pick_device(device)
+    frames = []
+    for seed in seeds:
+        train = training_set(real, pools, n_synthetic, fraction, seed)
+        model, history = train_classifier(
+            cfg, train, val, seed, augment=augment, loss=loss, balanced=balanced,
+            weights=weights, freeze_backbone=freeze_backbone, device=device,
+            desc=f"{name} seed {seed}")
+        for split, crops in {"val": val, "test": test, **{f"test_{k}": c
+                                                          for k, c in extra.items()}}.items():
+            frames.append(_prediction_rows(name, seed, split, crops,
+                                           predict(model, crops.images, device=dev)))
+        if checkpoint_dir is not None:
+            _save_checkpoint(Path(checkpoint_dir) / f"06_{name}_seed{seed}.pt", model, cfg,
+                             name, seed, history, len(train))
+    return pd.concat(frames, ignore_index=True)[PRED_COLUMNS]
+
+
+def _save_checkpoint(path: Path, model, cfg, name: str, seed: int, history: pd.DataFrame,
+                     n_train: int) -> None:
+    from ..paths import atomic_path
+
+    with atomic_path(path) as tmp:
+        torch.save({"state_dict": model.state_dict(), "config": config_mod.to_dict(cfg),
+                    "name": name, "seed": seed, "n_train": n_train,
+                    "history": history.to_dict("list")}, tmp)
+
+
+def test_metrics(preds: pd.DataFrame, rule: str = "youden", test_split: str = "test",
+                 by: Sequence[str] = ("config", "seed")) -> pd.DataFrame:
+    """Per (config, seed): threshold chosen on the ``val`` predictions, metrics on ``test_split``.
+
+    This is the ONLY place test numbers come from, and it reads nothing but saved predictions,
+    so every table of notebook 06 can be recomputed from ``06_predictions.csv``.
+    """
+    rows = []
+    for key, g in preds.groupby(list(by), sort=False):
+        v, t = g[g["split"] == "val"], g[g["split"] == test_split]
+        if t.empty:
+            continue
+        thr = cm.choose_threshold(v["label"], v["p_mm"], rule)
+        rows.append({**dict(zip(by, key, strict=True)), "threshold": thr, "n_test": len(t),
+                     **cm.scores(t["label"], t["p_mm"], thr)})
+    return pd.DataFrame(rows)
+
+
+test_metrics.__test__ = False  # not a pytest test despite its name
+
+
+def ensemble(preds: pd.DataFrame) -> pd.DataFrame:
+    """Mean probability over seeds per (config, split, image): one prediction per test image,
+    used for the paired bootstrap and McNemar tests between configurations."""
+    keys = ["config", "split", "id", "label"]
+    out = preds.groupby(keys, sort=False, as_index=False)["p_mm"].mean()
+    out["seed"] = -1
+    return out
