@@ -1,0 +1,252 @@
+"""Torch datasets of lesion crops, and band-safe augmentations.
+
+A crop folder (written by :func:`hsilib.data.preprocess.make_crops` for real crops and by the
+generators' exporters for synthetic ones) holds ``index.csv`` and one ``<id>.npz`` per crop.
+:class:`CropDataset` reads it, optionally restricted to one split and some classes, normalises
+with the training split's :class:`~hsilib.data.splits.BandNormaliser`, augments, and yields
+dicts (torchgeo style)::
+
+    {"image": float32 B x H x W, "label": int, "wavelengths_nm": float32 B,
+     "mask": float32 1 x H x W, "id": str, "is_synthetic": bool}
+
+Augmentations move pixels and never mix bands: every transform here acts on each band alike
+(geometry only), so a pixel's spectrum is carried, interpolated in space, but never recoloured.
+Colour jitter, hue shifts, channel shuffles and the like would corrupt spectra and are absent.
+
+Introduced in notebook 01; used by the generators (03-05) and the classifiers (06).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from torch.utils.data import Dataset
+
+from .. import WAVELENGTHS_NM
+from .preprocess import CROP_COLUMNS
+from .splits import BandNormaliser
+
+# --------------------------------------------------------------------------------------------
+# Crop folders
+# --------------------------------------------------------------------------------------------
+_DTYPES = {"id": str, "source": str, "class": str, "subtype": str, "path": str,
+           "generator": str, "checkpoint_sha": str}
+
+
+def read_index(folder: str | os.PathLike) -> pd.DataFrame:
+    """A crop folder's ``index.csv`` with typed columns and ``path`` made absolute."""
+    folder = Path(folder)
+    path = folder / "index.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no crop index (run notebook 01, or the exporter)")
+    table = pd.read_csv(path, dtype=_DTYPES, keep_default_na=False)
+    missing = [c for c in CROP_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: missing columns {missing}")
+    table["is_synthetic"] = table.is_synthetic.astype(str).str.lower().isin(["true", "1"])
+    table["path"] = [str(folder / p) for p in table.path]
+    return table
+
+
+def load_crop(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """(cube float32 H x W x B, mask uint8 H x W) of one crop file."""
+    try:
+        with np.load(path) as z:
+            return z["cube"].astype(np.float32), z["mask"].astype(np.uint8)
+    except (OSError, KeyError, ValueError) as err:
+        raise ValueError(f"{path}: unreadable crop ({type(err).__name__}: {err})") from err
+
+
+def iter_cubes(table: pd.DataFrame) -> Iterator[np.ndarray]:
+    """The crop cubes of ``table`` (from :func:`read_index`), one at a time."""
+    for path in table.path:
+        yield load_crop(path)[0]
+
+
+def write_crop_folder(out_dir: str | os.PathLike,
+                      items: Iterable[tuple[dict[str, Any], np.ndarray, np.ndarray | None]],
+                      overwrite: bool = True) -> pd.DataFrame:
+    """Write a crop folder from (row, cube, mask) triples, atomically (temp folder + rename).
+
+    ``row`` gives the index columns (:data:`~hsilib.data.preprocess.CROP_COLUMNS`); ``path`` is
+    set to ``<id>.npz``; ``mask`` may be None (all zeros). For the generators' exports, e.g.
+    ``{"id": "fastgan_mm_0001", "source": "fastgan_mm_0001", "class": "MM", "label": 1,
+    "subtype": "MM", "lesion_index": 1, "y0": 0, "x0": 0, "y1": 256, "x1": 256,
+    "mask_area": 0, "is_synthetic": True, "generator": "fastgan", "checkpoint_sha": sha,
+    "seed": 0}``.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not overwrite:
+        raise FileExistsError(f"{out_dir}: exists; pass overwrite=True to replace it")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    rows = []
+    try:
+        for row, cube, mask in items:
+            cube = np.asarray(cube, np.float32)
+            mask = np.zeros(cube.shape[:2], np.uint8) if mask is None else np.asarray(mask,
+                                                                                      np.uint8)
+            row = {**row, "path": f"{row['id']}.npz"}
+            missing = [c for c in CROP_COLUMNS if c not in row]
+            if missing:
+                raise ValueError(f"crop {row.get('id')!r}: missing index fields {missing}")
+            np.savez(tmp / row["path"], cube=cube, mask=mask)
+            rows.append(row)
+        index = pd.DataFrame(rows, columns=list(CROP_COLUMNS))
+        index.to_csv(tmp / "index.csv", index=False)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return index
+
+
+# --------------------------------------------------------------------------------------------
+# Augmentations (albumentations; geometry only)
+# --------------------------------------------------------------------------------------------
+def train_transforms(size: int, seed: int | None = None) -> Any:
+    """The study's generator/classifier augmentations for 16-band crops.
+
+    Affine (shift up to 6 %, scale 0.9-1.1, rotation up to 20 degrees, reflected borders so no
+    black corners enter the spectra) -> SmallestMaxSize(1.125 size) -> RandomCrop(size) ->
+    horizontal and vertical flips -> SmallestMaxSize(size) + CenterCrop(size). No colour op.
+    """
+    import albumentations as A
+    import cv2
+
+    return A.Compose([
+        A.Affine(translate_percent=(-0.0625, 0.0625), scale=(0.9, 1.1), rotate=(-20, 20),
+                 interpolation=cv2.INTER_LINEAR, mask_interpolation=cv2.INTER_NEAREST,
+                 border_mode=cv2.BORDER_REFLECT_101, p=0.75),
+        A.SmallestMaxSize(max_size=round(size * 1.125), interpolation=cv2.INTER_AREA,
+                          mask_interpolation=cv2.INTER_NEAREST),
+        A.RandomCrop(size, size),
+        A.HorizontalFlip(p=0.5),
+        A.VerticalFlip(p=0.5),
+        *eval_transforms(size).transforms,
+    ], seed=seed)
+
+
+def eval_transforms(size: int) -> Any:
+    """SmallestMaxSize(size) + CenterCrop(size): deterministic, for validation and test."""
+    import albumentations as A
+    import cv2
+
+    return A.Compose([
+        A.SmallestMaxSize(max_size=size, interpolation=cv2.INTER_AREA,
+                          mask_interpolation=cv2.INTER_NEAREST),
+        A.CenterCrop(size, size),
+    ])
+
+
+# --------------------------------------------------------------------------------------------
+# The dataset
+# --------------------------------------------------------------------------------------------
+class CropDataset(Dataset):
+    """Lesion crops as a torch Dataset of dicts (see the module docstring).
+
+    ``crops_dir_or_index``: a crop folder, or a table from :func:`read_index` (absolute paths).
+    ``split`` + ``splits_csv``: keep the crops of one split ("train", "val", "test").
+    ``classes``: keep these classes (e.g. ``("MM", "DN")``). ``normaliser``: a fitted
+    :class:`BandNormaliser` or the path of its JSON; None leaves raw reflectance.
+    ``value_range``: "unit" ([0, 1]) or "symmetric" ([-1, 1]). ``transform``: an albumentations
+    pipeline applied to cube and mask together (e.g. :func:`train_transforms`).
+    ``cache``: keep loaded crops in memory (small sets, many epochs).
+    """
+
+    def __init__(self, crops_dir_or_index: str | os.PathLike | pd.DataFrame, *,
+                 split: str | None = None, splits_csv: str | os.PathLike | None = None,
+                 classes: Iterable[str] | None = None,
+                 normaliser: BandNormaliser | str | os.PathLike | None = None,
+                 value_range: str = "unit", transform: Any = None, cache: bool = False):
+        if isinstance(crops_dir_or_index, pd.DataFrame):
+            table = crops_dir_or_index.copy()
+        else:
+            table = read_index(crops_dir_or_index)
+        if split is not None:
+            if splits_csv is None:
+                raise ValueError("split= needs splits_csv= (the splits.csv of notebook 01)")
+            splits = pd.read_csv(splits_csv, dtype={"id": str})
+            if split not in set(splits.split):
+                raise ValueError(f"{splits_csv}: no split named {split!r}")
+            table = table[table.id.isin(splits.id[splits.split == split])]
+        self.classes = None if classes is None else tuple(classes)
+        if self.classes is not None:
+            table = table[table["class"].isin(self.classes)]
+        if isinstance(normaliser, (str, os.PathLike)):
+            normaliser = BandNormaliser.load(normaliser)
+        if value_range not in ("unit", "symmetric"):
+            raise ValueError(f"value_range must be 'unit' or 'symmetric', got {value_range!r}")
+        self.table = table.reset_index(drop=True)
+        self.split, self.normaliser, self.value_range = split, normaliser, value_range
+        self.transform = transform
+        self.wavelengths_nm = np.asarray(
+            normaliser.wavelengths_nm if normaliser is not None else WAVELENGTHS_NM, np.float32)
+        self._cache: dict[str, tuple[np.ndarray, np.ndarray]] | None = {} if cache else None
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.table.label.to_numpy(dtype=np.int64)
+
+    def _load(self, path: str) -> tuple[np.ndarray, np.ndarray]:
+        if self._cache is None:
+            return load_crop(path)
+        if path not in self._cache:
+            self._cache[path] = load_crop(path)
+        return self._cache[path]
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        import torch
+
+        row = self.table.iloc[i]
+        cube, mask = self._load(row.path)
+        if self.transform is not None:
+            out = self.transform(image=cube, mask=mask)
+            cube, mask = out["image"], out["mask"]
+        if self.normaliser is not None:
+            cube = self.normaliser.apply(cube, self.value_range)
+        image = torch.from_numpy(np.ascontiguousarray(cube.transpose(2, 0, 1), np.float32))
+        return {"image": image, "label": int(row.label),
+                "wavelengths_nm": torch.from_numpy(self.wavelengths_nm.copy()),
+                "mask": torch.from_numpy(np.asarray(mask, np.float32)[None].copy()),
+                "id": str(row.id), "is_synthetic": bool(row.is_synthetic)}
+
+    def add_synthetic(self, folder: str | os.PathLike, n: int | None = None,
+                      classes: Iterable[str] | None = None, seed: int = 0) -> CropDataset:
+        """Append ``n`` synthetic crops (all when None) of ``classes`` from an exported folder.
+
+        Only a training set may hold synthetic data (validation and test stay real): raises
+        ValueError unless ``split == "train"``. Returns self.
+        """
+        if self.split != "train":
+            raise ValueError(f"synthetic crops go into the training split only; this dataset's "
+                             f"split is {self.split!r}")
+        extra = read_index(folder)
+        classes = self.classes if classes is None else tuple(classes)
+        if classes is not None:
+            extra = extra[extra["class"].isin(classes)]
+        if n is not None:
+            if n > len(extra):
+                raise ValueError(f"{folder}: asked for {n} synthetic crops of {classes}, "
+                                 f"the folder has {len(extra)}")
+            rng = np.random.default_rng(seed)
+            extra = extra.iloc[np.sort(rng.choice(len(extra), size=n, replace=False))]
+        extra = extra.assign(is_synthetic=True)
+        self.table = pd.concat([self.table, extra], ignore_index=True)
+        return self
+
+    def __repr__(self) -> str:
+        counts = self.table.groupby(["class", "is_synthetic"]).size().to_dict()
+        return f"CropDataset(split={self.split!r}, {len(self)} crops: {counts})"

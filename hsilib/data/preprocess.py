@@ -1,0 +1,389 @@
+"""Preprocessing of hyperspectral dermoscopy cubes: segmentation, lesion crops, Dice.
+
+The original study drew one mask per lesion on a false-RGB image (the band mean repeated three
+times) with SAM2 in Label Studio, saved them as ``<stem>_cropNN_mask.png``, then cropped each
+lesion's bounding box scaled by 1.5 about its centre and resized it (SmallestMaxSize +
+CenterCrop). Here the masks come from an automatic, headless segmentation (below) or from the
+user's own mask files in the study's naming; the crops follow the study.
+
+Automatic segmentation (:func:`segment_lesions`), step by step:
+
+1. optical density OD = mean over bands of -log10(reflectance): melanin and blood absorb, so a
+   lesion has a higher OD than the skin around it;
+2. the dermoscope's circular field = pixels with non-negligible signal, holes filled, eroded a
+   little so that the dark rim never counts as lesion;
+3. hairs (thin dark lines: thin bright lines in OD) are removed with a grey-level morphological
+   opening whose disc is wider than a hair (the complement of the classic black-hat hair
+   detector, Lee et al. 1997 "DullRazor");
+4. a threshold by Otsu's method on the smoothed OD inside the field, at least ``min_contrast``
+   above the skin's median OD;
+5. binary opening/closing, hole filling, connected components: one mask per lesion; segments
+   below ``min_area`` or touching the field border are dropped with a warning naming the file.
+
+Introduced in notebook 01.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: Columns of a crop folder's index.csv (the data contract shared by every notebook).
+CROP_COLUMNS = ("id", "source", "class", "label", "subtype", "lesion_index", "y0", "x0", "y1",
+                "x1", "mask_area", "path", "is_synthetic", "generator", "checkpoint_sha", "seed")
+
+
+class SegmentationWarning(UserWarning):
+    """A segment was discarded (too small, touching the field border) or no lesion was found."""
+
+
+# --------------------------------------------------------------------------------------------
+# Views and masks
+# --------------------------------------------------------------------------------------------
+def false_rgb(cube: np.ndarray) -> np.ndarray:
+    """The study's false-RGB: the mean over bands, repeated as three channels (H x W x 3)."""
+    mean = np.asarray(cube, np.float32).mean(axis=-1, keepdims=True)
+    return np.repeat(mean, 3, axis=-1)
+
+
+def optical_density(cube: np.ndarray, bands: Any = None) -> np.ndarray:
+    """Mean over ``bands`` (all by default) of -log10(reflectance), H x W float32."""
+    cube = np.asarray(cube, np.float32)
+    if bands is not None:
+        cube = cube[..., list(bands)]
+    return -np.log10(np.clip(cube, 1e-3, None)).mean(axis=-1)
+
+
+def _disc(radius: int) -> np.ndarray:
+    r = max(int(radius), 1)
+    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+    return (yy**2 + xx**2 <= r * r).astype(np.uint8)
+
+
+def estimate_field(cube: np.ndarray, margin: int = 3, hair_px: int = 2) -> np.ndarray:
+    """Inside of the dermoscope's circular field: pixels with non-negligible signal (a quarter
+    of the bright level) once thin dark lines (hairs, radius <= ``hair_px``) are closed, holes
+    (dark lesions) filled, largest component, eroded by ``margin`` px. Bool H x W."""
+    import cv2
+    from scipy import ndimage
+
+    mean = np.asarray(cube, np.float32).mean(axis=-1)
+    # a hair across the whole field would otherwise cut it in two
+    mean = cv2.morphologyEx(mean, cv2.MORPH_CLOSE, _disc(hair_px))
+    bright = np.percentile(mean, 95)
+    field = ndimage.binary_fill_holes(mean > 0.25 * bright)
+    lab, n = ndimage.label(field)
+    if n > 1:
+        sizes = np.bincount(lab.ravel())[1:]
+        field = lab == (1 + int(sizes.argmax()))
+    if margin > 0:
+        field = cv2.erode(field.astype(np.uint8), _disc(margin)).astype(bool)
+    return field
+
+
+def segment_lesions(cube: np.ndarray, *, min_area: int, field: np.ndarray | None = None,
+                    name: str = "<cube>", hair_px: int = 2, min_contrast: float = 0.08,
+                    smooth_px: float = 1.5) -> list[np.ndarray]:
+    """Automatic lesion masks of one cube: a list of bool H x W, largest lesion first.
+
+    ``min_area``: smaller segments are dropped (pixels). ``field``: the inside of the
+    dermoscope field (estimated when None). ``hair_px``: radius of the hair-removing opening.
+    ``min_contrast``: least OD above the skin's median for a lesion pixel. Dropped segments
+    and images without a lesion raise a :class:`SegmentationWarning` that names ``name``.
+    """
+    import cv2
+    from scipy import ndimage
+
+    od = optical_density(cube)
+    margin = max(2, round(0.006 * min(od.shape)))
+    field = estimate_field(cube, margin, hair_px) if field is None else np.asarray(field, bool)
+    if field.sum() < min_area:
+        warnings.warn(f"{name}: the dermoscope field is (almost) empty", SegmentationWarning,
+                      stacklevel=2)
+        return []
+    inside = od[field]
+    od = np.where(field, od, np.median(inside)).astype(np.float32)  # the rim is not lesion
+    od = cv2.morphologyEx(od, cv2.MORPH_OPEN, _disc(hair_px))  # hairs are thinner than the disc
+    od = cv2.GaussianBlur(od, (0, 0), smooth_px)
+    threshold = max(_otsu(od[field]), np.median(od[field]) + min_contrast)
+    # the skin's own level: median of the pixels below the first threshold, then re-check
+    skin = np.median(od[field & (od < threshold)]) if (od < threshold).any() else 0.0
+    threshold = max(threshold, skin + min_contrast)
+    mask = (od > threshold) & field
+    mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, _disc(2))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, _disc(3)).astype(bool)
+    mask = ndimage.binary_fill_holes(mask) & field
+    return _components(mask, field, min_area, name)
+
+
+def _otsu(values: np.ndarray, bins: int = 256) -> float:
+    """Otsu's threshold (Otsu 1979) of a 1-D sample: maximises between-class variance."""
+    hist, edges = np.histogram(values, bins=bins)
+    centres = (edges[:-1] + edges[1:]) / 2
+    w0 = np.cumsum(hist)
+    w1 = w0[-1] - w0
+    s0 = np.cumsum(hist * centres)
+    m0 = s0 / np.maximum(w0, 1)
+    m1 = (s0[-1] - s0) / np.maximum(w1, 1)
+    between = w0 * w1 * (m0 - m1) ** 2
+    return float(centres[int(np.argmax(between[:-1]))])
+
+
+def _components(mask: np.ndarray, field: np.ndarray, min_area: int,
+                name: str) -> list[np.ndarray]:
+    import cv2
+    from scipy import ndimage
+
+    lab, n = ndimage.label(mask)
+    if n == 0:
+        warnings.warn(f"{name}: no lesion found", SegmentationWarning, stacklevel=3)
+        return []
+    areas = np.bincount(lab.ravel(), minlength=n + 1)
+    # a segment touches the border if it reaches the pixels just outside the field
+    rim = cv2.dilate((~field).astype(np.uint8), _disc(1)).astype(bool)
+    rim[[0, -1], :] = True
+    rim[:, [0, -1]] = True
+    touching = set(np.unique(lab[rim & mask]).tolist()) - {0}
+    keep, small, border = [], [], []
+    for k in np.argsort(-areas[1:]) + 1:
+        if k in touching:
+            border.append(int(areas[k]))
+        elif areas[k] < min_area:
+            small.append(int(areas[k]))
+        else:
+            keep.append(lab == k)
+    noted = [s for s in small if s >= min_area / 10]  # specks of noise are not worth a word
+    if noted or border:
+        warnings.warn(f"{name}: dropped {len(noted)} segment(s) below min_area={min_area} px "
+                      f"(areas {noted}) and {len(border)} touching the field border "
+                      f"(areas {border})", SegmentationWarning, stacklevel=3)
+    if not keep:
+        warnings.warn(f"{name}: no lesion left after filtering", SegmentationWarning,
+                      stacklevel=3)
+    return keep
+
+
+MASK_RE = r"^{stem}_crop(\d+)_mask\.png$"
+
+
+def load_user_masks(folder: str | os.PathLike, stem: str,
+                    shape: tuple[int, int] | None = None) -> list[np.ndarray]:
+    """Masks ``<folder>/<stem>_cropNN_mask.png`` (the study's naming), in NN order, as bool.
+
+    Non-zero pixels are lesion. An empty mask is skipped with a warning naming the file; a
+    mask of the wrong ``shape`` (H, W) or an unreadable file raises ValueError naming it.
+    """
+    import cv2
+
+    folder = Path(folder)
+    pattern = re.compile(MASK_RE.format(stem=re.escape(stem)))
+    found = sorted((int(m.group(1)), p) for p in folder.glob(f"{stem}_crop*_mask.png")
+                   if (m := pattern.match(p.name)))
+    masks = []
+    for _, path in found:
+        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if img is None:
+            raise ValueError(f"{path}: unreadable mask image")
+        mask = (img if img.ndim == 2 else img.max(axis=-1)) > 0
+        if shape is not None and mask.shape != tuple(shape):
+            raise ValueError(f"{path}: mask is {mask.shape}, the cube is {tuple(shape)}")
+        if not mask.any():
+            warnings.warn(f"{path}: empty mask, skipped", SegmentationWarning, stacklevel=2)
+            continue
+        masks.append(mask)
+    return masks
+
+
+def save_user_masks(folder: str | os.PathLike, stem: str, masks: list[np.ndarray]) -> list[Path]:
+    """Write masks as ``<stem>_cropNN_mask.png`` (0/255, NN from 01), atomically each."""
+    import cv2
+
+    from ..paths import atomic_path
+
+    out = []
+    for k, mask in enumerate(masks, start=1):
+        target = Path(folder) / f"{stem}_crop{k:02d}_mask.png"
+        with atomic_path(target) as tmp:
+            if not cv2.imwrite(str(tmp), np.asarray(mask, np.uint8) * 255):
+                raise OSError(f"{target}: could not write the mask")
+        out.append(target)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Crops
+# --------------------------------------------------------------------------------------------
+def crop_box(mask: np.ndarray, scale: float = 1.5) -> tuple[int, int, int, int]:
+    """Bounding box (y0, x0, y1, x1; half-open) of ``mask`` scaled by ``scale`` about its
+    centre, rounded outwards and clipped to the image."""
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        raise ValueError("crop_box: the mask is empty")
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    cy, cx = (y0 + y1) / 2, (x0 + x1) / 2
+    hh, hw = (y1 - y0) * scale / 2, (x1 - x0) * scale / 2
+    h, w = mask.shape[:2]
+    return (max(0, int(np.floor(cy - hh))), max(0, int(np.floor(cx - hw))),
+            min(h, int(np.ceil(cy + hh))), min(w, int(np.ceil(cx + hw))))
+
+
+def crop_and_resize(cube: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int],
+                    size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cut ``box`` from cube and mask, then SmallestMaxSize(size) + CenterCrop(size).
+
+    Resizing works band by band (area averaging when shrinking, bilinear when growing), so
+    each output spectrum is a spatial average of input spectra, never a mix of bands. The mask
+    uses nearest neighbour. Returns (float32 size x size x B, uint8 size x size).
+    """
+    import albumentations as A
+    import cv2
+
+    y0, x0, y1, x1 = box
+    sub, sub_mask = cube[y0:y1, x0:x1], np.asarray(mask[y0:y1, x0:x1], np.uint8)
+    interp = cv2.INTER_AREA if min(sub.shape[:2]) > size else cv2.INTER_LINEAR
+    resize = A.Compose([A.SmallestMaxSize(max_size=size, interpolation=interp,
+                                          mask_interpolation=cv2.INTER_NEAREST),
+                        A.CenterCrop(size, size)])
+    out = resize(image=np.ascontiguousarray(sub, np.float32), mask=sub_mask)
+    return out["image"].astype(np.float32), out["mask"].astype(np.uint8)
+
+
+def _crops_of_one(row: dict[str, Any], out_dir: str, size: int, scale: float, min_area: int,
+                  masks_dir: str | None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Worker: crops of one source cube, written into ``out_dir``; (index rows, warnings)."""
+    from .hsi_dermoscopy import load_cube
+
+    cube = load_cube(row["path"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if masks_dir is not None:
+            masks = load_user_masks(masks_dir, row["stem"], cube.shape[:2])
+            if not masks:
+                warnings.warn(f"{row['path']}: no mask in {masks_dir}", SegmentationWarning,
+                              stacklevel=1)
+        else:
+            masks = segment_lesions(cube, min_area=min_area, name=str(row["path"]))
+    save_user_masks(Path(out_dir) / "masks", row["stem"], masks)
+    rows = []
+    for k, mask in enumerate(masks, start=1):
+        box = crop_box(mask, scale)
+        crop, crop_mask = crop_and_resize(cube, mask, box, size)
+        ident = f"{row['stem']}_crop{k:02d}"
+        np.savez(Path(out_dir) / f"{ident}.npz", cube=crop, mask=crop_mask)
+        rows.append({"id": ident, "source": row["stem"], "class": row["class"],
+                     "label": row["label"], "subtype": row["subtype"], "lesion_index": k,
+                     "y0": box[0], "x0": box[1], "y1": box[2], "x1": box[3],
+                     "mask_area": int(mask.sum()), "path": f"{ident}.npz",
+                     "is_synthetic": False, "generator": "real", "checkpoint_sha": "none",
+                     "seed": -1})
+    return rows, [str(w.message) for w in caught]
+
+
+def make_crops(dataset: Any, out_dir: str | os.PathLike, *, size: int, scale: float = 1.5,
+               min_area: int, masks_dir: str | os.PathLike | None = None, workers: int = 1,
+               progress: bool = True) -> pd.DataFrame:
+    """Segment (or read user masks from ``masks_dir``) and crop every cube of ``dataset``.
+
+    Writes the crop folder of the data contract: ``index.csv`` (:data:`CROP_COLUMNS`), one
+    ``<id>.npz`` per crop (``cube`` float32 size x size x B raw reflectance, ``mask`` uint8),
+    and ``masks/<stem>_cropNN_mask.png`` full-size masks (edit them and pass the folder as
+    ``masks_dir`` to redo the crops by hand). Everything goes into a temporary folder that
+    replaces ``out_dir`` only when complete. Warnings of all files are gathered into one
+    :class:`SegmentationWarning`. Returns the index (also in ``.attrs["warnings"]``).
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ..runtime import progress as bar
+
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    jobs = [dict(r) for _, r in dataset.index.iterrows()]
+    args = (str(tmp), size, scale, min_area, None if masks_dir is None else str(masks_dir))
+    rows, notes = [], []
+    try:
+        (tmp / "masks").mkdir()
+        if workers > 1:
+            with ProcessPoolExecutor(workers) as pool:
+                results = pool.map(_crops_of_one, jobs, *[[a] * len(jobs) for a in args])
+                results = list(bar(results, total=len(jobs), desc="crops", disable=not progress))
+        else:
+            results = [_crops_of_one(j, *args)
+                       for j in bar(jobs, total=len(jobs), desc="crops", disable=not progress)]
+        for r, w in results:
+            rows += r
+            notes += w
+        index = pd.DataFrame(rows, columns=list(CROP_COLUMNS))
+        index.to_csv(tmp / "index.csv", index=False)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    if notes:
+        warnings.warn(f"{len(notes)} segmentation note(s):\n" + "\n".join(notes),
+                      SegmentationWarning, stacklevel=2)
+    index.attrs["warnings"] = notes
+    return index
+
+
+# --------------------------------------------------------------------------------------------
+# Segmentation quality against the stand-in's true masks
+# --------------------------------------------------------------------------------------------
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice coefficient 2|a & b| / (|a| + |b|) of two boolean masks (1.0 when both empty)."""
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    total = a.sum() + b.sum()
+    return 1.0 if total == 0 else float(2 * (a & b).sum() / total)
+
+
+def segmentation_report(predicted: Mapping[str, list[np.ndarray]] | str | os.PathLike,
+                        truth_dir: str | os.PathLike) -> pd.DataFrame:
+    """Dice of predicted lesion masks against the stand-in's true ones, one row per true lesion.
+
+    ``predicted``: {stem: [bool H x W, ...]} or a folder of ``<stem>_cropNN_mask.png`` (e.g.
+    ``crops/masks``). Each true lesion (``truth/<stem>.npz`` ``labels`` == k) is matched to the
+    predicted mask that overlaps it most; a missed lesion scores 0. Columns: stem,
+    lesion_index, true_area, pred_index (-1 when missed), dice, n_pred (masks of that image).
+    """
+    truth_dir = Path(truth_dir)
+    if not isinstance(predicted, Mapping):
+        folder = Path(predicted)
+        stems = sorted({re.sub(r"_crop\d+_mask$", "", p.stem)
+                        for p in folder.glob("*_crop*_mask.png")})
+        predicted = {s: load_user_masks(folder, s) for s in stems}
+        # images whose every segment was dropped still count (their lesions were missed)
+        predicted.update({p.stem: [] for p in truth_dir.glob("*.npz")
+                          if p.stem not in predicted})
+    rows = []
+    for stem, masks in predicted.items():
+        path = truth_dir / f"{stem}.npz"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no true mask for {stem}")
+        with np.load(path) as z:
+            labels = z["labels"]
+        for k in np.unique(labels[labels > 0]):
+            true = labels == k
+            overlaps = [int((m & true).sum()) for m in masks]
+            best = int(np.argmax(overlaps)) if overlaps and max(overlaps) > 0 else -1
+            rows.append({"stem": stem, "lesion_index": int(k), "true_area": int(true.sum()),
+                         "pred_index": best + 1 if best >= 0 else -1,
+                         "dice": dice(masks[best], true) if best >= 0 else 0.0,
+                         "n_pred": len(masks)})
+    return pd.DataFrame(rows, columns=["stem", "lesion_index", "true_area", "pred_index",
+                                       "dice", "n_pred"])
+
+
+__all__ = ["CROP_COLUMNS", "SegmentationWarning", "false_rgb", "optical_density",
+           "estimate_field", "segment_lesions", "load_user_masks", "save_user_masks",
+           "crop_box", "crop_and_resize", "make_crops", "dice", "segmentation_report"]

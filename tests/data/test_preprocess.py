@@ -1,0 +1,192 @@
+"""Segmentation, crops and Dice on fake cubes with known blobs."""
+
+import warnings
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from fakedata import fake_cube, make_fake_standin
+
+from hsilib.data.hsi_dermoscopy import HSIDermoscopy
+from hsilib.data.preprocess import (
+    CROP_COLUMNS,
+    SegmentationWarning,
+    crop_and_resize,
+    crop_box,
+    dice,
+    estimate_field,
+    false_rgb,
+    load_user_masks,
+    make_crops,
+    save_user_masks,
+    segment_lesions,
+    segmentation_report,
+)
+
+
+@pytest.fixture(scope="module")
+def fake(tmp_path_factory):
+    return make_fake_standin(tmp_path_factory.mktemp("fake"), n=(3, 3, 2), seed=2)
+
+
+def test_false_rgb_is_band_mean():
+    cube = np.arange(2 * 3 * 16, dtype=np.float32).reshape(2, 3, 16)
+    rgb = false_rgb(cube)
+    assert rgb.shape == (2, 3, 3)
+    np.testing.assert_allclose(rgb[..., 1], cube.mean(-1))
+    np.testing.assert_array_equal(rgb[..., 0], rgb[..., 2])
+
+
+def test_dice_hand_values():
+    a = np.zeros((4, 4), bool)
+    b = np.zeros((4, 4), bool)
+    a[:2, :2] = True  # 4 px
+    b[:2, :] = True  # 8 px, overlap 4
+    assert dice(a, b) == pytest.approx(2 * 4 / 12)
+    assert dice(a, a) == 1.0
+    assert dice(a, ~a) == 0.0
+    assert dice(np.zeros(3, bool), np.zeros(3, bool)) == 1.0
+
+
+def test_crop_box_hand_checked():
+    mask = np.zeros((100, 200), bool)
+    mask[40:60, 50:90] = True  # bbox y 40..60 (h 20), x 50..90 (w 40), centre (50, 70)
+    assert crop_box(mask, 1.5) == (35, 40, 65, 100)  # h 30, w 60 about the centre
+    assert crop_box(mask, 1.0) == (40, 50, 60, 90)
+    corner = np.zeros((100, 200), bool)
+    corner[0:10, 190:200] = True  # centre (5, 195), scaled half-size 7.5 -> clipped
+    assert crop_box(corner, 1.5) == (0, 187, 13, 200)
+    with pytest.raises(ValueError, match="empty"):
+        crop_box(np.zeros((3, 3), bool))
+
+
+def test_crop_and_resize_keeps_spectra_and_shape():
+    rng = np.random.default_rng(0)
+    spectra = rng.random((3, 16), dtype=np.float32)
+    cube = spectra[rng.integers(0, 3, (40, 60))]  # every pixel one of three spectra
+    cube[10:30, 20:50] = spectra[0]
+    mask = np.zeros((40, 60), np.uint8)
+    mask[10:30, 20:50] = 1
+    crop, crop_mask = crop_and_resize(cube, mask, crop_box(mask, 1.5), 16)
+    assert crop.shape == (16, 16, 16) and crop.dtype == np.float32
+    assert crop_mask.shape == (16, 16) and set(np.unique(crop_mask)) <= {0, 1}
+    # inside the lesion the spectrum is exactly spectra[0] (area-averaging equal spectra)
+    np.testing.assert_allclose(crop[8, 8], spectra[0], rtol=1e-5)
+    assert crop_mask[8, 8] == 1
+
+
+def test_segmentation_dice_above_0_9(fake):
+    ds = HSIDermoscopy(fake / "hsidermoscopy")
+    predicted = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SegmentationWarning)  # clean blobs: nothing dropped
+        for i in range(len(ds)):
+            s = ds[i]
+            predicted[s["stem"]] = segment_lesions(s["cube"], min_area=100, name=s["stem"])
+    report = segmentation_report(predicted, fake / "truth")
+    truth = pd.read_csv(fake / "truth" / "lesions.csv")
+    assert len(report) == len(truth)  # every true lesion has a row
+    assert (report.pred_index > 0).all()
+    assert report.dice.min() > 0.9, report
+    # two-lesion images give two masks
+    assert report.groupby("stem").n_pred.first().max() == 2
+
+
+def test_hair_does_not_split_field_or_lesion():
+    rng = np.random.default_rng(5)
+    cube, labels, field = fake_cube(rng, (68, 128), 1, hair=True)
+    est = estimate_field(cube, margin=0)
+    assert dice(est, field) > 0.97
+    masks = segment_lesions(cube, min_area=100)
+    assert len(masks) == 1 and dice(masks[0], labels == 1) > 0.9
+
+
+def test_small_and_border_segments_warned_with_name():
+    rng = np.random.default_rng(3)
+    cube, labels, field = fake_cube(rng, (68, 128), 1, hair=False)
+    with pytest.warns(SegmentationWarning, match=r"cubeA.*below min_area=5000"):
+        assert segment_lesions(cube, min_area=5000, name="cubeA") == []
+    # move a dark blob onto the field's edge: dropped, with a warning naming the file
+    edge = cube.copy()
+    edge[25:45, 2:20] = cube[labels == 1][0]
+    with pytest.warns(SegmentationWarning, match=r"cubeB.*1 touching the field border"):
+        masks = segment_lesions(edge, min_area=100, name="cubeB")
+    assert len(masks) == 1 and dice(masks[0], labels == 1) > 0.9
+
+
+def test_user_masks_round_trip_and_empty_mask_warning(tmp_path):
+    a = np.zeros((10, 12), bool)
+    a[2:5, 3:7] = True
+    b = np.zeros((10, 12), bool)
+    b[6:9, 1:4] = True
+    save_user_masks(tmp_path, "MM_0007", [a, b])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "MM_0007_crop01_mask.png", "MM_0007_crop02_mask.png"]
+    cv2.imwrite(str(tmp_path / "MM_0007_crop03_mask.png"), np.zeros((10, 12), np.uint8))
+    cv2.imwrite(str(tmp_path / "MM_00071_crop01_mask.png"), a.astype(np.uint8))  # other stem
+    with pytest.warns(SegmentationWarning, match="MM_0007_crop03_mask.png: empty mask"):
+        masks = load_user_masks(tmp_path, "MM_0007")
+    assert len(masks) == 2
+    np.testing.assert_array_equal(masks[0], a)
+    np.testing.assert_array_equal(masks[1], b)
+    with pytest.raises(ValueError, match="MM_0007_crop01_mask.png: mask is"):
+        load_user_masks(tmp_path, "MM_0007", shape=(11, 12))
+
+
+def test_make_crops_folder_contract(tmp_path, fake):
+    ds = HSIDermoscopy(fake / "hsidermoscopy")
+    out = tmp_path / "crops"
+    index = make_crops(ds, out, size=24, min_area=100, workers=1, progress=False)
+    truth = pd.read_csv(fake / "truth" / "lesions.csv")
+    assert len(index) == len(truth)
+    assert list(pd.read_csv(out / "index.csv").columns) == list(CROP_COLUMNS)
+    assert set(index.source) == set(ds.index.stem)
+    assert not index.is_synthetic.any() and index.id.is_unique
+    row = index.iloc[0]
+    with np.load(out / row.path) as z:
+        assert z["cube"].shape == (24, 24, 16) and z["cube"].dtype == np.float32
+        assert z["mask"].dtype == np.uint8 and z["mask"].any()
+    assert (index.label == index["class"].map({"MM": 1, "DN": 0, "Other": -1})).all()
+    # the boxes hold the lesions: each box is the 1.5x box of the saved full-size mask
+    masks = load_user_masks(out / "masks", row.source)
+    assert crop_box(masks[row.lesion_index - 1], 1.5) == (row.y0, row.x0, row.y1, row.x1)
+    assert masks[row.lesion_index - 1].sum() == row.mask_area
+    # Dice from the saved masks folder
+    report = segmentation_report(out / "masks", fake / "truth")
+    assert report.dice.min() > 0.9
+    # hand-drawn masks reproduce the same crops
+    again = make_crops(ds, tmp_path / "crops2", size=24, min_area=100, masks_dir=out / "masks",
+                       progress=False)
+    pd.testing.assert_frame_equal(again.drop(columns=[]), index)
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+def test_make_crops_parallel_matches_serial(tmp_path, fake):
+    ds = HSIDermoscopy(fake / "hsidermoscopy")
+    a = make_crops(ds, tmp_path / "a", size=16, min_area=100, workers=1, progress=False)
+    b = make_crops(ds, tmp_path / "b", size=16, min_area=100, workers=2, progress=False)
+    pd.testing.assert_frame_equal(a, b)
+    for p in a.path:
+        np.testing.assert_array_equal(np.load(tmp_path / "a" / p)["cube"],
+                                      np.load(tmp_path / "b" / p)["cube"])
+
+
+def test_make_crops_is_atomic(tmp_path, fake, monkeypatch):
+    import hsilib.data.preprocess as pp
+
+    ds = HSIDermoscopy(fake / "hsidermoscopy")
+    out = tmp_path / "crops"
+    calls = {"n": 0}
+    real = pp.crop_and_resize
+
+    def failing(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("interrupted")
+        return real(*a, **k)
+
+    monkeypatch.setattr(pp, "crop_and_resize", failing)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        make_crops(ds, out, size=16, min_area=100, progress=False)
+    assert list(tmp_path.iterdir()) == []  # neither the target nor a temp folder

@@ -1,0 +1,123 @@
+"""Grouped, stratified splits and the per-band normaliser."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from hsilib.data.splits import BandNormaliser, check_grouped, grouped_kfold, make_splits, save_csv
+
+
+def fake_index(seed=0, n=(85, 175, 70)):
+    """Crops like the real set: 1-3 lesions per source image."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for cls, count in zip(("MM", "DN", "Other"), n, strict=True):
+        for i in range(count):
+            for k in range(rng.choice([1, 1, 1, 2, 3])):
+                rows.append({"id": f"{cls}_{i:04d}_crop{k + 1:02d}", "source": f"{cls}_{i:04d}",
+                             "class": cls})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_splits_grouped_and_stratified(seed):
+    index = fake_index(seed)
+    splits = make_splits(index, (0.7, 0.15, 0.15), seed=seed)
+    assert splits.id.tolist() == index.id.tolist()
+    assert splits.groupby("source").split.nunique().max() == 1  # no image in two splits
+    images = splits.drop_duplicates("source")
+    for cls, n in (("MM", 85), ("DN", 175), ("Other", 70)):
+        counts = images[images["class"] == cls].split.value_counts()
+        assert counts.sum() == n
+        for split, frac in (("train", 0.7), ("val", 0.15), ("test", 0.15)):
+            assert abs(counts[split] - frac * n) <= 1, (cls, split, counts)
+    # class proportions over images agree between splits within 2 points
+    share = images.groupby("split")["class"].value_counts(normalize=True).unstack()
+    assert (share.max() - share.min()).max() < 0.02
+    # deterministic for a seed, different for another
+    assert make_splits(index, seed=seed).equals(splits)
+    assert not make_splits(index, seed=seed + 100).split.equals(splits.split)
+
+
+def test_splits_small_classes_get_every_split():
+    index = fake_index(0, n=(3, 4, 3))
+    images = make_splits(index, seed=0).drop_duplicates("source")
+    for cls in ("MM", "DN", "Other"):
+        assert set(images[images["class"] == cls].split) == {"train", "val", "test"}
+
+
+def test_mixed_class_source_rejected():
+    index = pd.DataFrame({"id": ["a", "b"], "source": ["s", "s"], "class": ["MM", "DN"]})
+    with pytest.raises(ValueError, match="several classes.*'s'"):
+        make_splits(index)
+
+
+def test_check_grouped_detects_leak():
+    table = pd.DataFrame({"source": ["a", "a", "b"], "split": ["train", "test", "val"]})
+    with pytest.raises(AssertionError, match="'a'"):
+        check_grouped(table, "split")
+
+
+def test_kfold_grouped_and_balanced():
+    index = fake_index(3)
+    folds = grouped_kfold(index, k=5, seed=0)
+    assert set(folds.fold) == set(range(5))
+    assert folds.groupby("source").fold.nunique().max() == 1
+    per_fold = folds.drop_duplicates("source").groupby("fold")["class"].value_counts().unstack()
+    assert (per_fold.max() - per_fold.min()).max() <= 3  # about n/5 of each class per fold
+    with pytest.raises(ValueError, match="at least 2"):
+        grouped_kfold(index, k=1)
+
+
+def test_save_csv_atomic(tmp_path):
+    path = save_csv(pd.DataFrame({"a": [1, 2]}), tmp_path / "s" / "x.csv")
+    assert pd.read_csv(path).a.tolist() == [1, 2]
+    assert [p.name for p in path.parent.iterdir()] == ["x.csv"]
+
+
+def test_normaliser_maps_train_range_and_inverts(tmp_path):
+    rng = np.random.default_rng(0)
+    train = [rng.uniform(0.1, 0.6, (8, 9, 16)).astype(np.float32) for _ in range(4)]
+    train[2][0, 0, 3] = 0.01  # the band-3 minimum
+    train[1][4, 4, 5] = 0.95  # the band-5 maximum
+    norm = BandNormaliser().fit(train)
+    assert norm.band_min[3] == pytest.approx(0.01) and norm.band_max[5] == pytest.approx(0.95)
+    stacked = np.stack(train)
+    unit = norm.apply(stacked)
+    np.testing.assert_allclose(unit.min(axis=(0, 1, 2)), 0, atol=1e-6)
+    np.testing.assert_allclose(unit.max(axis=(0, 1, 2)), 1, atol=1e-6)
+    sym = norm.apply(stacked, "symmetric")
+    np.testing.assert_allclose(sym.min(axis=(0, 1, 2)), -1, atol=1e-6)
+    np.testing.assert_allclose(sym.max(axis=(0, 1, 2)), 1, atol=1e-6)
+    np.testing.assert_allclose(norm.inverse(sym, "symmetric"), stacked, atol=1e-6)
+    # torch images: bands on axis -3, batched or not; same numbers as numpy
+    image = torch.from_numpy(train[0].transpose(2, 0, 1).copy())
+    np.testing.assert_allclose(norm.apply(image).numpy(), unit[0].transpose(2, 0, 1), atol=1e-6)
+    batch = torch.from_numpy(stacked.transpose(0, 3, 1, 2).copy())
+    out = norm.apply(batch, "symmetric")
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(norm.inverse(out, "symmetric"), batch, atol=1e-6, rtol=0)
+    # saved and loaded with wavelengths
+    path = norm.save(tmp_path / "normalisation.json")
+    saved = json.loads(path.read_text())
+    assert saved["wavelengths_nm"][0] == 465 and len(saved["band_min"]) == 16
+    again = BandNormaliser.load(path)
+    np.testing.assert_array_equal(again.apply(stacked), unit)
+
+
+def test_normaliser_errors(tmp_path):
+    with pytest.raises(RuntimeError, match="not fitted"):
+        BandNormaliser().apply(np.zeros((2, 2, 16)))
+    norm = BandNormaliser().fit([np.zeros((2, 2, 16))])
+    with pytest.raises(ValueError, match="16 bands"):
+        norm.apply(np.zeros((2, 2, 15)))
+    with pytest.raises(ValueError, match="value_range"):
+        norm.apply(np.zeros((2, 2, 16)), "wide")
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(ValueError, match="bad.json"):
+        BandNormaliser.load(tmp_path / "bad.json")
+    # a constant band maps to 0 instead of dividing by zero
+    assert np.isfinite(norm.apply(np.ones((2, 2, 16)))).all()
