@@ -45,6 +45,7 @@ class DataConfig:
     split_fractions: tuple[float, float, float] = (0.70, 0.15, 0.15)
     n_folds: int = 5
     workers: int = 2  # processes for generation and preprocessing
+    masks_dir: str | None = None  # user masks <stem>_cropNN_mask.png; None = automatic segmentation
 
 
 # --------------------------------------------------------------------------------------------
