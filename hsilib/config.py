@@ -111,6 +111,11 @@ class ClassifierConfig:
     pretrained_weights: str | None = None  # local ImageNet checkpoint (3-channel)
     specialist_weights: str | None = None  # local ISIC melanoma checkpoint (3-channel)
     num_workers: int = 0
+    n_synthetic_tstr: int | None = None  # synthetic crops per class for TSTR; None = all exported
+    fractions: tuple[float, ...] = (0.25, 0.5, 1.0)  # learning curve: shares of real training data
+    threshold_rule: str = "youden"  # decision threshold chosen on validation: youden | f1 | fixed
+    n_boot: int = 2000  # bootstrap resamples for test-set CIs and paired tests
+    device: str = "auto"
 
 
 # --------------------------------------------------------------------------------------------
@@ -148,8 +153,8 @@ def _profiles() -> dict[str, StudyConfig]:
             log_every=25, sample_every=500, checkpoint_every=500, n_synthetic=100,
         ),
         classifier=replace(
-            full.classifier, arch="small", image_size=64, batch_size=16, lr=1e-3,
-            epochs=30, patience=10, seeds=(0, 1, 2),
+            full.classifier, arch="small", image_size=64, batch_size=32, lr=2e-3,
+            epochs=20, patience=8, seeds=(0, 1, 2), n_boot=500,
         ),
     )
     smoke = StudyConfig(
@@ -165,7 +170,7 @@ def _profiles() -> dict[str, StudyConfig]:
         ),
         classifier=replace(
             full.classifier, arch="small", image_size=32, batch_size=4, lr=1e-3, epochs=2,
-            patience=1, seeds=(0, 1), n_synthetic_mm=4,
+            patience=1, seeds=(0, 1), n_synthetic_mm=4, n_boot=50,
         ),
         bench=BenchConfig(repeats=1, warmup=0),
     )

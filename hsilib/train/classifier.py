@@ -110,8 +110,9 @@ def training_set(real: Crops | None, synthetic: Mapping[str, Crops] | None,
     """The training crops of one run: a ``fraction`` of the real TRAINING split plus synthetic.
 
     ``synthetic`` maps a class ("MM"/"DN") to its synthetic crops; ``n_synthetic`` says how many
-    of each to add (drawn without replacement with ``seed``). Only the training set is ever
-    mixed: validation and test stay real, so selection and evaluation never see a synthetic image.
+    of each to add (drawn without replacement with ``seed``; None = all of them). Only the
+    training set is ever mixed: validation and test stay real, so selection and evaluation never
+    see a synthetic image.
     """
     parts = []
     if real is not None:
@@ -119,9 +120,10 @@ def training_set(real: Crops | None, synthetic: Mapping[str, Crops] | None,
                      real.subset(stratified_fraction(real.labels, fraction, seed)))
     rng = np.random.default_rng(10_000 + seed)
     for cls, n in (n_synthetic or {}).items():
-        if n <= 0:
-            continue
         pool = (synthetic or {}).get(cls)
+        n = len(pool) if n is None and pool is not None else n
+        if not n:
+            continue
         if pool is None or len(pool) < n:
             have = 0 if pool is None else len(pool)
             raise ValueError(f"asked for {n} synthetic {cls} crops, only {have} available")

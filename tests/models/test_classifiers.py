@@ -62,7 +62,7 @@ def test_two_class_head_is_kept_and_backbone_frozen(tmp_path):
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable == {"head.weight", "head.bias"}
     M.set_train_mode(model)
-    assert model.head.training and not model.features.training
+    assert model.head.training and not model.features.training and not model.stem.training
 
 
 def test_missing_or_wrong_weight_file(tmp_path):
