@@ -14,8 +14,10 @@ env: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -c constraints.txt "setuptools==84.2.1" "wheel==0.48.0"
-	$(PY) -m pip install -q -c constraints.txt --no-build-isolation -e ".[dev]"
+	@echo "installing the pinned environment into $(VENV) (first time only; log: $(VENV)/install.log)"
+	@( $(PY) -m pip install -c constraints.txt "setuptools==84.2.1" "wheel==0.48.0" && \
+	   $(PY) -m pip install -c constraints.txt --no-build-isolation -e ".[dev]" \
+	 ) > $(VENV)/install.log 2>&1 || { tail -n 40 $(VENV)/install.log; exit 1; }
 	@touch $(STAMP)
 
 run: $(STAMP)           ## the main job: every notebook, default profile, stand-in data
