@@ -1,0 +1,236 @@
+"""FastGAN for hyperspectral cubes: any band count, outputs of 32 to 256 pixels.
+
+Liu, Zhu, Song & Elgammal, "Towards Faster and Stabilized GAN Training for High-Fidelity Few-shot
+Image Synthesis", ICLR 2021. Two ideas make it train on a few hundred images:
+
+- the generator's **skip-layer excitation** (SLE): channel gates computed from the 4 x 4 .. 16 x 16
+  maps rescale the 64 x 64 .. 256 x 256 maps (``se_64`` from ``feat_4`` and so on);
+- the **self-supervised discriminator**: on real images, small decoders must rebuild the image
+  from the discriminator's 8 x 8 features, and a random quadrant of the image from the matching
+  quadrant of its 16 x 16 features, which forces it to keep descriptive features.
+
+Layers are named by the resolution they produce (``feat_8``, ``se_64``, ``down_16``). The
+channel widths come from the tables in :mod:`hsilib.models.layers`; with ``ngf = ndf = 64`` and a
+256 output they are the published ones. Generalising to smaller images: the discriminator always
+downsamples to 8 x 8, and every reconstruction target is half the image side (128 for 256).
+
+Introduced in notebook 03 (``notebooks/03_fastgan.ipynb``)::
+
+    cfg = config.resolve("quick", "fastgan")
+    G, D = build(cfg)
+    big, small = G(torch.randn(8, cfg.z_dim))      # 8 x 16 x 64 x 64 and 8 x 16 x 32 x 32
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import config
+from .layers import (
+    D_MULT,
+    D_SMALL_MULT,
+    G_MULT,
+    SLE,
+    DownBlockComp,
+    InitBlock,
+    SimpleDecoder,
+    down_block,
+    downsample,
+    init_weights,
+    sn_conv,
+    up_block,
+    up_block_comp,
+    width,
+)
+
+SIZES = (32, 64, 128, 256)
+
+
+def _check_size(image_size: int) -> None:
+    if image_size not in SIZES:
+        raise ValueError(f"image_size must be one of {SIZES}, got {image_size}")
+
+
+def sle_pairs(image_size: int) -> dict[int, int]:
+    """Skip-layer excitations of the generator: {target resolution: source resolution}.
+
+    As published: 64 <- 4, 128 <- 8, 256 <- 16. A 32-pixel generator has none of these, so it
+    gets one excitation 32 <- 4 (the model stays a FastGAN at every size).
+    """
+    pairs = {r: r // 16 for r in (64, 128, 256) if r <= image_size}
+    return pairs or {image_size: 4}
+
+
+def quadrant(x: torch.Tensor, part: int) -> torch.Tensor:
+    """Quadrant ``part`` of a B x C x H x W tensor: 0 top-left, 1 top-right, 2 bottom-left,
+    3 bottom-right."""
+    h, w = x.shape[-2] // 2, x.shape[-1] // 2
+    r, c = divmod(int(part), 2)
+    return x[..., r * h:(r + 1) * h, c * w:(c + 1) * w]
+
+
+# --------------------------------------------------------------------------------------------
+# Generator
+# --------------------------------------------------------------------------------------------
+class Generator(nn.Module):
+    """z (B x z_dim) -> (image B x n_bands x S x S, half-size image B x n_bands x S/2 x S/2).
+
+    Both outputs are in [-1, 1] (tanh); the half-size one feeds the discriminator's
+    low-resolution branch, as in the paper.
+    """
+
+    def __init__(self, image_size: int = 256, n_bands: int = 16, z_dim: int = 256,
+                 ngf: int = 64) -> None:
+        super().__init__()
+        _check_size(image_size)
+        self.image_size, self.n_bands, self.z_dim = image_size, n_bands, z_dim
+        self.sle = sle_pairs(image_size)
+        self.init = InitBlock(z_dim, width(G_MULT, 4, ngf))
+        res = 8
+        while res <= image_size:
+            c_in, c_out = width(G_MULT, res // 2, ngf), width(G_MULT, res, ngf)
+            # the published generator alternates heavy (noise) and light up blocks
+            block = up_block_comp if res in (8, 32, 128, 512) else up_block
+            self.add_module(f"feat_{res}", block(c_in, c_out))
+            res *= 2
+        for big, small in self.sle.items():
+            self.add_module(f"se_{big}", SLE(width(G_MULT, small, ngf), width(G_MULT, big, ngf)))
+        self.to_big = sn_conv(width(G_MULT, image_size, ngf), n_bands, 3, 1, 1)
+        self.to_small = sn_conv(width(G_MULT, image_size // 2, ngf), n_bands, 1)
+        init_weights(self)
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feats = {4: self.init(z)}
+        res = 8
+        while res <= self.image_size:
+            h = getattr(self, f"feat_{res}")(feats[res // 2])
+            if res in self.sle:
+                h = getattr(self, f"se_{res}")(feats[self.sle[res]], h)
+            feats[res] = h
+            res *= 2
+        big = torch.tanh(self.to_big(feats[self.image_size]))
+        small = torch.tanh(self.to_small(feats[self.image_size // 2]))
+        return big, small
+
+
+# --------------------------------------------------------------------------------------------
+# Discriminator
+# --------------------------------------------------------------------------------------------
+class Discriminator(nn.Module):
+    """Two-branch discriminator with self-supervised decoders.
+
+    ``D(images)`` -> logits B x K (two 5 x 5 patch maps, flattened and concatenated: the full-size
+    branch down to 8 x 8 and the half-size branch). ``D(images, part=k)`` also returns the
+    reconstructions ``{"big", "small", "part"}``, each B x n_bands x S/2 x S/2: the whole image
+    from the 8 x 8 features of both branches, and quadrant ``k`` from quadrant ``k`` of the
+    16 x 16 features. Targets: :func:`reconstruction_targets`.
+    """
+
+    def __init__(self, image_size: int = 256, n_bands: int = 16, ndf: int = 64) -> None:
+        super().__init__()
+        _check_size(image_size)
+        self.image_size, self.n_bands = image_size, n_bands
+        s = image_size
+        self.add_module(f"from_{s}", nn.Sequential(sn_conv(n_bands, width(D_MULT, s, ndf), 3, 1, 1),
+                                                   nn.LeakyReLU(0.2, inplace=True)))
+        self.resolutions = []  # of the down blocks: S/2 .. 8
+        res = s // 2
+        while res >= 8:
+            self.add_module(f"down_{res}", DownBlockComp(width(D_MULT, 2 * res, ndf),
+                                                         width(D_MULT, res, ndf)))
+            self.resolutions.append(res)
+            res //= 2
+        # excitation of each map by the map 8x its size (published: 32<-256, 16<-128, 8<-64)
+        self.sle = {r: 8 * r for r in self.resolutions if 8 * r <= s}
+        for r, src in self.sle.items():
+            self.add_module(f"se_{r}", SLE(width(D_MULT, src, ndf), width(D_MULT, r, ndf)))
+        self.logits_big = nn.Sequential(
+            sn_conv(width(D_MULT, 8, ndf), width(D_MULT, 4, ndf), 1),
+            nn.BatchNorm2d(width(D_MULT, 4, ndf)), nn.LeakyReLU(0.2, inplace=True),
+            sn_conv(width(D_MULT, 4, ndf), 1, 4))
+        # half-size branch: S/2 -> 8
+        small = [sn_conv(n_bands, width(D_SMALL_MULT, s // 4, ndf), 4, 2, 1),
+                 nn.LeakyReLU(0.2, inplace=True)]
+        res = s // 4
+        while res > 8:
+            small.append(down_block(width(D_SMALL_MULT, res, ndf),
+                                    width(D_SMALL_MULT, res // 2, ndf)))
+            res //= 2
+        self.small_down = nn.Sequential(*small)
+        self.logits_small = sn_conv(width(D_SMALL_MULT, 8, ndf), 1, 4)
+        half, base = s // 2, max(2, ndf // 2)
+        self.decoder_big = SimpleDecoder(width(D_MULT, 8, ndf), n_bands, half, base)
+        self.decoder_part = SimpleDecoder(width(D_MULT, 16, ndf), n_bands, half, base)
+        self.decoder_small = SimpleDecoder(width(D_SMALL_MULT, 8, ndf), n_bands, half, base)
+        init_weights(self)
+
+    def forward(self, images: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
+                part: int | None = None):
+        if isinstance(images, torch.Tensor):
+            big, small = images, downsample(images, self.image_size // 2)
+        else:
+            big, small = images
+        feats = {self.image_size: getattr(self, f"from_{self.image_size}")(big)}
+        for r in self.resolutions:
+            h = getattr(self, f"down_{r}")(feats[2 * r])
+            if r in self.sle:
+                h = getattr(self, f"se_{r}")(feats[self.sle[r]], h)
+            feats[r] = h
+        feat_small = self.small_down(small)
+        logits = torch.cat([self.logits_big(feats[8]).flatten(1),
+                            self.logits_small(feat_small).flatten(1)], dim=1)
+        if part is None:
+            return logits
+        recs = {"big": self.decoder_big(feats[8]),
+                "small": self.decoder_small(feat_small),
+                "part": self.decoder_part(quadrant(feats[16], part))}
+        return logits, recs
+
+
+def reconstruction_targets(images: torch.Tensor, part: int) -> dict[str, torch.Tensor]:
+    """What the decoders of :class:`Discriminator` rebuild from real ``images`` (B x C x S x S):
+    the image at half size (``big`` and ``small``) and quadrant ``part`` at full resolution."""
+    half = downsample(images, images.shape[-1] // 2)
+    return {"big": half, "small": half, "part": quadrant(images, part)}
+
+
+# --------------------------------------------------------------------------------------------
+# Building and loading
+# --------------------------------------------------------------------------------------------
+def build(cfg: config.FastGANConfig) -> tuple[Generator, Discriminator]:
+    """A fresh (G, D) pair for a :class:`~hsilib.config.FastGANConfig`."""
+    G = Generator(cfg.image_size, cfg.n_bands, cfg.z_dim, cfg.ngf)
+    D = Discriminator(cfg.image_size, cfg.n_bands, cfg.ndf)
+    return G, D
+
+
+def file_sha256(path: str | Path, n_hex: int = 12) -> str:
+    """First ``n_hex`` hex digits of a file's SHA-256 (identifies a checkpoint)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:n_hex]
+
+
+def load_checkpoint(path: str | Path, device: Any = "cpu", ema: bool = True):
+    """Rebuild (G, D, cfg) from a checkpoint written by :class:`hsilib.train.gan.GANTrainer`.
+
+    ``G`` holds the EMA weights when ``ema`` (the ones to sample from); both nets are in eval mode.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"FastGAN checkpoint {path} does not exist")
+    ckpt = torch.load(path, map_location=device, weights_only=False)
+    if "config" not in ckpt or "G" not in ckpt:
+        raise ValueError(f"{path} is not a GAN checkpoint (no 'config'/'G' entries)")
+    cfg = config.from_dict(config.FastGANConfig, ckpt["config"])
+    G, D = build(cfg)
+    G.load_state_dict(ckpt["G_ema"] if ema and ckpt.get("G_ema") else ckpt["G"])
+    D.load_state_dict(ckpt["D"])
+    return G.to(device).eval(), D.to(device).eval(), cfg

@@ -1,0 +1,190 @@
+"""Shared network blocks for the generative models (FastGAN and its conditional variants).
+
+One place for the blocks and for the channel tables, so that the conditional FastGAN,
+SPADE-FastGAN and CycleGAN variants reuse them instead of copying them. Introduced in
+notebook 03 (``notebooks/03_fastgan.ipynb``).
+
+The blocks follow Liu et al., "Towards Faster and Stabilized GAN Training for High-Fidelity
+Few-shot Image Synthesis" (ICLR 2021): spectrally normalised convolutions (Miyato et al. 2018),
+gated linear units (Dauphin et al. 2017), StyleGAN-style noise injection, and skip-layer
+excitation (SLE), a squeeze-and-excitation gate (Hu et al. 2018) computed from a low-resolution
+feature map and applied to a high-resolution one.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# --------------------------------------------------------------------------------------------
+# Channel tables: width of each stage, as a multiple of ngf / ndf, keyed by spatial resolution.
+# These are the published FastGAN widths (for a 256 x 256 output); every model reads them here.
+# --------------------------------------------------------------------------------------------
+#: Generator stage widths (x ngf) by output resolution of the stage.
+G_MULT = {4: 16, 8: 8, 16: 4, 32: 2, 64: 2, 128: 1, 256: 0.5, 512: 0.25, 1024: 0.125}
+#: Discriminator main-branch widths (x ndf) by resolution of the feature map.
+D_MULT = {4: 16, 8: 8, 16: 4, 32: 2, 64: 1, 128: 0.5, 256: 0.25, 512: 0.125}
+#: Discriminator low-resolution branch widths (x ndf): it sees the image at half size.
+D_SMALL_MULT = {8: 4, 16: 2, 32: 1, 64: 0.5, 128: 0.25}
+#: Decoder widths (x ndf / 2) of the self-supervised decoders, by output resolution.
+DEC_MULT = {16: 4, 32: 2, 64: 2, 128: 1, 256: 0.5}
+
+
+def width(table: dict[int, float], resolution: int, base: int) -> int:
+    """Channels of the stage at ``resolution`` for a base width ``base`` (at least 2)."""
+    if resolution not in table:
+        raise ValueError(f"no channel width for resolution {resolution}; known: {sorted(table)}")
+    return max(2, int(table[resolution] * base))
+
+
+# --------------------------------------------------------------------------------------------
+# Spectrally normalised layers
+# --------------------------------------------------------------------------------------------
+def sn_conv(c_in: int, c_out: int, kernel: int, stride: int = 1, padding: int = 0,
+            bias: bool = False) -> nn.Module:
+    """A 2-D convolution with spectral normalisation (Miyato et al., ICLR 2018)."""
+    return nn.utils.spectral_norm(nn.Conv2d(c_in, c_out, kernel, stride, padding, bias=bias))
+
+
+def sn_conv_transpose(c_in: int, c_out: int, kernel: int, stride: int = 1, padding: int = 0,
+                      bias: bool = False) -> nn.Module:
+    """A transposed convolution with spectral normalisation."""
+    return nn.utils.spectral_norm(
+        nn.ConvTranspose2d(c_in, c_out, kernel, stride, padding, bias=bias))
+
+
+def init_weights(module: nn.Module) -> None:
+    """DCGAN initialisation used by FastGAN: conv weights ~ N(0, 0.02), BN scale ~ N(1, 0.02)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            w = m.weight_orig if hasattr(m, "weight_orig") else m.weight
+            nn.init.normal_(w, 0.0, 0.02)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+# --------------------------------------------------------------------------------------------
+# Small blocks
+# --------------------------------------------------------------------------------------------
+class GLU(nn.Module):
+    """Gated linear unit over channels: the first half times sigmoid of the second half."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = x.chunk(2, dim=1)
+        return a * torch.sigmoid(b)
+
+
+class NoiseInjection(nn.Module):
+    """Add per-pixel Gaussian noise scaled by a learned scalar (zero at start; StyleGAN)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=x.dtype)
+        return x + self.weight * noise
+
+
+class SLE(nn.Module):
+    """Skip-layer excitation: gate the channels of a high-resolution map by a low-resolution one.
+
+    ``SLE(small, big) = big * sigmoid(conv1x1(swish(conv4x4(avgpool4(small)))))``: a cheap,
+    long-range skip connection that carries global style into the fine layers (Liu et al. 2021,
+    section 3.1).
+    """
+
+    def __init__(self, c_small: int, c_big: int) -> None:
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(4)
+        self.conv1 = sn_conv(c_small, c_big, 4)
+        self.conv2 = sn_conv(c_big, c_big, 1)
+
+    def forward(self, small: torch.Tensor, big: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(self.pool(small))
+        h = self.conv2(h * torch.sigmoid(h))  # swish
+        return big * torch.sigmoid(h)
+
+
+class InitBlock(nn.Module):
+    """Latent vector (B x z_dim) -> 4 x 4 feature map."""
+
+    def __init__(self, z_dim: int, c_out: int) -> None:
+        super().__init__()
+        self.main = nn.Sequential(sn_conv_transpose(z_dim, 2 * c_out, 4), nn.BatchNorm2d(2 * c_out),
+                                  GLU())
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.main(z.view(z.shape[0], -1, 1, 1))
+
+
+def up_block(c_in: int, c_out: int) -> nn.Sequential:
+    """Nearest x2 upsampling, 3x3 conv, BN, GLU (the cheap FastGAN up block)."""
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
+                         sn_conv(c_in, 2 * c_out, 3, 1, 1), nn.BatchNorm2d(2 * c_out), GLU())
+
+
+def up_block_comp(c_in: int, c_out: int) -> nn.Sequential:
+    """The heavier up block: two 3x3 convs, each followed by noise injection, BN and GLU."""
+    return nn.Sequential(
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        sn_conv(c_in, 2 * c_out, 3, 1, 1), NoiseInjection(), nn.BatchNorm2d(2 * c_out), GLU(),
+        sn_conv(c_out, 2 * c_out, 3, 1, 1), NoiseInjection(), nn.BatchNorm2d(2 * c_out), GLU(),
+    )
+
+
+def down_block(c_in: int, c_out: int) -> nn.Sequential:
+    """4x4 stride-2 conv, BN, LeakyReLU(0.2)."""
+    return nn.Sequential(sn_conv(c_in, c_out, 4, 2, 1), nn.BatchNorm2d(c_out),
+                         nn.LeakyReLU(0.2, inplace=True))
+
+
+class DownBlockComp(nn.Module):
+    """Residual down block: (4x4 s2 conv, BN, LReLU, 3x3 conv, BN, LReLU) averaged with
+    (2x2 avg-pool, 1x1 conv, BN, LReLU)."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.main = nn.Sequential(
+            sn_conv(c_in, c_out, 4, 2, 1), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, inplace=True),
+            sn_conv(c_out, c_out, 3, 1, 1), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, inplace=True),
+        )
+        self.direct = nn.Sequential(nn.AvgPool2d(2, 2), sn_conv(c_in, c_out, 1),
+                                    nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, inplace=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.main(x) + self.direct(x)) / 2
+
+
+class SimpleDecoder(nn.Module):
+    """Self-supervised decoder of the discriminator: 8 x 8 features -> ``out_size`` image.
+
+    The input is first average-pooled (or replicated) to 8 x 8, then upsampled by up blocks;
+    a tanh output matches images in [-1, 1]. Liu et al. 2021, section 3.2.
+    """
+
+    def __init__(self, c_in: int, n_bands: int, out_size: int, base: int) -> None:
+        super().__init__()
+        if out_size < 16 or out_size & (out_size - 1):
+            raise ValueError(f"decoder out_size must be a power of two >= 16, got {out_size}")
+        layers: list[nn.Module] = [nn.AdaptiveAvgPool2d(8)]
+        res, c = 8, c_in
+        while res < out_size:
+            res *= 2
+            layers.append(up_block(c, width(DEC_MULT, res, base)))
+            c = width(DEC_MULT, res, base)
+        layers += [sn_conv(c, n_bands, 3, 1, 1), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.main(x)
+
+
+def downsample(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Area (box-filter) resize to ``size`` x ``size``: averages neighbouring pixels per band,
+    never mixes bands."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    return F.interpolate(images, size=(size, size), mode="area")

@@ -1,0 +1,273 @@
+"""The objective layer of the GANs: adversarial, reconstruction and spectral losses.
+
+- Hinge loss with a random margin, as in FastGAN's official training code (Liu et al. 2021):
+  the discriminator pays ``relu(m - D(real))`` and ``relu(m + D(fake))`` with ``m ~ U(0.8, 1.0)``
+  drawn per logit; the generator pays ``-D(fake)``.
+- Reconstruction loss of the self-supervised decoders: 16-band LPIPS (Zhang et al., CVPR 2018)
+  whose first convolution is widened from RGB by repeating its kernels over the bands and scaling
+  by 3 / n_bands (as the study did), when a local backbone file is given; otherwise L1 + (1 - SSIM)
+  with a warning (a random backbone is no perceptual metric).
+- Spectral losses (off by default): spectral angle (SAM, Kruse et al. 1993) and spectral
+  information divergence (SID, Chang 2000) between reconstructions and targets, and between the
+  mean spectra of generated and real batches.
+- :class:`FastGANObjective` ties these to a (G, D) pair for :class:`hsilib.train.gan.GANTrainer`.
+
+Introduced in notebook 03.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .diffaug import diff_augment
+from .fastgan import reconstruction_targets
+
+# --------------------------------------------------------------------------------------------
+# Adversarial losses
+# --------------------------------------------------------------------------------------------
+
+
+def hinge_d_real(logits: torch.Tensor) -> torch.Tensor:
+    """``mean(relu(m - logits))`` with a random margin ``m ~ U(0.8, 1.0)`` per logit."""
+    margin = 0.8 + 0.2 * torch.rand_like(logits)
+    return F.relu(margin - logits).mean()
+
+
+def hinge_d_fake(logits: torch.Tensor) -> torch.Tensor:
+    """``mean(relu(m + logits))`` with a random margin ``m ~ U(0.8, 1.0)`` per logit."""
+    margin = 0.8 + 0.2 * torch.rand_like(logits)
+    return F.relu(margin + logits).mean()
+
+
+def hinge_g(logits: torch.Tensor) -> torch.Tensor:
+    """Generator's hinge loss: ``-mean(D(fake))``."""
+    return -logits.mean()
+
+
+def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP penalty ``E[(||grad D(x_hat)|| - 1)^2]`` on random interpolates (Gulrajani 2017).
+
+    A hook for the WGAN-GP ablations: add ``weight * gradient_penalty(...)`` to a D loss.
+    """
+    alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device)
+    x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    out = D(x_hat)
+    grad, = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+# --------------------------------------------------------------------------------------------
+# Spectral losses (images in [-1, 1], bands on dim 1)
+# --------------------------------------------------------------------------------------------
+def spectral_angle(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Mean spectral angle (radians) between the spectra (dim 1) of ``a`` and ``b``.
+
+    Spectra are first mapped to [0, 1] (``(x + 1) / 2``): angles of reflectance, not of the
+    zero-centred values.
+    """
+    a, b = (a + 1) / 2, (b + 1) / 2
+    cos = (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1) + eps)
+    return torch.acos(cos.clamp(-1 + 1e-6, 1 - 1e-6)).mean()
+
+
+def spectral_information_divergence(a: torch.Tensor, b: torch.Tensor,
+                                    eps: float = 1e-4) -> torch.Tensor:
+    """Mean SID: symmetric KL divergence between spectra normalised to sum 1 (Chang 2000)."""
+    p = (a + 1) / 2 + eps
+    q = (b + 1) / 2 + eps
+    p, q = p / p.sum(1, keepdim=True), q / q.sum(1, keepdim=True)
+    return ((p - q) * (p.log() - q.log())).sum(1).mean()
+
+
+def spectral_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """SAM + SID between two images of the same shape."""
+    return spectral_angle(a, b) + spectral_information_divergence(a, b)
+
+
+def mean_spectrum_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """SAM + SID between the batch-mean spectra of generated and real images (B x C x H x W)."""
+    mf = fake.mean(dim=(0, 2, 3))[None, :, None, None]
+    mr = real.mean(dim=(0, 2, 3))[None, :, None, None]
+    return spectral_loss(mf, mr)
+
+
+# --------------------------------------------------------------------------------------------
+# Reconstruction losses
+# --------------------------------------------------------------------------------------------
+def ssim(a: torch.Tensor, b: torch.Tensor, data_range: float = 2.0, window: int = 7,
+         sigma: float = 1.5) -> torch.Tensor:
+    """Mean structural similarity (Wang et al. 2004), Gaussian window, per band then averaged."""
+    c = a.shape[1]
+    x = torch.arange(window, dtype=a.dtype, device=a.device) - (window - 1) / 2
+    g = torch.exp(-(x ** 2) / (2 * sigma ** 2))
+    g = g / g.sum()
+    kernel = (g[:, None] * g[None, :]).expand(c, 1, window, window)
+
+    def blur(t):
+        return F.conv2d(t, kernel, groups=c)
+
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a ** 2
+    var_b = blur(b * b) - mu_b ** 2
+    cov = blur(a * b) - mu_a * mu_b
+    num = (2 * mu_a * mu_b + c1) * (2 * cov + c2)
+    s = num / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    return s.mean()
+
+
+class L1SSIMLoss(nn.Module):
+    """Fallback reconstruction loss: ``L1 + (1 - SSIM)`` on images in [-1, 1]."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        window = 7 if min(a.shape[-2:]) >= 7 else 3
+        return (a - b).abs().mean() + (1 - ssim(a, b, window=window))
+
+
+# torchvision layer index -> lpips slice holding it, for VGG16 and AlexNet feature stacks
+_LPIPS_SLICES = {
+    "vgg": [(0, 4), (4, 9), (9, 16), (16, 23), (23, 30)],
+    "alex": [(0, 2), (2, 5), (5, 8), (8, 10), (10, 12)],
+}
+
+
+class MultibandLPIPS(nn.Module):
+    """LPIPS over ``n_bands`` channels: the backbone's first conv widened from RGB.
+
+    ``weights`` is a LOCAL torchvision VGG16 / AlexNet state dict (keys ``features.N.*``). The
+    linear heads are the ones shipped inside the ``lpips`` package (no download). The RGB kernels
+    of the first conv are repeated over the bands (band k uses kernel channel k mod 3) and scaled
+    by 3 / n_bands, which keeps the first layer's response to a flat spectrum on the scale of
+    the RGB network's; the input shift/scale of LPIPS is repeated the same way.
+    """
+
+    def __init__(self, weights: str | Path, n_bands: int = 16, net: str = "vgg") -> None:
+        super().__init__()
+        import lpips  # heavy import, only when LPIPS is asked for
+
+        if net not in _LPIPS_SLICES:
+            raise ValueError(f"lpips_net must be 'vgg' or 'alex', got {net!r}")
+        weights = Path(weights)
+        if not weights.is_file():
+            raise FileNotFoundError(f"LPIPS backbone weights {weights} do not exist "
+                                    "(FastGANConfig.lpips_weights)")
+        with warnings.catch_warnings():  # torchvision's 'pretrained' deprecation noise
+            warnings.simplefilter("ignore")
+            # pnet_rand=True: build a random backbone, never download; heads load from the package
+            self.lpips = lpips.LPIPS(pretrained=True, net=net, pnet_rand=True, verbose=False)
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        state = state.get("state_dict", state)
+        self._load_backbone(state, net, weights)
+        self._widen(n_bands)
+        self.lpips.eval().requires_grad_(False)
+
+    def _load_backbone(self, state: dict, net: str, path: Path) -> None:
+        mapped = {}
+        for key, value in state.items():
+            parts = key.split(".")
+            if parts[0] != "features":
+                continue
+            idx = int(parts[1])
+            for s, (lo, hi) in enumerate(_LPIPS_SLICES[net]):
+                if lo <= idx < hi:
+                    mapped[f"slice{s + 1}.{idx}.{parts[2]}"] = value
+        target = self.lpips.net.state_dict()
+        missing = sorted(set(target) - set(mapped))
+        if missing:
+            raise ValueError(f"{path} is not a torchvision {net} state dict: missing {missing[:3]}")
+        self.lpips.net.load_state_dict(mapped)
+
+    def _widen(self, n_bands: int) -> None:
+        conv = self.lpips.net.slice1[0]
+        w = conv.weight.data  # out x 3 x k x k
+        idx = torch.arange(n_bands) % 3
+        wide = nn.Conv2d(n_bands, w.shape[0], conv.kernel_size, conv.stride, conv.padding)
+        wide.weight.data = w[:, idx] * (3.0 / n_bands)
+        wide.bias.data = conv.bias.data.clone()
+        self.lpips.net.slice1[0] = wide
+        sl = self.lpips.scaling_layer
+        sl.shift = sl.shift[:, idx].clone()
+        sl.scale = sl.scale[:, idx].clone()
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return self.lpips(a, b).mean()
+
+
+def reconstruction_loss(n_bands: int, weights: str | None, net: str = "vgg") -> nn.Module:
+    """16-band LPIPS when ``weights`` (a local backbone file) is given, else L1 + (1 - SSIM)."""
+    if weights:
+        return MultibandLPIPS(weights, n_bands, net)
+    warnings.warn(
+        "FastGANConfig.lpips_weights is not set: the discriminator's reconstruction loss falls "
+        "back to L1 + (1 - SSIM) instead of the perceptual LPIPS loss of the paper. Give a local "
+        "VGG16/AlexNet state dict to use LPIPS.", stacklevel=2)
+    return L1SSIMLoss()
+
+
+# --------------------------------------------------------------------------------------------
+# FastGAN objective
+# --------------------------------------------------------------------------------------------
+class FastGANObjective:
+    """Losses of one FastGAN training step; the trainer owns the optimisers.
+
+    ``d_loss(real)`` draws z, generates a batch (kept for ``g_loss`` of the same step, as the
+    official code does), scores augmented real and fake images, and adds the decoders'
+    reconstruction loss on a random quadrant. ``g_loss(real)`` scores that generated batch.
+    With ``spectral_weight > 0`` both add SAM + SID terms (reconstruction vs target for D, mean
+    spectrum of fake vs real for G). Every random draw uses torch's global generator, so a
+    seeded (or resumed) run is exactly reproducible on the CPU.
+    """
+
+    def __init__(self, G: nn.Module, D: nn.Module, *, z_dim: int, recon: nn.Module,
+                 diffaug: tuple[str, ...] = ("translation", "cutout"),
+                 spectral_weight: float = 0.0) -> None:
+        self.G, self.D, self.z_dim = G, D, z_dim
+        self.recon, self.diffaug, self.spectral_weight = recon, tuple(diffaug), spectral_weight
+        self._fake: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def sample_z(self, n: int, device) -> torch.Tensor:
+        return torch.randn(n, self.z_dim, device=device)
+
+    def _aug(self, x: torch.Tensor) -> torch.Tensor:
+        return diff_augment(x, self.diffaug) if self.diffaug else x
+
+    def d_loss(self, real: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        self._fake = self.G(self.sample_z(real.shape[0], real.device))
+        real = self._aug(real)
+        part = int(torch.randint(0, 4, (1,)))
+        logits_real, recs = self.D(real, part=part)
+        targets = reconstruction_targets(real, part)
+        rec = sum(self.recon(recs[k].float(), targets[k].float()) for k in recs)
+        loss_real = hinge_d_real(logits_real)
+        fake = tuple(self._aug(f.detach()) for f in self._fake)
+        loss_fake = hinge_d_fake(self.D(fake))
+        loss = loss_real + loss_fake + rec
+        logs = {"d_real": loss_real.item(), "d_fake": loss_fake.item(), "d_rec": rec.item()}
+        if self.spectral_weight > 0:
+            spec = sum(spectral_loss(recs[k].float(), targets[k].float()) for k in recs)
+            loss = loss + self.spectral_weight * spec
+            logs["d_spec"] = spec.item()
+        logs["d_loss"] = loss.item()
+        return loss, logs
+
+    def g_loss(self, real: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        fake = self._fake or self.G(self.sample_z(real.shape[0], real.device))
+        self._fake = None
+        loss = hinge_g(self.D(tuple(self._aug(f) for f in fake)))
+        logs = {"g_adv": loss.item()}
+        if self.spectral_weight > 0:
+            spec = mean_spectrum_loss(fake[0].float(), real.float())
+            loss = loss + self.spectral_weight * spec
+            logs["g_spec"] = spec.item()
+        logs["g_loss"] = loss.item()
+        return loss, logs
+
+    @torch.no_grad()
+    def sample(self, G: nn.Module, z: torch.Tensor) -> torch.Tensor:
+        """Full-size images from latent codes ``z`` (B x z_dim)."""
+        return G(z)[0]

@@ -1,0 +1,103 @@
+"""Export synthetic crops from a generator checkpoint, in the crop-folder format of notebook 01.
+
+The classifiers (notebook 06) read these folders with the same
+:class:`~hsilib.data.datasets.CropDataset` as the real crops. Every crop is flagged
+``is_synthetic=True`` and carries the generator name, the first 12 hex digits of the
+checkpoint's SHA-256 and the export seed; values are reflectance (the normaliser's inverse of
+the generator's [-1, 1] output), masks are all zeros.
+
+Optional quality filtering keeps the ``filter_top_fraction`` of generated samples that the
+trained discriminator scores highest (discriminator-based rejection, as in the StyleGAN2 study
+of seed ``003_*``): ``ceil(n / fraction)`` samples are drawn and the best ``n`` kept. The kept
+fraction and the scores are recorded in ``export.json`` beside ``index.csv``.
+
+Introduced in notebook 03::
+
+    table = export_synthetic(run.checkpoints / "fastgan_mm.pt", run.synthetic("fastgan_mm"),
+                             n=100, cls="MM", normaliser=norm, seed=0)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .data.datasets import write_crop_folder
+from .data.splits import BandNormaliser
+from .models.fastgan import file_sha256, load_checkpoint
+from .paths import atomic_path
+from .runtime import device as pick_device
+
+LABELS = {"MM": 1, "DN": 0, "Other": -1}
+
+
+@torch.no_grad()
+def generate(G: torch.nn.Module, D: torch.nn.Module | None, n: int, z_dim: int, seed: int,
+             batch_size: int, device: Any) -> tuple[torch.Tensor, np.ndarray | None]:
+    """``n`` images in [-1, 1] (CPU float32) from latents seeded by ``seed``, and the
+    discriminator's mean logit per image when ``D`` is given (higher = more real-looking)."""
+    gen = torch.Generator().manual_seed(seed)
+    images, scores = [], []
+    for start in range(0, n, batch_size):
+        z = torch.randn(min(batch_size, n - start), z_dim, generator=gen).to(device)
+        big, small = G(z)
+        images.append(big.float().cpu())
+        if D is not None:
+            scores.append(D((big, small)).float().mean(1).cpu())
+    return torch.cat(images), (torch.cat(scores).numpy() if D is not None else None)
+
+
+def export_synthetic(checkpoint: str | Path, out_dir: str | Path, *, n: int, cls: str,
+                     normaliser: BandNormaliser | str | Path, seed: int = 0,
+                     batch_size: int = 32, filter_top_fraction: float = 1.0,
+                     generator_name: str = "fastgan", device: Any = "auto") -> pd.DataFrame:
+    """Write ``n`` synthetic crops of class ``cls`` from ``checkpoint`` into ``out_dir``.
+
+    Returns the written ``index.csv`` table. ``normaliser`` (or its JSON path) must be the one
+    the generator was trained with (``splits/normalisation.json``). Ids are
+    ``<generator_name>_<cls lower>_<NNNN>``. The folder is replaced atomically.
+    """
+    if cls not in LABELS:
+        raise ValueError(f"cls must be one of {list(LABELS)}, got {cls!r}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if not 0 < filter_top_fraction <= 1:
+        raise ValueError(f"filter_top_fraction must be in (0, 1], got {filter_top_fraction}")
+    if not isinstance(normaliser, BandNormaliser):
+        normaliser = BandNormaliser.load(normaliser)
+    dev = pick_device(device)
+    G, D, cfg = load_checkpoint(checkpoint, dev)
+    sha = file_sha256(checkpoint)
+    filtering = filter_top_fraction < 1
+    n_draw = math.ceil(n / filter_top_fraction) if filtering else n
+    images, scores = generate(G, D if filtering else None, n_draw, cfg.z_dim, seed, batch_size,
+                              dev)
+    keep = np.sort(np.argsort(-scores, kind="stable")[:n]) if filtering else np.arange(n)
+    cubes = normaliser.inverse(images[torch.as_tensor(keep)], "symmetric").numpy()
+    size = cfg.image_size
+    prefix = f"{generator_name}_{cls.lower()}"
+
+    def items():
+        for i, cube in enumerate(cubes):
+            sid = f"{prefix}_{i + 1:04d}"
+            row = {"id": sid, "source": sid, "class": cls, "label": LABELS[cls], "subtype": cls,
+                   "lesion_index": 1, "y0": 0, "x0": 0, "y1": size, "x1": size, "mask_area": 0,
+                   "is_synthetic": True, "generator": generator_name, "checkpoint_sha": sha,
+                   "seed": seed}
+            yield row, cube.transpose(1, 2, 0), None  # image B x H x W -> cube H x W x B
+
+    table = write_crop_folder(out_dir, items())
+    sidecar = {"checkpoint": str(checkpoint), "checkpoint_sha": sha, "generator": generator_name,
+               "class": cls, "seed": seed, "n": n, "n_generated": n_draw,
+               "filter_top_fraction": filter_top_fraction, "kept_fraction": n / n_draw,
+               "kept_indices": keep.tolist(),
+               "scores": None if scores is None else [float(s) for s in scores]}
+    with atomic_path(Path(out_dir) / "export.json") as tmp:
+        tmp.write_text(json.dumps(sidecar, indent=2))
+    return table
