@@ -131,6 +131,16 @@ def reflectance_one_layer_farrell(mua, musp, n: float = N_DERMIS):
     return 0.5 * albedo * np.exp(-s) * (1.0 + np.exp(-(4.0 / 3.0) * big_a * s))
 
 
+def _off_resonance(mua, musp, rel: float = 1e-5):
+    gap = musp - 2.0 * mua
+    tiny = rel * (mua + musp)
+    near = np.abs(gap) < tiny
+    if not np.any(near):
+        return mua
+    moved = (musp - np.where(gap < 0, -tiny, tiny)) / 2.0
+    return np.where(near, moved, mua)
+
+
 def reflectance_two_layer(mua1, musp1, mua2, musp2, thickness_cm, n: float = N_DERMIS):
     """Diffuse reflectance of a layer of thickness d (cm) over a semi-infinite second layer.
 
@@ -149,12 +159,16 @@ def reflectance_two_layer(mua1, musp1, mua2, musp2, thickness_cm, n: float = N_D
     reff = r_eff(n)
     k = 2.0 * (1.0 + reff) / (1.0 - reff) / 3.0  # z_b = k / mu_tr, the extrapolation length
 
+    # At mu_s' = 2 mu_a (mu_eff = mu_tr) the particular and homogeneous solutions diverge and
+    # cancel; R itself is smooth there. Such a layer is evaluated at mu_a moved by 5e-6 mu_tr
+    # (R changes by ~1e-6), far enough for float64 to resolve the cancellation (~1e-10).
+    mua1, mua2 = _off_resonance(mua1, musp1), _off_resonance(mua2, musp2)
     mutr1, mutr2 = mua1 + musp1, mua2 + musp2
     d1, d2 = 1.0 / (3.0 * mutr1), 1.0 / (3.0 * mutr2)
     mueff1, mueff2 = np.sqrt(mua1 / d1), np.sqrt(mua2 / d2)
     # Particular solutions of phi'' - mu_eff^2 phi = -q/D for q = mu_s' exp(-mu_tr z).
-    c1 = -3.0 * mutr1 * musp1 / (mutr1**2 - mueff1**2)
-    c2 = -3.0 * mutr2 * musp2 / (mutr2**2 - mueff2**2)
+    c1 = -3.0 * musp1 / (musp1 - 2.0 * mua1)  # = -3 mu_tr mu_s' / (mu_tr^2 - mu_eff^2)
+    c2 = -3.0 * musp2 / (musp2 - 2.0 * mua2)
     e_tr = np.exp(-mutr1 * d)  # collimated light left at the interface
     e_1 = np.exp(-mueff1 * d)
     # Unknowns: b (exp(-mu1 z)), u (exp(mu1 (z - d))) in layer 1; w (exp(-mu2 (z - d))) below.

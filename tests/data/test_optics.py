@@ -130,3 +130,15 @@ def test_bad_input_names_the_parameter():
         optics.skin_reflectance([300, 500], f_mel_epi=0.02, blood=0.01, sat=0.7)
     with pytest.raises(ValueError, match="blood"):
         optics.skin_reflectance([500], f_mel_epi=0.02, blood=np.nan, sat=0.7)
+
+
+def test_two_layer_smooth_through_the_singular_albedo():
+    """At mu_s' = 2 mu_a (mu_eff = mu_tr) the particular solution diverges but R must not."""
+    musp = 50.0
+    mua2 = np.array([24.9, 24.999999, 25.0, 25.000001, 25.1])
+    r = optics.reflectance_two_layer(1.5, 50.0, mua2, musp, 0.02)
+    assert np.isfinite(r).all()
+    assert np.abs(np.diff(r)).max() < 1e-3
+    one = optics.reflectance_one_layer(mua2, musp)  # and as a single layer: same smoothness
+    np.testing.assert_allclose(optics.reflectance_two_layer(mua2, musp, mua2, musp, 0.02), one,
+                               atol=2e-6)
