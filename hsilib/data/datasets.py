@@ -70,6 +70,19 @@ def iter_cubes(table: pd.DataFrame) -> Iterator[np.ndarray]:
         yield load_crop(path)[0]
 
 
+def fit_train_normaliser(crops_dir: str | os.PathLike, splits: pd.DataFrame | str | os.PathLike,
+                         split: str = "train") -> BandNormaliser:
+    """Per-band min/max fitted on the real crops of one split (the training split)."""
+    table = read_index(crops_dir)
+    if not isinstance(splits, pd.DataFrame):
+        splits = pd.read_csv(splits, dtype={"id": str})
+    ids = set(splits.id[splits.split == split])
+    chosen = table[table.id.isin(ids) & ~table.is_synthetic]
+    if chosen.empty:
+        raise ValueError(f"{crops_dir}: no real crops in split {split!r}")
+    return BandNormaliser().fit(iter_cubes(chosen))
+
+
 def write_crop_folder(out_dir: str | os.PathLike,
                       items: Iterable[tuple[dict[str, Any], np.ndarray, np.ndarray | None]],
                       overwrite: bool = True) -> pd.DataFrame:

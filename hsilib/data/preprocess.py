@@ -37,9 +37,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import WAVELENGTHS_NM
+
 #: Columns of a crop folder's index.csv (the data contract shared by every notebook).
 CROP_COLUMNS = ("id", "source", "class", "label", "subtype", "lesion_index", "y0", "x0", "y1",
                 "x1", "mask_area", "path", "is_synthetic", "generator", "checkpoint_sha", "seed")
+
+
+#: Indices of the bands at or below 510 nm: melanin absorbs most there (segmentation's OD).
+BLUE_BANDS = tuple(i for i, w in enumerate(WAVELENGTHS_NM) if w <= 510)
 
 
 class SegmentationWarning(UserWarning):
@@ -91,38 +97,54 @@ def estimate_field(cube: np.ndarray, margin: int = 3, hair_px: int = 2) -> np.nd
 
 
 def segment_lesions(cube: np.ndarray, *, min_area: int, field: np.ndarray | None = None,
-                    name: str = "<cube>", hair_px: int = 2, min_contrast: float = 0.08,
-                    smooth_px: float = 1.5) -> list[np.ndarray]:
+                    name: str = "<cube>", hair_px: int = 2, min_contrast: float = 0.05,
+                    k_sigma: float = 2.5, bands: Any = BLUE_BANDS) -> list[np.ndarray]:
     """Automatic lesion masks of one cube: a list of bool H x W, largest lesion first.
 
     ``min_area``: smaller segments are dropped (pixels). ``field``: the inside of the
     dermoscope field (estimated when None). ``hair_px``: radius of the hair-removing opening.
-    ``min_contrast``: least OD above the skin's median for a lesion pixel. Dropped segments
+    Thresholds on the smoothed OD, with hysteresis (Canny 1986): a lesion is a region above
+    the *low* threshold, skin level + max(``min_contrast``, ``k_sigma`` x the skin's spread),
+    that holds pixels above the *high* one (Otsu's, at least the low one): faint lesion parts
+    join dark cores, faint skin texture alone does not. ``bands``: band indices for the OD;
+    by default the blue bands (465-509 nm), where melanin's contrast with skin is highest
+    (on the stand-in this lifts the mean Dice by ~0.04 over all 16 bands). Dropped segments
     and images without a lesion raise a :class:`SegmentationWarning` that names ``name``.
     """
     import cv2
     from scipy import ndimage
 
-    od = optical_density(cube)
-    margin = max(2, round(0.006 * min(od.shape)))
-    field = estimate_field(cube, margin, hair_px) if field is None else np.asarray(field, bool)
+    size = min(cube.shape[:2])
+    field = (estimate_field(cube, max(2, round(0.006 * size)), hair_px) if field is None
+             else np.asarray(field, bool))
     if field.sum() < min_area:
         warnings.warn(f"{name}: the dermoscope field is (almost) empty", SegmentationWarning,
                       stacklevel=2)
         return []
-    inside = od[field]
-    od = np.where(field, od, np.median(inside)).astype(np.float32)  # the rim is not lesion
+    od = optical_density(cube, bands)
+    od = np.where(field, od, np.median(od[field])).astype(np.float32)  # the rim is not lesion
     od = cv2.morphologyEx(od, cv2.MORPH_OPEN, _disc(hair_px))  # hairs are thinner than the disc
-    od = cv2.GaussianBlur(od, (0, 0), smooth_px)
-    threshold = max(_otsu(od[field]), np.median(od[field]) + min_contrast)
-    # the skin's own level: median of the pixels below the first threshold, then re-check
-    skin = np.median(od[field & (od < threshold)]) if (od < threshold).any() else 0.0
-    threshold = max(threshold, skin + min_contrast)
-    mask = (od > threshold) & field
+    od = cv2.GaussianBlur(od, (0, 0), max(0.7, 0.01 * size))
+    low = _skin_level(od[field], min_contrast, k_sigma)
+    high = max(_otsu(od[field]), low)
+    lab, _ = ndimage.label((od > low) & field)
+    mask = np.isin(lab, np.unique(lab[(od > high) & field & (lab > 0)]))
     mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, _disc(2))
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, _disc(3)).astype(bool)
-    mask = ndimage.binary_fill_holes(mask) & field
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, _disc(max(2, round(0.015 * size))))
+    mask = ndimage.binary_fill_holes(mask.astype(bool)) & field
     return _components(mask, field, min_area, name)
+
+
+def _skin_level(values: np.ndarray, min_contrast: float, k_sigma: float) -> float:
+    """Low threshold: the skin's OD (the histogram's mode: skin is the largest, most uniform
+    part of the field) plus max(min_contrast, k_sigma x its spread), the spread measured on
+    the lower side of the mode where no lesion pixel lies (a robust, MAD-style estimate)."""
+    hist, edges = np.histogram(values, bins=128)
+    hist = np.convolve(hist, np.ones(5) / 5, mode="same")
+    mode = (edges[int(hist.argmax())] + edges[int(hist.argmax()) + 1]) / 2
+    below = values[values <= mode]
+    sigma = 1.4826 * np.median(mode - below) if len(below) else 0.0
+    return float(mode + max(min_contrast, k_sigma * sigma))
 
 
 def _otsu(values: np.ndarray, bins: int = 256) -> float:
@@ -330,8 +352,10 @@ def make_crops(dataset: Any, out_dir: str | os.PathLike, *, size: int, scale: fl
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
-    if notes:
-        warnings.warn(f"{len(notes)} segmentation note(s):\n" + "\n".join(notes),
+    if notes:  # one warning for the whole set, the first notes in full
+        more = f"\n... and {len(notes) - 20} more (index.attrs['warnings'])"
+        more = more if len(notes) > 20 else ""
+        warnings.warn(f"{len(notes)} segmentation note(s):\n" + "\n".join(notes[:20]) + more,
                       SegmentationWarning, stacklevel=2)
     index.attrs["warnings"] = notes
     return index
