@@ -203,7 +203,8 @@ def paired_bootstrap(y_true, p_a, p_b, threshold_a: float, threshold_b: float,
     rows = []
     for m in METRICS:
         d = diff[m].to_numpy()
-        p_boot = min(1.0, 2 * min((d <= 0).mean(), (d >= 0).mean()))
+        # (1 + count) / (1 + n_boot): a bootstrap p-value is never exactly 0
+        p_boot = min(1.0, (1 + 2 * min((d <= 0).sum(), (d >= 0).sum())) / (n_boot + 1))
         rows.append({"metric": m, "a": sa[m], "b": sb[m], "diff": sb[m] - sa[m],
                      "lo": float(np.quantile(d, al)), "hi": float(np.quantile(d, 1 - al)),
                      "p_boot": float(p_boot)})

@@ -260,12 +260,16 @@ def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path
     Training data: ``fraction`` of the real training split (none when ``real_train`` is False:
     train-synthetic-test-real) plus ``n_synthetic[cls]`` crops from the folder
     ``synthetic[cls]``. Validation (model selection) and test are always the real splits. The
-    selected checkpoint predicts ``val`` and ``test``, and every folder of ``extra_test`` (e.g.
-    synthetic crops for train-real-test-synthetic) as split ``test_<key>``. Checkpoints go to
-    ``checkpoint_dir/06_<name>_seed<k>.pt`` with the resolved config when given.
+    selected checkpoint predicts ``val`` and ``test``, and every folder (or list of folders) of
+    ``extra_test`` (e.g. synthetic crops for train-real-test-synthetic) as split ``test_<key>``.
+    Checkpoints go to ``checkpoint_dir/06_<name>_seed<k>.pt`` with the resolved config.
     """
-    load = lambda folder, split=None: load_crops(  # noqa: E731
-        folder, normaliser, cfg.image_size, split, splits_csv if split else None)
+    def load(folder, split=None) -> Crops:  # a list of folders is concatenated
+        if isinstance(folder, (list, tuple)):
+            return Crops.cat([load(f) for f in folder])
+        return load_crops(folder, normaliser, cfg.image_size, split,
+                          splits_csv if split else None)
+
     real = load(crops_dir, "train") if real_train else None
     val, test = load(crops_dir, "val"), load(crops_dir, "test")
     pools = {c: load(f) for c, f in (synthetic or {}).items()}
