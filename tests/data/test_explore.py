@@ -1,0 +1,63 @@
+"""Notebook-01 helpers: spectra tables, split tables, Dice summary and area scaling."""
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from fakedata import lesion_spectrum, make_fake_standin, skin_spectrum
+
+from hsilib.data import explore
+from hsilib.data.hsi_dermoscopy import HSIDermoscopy
+from hsilib.data.preprocess import make_crops
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    root = make_fake_standin(tmp_path_factory.mktemp("fake"), n=(2, 2, 1), seed=4, hair=False)
+    ds = HSIDermoscopy(root / "hsidermoscopy")
+    index = make_crops(ds, root / "crops", size=16, min_area=100, progress=False)
+    return root, ds, index
+
+
+def test_region_spectra_match_the_painted_spectra(prepared):
+    root, ds, _ = prepared
+    spectra = explore.region_spectra(ds, root / "crops" / "masks")
+    assert len(spectra) == 2 * len(ds)
+    skin = spectra[spectra.region == "skin"][list(explore.WAVELENGTHS_NM)].to_numpy()
+    np.testing.assert_allclose(skin.mean(0), skin_spectrum(), rtol=0.02)
+    lesion = spectra[spectra.region == "lesion"][list(explore.WAVELENGTHS_NM)].to_numpy()
+    # fake lesions: skin x exp(-d (lambda/500)^-3), d in [0.8, 1.6]
+    assert (lesion < lesion_spectrum(0.75) + 0.01).all()
+    assert (lesion > lesion_spectrum(1.65) - 0.01).all()
+
+
+def test_split_table_counts():
+    splits = pd.DataFrame({"id": list("abcde"), "source": ["s1", "s1", "s2", "s3", "s4"],
+                           "class": ["MM", "MM", "MM", "DN", "DN"],
+                           "split": ["train", "train", "val", "train", "test"]})
+    table = explore.split_table(splits)
+    assert table.loc["MM", ("images", "train")] == 1
+    assert table.loc["MM", ("crops", "train")] == 2
+    assert table.loc["DN", ("images", "test")] == 1
+
+
+def test_dice_summary_and_min_area(prepared, tmp_path, capsys):
+    root, ds, _ = prepared
+    summary = explore.dice_summary(root / "crops" / "masks", root / "truth",
+                                   out_csv=tmp_path / "dice.csv")
+    assert (summary["mean"] > 0.9).all() and summary.missed.sum() == 0
+    assert len(pd.read_csv(tmp_path / "dice.csv")) == summary.lesions.sum()
+    assert explore.dice_summary(root / "crops" / "masks", None) is None
+    assert "real data" in capsys.readouterr().out
+    # 68 x 128 cubes hold 1/16 of the camera's 272 x 512 pixels
+    assert explore.min_area_for(ds, 400) == 25
+
+
+def test_figures_build(prepared):
+    root, ds, index = prepared
+    for fig in (explore.plot_overlays(ds, root / "crops" / "masks", root / "truth", n=3),
+                explore.plot_crop_grid(index, root / "crops", per_class=2)):
+        assert len(fig.axes) >= 3
+        matplotlib.pyplot.close(fig)
