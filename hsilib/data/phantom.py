@@ -562,9 +562,10 @@ def _rgb_one(task) -> dict:
     scene = sample_scene(cls, rng, shape=(size, size), subtype=subtype if cls == "Other" else None,
                          rgb_look=True)
     # a different camera: exposure, white balance and a little blur and noise
-    rgb = render_rgb(scene, downsample=1, exposure=float(rng.uniform(0.85, 1.25))).astype(
-        np.float32)
-    rgb *= rng.uniform(0.92, 1.08, 3).astype(np.float32)
+    exposure = float(rng.uniform(0.85, 1.25))
+    rgb = render_rgb(scene, downsample=2 if size >= 64 else 1, exposure=exposure)
+    rgb = rgb.astype(np.float32)
+    rgb *= rng.uniform(0.95, 1.05, 3).astype(np.float32)
     rgb = mo.blur(rgb, rng.uniform(0.0, 0.8)) + rng.normal(0, 1.5, rgb.shape).astype(np.float32)
     rgb = np.clip(np.round(rgb), 0, 255).astype(np.uint8)
     ident = f"rgb_{i + 1:05d}"
