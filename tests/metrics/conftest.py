@@ -32,3 +32,9 @@ def random_pair():
 @pytest.fixture
 def smooth_pair():
     return smooth_spectra_images(4, seed=1), smooth_spectra_images(4, seed=2)
+
+
+@pytest.fixture(scope="session")
+def smooth_images():
+    """The :func:`smooth_spectra_images` factory, for tests that build their own sets."""
+    return smooth_spectra_images

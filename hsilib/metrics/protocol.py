@@ -1,0 +1,259 @@
+"""The generator evaluation protocol: one call, one tidy table, every score beside its floor.
+
+:func:`evaluate_generator` compares a synthetic set with a *held-out* real set (never with the
+generator's training images) and repeats every measurement for real training images against the
+same held-out set, with the same number of images: the real-vs-real **floor**, the value a
+perfect generator would reach with this many images. Paired metrics (SSIM, PSNR, SAM) pair each
+synthetic image with its nearest held-out real image and say so. A memorisation check compares
+how close synthetic images come to the training set with how close unseen real images come.
+These fix flaw 4 of the original study (``shared/reference/original_study.md``).
+
+Sets are tensors or arrays ``N x B x H x W`` in [0, 1] (normalised), or indexable datasets
+yielding dicts with ``image`` (and ``mask``) such as :class:`hsilib.data.datasets.CropDataset`.
+Each set is read once in batches for the set-level statistics (memory grows with features,
+not images), and the synthetic and real-training sets once more for the paired metrics.
+
+Introduced in notebook 03.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from . import distribution as dist
+from . import physics
+from . import spectral as sp
+
+COLUMNS = ["metric", "value", "floor", "n_synthetic", "n_real", "kind", "note"]
+_SMALL = 16  # side of the downsampled images used for nearest-neighbour search
+
+
+# --------------------------------------------------------------------------------------------
+# One pass over a set
+# --------------------------------------------------------------------------------------------
+def _length(source) -> int:
+    if isinstance(source, (torch.Tensor, np.ndarray)):
+        return sp.as_images(source).shape[0]
+    if hasattr(source, "__len__") and hasattr(source, "__getitem__"):
+        return len(source)
+    raise TypeError("sets must be tensors/arrays N x B x H x W or indexable datasets, got "
+                    f"{type(source).__name__}")
+
+
+def _take(source, idx) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Images (and masks, when the items carry them) at ``idx`` of a tensor or dataset."""
+    idx = [int(i) for i in idx]
+    if isinstance(source, (torch.Tensor, np.ndarray)):
+        return sp.as_images(source)[idx].float(), None
+    items = [source[i] for i in idx]
+    if isinstance(items[0], dict):
+        images = torch.stack([torch.as_tensor(it["image"]) for it in items]).float()
+        masks = (torch.stack([torch.as_tensor(it["mask"]).reshape(images.shape[-2:])
+                              for it in items]) if "mask" in items[0] else None)
+        return images, masks
+    return torch.stack([torch.as_tensor(it) for it in items]).float(), None
+
+
+def _batches(source, masks, batch_size: int):
+    n = _length(source)
+    for i in range(0, n, batch_size):
+        idx = range(i, min(i + batch_size, n))
+        images, item_masks = _take(source, idx)
+        m = item_masks
+        if masks is not None:
+            m = torch.as_tensor(np.asarray(masks[i:i + len(idx)])).reshape(
+                len(idx), *images.shape[-2:])
+        m = m > 0.5 if m is not None else torch.zeros(len(idx), *images.shape[-2:], dtype=bool)
+        empty = ~m.flatten(1).any(1)
+        if empty.any():  # no drawn mask (e.g. synthetic images): a computed one
+            m[empty] = dist.lesion_masks(images[empty])
+        yield images, m
+
+
+@dataclass
+class _Summary:
+    n: int
+    feats: np.ndarray  # N x D network features
+    small: np.ndarray  # N x (B * 16 * 16) downsampled images for nearest-neighbour search
+    spectra: dict  # region -> sampled per-pixel spectra
+    tv: np.ndarray  # per-pixel total variation of each image
+
+
+def _summarise(source, masks, extractor, batch_size, seed, pixels_per_image) -> _Summary:
+    rng = np.random.default_rng(seed)
+    feats, small, tv = [], [], []
+    spectra = {"lesion": [], "skin": []}
+    for images, m in _batches(source, masks, batch_size):
+        feats.append(extractor(images).double().numpy())
+        small.append(F.adaptive_avg_pool2d(images, _SMALL).flatten(1).double().numpy())
+        tv.append(sp.total_variation(images, per_pixel=True, reduction="none").numpy())
+        pix = images.permute(0, 2, 3, 1)
+        for region, sel in (("lesion", m), ("skin", ~m)):
+            s = pix[sel].double().numpy()
+            keep = min(len(s), pixels_per_image * len(images))
+            spectra[region].append(s[rng.choice(len(s), keep, replace=False)])
+    return _Summary(sum(len(f) for f in feats), np.concatenate(feats), np.concatenate(small),
+                    {k: np.concatenate(v) for k, v in spectra.items()}, np.concatenate(tv))
+
+
+def _subset(s: _Summary, n: int, rng) -> tuple[_Summary, np.ndarray]:
+    """``n`` images of a summary (all when it has no more), and which ones."""
+    idx = np.sort(rng.choice(s.n, n, replace=False)) if s.n > n else np.arange(s.n)
+    frac = len(idx) / s.n
+    spectra = {k: v[rng.choice(len(v), int(len(v) * frac), replace=False)]
+               for k, v in s.spectra.items()}
+    return _Summary(len(idx), s.feats[idx], s.small[idx], spectra, s.tv[idx]), idx
+
+
+# --------------------------------------------------------------------------------------------
+# Scores of one (candidate, held-out) pair of summaries
+# --------------------------------------------------------------------------------------------
+def _set_scores(cand: _Summary, real: _Summary, *, name: str, k: int, n_pixels: int,
+                seed: int) -> dict[str, float]:
+    rng = np.random.default_rng(seed)
+    out = {name: dist.frechet_distance(real.feats, cand.feats).value,
+           "KID": dist.kid(real.feats, cand.feats, n_subsets=50, subset_size=100,
+                           seed=seed).value}
+    for score in (*dist.precision_recall(real.feats, cand.feats, k=k),
+                  *dist.density_coverage(real.feats, cand.feats, k=k)):
+        out[score.metric] = score.value
+    for region in ("lesion", "skin"):
+        a, b = (v.spectra[region] for v in (real, cand))
+        a = a[rng.choice(len(a), min(len(a), n_pixels), replace=False)]
+        b = b[rng.choice(len(b), min(len(b), n_pixels), replace=False)]
+        out[f"FD_spectral_{region}"] = (dist.frechet_distance(a, b).value
+                                        if min(len(a), len(b)) > 16 else float("nan"))
+    mean_a = np.concatenate(list(real.spectra.values())).mean(0)
+    mean_b = np.concatenate(list(cand.spectra.values())).mean(0)
+    out["SAM_mean_spectra_deg"] = float(sp.sam_mean_spectra(
+        torch.from_numpy(mean_a).view(1, -1, 1, 1), torch.from_numpy(mean_b).view(1, -1, 1, 1),
+        degrees=True))
+    out["TV_rel_diff"] = float(abs(cand.tv.mean() - real.tv.mean()) / real.tv.mean())
+    return out
+
+
+def _nearest(query: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    d = torch.cdist(torch.from_numpy(query), torch.from_numpy(ref))
+    dmin, idx = d.min(1)
+    return idx.numpy(), dmin.numpy()
+
+
+def _paired_scores(source, idx_in_source, heldout, nn_idx, batch_size) -> dict[str, float]:
+    """SSIM, PSNR and SAM of ``source[idx_in_source]`` against their nearest held-out images."""
+    vals = {"SSIM": [], "PSNR": [], "SAM_rad": []}
+    for i in range(0, len(idx_in_source), batch_size):
+        a, _ = _take(source, idx_in_source[i:i + batch_size])
+        b, _ = _take(heldout, nn_idx[i:i + batch_size])
+        vals["SSIM"].append(sp.ssim(a, b, data_range=1.0, reduction="none"))
+        vals["PSNR"].append(sp.psnr(a, b, data_range=1.0, reduction="none"))
+        vals["SAM_rad"].append(sp.sam(a, b, reduction="none"))
+    # PSNR of an exact copy is +inf: the median keeps the summary finite and robust
+    return {k: float(torch.cat(v).double().nanmedian()) if k == "PSNR" else
+            float(torch.cat(v).double().mean()) for k, v in vals.items()}
+
+
+def _physics_scores(sources, to_reflectance, n_pixels, seed) -> tuple[pd.DataFrame, ...]:
+    fits = []
+    for source in sources:
+        rng = np.random.default_rng(seed)
+        n = _length(source)
+        idx = np.sort(rng.choice(n, min(n, 50), replace=False))
+        images, _ = _take(source, idx)
+        cube = np.asarray(to_reflectance(images.numpy()), np.float32)
+        spectra = physics.sample_spectra(cube, n_pixels=n_pixels, seed=seed)
+        fits.append(physics.invert_spectra(spectra))
+    return tuple(fits)
+
+
+# --------------------------------------------------------------------------------------------
+# The protocol
+# --------------------------------------------------------------------------------------------
+def evaluate_generator(synthetic, real_train, real_heldout, *, extractor=None, masks=None,
+                       batch_size: int = 50, seed: int = 0, k: int = 3, n_pixels: int = 20_000,
+                       to_reflectance: Callable | None = None, n_pixels_physics: int = 1000,
+                       feature_size: int = 299) -> pd.DataFrame:
+    """Evaluate a synthetic set against held-out real images, each score beside its floor.
+
+    ``extractor``: a feature module (default :class:`~hsilib.metrics.distribution.Inception16`
+    at ``feature_size``, FID weights from ``HSILIB_FID_WEIGHTS`` if set, else ``FD_rand``).
+    ``masks``: optional dict with keys ``synthetic``, ``real_train``, ``real_heldout`` of lesion
+    masks ``N x [1 x] H x W``; otherwise masks come with dataset items, and images without one get
+    :func:`~hsilib.metrics.distribution.lesion_masks`. ``to_reflectance``: maps normalised
+    ``N x B x H x W`` images back to reflectance (e.g. ``lambda x: normaliser.inverse(x,
+    band_axis=1)``); with it the chromophore distances are added.
+
+    Floors: a random subset of the training images, as many as there are synthetic images,
+    measured against the same held-out set. Returns a DataFrame with columns
+    ``metric, value, floor, n_synthetic, n_real, kind, note``.
+    """
+    if extractor is None:
+        extractor = dist.Inception16(feature_size=feature_size, seed=seed)
+    extractor = extractor.eval()
+    masks = masks or {}
+    ppi = max(n_pixels // 50, 16)  # pixels kept per image and region in the first pass
+    with torch.no_grad():
+        syn = _summarise(synthetic, masks.get("synthetic"), extractor, batch_size, seed, ppi)
+        train = _summarise(real_train, masks.get("real_train"), extractor, batch_size, seed, ppi)
+        held = _summarise(real_heldout, masks.get("real_heldout"), extractor, batch_size, seed,
+                          ppi)
+    train_sub, train_idx = _subset(train, syn.n, np.random.default_rng(seed))
+    fd_name = getattr(extractor, "score_name", "FD")
+
+    values = _set_scores(syn, held, name=fd_name, k=k, n_pixels=n_pixels, seed=seed)
+    floors = _set_scores(train_sub, held, name=fd_name, k=k, n_pixels=n_pixels, seed=seed)
+    nn_syn, _ = _nearest(syn.small, held.small)
+    nn_train, _ = _nearest(train_sub.small, held.small)
+    values.update(_paired_scores(synthetic, np.arange(syn.n), real_heldout, nn_syn, batch_size))
+    floors.update(_paired_scores(real_train, train_idx, real_heldout, nn_train, batch_size))
+
+    notes = {fd_name: f"Frechet distance of {feature_size}-px Inception16 features"
+                      + (" (random weights: not an FID)" if fd_name == "FD_rand" else ""),
+             "KID": "unbiased MMD^2, cubic kernel, subsets of <= 100",
+             "precision": f"k = {k}", "recall": f"k = {k}", "density": f"k = {k}",
+             "coverage": f"k = {k}", "SAM_mean_spectra_deg": "angle between mean spectra",
+             "TV_rel_diff": "|mean TV - held-out mean TV| / held-out mean TV"}
+    rows = []
+    for metric, value in values.items():
+        paired = metric in ("SSIM", "PSNR", "SAM_rad")
+        kind = "paired to nearest real" if paired else (
+            "spectral" if "spectral" in metric or "SAM" in metric or "TV" in metric
+            else "distribution")
+        note = ("each image vs its nearest held-out image (L2, 16x16 downsampled)"
+                + ("; median over images" if metric == "PSNR" else "")) if paired else notes.get(
+                    metric, f"{_length(synthetic)} vs {_length(real_heldout)} images")
+        rows.append(dict(metric=metric, value=value, floor=floors[metric], n_synthetic=syn.n,
+                         n_real=held.n, kind=kind, note=note))
+    rows += _memorisation_rows(syn, train, held)
+    if to_reflectance is not None:
+        fits = _physics_scores((synthetic, real_heldout, real_train), to_reflectance,
+                               n_pixels_physics, seed)
+        d_syn = physics.chromophore_distance(fits[0], fits[1])
+        d_floor = physics.chromophore_distance(fits[2], fits[1])
+        for (_, a), (_, b) in zip(d_syn.iterrows(), d_floor.iterrows(), strict=True):
+            rows.append(dict(metric=f"W1_{a.parameter}", value=a.wasserstein,
+                             floor=b.wasserstein, n_synthetic=syn.n, n_real=held.n,
+                             kind="physics", note=f"Wasserstein-1 ({a.scale}) of fitted "
+                             f"{a.parameter} over {a.n_a} vs {a.n_b} pixels"))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _memorisation_rows(syn: _Summary, train: _Summary, held: _Summary) -> list[dict]:
+    """Nearest-training-image distances of synthetic vs held-out real images (16x16 L2)."""
+    _, d_syn = _nearest(syn.small, train.small)
+    _, d_held = _nearest(held.small, train.small)
+    p5 = np.quantile(d_held, 0.05)
+    common = dict(n_synthetic=syn.n, n_real=held.n, kind="memorisation")
+    return [
+        dict(metric="NN_train_dist_ratio", value=float(np.median(d_syn) / np.median(d_held)),
+             floor=1.0, note="median NN distance to training images: synthetic / held-out "
+             "(<< 1: copies of training images)", **common),
+        dict(metric="frac_closer_than_heldout_p5", value=float((d_syn < p5).mean()), floor=0.05,
+             note="share of synthetic images nearer to a training image than 95% of held-out "
+             "images are", **common),
+    ]
