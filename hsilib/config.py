@@ -154,7 +154,7 @@ def _profiles() -> dict[str, StudyConfig]:
         ),
         classifier=replace(
             full.classifier, arch="small", image_size=64, batch_size=32, lr=2e-3,
-            epochs=20, patience=8, seeds=(0, 1, 2), n_boot=500,
+            epochs=12, patience=5, seeds=(0, 1, 2), n_boot=500,
         ),
     )
     smoke = StudyConfig(
