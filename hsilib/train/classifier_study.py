@@ -264,15 +264,18 @@ def confusion_counts(preds: pd.DataFrame, config: str, rule: str = "youden") -> 
 
 
 def plot_confusions(preds: pd.DataFrame, configs: Sequence[str], rule: str = "youden"):
-    """One annotated confusion matrix per config (counts summed over seeds)."""
+    """One annotated confusion matrix per config (counts summed over seeds, row shares)."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(configs), figsize=(3.1 * len(configs), 3), squeeze=False)
+    fig, axes = plt.subplots(1, len(configs), figsize=(2.8 * len(configs), 3), squeeze=False,
+                             layout="constrained")
     for ax, c in zip(axes[0], configs, strict=True):
         m = confusion_counts(preds, c, rule)
-        ax.imshow(m, cmap="Blues")
+        share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)  # colour = share of the true row
+        ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
         for (i, j), v in np.ndenumerate(m):
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=11)
+            ax.text(j, i, f"{v}\n({share[i, j]:.0%})", ha="center", va="center", fontsize=10,
+                    color="white" if share[i, j] > 0.6 else "black")
         ax.set_xticks([0, 1], ["MM", "DN"])
         ax.set_yticks([0, 1], ["MM", "DN"])
         ax.set_xlabel("predicted")
