@@ -183,7 +183,9 @@ def _components(mask: np.ndarray, field: np.ndarray, min_area: int,
             small.append(int(areas[k]))
         else:
             keep.append(lab == k)
-    noted = [s for s in small if s >= min_area / 10]  # specks of noise are not worth a word
+    # specks (noise, the vignetted rim) are not worth a word; lesion-sized segments are
+    noted = [s for s in small if s >= min_area / 10]
+    border = [s for s in border if s >= min_area]
     if noted or border:
         warnings.warn(f"{name}: dropped {len(noted)} segment(s) below min_area={min_area} px "
                       f"(areas {noted}) and {len(border)} touching the field border "
