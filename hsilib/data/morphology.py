@@ -154,7 +154,7 @@ def dots(shape, mask: np.ndarray, n: int, size_px: float, irregular: float, rng,
     return np.clip(out, 0, 1.5)
 
 
-def streaks(shape, centre, radius_px: float, t: np.ndarray, n: int, rng) -> np.ndarray:
+def streaks(shape, centre, radius_px: float, n: int, rng) -> np.ndarray:
     """Radial streaks / pseudopods at the periphery, reaching just beyond the border."""
     canvas = np.zeros(shape, np.float32)
     base = rng.uniform(0, 2 * np.pi)

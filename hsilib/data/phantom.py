@@ -177,7 +177,6 @@ def _skin(shape, mm_per_px: float, rng, skin_type: float | None = None) -> dict:
 def _paint_melanocytic(maps, haze, f, w, mask, t, centre, radius, px, rng):
     """Nevus or melanoma: pigment pattern, structures and their colours inside weight ``w``."""
     shape = w.shape
-    kind = f["_kind"]
     mel = f["_mel"] * (1 + 0.2 * mo.fbm(shape, 0.8 * px, rng))
     if f.get("_fried_egg"):
         mel = mel * (1 + 0.7 * np.clip(1 - t, 0, 1))
@@ -198,7 +197,7 @@ def _paint_melanocytic(maps, haze, f, w, mask, t, centre, radius, px, rng):
         mel = mel + 0.3 * mo.dots(shape, mask, int(rng.integers(10, 50)), 0.07 * px, 1.0, rng,
                                   periphery=1.0, t=t)
     if f["streaks"]:
-        s = mo.streaks(shape, centre, radius, t, int(rng.integers(4, 12)), rng)
+        s = mo.streaks(shape, centre, radius, int(rng.integers(4, 12)), rng)
         mel = mel + 0.25 * s
         w = np.maximum(w, 0.8 * s)  # streaks reach a little beyond the body of the lesion
     if f["blotches"]:
@@ -228,7 +227,6 @@ def _paint_melanocytic(maps, haze, f, w, mask, t, centre, radius, px, rng):
         maps["papillary_mm"] = np.where(pepper > 0.1, 0.12, maps["papillary_mm"]).astype(
             np.float32)
         haze += 0.03 * g
-    del kind
     return w
 
 
@@ -273,10 +271,13 @@ def _count_colours(f: dict) -> int:
     if f["_kind"] not in ("MM", "DN", "Nv"):
         return 1 + int(f["blotches"] or f["comedo_openings"]) + int(f["milia_cysts"]) + int(
             f["dotted_vessels"])
-    n = 1 + int(f["_n_dark"] > 0 or f["_mel"] > 0.2) + int(f["blotches"] or f["irregular_dots"])
-    n += int(f["blue_white_veil"] or f["regression"]) + int(f["blue_white_veil"]
-                                                          or f["regression"] and f["atypia"] > .5)
-    n += int(f["_erythema"] and f["atypia"] > 0.6)
+    deep = f["blue_white_veil"] or f["regression"]
+    n = 1  # light brown
+    n += int(f["_n_dark"] > 0 or f["_mel"] > 0.2)  # dark brown
+    n += int(f["blotches"] or f["irregular_dots"])  # black
+    n += int(deep)  # blue-grey (dermal melanin, peppering)
+    n += int(deep)  # white (haze of the veil, scar of regression)
+    n += int(f["_erythema"])  # red
     return int(min(n, 6))
 
 
