@@ -1,5 +1,6 @@
 """Segmentation, crops and Dice on fake cubes with known blobs."""
 
+import re
 import warnings
 
 import cv2
@@ -105,8 +106,12 @@ def test_hair_does_not_split_field_or_lesion():
 def test_small_and_border_segments_warned_with_name():
     rng = np.random.default_rng(3)
     cube, labels, field = fake_cube(rng, (68, 128), 1, hair=False)
-    with pytest.warns(SegmentationWarning, match=r"cubeA.*below min_area=5000"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         assert segment_lesions(cube, min_area=5000, name="cubeA") == []
+    messages = [str(w.message) for w in caught if w.category is SegmentationWarning]
+    assert any(re.search(r"cubeA.*below min_area=5000", m) for m in messages), messages
+    assert any(re.search(r"cubeA: no lesion left", m) for m in messages), messages
     # move a dark blob onto the field's edge: dropped, with a warning naming the file
     edge = cube.copy()
     edge[25:45, 2:20] = cube[labels == 1][0]
@@ -190,3 +195,18 @@ def test_make_crops_is_atomic(tmp_path, fake, monkeypatch):
     with pytest.raises(RuntimeError, match="interrupted"):
         make_crops(ds, out, size=16, min_area=100, progress=False)
     assert list(tmp_path.iterdir()) == []  # neither the target nor a temp folder
+
+
+def test_phantom_standin_reads_and_segments(tmp_path):
+    """Integration with the stand-in generator's layout (the contract), when it is present."""
+    phantom = pytest.importorskip("hsilib.data.phantom")
+    root = phantom.generate_standin(tmp_path, n_mm=2, n_dn=2, n_other=1, scale=0.5, seed=3,
+                                    workers=1, progress=False)
+    ds = HSIDermoscopy(root / "hsidermoscopy")
+    assert len(ds) == 5 and ds[0]["cube"].shape == (136, 256, 16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SegmentationWarning)
+        predicted = {ds[i]["stem"]: segment_lesions(ds[i]["cube"], min_area=100)
+                     for i in range(len(ds))}
+    report = segmentation_report(predicted, root / "truth")
+    assert report.dice.median() > 0.8, report
