@@ -79,7 +79,9 @@ def load_crops(folder: str | Path, normaliser, size: int, split: str | None = No
     """
     from ..data.datasets import CropDataset, eval_transforms
 
-    key = (str(Path(folder).resolve()), split, str(splits_csv), int(size), id(normaliser))
+    norm_key = (normaliser.band_min.tobytes() + normaliser.band_max.tobytes()
+                if hasattr(normaliser, "band_min") else str(normaliser))
+    key = (str(Path(folder).resolve()), split, str(splits_csv), int(size), norm_key)
     if key not in _CACHE:
         ds = CropDataset(folder, split=split, splits_csv=splits_csv, classes=CLASSES,
                          normaliser=normaliser, value_range="unit", transform=eval_transforms(size))
@@ -225,7 +227,8 @@ def train_classifier(cfg, train: Crops, val: Crops, seed: int, *, augment: bool 
             opt.step()
             losses.append(batch_loss.item())
         score = selection_score(y_val, predict(model, val.images, device=dev), cfg.select_metric)
-        rows.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_score": score})
+        rows.append({"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else np.nan,
+                     "val_score": score})
         if score > best + 1e-9 or best_state is None:
             best, stale = score, 0
             best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
