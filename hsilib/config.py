@@ -57,8 +57,11 @@ class MetricsConfig:
 
     batch_size: int = 50  # images per feature-extraction batch (streaming)
     inception_weights: str | None = None  # local FID Inception checkpoint; None -> FD_rand
-    feature_size: int = 299  # input side for the Inception feature network
+    feature_size: int = 299  # Inception16 input side (>= 75; smaller is much faster on CPU)
     n_eval: int = 200  # synthetic images per evaluation
+    k: int = 3  # neighbours for precision/recall and density/coverage
+    n_pixels: int = 20_000  # per-pixel spectra per set and region for the spectral FD
+    n_pixels_physics: int = 1000  # spectra per set for the chromophore inversion
 
 
 # --------------------------------------------------------------------------------------------
@@ -82,6 +85,8 @@ class FastGANConfig:
     lpips_weights: str | None = None  # local VGG16 / AlexNet checkpoint for 16-band LPIPS
     lpips_net: str = "vgg"  # backbone of lpips_weights: "vgg" (VGG16) or "alex" (AlexNet)
     spectral_loss_weight: float = 0.0  # SAM + SID terms (the study's future work); 0 = off
+    compare_spectral_weight: float = 1.0  # spectral_loss_weight of notebook 03's comparison run
+    compare_steps: int = 20_000  # steps of that comparison run (and of its matched baseline)
     log_every: int = 100
     sample_every: int = 5000
     checkpoint_every: int = 5000
@@ -148,9 +153,11 @@ def _profiles() -> dict[str, StudyConfig]:
         profile="quick",
         save_pdf=False,
         data=replace(full.data, scale=0.5, n_rgb=400, rgb_size=128, crop_size=64),
+        metrics=replace(full.metrics, feature_size=139),
         fastgan=replace(
-            full.fastgan, image_size=64, batch_size=8, steps=1500, ngf=32, ndf=32,
-            log_every=25, sample_every=500, checkpoint_every=500, n_synthetic=100,
+            full.fastgan, image_size=64, batch_size=8, steps=300, ngf=16, ndf=16, z_dim=64,
+            log_every=25, sample_every=100, checkpoint_every=100, n_synthetic=100,
+            compare_steps=300,
         ),
         classifier=replace(
             full.classifier, arch="small", image_size=64, batch_size=32, lr=2e-3,
@@ -164,9 +171,11 @@ def _profiles() -> dict[str, StudyConfig]:
             full.data, scale=0.25, n_mm=8, n_dn=10, n_other=4, n_rgb=16, rgb_size=64,
             crop_size=32, n_folds=2, workers=1,
         ),
+        metrics=replace(full.metrics, feature_size=75, n_eval=6, n_pixels=2000,
+                        n_pixels_physics=200),
         fastgan=replace(
-            full.fastgan, image_size=32, batch_size=4, steps=3, ngf=8, ndf=8, log_every=1,
-            sample_every=2, checkpoint_every=2, n_synthetic=6,
+            full.fastgan, image_size=32, batch_size=4, steps=3, ngf=4, ndf=4, z_dim=16,
+            log_every=1, sample_every=2, checkpoint_every=2, n_synthetic=6, compare_steps=3,
         ),
         classifier=replace(
             full.classifier, arch="small", image_size=32, batch_size=4, lr=1e-3, epochs=2,

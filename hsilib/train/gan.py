@@ -195,6 +195,10 @@ class GANTrainer:
 
         Writes ``checkpoint`` every ``checkpoint_every`` steps and at the end.
         """
+        if self.step >= steps:  # nothing left to do (e.g. a snapshot step equal to the end)
+            if checkpoint:
+                self.save(checkpoint)
+            return self.history_frame()
         bar = progress(total=steps, desc=self.desc, initial=self.step)
         try:
             while self.step < steps:
@@ -260,3 +264,37 @@ class GANTrainer:
         rng["torch"] = rng["torch"].cpu()
         set_rng_state(rng)
         return self
+
+
+# --------------------------------------------------------------------------------------------
+# FastGAN: the trio (networks, objective, trainer) from one config
+# --------------------------------------------------------------------------------------------
+def fastgan_trainer(cfg: Any, images: torch.Tensor, *, seed: int = 0, device: Any = "cpu",
+                    spectral_weight: float | None = None, desc: str = "FastGAN",
+                    **kwargs: Any) -> GANTrainer:
+    """A :class:`GANTrainer` for FastGAN on ``images`` (N x B x S x S in [-1, 1]).
+
+    ``cfg`` is a :class:`~hsilib.config.FastGANConfig`; ``spectral_weight`` overrides its
+    ``spectral_loss_weight`` (the value saved in the checkpoint's config is the one used).
+    Networks are initialised from ``seed``; extra keyword arguments go to :class:`GANTrainer`.
+    """
+    from dataclasses import replace
+
+    from .. import config
+    from ..models import fastgan, losses
+
+    if spectral_weight is not None:
+        cfg = replace(cfg, spectral_loss_weight=float(spectral_weight))
+    if tuple(images.shape[1:]) != (cfg.n_bands, cfg.image_size, cfg.image_size):
+        raise ValueError(f"images are {tuple(images.shape[1:])}, the config asks for "
+                         f"{(cfg.n_bands, cfg.image_size, cfg.image_size)}")
+    torch.manual_seed(seed)
+    G, D = fastgan.build(cfg)
+    recon = losses.reconstruction_loss(cfg.n_bands, cfg.lpips_weights, cfg.lpips_net)
+    obj = losses.FastGANObjective(G, D, z_dim=cfg.z_dim, recon=recon.to(device),
+                                  diffaug=cfg.diffaug, spectral_weight=cfg.spectral_loss_weight)
+    return GANTrainer(G, D, obj, TensorSampler(images, cfg.batch_size, seed=seed),
+                      cfg_dict=config.to_dict(cfg), lr=cfg.lr, betas=cfg.betas,
+                      ema_decay=cfg.ema_decay, amp=cfg.amp, device=device,
+                      log_every=cfg.log_every, sample_every=cfg.sample_every,
+                      checkpoint_every=cfg.checkpoint_every, desc=desc, **kwargs)

@@ -1,0 +1,89 @@
+"""Figures and tables of the generator notebooks: sample grids, mean spectra, loss curves.
+
+Introduced in notebook 03 (FastGAN); the later generator notebooks reuse them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from .data.rendering import cube_to_rgb
+
+
+def false_rgb(cube: np.ndarray) -> np.ndarray:
+    """The study's false-RGB: band mean repeated x 3, stretched to [0, 1] per image."""
+    m = cube.mean(-1)
+    lo, hi = np.percentile(m, [1, 99])
+    g = np.clip((m - lo) / max(hi - lo, 1e-6), 0, 1)
+    return np.repeat(g[..., None], 3, axis=-1)
+
+
+def sample_grid(groups: Mapping[str, torch.Tensor], wavelengths_nm: Sequence[float],
+                n: int = 6, title: str = "") -> plt.Figure:
+    """Rows of false-RGB and CIE-rendered sRGB images for each named set of REFLECTANCE images
+    (N x B x H x W), e.g. ``{"real": ..., "FastGAN": ...}``."""
+    rows = [(name, kind) for name in groups for kind in ("false-RGB", "CIE sRGB")]
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.6 * n, 1.7 * len(rows)), squeeze=False)
+    for r, (name, kind) in enumerate(rows):
+        images = groups[name]
+        for c in range(n):
+            ax = axes[r, c]
+            ax.axis("off")
+            if c >= len(images):
+                continue
+            cube = images[c].permute(1, 2, 0).numpy()
+            view = false_rgb(cube) if kind == "false-RGB" else cube_to_rgb(cube, wavelengths_nm)
+            ax.imshow(np.clip(view, 0, 1))
+        axes[r, 0].set_title(f"{name}: {kind}", loc="left", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def image_spectra(images: torch.Tensor) -> np.ndarray:
+    """Per-image mean spectrum (N x B) of reflectance images N x B x H x W."""
+    return images.float().mean(dim=(2, 3)).numpy()
+
+
+def mean_spectra(groups: Mapping[str, torch.Tensor], wavelengths_nm: Sequence[float],
+                 title: str = "") -> plt.Figure:
+    """Mean over images of each set's per-image mean spectrum, with a band of +- 1 SD."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, images in groups.items():
+        s = image_spectra(images)
+        mu, sd = s.mean(0), s.std(0)
+        ax.plot(wavelengths_nm, mu, marker="o", ms=3, label=f"{name} (n = {len(s)})")
+        ax.fill_between(wavelengths_nm, mu - sd, mu + sd, alpha=0.2)
+    ax.set(xlabel="wavelength (nm)", ylabel="reflectance", title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def loss_curves(histories: Mapping[str, pd.DataFrame], columns: Sequence[str] = (
+        "d_loss", "g_loss", "d_rec"), smooth: int = 25) -> plt.Figure:
+    """Running means (window ``smooth``) of the logged losses of each named run."""
+    fig, axes = plt.subplots(1, len(columns), figsize=(4 * len(columns), 3), squeeze=False)
+    for ax, col in zip(axes[0], columns, strict=True):
+        for name, h in histories.items():
+            if col in h:
+                ax.plot(h.step, h[col].rolling(smooth, min_periods=1).mean(), label=name)
+        ax.set(title=col, xlabel="step")
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def side_by_side(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per metric with each run's value and the (first run's) real-vs-real floor."""
+    first = next(iter(tables.values()))
+    out = first[["metric", "kind"]].copy()
+    for name, t in tables.items():
+        out[name] = t.set_index("metric").value.reindex(first.metric).to_numpy()
+    out["floor"] = first.floor.to_numpy()
+    return out
