@@ -52,10 +52,14 @@ def seed_everything(seed: int, deterministic: bool = False) -> np.random.Generat
 
 
 def in_notebook_frontend() -> bool:
-    """True inside a live Jupyter kernel with a widget-capable front end (not under papermill)."""
-    if "PAPERMILL_EXECUTION" in os.environ or os.environ.get("HSILIB_PLAIN_PROGRESS"):
+    """True inside a Jupyter kernel that can show widget progress bars.
+
+    ``run_all.py`` sets ``HSILIB_PLAIN_PROGRESS=1`` so that headless runs log plain text lines.
+    """
+    if os.environ.get("HSILIB_PLAIN_PROGRESS"):
         return False
     try:
+        import ipywidgets  # noqa: F401  (tqdm.notebook needs it)
         from IPython import get_ipython
     except ImportError:
         return False

@@ -38,6 +38,11 @@ def test_notebook_is_clean_and_has_one_parameters_cell(path):
     for name in REQUIRED_PARAMETERS:
         assert name in namespace, f"{path.name}: parameters cell lacks {name}"
     assert namespace["PROFILE"] == "quick", "notebooks default to the quick profile"
+    # papermill must parse every line (a comment holding '=' breaks its parser)
+    from papermill.inspection import inspect_notebook
+
+    assert set(inspect_notebook(str(path))) == set(namespace), \
+        f"{path.name}: papermill cannot parse every line of the parameters cell"
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
     assert nb.metadata["kernelspec"]["name"] == "python3"
 

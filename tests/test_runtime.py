@@ -41,3 +41,8 @@ def test_progress_is_plain_text_outside_a_notebook(capsys):
     bar = runtime.progress(range(3), desc="x")
     assert type(bar).__module__.startswith("tqdm") and "notebook" not in type(bar).__module__
     assert list(bar) == [0, 1, 2]
+
+
+def test_plain_progress_when_asked(monkeypatch):
+    monkeypatch.setenv("HSILIB_PLAIN_PROGRESS", "1")
+    assert runtime.in_notebook_frontend() is False
