@@ -41,15 +41,23 @@ LABELS = {"MM": 1, "DN": 0, "Other": -1}
 def generate(G: torch.nn.Module, D: torch.nn.Module | None, n: int, z_dim: int, seed: int,
              batch_size: int, device: Any) -> tuple[torch.Tensor, np.ndarray | None]:
     """``n`` images in [-1, 1] (CPU float32) from latents seeded by ``seed``, and the
-    discriminator's mean logit per image when ``D`` is given (higher = more real-looking)."""
+    discriminator's mean logit per image when ``D`` is given (higher = more real-looking).
+
+    The generator's noise injections draw from torch's global generator, so it is seeded too,
+    inside a forked state: the output depends on ``seed`` only, and the caller's random state
+    is left as it was.
+    """
     gen = torch.Generator().manual_seed(seed)
     images, scores = [], []
-    for start in range(0, n, batch_size):
-        z = torch.randn(min(batch_size, n - start), z_dim, generator=gen).to(device)
-        big, small = G(z)
-        images.append(big.float().cpu())
-        if D is not None:
-            scores.append(D((big, small)).float().mean(1).cpu())
+    devices = [device] if torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        for start in range(0, n, batch_size):
+            z = torch.randn(min(batch_size, n - start), z_dim, generator=gen).to(device)
+            big, small = G(z)
+            images.append(big.float().cpu())
+            if D is not None:
+                scores.append(D((big, small)).float().mean(1).cpu())
     return torch.cat(images), (torch.cat(scores).numpy() if D is not None else None)
 
 

@@ -152,10 +152,20 @@ class GANTrainer:
         real = self.sampler.batch(self.step, k).to(self.device, non_blocking=True)
         return real.contiguous(memory_format=torch.channels_last) if self.amp else real
 
+    def ema_decay_at(self, step: int) -> float:
+        """EMA decay after ``step`` updates: ``min(ema_decay, (1 + step) / (10 + step))``.
+
+        The warm-up (as in TensorFlow's ExponentialMovingAverage with ``num_updates``) keeps a
+        short run's average from staying near the random initial weights; from a few thousand
+        steps on it is the configured decay (0.999 in FastGAN).
+        """
+        return min(self.ema_decay, (1 + step) / (10 + step))
+
     @torch.no_grad()
     def update_ema(self) -> None:
+        decay = self.ema_decay_at(self.step + 1)
         for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
-            p_ema.lerp_(p, 1.0 - self.ema_decay)
+            p_ema.lerp_(p, 1.0 - decay)
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
             b_ema.copy_(b)  # BN running statistics and spectral-norm vectors follow G
 

@@ -45,10 +45,12 @@ def test_one_step_changes_weights_and_losses_are_finite():
 def test_ema_is_the_exponential_moving_average_of_the_generator():
     seed_everything(0)
     t = _trainer(ema_decay=0.9)
+    assert t.ema_decay_at(1) == 2 / 11 and t.ema_decay_at(10_000) == 0.9  # warm-up, then 0.9
     before = [p.detach().clone() for p in t.G_ema.parameters()]
     t.train_step()
+    d = 2 / 11
     for e0, e1, g in zip(before, t.G_ema.parameters(), t.G.parameters(), strict=True):
-        assert torch.allclose(e1, 0.9 * e0 + 0.1 * g, atol=1e-6)
+        assert torch.allclose(e1, d * e0 + (1 - d) * g, atol=1e-6)
 
 
 def test_resume_reproduces_the_next_step_exactly(tmp_path):
