@@ -184,8 +184,12 @@ def iter_batches(source, batch_size: int = 50) -> Iterable[torch.Tensor]:
 
 @torch.no_grad()
 def extract_features(source, extractor: nn.Module, *, batch_size: int = 50,
-                     device: str | torch.device = "cpu") -> np.ndarray:
-    """Features (``N x D`` float64) of every image in ``source`` (see :func:`iter_batches`)."""
+                     device: str | torch.device = "auto") -> np.ndarray:
+    """Features (``N x D`` float64) of every image in ``source`` (see :func:`iter_batches`),
+    computed on ``device`` ("auto": CUDA, else MPS, else CPU)."""
+    from ..runtime import device as pick_device
+
+    device = pick_device(device) if isinstance(device, str) else device
     extractor = extractor.to(device).eval()
     feats = [extractor(b.to(device)).double().cpu().numpy()
              for b in iter_batches(source, batch_size)]
@@ -262,12 +266,13 @@ def kid(real, fake, *, n_subsets: int = 100, subset_size: int = 1000, seed: int 
     m = min(subset_size, r.shape[0], f.shape[0])
     d = r.shape[1]
     rng = np.random.default_rng(seed)
+    # kernel matrices once (N x N: small sets), subsets index into them
+    k_rr, k_ff, k_rf = ((a @ b.T / d + 1) ** 3 for a, b in ((r, r), (f, f), (r, f)))
     vals = []
     for _ in range(n_subsets):
-        x = r[rng.choice(r.shape[0], m, replace=False)]
-        y = f[rng.choice(f.shape[0], m, replace=False)]
-        vals.append(_mmd2_unbiased((x @ x.T / d + 1) ** 3, (y @ y.T / d + 1) ** 3,
-                                   (x @ y.T / d + 1) ** 3))
+        i = rng.choice(r.shape[0], m, replace=False)
+        j = rng.choice(f.shape[0], m, replace=False)
+        vals.append(_mmd2_unbiased(k_rr[np.ix_(i, i)], k_ff[np.ix_(j, j)], k_rf[np.ix_(i, j)]))
     return Score(name, float(np.mean(vals)), r.shape[0], f.shape[0], std=float(np.std(vals)),
                  extra={"subset_size": m, "n_subsets": n_subsets})
 

@@ -78,37 +78,42 @@ def _batches(source, masks, batch_size: int):
 
 @dataclass
 class _Summary:
-    n: int
-    feats: np.ndarray  # N x D network features
-    small: np.ndarray  # N x (B * 16 * 16) downsampled images for nearest-neighbour search
+    n: int  # images summarised below (a subset of the set when ``keep`` was given)
+    feats: np.ndarray  # n x D network features
+    small: np.ndarray  # n x (B * 16 * 16) downsampled images for nearest-neighbour search
+    small_all: np.ndarray  # the same for every image of the set (memorisation check)
     spectra: dict  # region -> sampled per-pixel spectra
     tv: np.ndarray  # per-pixel total variation of each image
 
 
-def _summarise(source, masks, extractor, batch_size, seed, pixels_per_image) -> _Summary:
+def _summarise(source, masks, extractor, batch_size, seed, pixels_per_image,
+               keep: np.ndarray | None = None) -> _Summary:
+    """One pass: downsampled copies of every image; features, spectra and TV of the images
+    in ``keep`` (all when None), so that unused training images cost no network pass."""
     rng = np.random.default_rng(seed)
-    feats, small, tv = [], [], []
+    feats, small_all, tv = [], [], []
     spectra = {"lesion": [], "skin": []}
+    device = next(extractor.parameters(), torch.zeros(())).device
+    start = 0
     for images, m in _batches(source, masks, batch_size):
-        feats.append(extractor(images).double().numpy())
-        small.append(F.adaptive_avg_pool2d(images, _SMALL).flatten(1).double().numpy())
+        small_all.append(F.adaptive_avg_pool2d(images, _SMALL).flatten(1).double().numpy())
+        rows = np.arange(start, start + len(images))
+        start += len(images)
+        sel = torch.from_numpy(np.isin(rows, keep) if keep is not None else rows >= 0)
+        if not sel.any():
+            continue
+        images, m = images[sel], m[sel]
+        feats.append(extractor(images.to(device)).double().cpu().numpy())
         tv.append(sp.total_variation(images, per_pixel=True, reduction="none").numpy())
         pix = images.permute(0, 2, 3, 1)
-        for region, sel in (("lesion", m), ("skin", ~m)):
-            s = pix[sel].double().numpy()
-            keep = min(len(s), pixels_per_image * len(images))
-            spectra[region].append(s[rng.choice(len(s), keep, replace=False)])
-    return _Summary(sum(len(f) for f in feats), np.concatenate(feats), np.concatenate(small),
+        for region, in_region in (("lesion", m), ("skin", ~m)):
+            px = pix[in_region].double().numpy()
+            n_keep = min(len(px), pixels_per_image * len(images))
+            spectra[region].append(px[rng.choice(len(px), n_keep, replace=False)])
+    small_all = np.concatenate(small_all)
+    idx = np.arange(len(small_all)) if keep is None else np.sort(keep)
+    return _Summary(len(idx), np.concatenate(feats), small_all[idx], small_all,
                     {k: np.concatenate(v) for k, v in spectra.items()}, np.concatenate(tv))
-
-
-def _subset(s: _Summary, n: int, rng) -> tuple[_Summary, np.ndarray]:
-    """``n`` images of a summary (all when it has no more), and which ones."""
-    idx = np.sort(rng.choice(s.n, n, replace=False)) if s.n > n else np.arange(s.n)
-    frac = len(idx) / s.n
-    spectra = {k: v[rng.choice(len(v), int(len(v) * frac), replace=False)]
-               for k, v in s.spectra.items()}
-    return _Summary(len(idx), s.feats[idx], s.small[idx], spectra, s.tv[idx]), idx
 
 
 # --------------------------------------------------------------------------------------------
@@ -177,7 +182,7 @@ def _physics_scores(sources, to_reflectance, n_pixels, seed) -> tuple[pd.DataFra
 def evaluate_generator(synthetic, real_train, real_heldout, *, extractor=None, masks=None,
                        batch_size: int = 50, seed: int = 0, k: int = 3, n_pixels: int = 20_000,
                        to_reflectance: Callable | None = None, n_pixels_physics: int = 1000,
-                       feature_size: int = 299) -> pd.DataFrame:
+                       feature_size: int = 299, device: str = "auto") -> pd.DataFrame:
     """Evaluate a synthetic set against held-out real images, each score beside its floor.
 
     ``extractor``: a feature module (default :class:`~hsilib.metrics.distribution.Inception16`
@@ -186,7 +191,8 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, extractor=None, m
     masks ``N x [1 x] H x W``; otherwise masks come with dataset items, and images without one get
     :func:`~hsilib.metrics.distribution.lesion_masks`. ``to_reflectance``: maps normalised
     ``N x B x H x W`` images back to reflectance (e.g. ``lambda x: normaliser.inverse(x,
-    band_axis=1)``); with it the chromophore distances are added.
+    band_axis=1)``); with it the chromophore distances are added. Features are computed on
+    ``device`` ("auto": CUDA if available); everything else runs on the CPU.
 
     Floors: a random subset of the training images, as many as there are synthetic images,
     measured against the same held-out set. Returns a DataFrame with columns
@@ -194,15 +200,21 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, extractor=None, m
     """
     if extractor is None:
         extractor = dist.Inception16(feature_size=feature_size, seed=seed)
-    extractor = extractor.eval()
+    from ..runtime import device as pick_device
+
+    extractor = extractor.to(pick_device(device)).eval()
     masks = masks or {}
     ppi = max(n_pixels // 50, 16)  # pixels kept per image and region in the first pass
+    n_syn, n_train = _length(synthetic), _length(real_train)
+    # the floor's training images: as many as there are synthetic images (all if fewer)
+    train_idx = np.sort(np.random.default_rng(seed).choice(n_train, min(n_syn, n_train),
+                                                           replace=False))
     with torch.no_grad():
         syn = _summarise(synthetic, masks.get("synthetic"), extractor, batch_size, seed, ppi)
-        train = _summarise(real_train, masks.get("real_train"), extractor, batch_size, seed, ppi)
+        train_sub = _summarise(real_train, masks.get("real_train"), extractor, batch_size, seed,
+                               ppi, keep=train_idx)
         held = _summarise(real_heldout, masks.get("real_heldout"), extractor, batch_size, seed,
                           ppi)
-    train_sub, train_idx = _subset(train, syn.n, np.random.default_rng(seed))
     fd_name = getattr(extractor, "score_name", "FD")
 
     values = _set_scores(syn, held, name=fd_name, k=k, n_pixels=n_pixels, seed=seed)
@@ -212,8 +224,10 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, extractor=None, m
     values.update(_paired_scores(synthetic, np.arange(syn.n), real_heldout, nn_syn, batch_size))
     floors.update(_paired_scores(real_train, train_idx, real_heldout, nn_train, batch_size))
 
-    notes = {fd_name: f"Frechet distance of {feature_size}-px Inception16 features"
-                      + (" (random weights: not an FID)" if fd_name == "FD_rand" else ""),
+    size = getattr(extractor, "feature_size", None)
+    notes = {fd_name: (f"Frechet distance of {size}-px Inception16 features" if size else
+                       "Frechet distance of the extractor's features")
+             + (" (random weights: not an FID)" if fd_name == "FD_rand" else ""),
              "KID": "unbiased MMD^2, cubic kernel, subsets of <= 100",
              "precision": f"k = {k}", "recall": f"k = {k}", "density": f"k = {k}",
              "coverage": f"k = {k}", "SAM_mean_spectra_deg": "angle between mean spectra",
@@ -229,7 +243,7 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, extractor=None, m
                     metric, f"{_length(synthetic)} vs {_length(real_heldout)} images")
         rows.append(dict(metric=metric, value=value, floor=floors[metric], n_synthetic=syn.n,
                          n_real=held.n, kind=kind, note=note))
-    rows += _memorisation_rows(syn, train, held)
+    rows += _memorisation_rows(syn, train_sub, held)
     if to_reflectance is not None:
         fits = _physics_scores((synthetic, real_heldout, real_train), to_reflectance,
                                n_pixels_physics, seed)
@@ -245,8 +259,8 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, extractor=None, m
 
 def _memorisation_rows(syn: _Summary, train: _Summary, held: _Summary) -> list[dict]:
     """Nearest-training-image distances of synthetic vs held-out real images (16x16 L2)."""
-    _, d_syn = _nearest(syn.small, train.small)
-    _, d_held = _nearest(held.small, train.small)
+    _, d_syn = _nearest(syn.small, train.small_all)
+    _, d_held = _nearest(held.small, train.small_all)
     p5 = np.quantile(d_held, 0.05)
     common = dict(n_synthetic=syn.n, n_real=held.n, kind="memorisation")
     return [
