@@ -111,7 +111,8 @@ class Inception16(nn.Module):
             self._load(net, weights)
         wide.weight.data.copy_(widen_first_conv(stem.weight.data, n_bands))
         net.Conv2d_1a_3x3.conv = wide
-        self.net = net.eval().requires_grad_(False)
+        # channels_last: about 2x faster convolutions on CPU (oneDNN), same values
+        self.net = net.eval().requires_grad_(False).to(memory_format=torch.channels_last)
         self.score_name = "FD_rand" if weights is None else "FID"
 
     @staticmethod
@@ -150,7 +151,7 @@ class Inception16(nn.Module):
         if x.shape[-2:] != (self.feature_size, self.feature_size):
             x = F.interpolate(x, size=(self.feature_size,) * 2, mode="bilinear",
                               align_corners=False)
-        return self.net(2.0 * x - 1.0)
+        return self.net((2.0 * x - 1.0).contiguous(memory_format=torch.channels_last))
 
 
 # --------------------------------------------------------------------------------------------
@@ -265,6 +266,8 @@ def kid(real, fake, *, n_subsets: int = 100, subset_size: int = 1000, seed: int 
     r, f = _features(real, "real"), _features(fake, "fake")
     m = min(subset_size, r.shape[0], f.shape[0])
     d = r.shape[1]
+    if m < 2:
+        raise ValueError(f"KID needs subsets of >= 2 images, got subset_size={subset_size}")
     rng = np.random.default_rng(seed)
     # kernel matrices once (N x N: small sets), subsets index into them
     k_rr, k_ff, k_rf = ((a @ b.T / d + 1) ** 3 for a, b in ((r, r), (f, f), (r, f)))

@@ -182,11 +182,14 @@ def _physics_scores(sources, to_reflectance, n_pixels, seed) -> tuple[pd.DataFra
 def evaluate_generator(synthetic, real_train, real_heldout, *, extractor=None, masks=None,
                        batch_size: int = 50, seed: int = 0, k: int = 3, n_pixels: int = 20_000,
                        to_reflectance: Callable | None = None, n_pixels_physics: int = 1000,
-                       feature_size: int = 299, device: str = "auto") -> pd.DataFrame:
+                       feature_size: int = 299, weights: str | None = None,
+                       device: str = "auto") -> pd.DataFrame:
     """Evaluate a synthetic set against held-out real images, each score beside its floor.
 
     ``extractor``: a feature module (default :class:`~hsilib.metrics.distribution.Inception16`
-    at ``feature_size``, FID weights from ``HSILIB_FID_WEIGHTS`` if set, else ``FD_rand``).
+    at ``feature_size`` with the local FID checkpoint ``weights``, or ``HSILIB_FID_WEIGHTS`` when
+    None; without either the score is ``FD_rand``). Every set needs >= 2 images, and more than
+    ``k`` for the k-NN metrics.
     ``masks``: optional dict with keys ``synthetic``, ``real_train``, ``real_heldout`` of lesion
     masks ``N x [1 x] H x W``; otherwise masks come with dataset items, and images without one get
     :func:`~hsilib.metrics.distribution.lesion_masks`. ``to_reflectance``: maps normalised
@@ -199,13 +202,18 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, extractor=None, m
     ``metric, value, floor, n_synthetic, n_real, kind, note``.
     """
     if extractor is None:
-        extractor = dist.Inception16(feature_size=feature_size, seed=seed)
+        extractor = dist.Inception16(feature_size=feature_size, weights=weights, seed=seed)
     from ..runtime import device as pick_device
 
     extractor = extractor.to(pick_device(device)).eval()
     masks = masks or {}
     ppi = max(n_pixels // 50, 16)  # pixels kept per image and region in the first pass
     n_syn, n_train = _length(synthetic), _length(real_train)
+    for name, n in (("synthetic", n_syn), ("real_train", n_train),
+                    ("real_heldout", _length(real_heldout))):
+        if n <= max(k, 1):
+            raise ValueError(f"{name} has {n} images; the metrics need more than max(k, 1) = "
+                             f"{max(k, 1)}")
     # the floor's training images: as many as there are synthetic images (all if fewer)
     train_idx = np.sort(np.random.default_rng(seed).choice(n_train, min(n_syn, n_train),
                                                            replace=False))

@@ -85,6 +85,8 @@ def test_datasets_with_masks_and_physics(sets):
     phys = table[table.kind == "physics"]
     assert set(phys.metric) == {"W1_f_mel_epi", "W1_blood", "W1_sat", "W1_mus_scale"}
     assert (phys.value >= 0).all() and (table.n_synthetic == 6).all()
+    with pytest.raises(ValueError, match="real_heldout has 3 images"):
+        protocol.evaluate_generator(train, train, held[:3], extractor=_BandStats())
     with pytest.raises(TypeError, match="indexable"):
         protocol.evaluate_generator(iter(train), train, held, extractor=_BandStats())
 
