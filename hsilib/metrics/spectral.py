@@ -247,11 +247,10 @@ def psnr(preds, target, *, data_range: float, reduction: Reduction = "mean") -> 
     return _reduce(10.0 * torch.log10(data_range**2 / mse), reduction)
 
 
-def _gaussian_window(size: int, sigma: float, dtype, device) -> torch.Tensor:
+def _gaussian_1d(size: int, sigma: float, dtype, device) -> torch.Tensor:
     x = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
     g = torch.exp(-0.5 * (x / sigma) ** 2)
-    g = g / g.sum()
-    return g[:, None] * g[None, :]
+    return g / g.sum()
 
 
 def ssim(preds, target, *, data_range: float, sigma: float = 1.5, k1: float = 0.01,
@@ -271,10 +270,13 @@ def ssim(preds, target, *, data_range: float, sigma: float = 1.5, k1: float = 0.
     pad = (size - 1) // 2
     if pad >= min(h, w):
         raise ValueError(f"images {h} x {w} are too small for an SSIM window of {size}")
-    kernel = _gaussian_window(size, sigma, p.dtype, p.device).expand(b, 1, size, size)
+    g = _gaussian_1d(size, sigma, p.dtype, p.device)
     p = F.pad(p, (pad, pad, pad, pad), mode="reflect")
     t = F.pad(t, (pad, pad, pad, pad), mode="reflect")
-    stats = F.conv2d(torch.cat([p, t, p * p, t * t, p * t]), kernel, groups=b).split(n)
+    # the 2-D Gaussian window is separable: two 1-D passes, size/2 times fewer operations
+    stats = F.conv2d(torch.cat([p, t, p * p, t * t, p * t]), g.view(1, 1, size, 1).expand(
+        b, 1, size, 1), groups=b)
+    stats = F.conv2d(stats, g.view(1, 1, 1, size).expand(b, 1, 1, size), groups=b).split(n)
     mu_p, mu_t = stats[0], stats[1]
     var_p = (stats[2] - mu_p**2).clamp_min(0)
     var_t = (stats[3] - mu_t**2).clamp_min(0)
