@@ -11,7 +11,7 @@
   with the features (2048 floats per image), not with the images.
 
 Every score is a :class:`Score` that carries the number of real and synthetic images it used:
-with tens to hundreds of images these estimates are biased and noisy (docs/metrics.md).
+with tens to hundreds of images these estimates are biased and noisy (notebook 03, section 8).
 
 Introduced in notebook 03.
 """

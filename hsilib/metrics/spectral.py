@@ -10,7 +10,7 @@ a scalar with ``reduction="mean"`` (the mean over images), or one value per imag
 These metrics compare *pairs* of images. Synthetic images have no partner, so
 :mod:`hsilib.metrics.protocol` pairs each synthetic image with its nearest real neighbour and
 labels the numbers "paired to nearest real" (the original study paired random images, which
-measures nothing). The equations are in ``docs/metrics.md``; where a torchmetrics function
+measures nothing). The equations are in notebook 03 (section 8); where a torchmetrics function
 computes the same quantity the tests check equality with it (to 1e-4).
 
 Introduced in notebook 03.
