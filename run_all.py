@@ -6,6 +6,7 @@
     python run_all.py --only 01 03          # just these notebooks
     python run_all.py --from 03             # notebook 03 and everything after it
     python run_all.py --data ~/HSIDermoscopy --profile full --out runs/real
+    python run_all.py --set 03.lpips_weights=/w/vgg16.pth --set 06.seeds=[0,1,2]
 
 Each executed notebook is saved under ``<run>/notebooks/``; ``<run>/manifest.json`` records the
 git SHA, package versions, device, and for every notebook its status, parameters, wall time and
@@ -51,6 +52,29 @@ def select(notebooks: list[Path], only: list[str] | None, start: str | None) -> 
             raise SystemExit(f"error: no notebook numbered {n!r}; found {', '.join(sorted(known))}")
     chosen = [p for p in notebooks if not only or p.name[:2] in {n.zfill(2) for n in only}]
     return [p for p in chosen if not start or p.name[:2] >= start.zfill(2)]
+
+
+def parse_overrides(items: list[str] | None, known: set[str]) -> dict[str, dict]:
+    """``["03.steps=200", "06.seeds=[0,1]"]`` -> ``{"03": {"steps": 200}, "06": {"seeds": [0,1]}}``.
+
+    Values are read as JSON when they parse (numbers, lists, true/false/null), else as strings.
+    The notebook receives them as its ``OVERRIDES`` parameter; its config section checks them.
+    """
+    out: dict[str, dict] = {}
+    for item in items or []:
+        target, eq, raw = item.partition("=")
+        nn, dot, key = target.partition(".")
+        if not (eq and dot and key and nn.isdigit()):
+            raise SystemExit(f"error: --set {item!r} must look like NN.key=value "
+                             "(e.g. 03.steps=200)")
+        if nn.zfill(2) not in known:
+            raise SystemExit(f"error: --set {item!r}: no notebook numbered {nn!r}")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        out.setdefault(nn.zfill(2), {})[key] = value
+    return out
 
 
 def default_profile() -> str:
@@ -171,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None, help="run folder (default runs/<profile>)")
     ap.add_argument("--seed", type=int, default=0, help="master seed passed to every notebook")
     ap.add_argument("--force", action="store_true", help="run notebooks even if up to date")
+    ap.add_argument("--set", dest="overrides", action="append", metavar="NN.KEY=VALUE",
+                    help="override a config key of notebook NN (its OVERRIDES parameter); "
+                         "repeatable, e.g. --set 03.steps=2000")
     ap.add_argument("--notebooks", default=str(REPO / "notebooks"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
@@ -188,9 +215,11 @@ def main(argv: list[str] | None = None) -> int:
     from hsilib.paths import run_paths
 
     run = run_paths(args.out, profile).make()
-    notebooks = select(find_notebooks(Path(args.notebooks)), args.only, args.start)
+    found = find_notebooks(Path(args.notebooks))
+    notebooks = select(found, args.only, args.start)
     if not notebooks:
         raise SystemExit(f"error: no NN_*.ipynb notebooks in {args.notebooks}")
+    overrides = parse_overrides(args.overrides, {p.name[:2] for p in found})
     print(f"run folder: {run.root}", flush=True)
 
     manifest = json.loads(run.manifest.read_text()) if run.manifest.exists() else {}
@@ -205,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         name = nb.stem
         params = {"PROFILE": profile, "SEED": args.seed, "DATA_DIR": data_dir,
                   "RUN_DIR": str(run.root)}
+        if name[:2] in overrides:
+            params["OVERRIDES"] = overrides[name[:2]]
         inputs = [nb, *CODE, *earlier_outputs] + ([Path(data_dir)] if data_dir else [])
         # outputs of notebooks before this one (also those not selected this time) are inputs
         for prev, rec in records.items():

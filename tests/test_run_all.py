@@ -135,6 +135,22 @@ def test_only_and_from_select_notebooks(fixture):
         run_all.select(found, ["07"], None)
 
 
+def test_set_passes_overrides_to_one_notebook(fixture):
+    nbs, out = fixture
+    make_notebook(nbs / "02_second.ipynb",
+                  "from pathlib import Path\n"
+                  "(Path(RUN_DIR) / 'artifacts' / 'o.txt').write_text(repr(OVERRIDES))")
+    assert run(nbs, out, "--set", "02.steps=5", "--set", "2.name=x", "--set", "02.s=[1,2]") == 0
+    assert (out / "artifacts" / "o.txt").read_text() == "{'steps': 5, 'name': 'x', 's': [1, 2]}"
+    m = json.loads((out / "manifest.json").read_text())
+    assert "OVERRIDES" not in m["notebooks"]["01_first"]["parameters"]
+    assert m["notebooks"]["02_second"]["parameters"]["OVERRIDES"]["steps"] == 5
+    with pytest.raises(SystemExit, match="NN.key=value"):
+        run_all.parse_overrides(["steps=5"], {"02"})
+    with pytest.raises(SystemExit, match="no notebook numbered '07'"):
+        run_all.parse_overrides(["07.steps=5"], {"02"})
+
+
 def test_bad_data_folder_is_named(fixture, tmp_path):
     nbs, out = fixture
     with pytest.raises(SystemExit, match="nowhere"):
