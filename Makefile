@@ -8,7 +8,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: env run test test-all lint bench lock kernel clean
+.PHONY: env run test test-all lint bench lock kernel figures clean
 
 env: $(STAMP)
 
@@ -42,6 +42,12 @@ lock: $(STAMP)          ## refresh constraints.txt from the working environment
 	{ sed -n '1,3p' constraints.txt; echo "setuptools==84.2.1"; echo "wheel==0.48.0"; \
 	  $(PY) -m pip freeze --exclude-editable | grep -v "^-e" \
 	  | sed -E "/^(nvidia-|cuda-|triton==)/s/$$/ ; sys_platform == \"linux\"/"; } > constraints.txt.tmp && mv constraints.txt.tmp constraints.txt
+
+README_FIGURES := 01_cubes 01_spectra 01_segmentation 03_samples_mm 03_spectra_mm \
+                  06_main_hypothesis 06_learning_curves
+figures:                ## copy the README's figures from runs/quick/figures to figures/
+	@for f in $(README_FIGURES); do cp runs/quick/figures/$$f.png figures/ || exit 1; done
+	@echo "copied $(words $(README_FIGURES)) figures from runs/quick/figures/"
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache
