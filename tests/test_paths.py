@@ -28,9 +28,28 @@ def test_atomic_path_renames_on_success_only(tmp_path):
         assert tmp.suffix == ".csv" and tmp.parent == target.parent
         tmp.write_text("a,b\n")
     assert target.read_text() == "a,b\n"
+    assert target.stat().st_mode & 0o777 == 0o666 & ~paths._umask()  # not mkstemp's 0600
 
     with pytest.raises(RuntimeError), paths.atomic_path(target) as tmp:
         tmp.write_text("half")
         raise RuntimeError("interrupted")
     assert target.read_text() == "a,b\n"  # the old file survives
     assert sorted(p.name for p in target.parent.iterdir()) == ["table.csv"]  # no temp left
+
+
+def test_atomic_dir_replaces_whole_folders_only_on_success(tmp_path):
+    target = tmp_path / "crops"
+    with paths.atomic_dir(target) as tmp:
+        (tmp / "a.txt").write_text("1")
+    assert sorted(p.name for p in target.iterdir()) == ["a.txt"]
+    assert target.stat().st_mode & 0o777 == 0o777 & ~paths._umask()  # not mkdtemp's 0700
+
+    with paths.atomic_dir(target) as tmp:  # a rerun replaces the folder whole
+        (tmp / "b.txt").write_text("2")
+    assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
+
+    with pytest.raises(KeyError), paths.atomic_dir(target) as tmp:
+        (tmp / "c.txt").write_text("half")
+        raise KeyError("interrupted")
+    assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crops"]

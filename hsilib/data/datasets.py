@@ -19,8 +19,6 @@ Introduced in notebook 01; used by the generators (03-05) and the classifiers (0
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ import pandas as pd
 from torch.utils.data import Dataset
 
 from .. import WAVELENGTHS_NM
+from ..paths import atomic_dir
 from .preprocess import CROP_COLUMNS
 from .splits import BandNormaliser
 
@@ -98,10 +97,8 @@ def write_crop_folder(out_dir: str | os.PathLike,
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise FileExistsError(f"{out_dir}: exists; pass overwrite=True to replace it")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
     rows = []
-    try:
+    with atomic_dir(out_dir) as tmp:
         for row, cube, mask in items:
             cube = np.asarray(cube, np.float32)
             mask = np.zeros(cube.shape[:2], np.uint8) if mask is None else np.asarray(mask,
@@ -114,12 +111,6 @@ def write_crop_folder(out_dir: str | os.PathLike,
             rows.append(row)
         index = pd.DataFrame(rows, columns=list(CROP_COLUMNS))
         index.to_csv(tmp / "index.csv", index=False)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return index
 
 

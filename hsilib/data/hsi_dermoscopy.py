@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .. import WAVELENGTHS_NM
-from ..paths import atomic_path
+from ..paths import atomic_dir, atomic_path
 
 CLASS_FOLDERS = {"MM": "MMCube", "DN": "DNCube", "Other": "OtherCube"}
 LABELS = {"MM": 1, "DN": 0, "Other": -1}
@@ -188,20 +187,12 @@ def export_envi_set(dataset: HSIDermoscopy, out_dir: str | os.PathLike,
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise FileExistsError(f"{out_dir}: exists; pass overwrite=True to replace it")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
-    try:
+    with atomic_dir(out_dir) as tmp:
         for folder in CLASS_FOLDERS.values():
             (tmp / folder).mkdir()
         for _, row in dataset.index.iterrows():
             export_envi(tmp / CLASS_FOLDERS[row["class"]] / f"{row.stem}.hdr",
                         load_cube(row.path), dataset.wavelengths_nm)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return out_dir
 
 

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from .. import WAVELENGTHS_NM
+from ..paths import atomic_dir
 
 #: Columns of a crop folder's index.csv (the data contract shared by every notebook).
 CROP_COLUMNS = ("id", "source", "class", "label", "subtype", "lesion_index", "y0", "x0", "y1",
@@ -328,13 +327,10 @@ def make_crops(dataset: Any, out_dir: str | os.PathLike, *, size: int, scale: fl
 
     from ..runtime import progress as bar
 
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
     jobs = [dict(r) for _, r in dataset.index.iterrows()]
-    args = (str(tmp), size, scale, min_area, None if masks_dir is None else str(masks_dir))
     rows, notes = [], []
-    try:
+    with atomic_dir(out_dir) as tmp:
+        args = (str(tmp), size, scale, min_area, None if masks_dir is None else str(masks_dir))
         (tmp / "masks").mkdir()
         if workers > 1:
             with ProcessPoolExecutor(workers) as pool:
@@ -348,12 +344,6 @@ def make_crops(dataset: Any, out_dir: str | os.PathLike, *, size: int, scale: fl
             notes += w
         index = pd.DataFrame(rows, columns=list(CROP_COLUMNS))
         index.to_csv(tmp / "index.csv", index=False)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     if notes:  # one warning for the whole set, the first notes in full
         more = f"\n... and {len(notes) - 20} more (index.attrs['warnings'])"
         more = more if len(notes) > 20 else ""
