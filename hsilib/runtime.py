@@ -85,3 +85,18 @@ def progress(iterable: Iterable | None = None, total: int | None = None, desc: s
         kwargs.setdefault("dynamic_ncols", False)
         kwargs.setdefault("ncols", 100)
     return tqdm(iterable, total=total, desc=desc, **kwargs)
+
+
+def process_pool(workers: int, initializer=None):
+    """A ``ProcessPoolExecutor`` that is safe to start from a process already running threads.
+
+    Plain ``fork`` copies torch/OpenMP thread locks in whatever state they are and can deadlock
+    the workers (seen under pytest); ``forkserver`` forks from a clean single-threaded server.
+    Worker functions must be importable module-level functions.
+    """
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    return ProcessPoolExecutor(workers, mp_context=mp.get_context(method),
+                               initializer=initializer)

@@ -46,3 +46,13 @@ def test_progress_is_plain_text_outside_a_notebook(capsys):
 def test_plain_progress_when_asked(monkeypatch):
     monkeypatch.setenv("HSILIB_PLAIN_PROGRESS", "1")
     assert runtime.in_notebook_frontend() is False
+
+
+def _square(x):
+    return x * x
+
+
+def test_process_pool_works_after_torch_threads_ran():
+    torch.ones(256, 256) @ torch.ones(256, 256)  # the parent has live intra-op threads
+    with runtime.process_pool(2) as pool:
+        assert list(pool.map(_square, range(5))) == [0, 1, 4, 9, 16]

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -483,12 +482,9 @@ def _worker_init() -> None:
 
 def _run_tasks(fn, tasks, workers: int, progress: bool, desc: str) -> list:
     if workers > 1:
-        import multiprocessing as mp
+        from ..runtime import process_pool
 
-        # fork where there is one: no `if __name__ == "__main__"` guard needed in scripts
-        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context(method),
-                                 initializer=_worker_init) as pool:
+        with process_pool(workers, initializer=_worker_init) as pool:
             it = pool.map(fn, tasks, chunksize=max(1, len(tasks) // (8 * workers)))
             if progress:
                 from ..runtime import progress as bar

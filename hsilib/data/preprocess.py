@@ -323,8 +323,7 @@ def make_crops(dataset: Any, out_dir: str | os.PathLike, *, size: int, scale: fl
     replaces ``out_dir`` only when complete. Warnings of all files are gathered into one
     :class:`SegmentationWarning`. Returns the index (also in ``.attrs["warnings"]``).
     """
-    from concurrent.futures import ProcessPoolExecutor
-
+    from ..runtime import process_pool
     from ..runtime import progress as bar
 
     jobs = [dict(r) for _, r in dataset.index.iterrows()]
@@ -333,7 +332,7 @@ def make_crops(dataset: Any, out_dir: str | os.PathLike, *, size: int, scale: fl
         args = (str(tmp), size, scale, min_area, None if masks_dir is None else str(masks_dir))
         (tmp / "masks").mkdir()
         if workers > 1:
-            with ProcessPoolExecutor(workers) as pool:
+            with process_pool(workers) as pool:
                 results = pool.map(_crops_of_one, jobs, *[[a] * len(jobs) for a in args])
                 results = list(bar(results, total=len(jobs), desc="crops", disable=not progress))
         else:
