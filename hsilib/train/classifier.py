@@ -333,3 +333,13 @@ def ensemble(preds: pd.DataFrame) -> pd.DataFrame:
     out = preds.groupby(keys, sort=False, as_index=False)["p_mm"].mean()
     out["seed"] = -1
     return out
+
+
+def save_predictions(preds: pd.DataFrame, path: str | Path) -> Path:
+    """Write predictions atomically with round-trip float precision (``%.17g``), so the metrics
+    recomputed from the file equal the ones computed in memory, bit for bit."""
+    from ..paths import atomic_path
+
+    with atomic_path(path) as tmp:
+        preds.to_csv(tmp, index=False, float_format="%.17g")
+    return Path(path)

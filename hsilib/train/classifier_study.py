@@ -23,7 +23,6 @@ import pandas as pd
 
 from ..metrics import classification as cm
 from ..models.classifiers import WeightFileError
-from ..paths import atomic_path
 from . import classifier as tc
 
 BASELINE = "real"
@@ -104,8 +103,7 @@ def run_plan(plan: Sequence[Experiment], cfg, crops_dir, splits_csv, normaliser,
             exp.name, cfg, crops_dir, splits_csv, normaliser, seeds=cfg.seeds,
             device=cfg.device, checkpoint_dir=checkpoint_dir, **exp.kwargs))
         preds = pd.concat(frames, ignore_index=True)
-        with atomic_path(out_csv) as tmp:
-            preds.to_csv(tmp, index=False)
+        tc.save_predictions(preds, out_csv)
         print(f"{exp.name:16s} {len(cfg.seeds)} seeds in {time.perf_counter() - t0:6.1f} s")
     return preds
 

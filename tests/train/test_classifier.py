@@ -83,7 +83,7 @@ def test_saved_predictions_reproduce_metrics_exactly(run, tmp_path):
     preds = _experiment(run, "base", seeds=(0, 1))
     reported = T.test_metrics(preds)
     path = tmp_path / "06_predictions.csv"
-    preds.to_csv(path, index=False)
+    T.save_predictions(preds, path)
     again = T.test_metrics(pd.read_csv(path))
     pd.testing.assert_frame_equal(reported, again, check_exact=True)
     assert list(reported["seed"]) == [0, 1] and (reported["n_test"] == 4).all()
