@@ -2,7 +2,8 @@
 
 Two variants at the published widths (ngf = ndf = 64, z_dim = 256) on the same machine:
 
-- ``gan.fastgan_<S>_<dev>``: this repository's step (:class:`hsilib.train.gan.GANTrainer` +
+- ``gan.fastgan_<S>_<dev>``: this repository's step, from the trainer notebook 03 uses
+  (:func:`hsilib.train.gan.fastgan_trainer`: :class:`~hsilib.train.gan.GANTrainer` +
   :class:`hsilib.models.losses.FastGANObjective`: one generator pass shared by the D and G
   updates, D frozen during the G update, bf16 autocast + channels_last on CUDA);
 - ``gan.reference_<S>_<dev>``: the published training loop's order of work, written here from
@@ -28,27 +29,23 @@ SIZES = (64, 128, 256)
 BATCH = 8
 
 
-def _parts(size: int, device: str):
-    from ..models import fastgan, losses
+def _config(size: int, device: str):
+    return config.resolve("full", "fastgan", image_size=size, batch_size=BATCH,
+                          amp=device == "cuda", lpips_weights=None)
 
-    cfg = config.resolve("full", "fastgan", image_size=size, batch_size=BATCH,
-                         amp=device == "cuda")
+
+def _images(cfg) -> torch.Tensor:
     torch.manual_seed(0)
-    G, D = fastgan.build(cfg)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        recon = losses.reconstruction_loss(cfg.n_bands, None)
-    obj = losses.FastGANObjective(G, D, z_dim=cfg.z_dim, recon=recon)
-    images = torch.rand(32, cfg.n_bands, size, size) * 2 - 1
-    return cfg, G, D, obj, images
+    return torch.rand(32, cfg.n_bands, cfg.image_size, cfg.image_size) * 2 - 1
 
 
 def _ours(size: int, device: str, steps: int):
-    from ..train.gan import GANTrainer, TensorSampler
+    from ..train.gan import fastgan_trainer
 
-    cfg, G, D, obj, images = _parts(size, device)
-    trainer = GANTrainer(G, D, obj, TensorSampler(images, BATCH, augment=None),
-                         cfg_dict=config.to_dict(cfg), amp=cfg.amp, device=device)
+    cfg = _config(size, device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no LPIPS backbone offline: L1 + (1 - SSIM)
+        trainer = fastgan_trainer(cfg, _images(cfg), seed=0, device=device)
 
     def run():
         for _ in range(steps):
@@ -61,12 +58,17 @@ def _ours(size: int, device: str, steps: int):
 
 
 def _reference(size: int, device: str, steps: int):
-    from ..models import losses
+    from ..models import fastgan, losses
     from ..models.diffaug import diff_augment
     from ..models.fastgan import reconstruction_targets
 
-    cfg, G, D, obj, images = _parts(size, device)
-    G, D, images = G.to(device), D.to(device), images.to(device)
+    cfg = _config(size, device)
+    images = _images(cfg).to(device)
+    torch.manual_seed(0)
+    G, D = (net.to(device) for net in fastgan.build(cfg))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        recon = losses.reconstruction_loss(cfg.n_bands, None).to(device)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=cfg.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=cfg.betas)
     avg = [p.detach().clone() for p in G.parameters()]
@@ -79,7 +81,7 @@ def _reference(size: int, device: str, steps: int):
         D.zero_grad()
         logits, recs = D(real, part=part)
         tgt = reconstruction_targets(real, part)
-        loss = losses.hinge_d_real(logits) + sum(obj.recon(recs[k], tgt[k]) for k in recs)
+        loss = losses.hinge_d_real(logits) + sum(recon(recs[k], tgt[k]) for k in recs)
         loss = loss + losses.hinge_d_fake(D(tuple(diff_augment(f.detach()) for f in fake)))
         loss.backward()
         opt_d.step()
