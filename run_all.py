@@ -159,7 +159,10 @@ def execute(nb: Path, out: Path, params: dict) -> None:
                       PYTHONUNBUFFERED="1")
     try:
         pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name="python3",
-                            cwd=str(nb.parent), progress_bar=False, log_output=False)
+                            cwd=str(nb.parent), progress_bar=False, log_output=False,
+                            # the kernel's own log (e.g. ipykernel 7's warning about a local
+                            # TCP connection) is noise here; cell errors still surface
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
     finally:
         os.environ.clear()
         os.environ.update(env_keep)
