@@ -157,7 +157,7 @@ def _profiles() -> dict[str, StudyConfig]:
         fastgan=replace(
             full.fastgan, image_size=64, batch_size=8, steps=1000, ngf=16, ndf=16, z_dim=64,
             log_every=25, sample_every=250, checkpoint_every=250, n_synthetic=100,
-            compare_steps=400,  # ~0.28 s per step on 2 cores: notebook 03 in ~12 minutes
+            compare_steps=400,  # ~0.3-0.45 s per step on 2 cores: notebook 03 in 10-16 minutes
         ),
         classifier=replace(
             full.classifier, arch="small", image_size=64, batch_size=32, lr=2e-3,
