@@ -17,11 +17,10 @@ NORMAL = dict(f_mel_epi=0.025, blood=0.006, sat=0.7, epi_mm=0.1)
 # 170 cm^-1 at 465, 542, 575 and 630 nm (the table's rounding moves them by <= 8 %): an exponent
 # m ~ 2.3 between 465 and 575 nm but m ~ 8 (>= 6 at the rounding limits) between 575 and 630 nm,
 # which no power law can give, nor the table's own m = 3 column (645, 407, 341, 259). Junctional
-# nevus: m ~ 3.1, then ~ 5.3. The regression row
-# needs mu_a/mu_s' ~ 0.011 at 465 nm, below what the baseline absorber alone allows at
-# mu_s' x 2. Those rows are checked at 0.07 and 0.05; the rows that test the diffusion core,
-# blood and the two-layer dermal melanin are checked at the requested 0.02 (they agree to
-# <= 0.015).
+# nevus: m ~ 3.1, then ~ 5.3. The regression row needs mu_a/mu_s' ~ 0.011 at 465 nm, below
+# what the baseline absorber alone allows at mu_s' x 2. Those rows are checked at 0.07 and 0.05;
+# the rows that test the diffusion core, blood and the two-layer dermal melanin are checked at
+# the requested 0.02 (they agree to <= 0.015).
 SANITY = [
     ("normal skin", {}, (0.29, 0.30, 0.31, 0.53), 0.02),
     ("erythema", dict(blood=0.04), (0.16, 0.13, 0.13, 0.45), 0.02),
