@@ -4,7 +4,7 @@ Melanoma is the POSITIVE class everywhere (label 1 = MM, 0 = DN); ``p`` is alway
 probability of melanoma. The original study reported F1 and recall with dysplastic nevus as the
 positive class; this module never does.
 
-Protocol (see ``shared/reference/original_study.md``, flaws 2 and 5):
+Protocol (see ``docs/original_study.md``, flaws 2 and 5):
 
 1. a decision threshold is chosen on the VALIDATION predictions (:func:`choose_threshold`) and then
    applied unchanged to the test predictions;

@@ -6,7 +6,7 @@ same held-out set, with the same number of images: the real-vs-real **floor**, t
 perfect generator would reach with this many images. Paired metrics (SSIM, PSNR, SAM) pair each
 synthetic image with its nearest held-out real image and say so. A memorisation check compares
 how close synthetic images come to the training set with how close unseen real images come.
-These fix flaw 4 of the original study (``shared/reference/original_study.md``).
+These fix flaw 4 of the original study (``docs/original_study.md``).
 
 Sets are tensors or arrays ``N x B x H x W`` in [0, 1] (normalised), or indexable datasets
 yielding dicts with ``image`` (and ``mask``) such as :class:`hsilib.data.datasets.CropDataset`.
