@@ -1,15 +1,18 @@
 """Skin optics: absorbers, scattering and a fast diffusion reflectance model.
 
-The physics and every number come from ``shared/reference/skin_optics.md`` (sections 1-3):
+The physics, its sources and the sanity table it is checked against are documented in
+``docs/skin_optics.md``:
 
 * absorbers (mu_a in cm^-1): whole-blood oxy/deoxy hemoglobin from Prahl's extinction table,
   eumelanin ``519 (lambda/500)^-3`` and the bloodless baseline (Jacques 1998, 2013);
 * reduced scattering as a power law ``46 (lambda/500)^-1.421`` (Jacques 2013, Table 2);
-* diffuse reflectance of a semi-infinite dermis in the planar diffusion approximation (Cuccia et
-  al. 2009, JBO 14:024012, at spatial frequency 0), the epidermis as an absorbing filter crossed
-  twice, and a two-layer dermis (papillary dermis of thickness d over a dermis holding dermal
-  melanin; after Svaasand et al. 1995, Lasers Med Sci 10:55 and Bjorgan et al. 2014, JBO
-  19:066003) that reduces exactly to the one-layer model when both layers are equal.
+* diffuse reflectance of a semi-infinite dermis from diffusion theory under broad-beam
+  illumination, integrated over the surface (Farrell, Patterson & Wilson 1992, Med Phys
+  19:879), the epidermis as an absorbing filter crossed twice, and a two-layer dermis
+  (papillary dermis of thickness d over a dermis holding dermal melanin; the layered planar
+  solution of Svaasand et al. 1995, Lasers Med Sci 10:55 and Bjorgan, Milanic & Randeberg 2014,
+  JBO 19:066003, carried over to Farrell's form) that reduces exactly to the one-layer model
+  when both layers are equal.
 
 :func:`skin_reflectance` is the vectorised entry point used by the stand-in generator
 (:mod:`hsilib.data.phantom`) and by the chromophore inversion of the metrics.
@@ -24,7 +27,7 @@ import numpy as np
 
 #: Whole blood: 150 g/L hemoglobin, 64 500 g/mol; mu_a = ln(10) * eps * c.
 BLOOD_HB_FACTOR = 2.303 * 150.0 / 64500.0
-#: Refractive index of the dermis (skin_optics.md section 1).
+#: Refractive index of the dermis.
 N_DERMIS = 1.4
 #: Power-law reduced scattering of skin, mu_s' = a (lambda/500)^-b (Jacques 2013, Table 2).
 MUSP_A, MUSP_B = 46.0, 1.421
@@ -105,30 +108,34 @@ def _boundary_a(n: float) -> float:
     return (1.0 - reff) / (2.0 * (1.0 + reff))
 
 
+def _s_and_albedo(mua, musp):
+    """``s = sqrt(3 (1 - a'))`` and the albedo ``a' = mu_s'/(mu_a + mu_s')``."""
+    mua, musp = np.asarray(mua), np.asarray(musp)
+    albedo = musp / (mua + musp)
+    return np.sqrt(3.0 * (1.0 - albedo)), albedo
+
+
 def reflectance_one_layer(mua, musp, n: float = N_DERMIS):
     """Diffuse reflectance of a semi-infinite turbid medium under broad-beam illumination.
 
-    Planar diffusion solution (Cuccia et al. 2009, eq. at spatial frequency 0):
-    ``R = 3 A a' / ((s + 1)(s + 3 A))`` with albedo ``a' = mu_s'/(mu_a + mu_s')`` and
-    ``s = sqrt(3 (1 - a'))``. Arrays broadcast; the result keeps a float32 input's dtype.
+    Farrell, Patterson & Wilson 1992 (Med Phys 19:879), integrated over the surface:
+    ``R = (a'/2) exp(-s) (1 + exp(-(4/3) A s))`` with albedo ``a' = mu_s'/(mu_a + mu_s')``,
+    ``s = sqrt(3 (1 - a'))`` and ``A = (1 + R_eff)/(1 - R_eff)``. Arrays broadcast; the result
+    keeps a float32 input's dtype.
     """
-    mua, musp = np.asarray(mua), np.asarray(musp)
-    albedo = musp / (mua + musp)
-    s = np.sqrt(3.0 * (1.0 - albedo))
-    a3 = 3.0 * _boundary_a(n)
-    return a3 * albedo / ((s + 1.0) * (s + a3))
-
-
-def reflectance_one_layer_farrell(mua, musp, n: float = N_DERMIS):
-    """Farrell, Patterson & Wilson 1992 (Med Phys 19:879), integrated over the surface:
-    ``R = (a'/2) exp(-s) (1 + exp(-(4/3) A s))`` with ``A = (1 + R_eff)/(1 - R_eff)``.
-    Kept for comparison; it differs from :func:`reflectance_one_layer` by <= 0.01 on skin."""
-    mua, musp = np.asarray(mua), np.asarray(musp)
-    albedo = musp / (mua + musp)
-    s = np.sqrt(3.0 * (1.0 - albedo))
+    s, albedo = _s_and_albedo(mua, musp)
     reff = r_eff(n)
     big_a = (1.0 + reff) / (1.0 - reff)
     return 0.5 * albedo * np.exp(-s) * (1.0 + np.exp(-(4.0 / 3.0) * big_a * s))
+
+
+def _reflectance_planar(mua, musp, n: float = N_DERMIS):
+    """Planar diffusion solution at spatial frequency 0 (Cuccia et al. 2009, JBO 14:024012):
+    ``R = 3 A' a' / ((s + 1)(s + 3 A'))``, ``A' = (1 - R_eff)/(2 (1 + R_eff))``. Within 0.01 of
+    :func:`reflectance_one_layer` on skin; used to scale the layered planar solution."""
+    s, albedo = _s_and_albedo(mua, musp)
+    a3 = 3.0 * _boundary_a(n)
+    return a3 * albedo / ((s + 1.0) * (s + a3))
 
 
 def _off_resonance(mua, musp, rel: float = 1e-5):
@@ -141,7 +148,7 @@ def _off_resonance(mua, musp, rel: float = 1e-5):
     return np.where(near, moved, mua)
 
 
-def reflectance_two_layer(mua1, musp1, mua2, musp2, thickness_cm, n: float = N_DERMIS):
+def _reflectance_two_layer_planar(mua1, musp1, mua2, musp2, thickness_cm, n: float = N_DERMIS):
     """Diffuse reflectance of a layer of thickness d (cm) over a semi-infinite second layer.
 
     The 1-D diffusion equation ``D_i phi'' - mu_a,i phi = -q_i`` is solved per layer with the
@@ -150,12 +157,11 @@ def reflectance_two_layer(mua1, musp1, mua2, musp2, thickness_cm, n: float = N_D
     continuity of fluence and flux at z = d (the layered planar model of Svaasand et al. 1995;
     Bjorgan et al. 2014). The homogeneous parts use exp(-mu_eff z) and exp(mu_eff (z - d)) so
     every exponential is <= 1. With equal layers the upward-growing term vanishes and the result
-    is :func:`reflectance_one_layer` (to rounding). Arrays broadcast.
+    is :func:`_reflectance_planar` (to rounding). Arrays broadcast; solved in float64.
     """
-    args = [np.asarray(x) for x in (mua1, musp1, mua2, musp2, thickness_cm)]
-    out_dtype = np.result_type(*args)
     # Solved in float64: the 2 x 2 elimination loses ~1e-5 in float32.
-    mua1, musp1, mua2, musp2, d = (x.astype(np.float64, copy=False) for x in args)
+    mua1, musp1, mua2, musp2, d = (np.asarray(x, dtype=np.float64)
+                                   for x in (mua1, musp1, mua2, musp2, thickness_cm))
     reff = r_eff(n)
     k = 2.0 * (1.0 + reff) / (1.0 - reff) / 3.0  # z_b = k / mu_tr, the extrapolation length
 
@@ -190,7 +196,25 @@ def reflectance_two_layer(mua1, musp1, mua2, musp2, thickness_cm, n: float = N_D
     b = (r0 * a22 - q * rhs2) / det
     u = (p * rhs2 - a21 * r0) / det
     phi0 = c1 + b + u * e_1
-    return (_boundary_a(n) * phi0).astype(out_dtype, copy=False)
+    return _boundary_a(n) * phi0
+
+
+def reflectance_two_layer(mua1, musp1, mua2, musp2, thickness_cm, n: float = N_DERMIS):
+    """Diffuse reflectance of a layer of thickness d (cm) over a semi-infinite second layer.
+
+    The layered planar diffusion solution (Svaasand et al. 1995, Lasers Med Sci 10:55; Bjorgan,
+    Milanic & Randeberg 2014, JBO 19:066003; see :func:`_reflectance_two_layer_planar`) gives
+    the reflectance of the layered medium; it is scaled by the Farrell/planar ratio of the top
+    layer, ``R = R_planar,2 * R_Farrell(top) / R_planar(top)``. So the model is
+    :func:`reflectance_one_layer` exactly when both layers are equal (and for a thick top
+    layer), and keeps the planar solution's dependence on the depth of the lower layer. Arrays
+    broadcast; the result keeps a float32 input's dtype.
+    """
+    args = [np.asarray(x) for x in (mua1, musp1, mua2, musp2, thickness_cm)]
+    out_dtype = np.result_type(*args)
+    top = [x.astype(np.float64, copy=False) for x in args[:2]]
+    scale = reflectance_one_layer(*top, n=n) / _reflectance_planar(*top, n=n)
+    return (_reflectance_two_layer_planar(*args, n=n) * scale).astype(out_dtype, copy=False)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Physically grounded stand-in for the HSIDermoscopy data set (issue 3, notebook 01).
+"""Physically grounded stand-in for the HSIDermoscopy data set (notebook 01).
 
 One image is made in four steps, each a function you can call alone:
 
@@ -64,7 +64,7 @@ def image_rng(seed: int, cls: str, index: int) -> np.random.Generator:
 #: Latent atypia z ~ Beta(a, b) per class: the overlap of these two sets how hard MM vs DN is.
 ATYPIA_BETA = {"MM": (4.2, 2.0), "DN": (2.2, 3.8), "Nv": (1.5, 6.0), "SK": (2.0, 4.0),
                "Lentigo": (1.5, 5.0), "IEC": (2.0, 3.0)}
-#: Diameter (mm): log-normal median and sigma (skin_optics.md section 5).
+#: Diameter (mm): log-normal median and sigma (docs/skin_optics.md).
 DIAMETER_MM = {"MM": (8.0, 0.38), "DN": (6.5, 0.3), "Nv": (4.0, 0.35), "SK": (8.0, 0.4),
                "Lentigo": (8.0, 0.45), "IEC": (9.0, 0.35)}
 
@@ -527,7 +527,7 @@ def generate_standin(out_dir, *, n_mm: int = 85, n_dn: int = 175, n_other: int =
             raise ValueError(f"generate_standin: {name} must be >= 0, got {v}")
     root = Path(out_dir)
     params = dict(n_mm=int(n_mm), n_dn=int(n_dn), n_other=int(n_other), scale=float(scale),
-                  seed=int(seed), version=1)
+                  seed=int(seed), version=2)
     plan = plan_standin(n_mm, n_dn, n_other)
     expected = [root / "hsidermoscopy" / f"{c}Cube" / f"{s}.mat" for c, _, _, s in plan]
     expected += [root / "truth" / "lesions.csv"]
@@ -583,7 +583,7 @@ def generate_rgb_set(out_dir, *, n: int, size: int = 256, seed: int = 0, workers
     if int(n) < 1 or int(size) < 16:
         raise ValueError(f"generate_rgb_set: need n >= 1 and size >= 16, got {n}, {size}")
     root = Path(out_dir) / "rgb"
-    params = dict(n=int(n), size=int(size), seed=int(seed), version=1)
+    params = dict(n=int(n), size=int(size), seed=int(seed), version=2)
     if _is_complete(root, params, [root / "index.csv"]):
         return root
     shutil.rmtree(root, ignore_errors=True)

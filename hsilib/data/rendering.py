@@ -1,4 +1,4 @@
-"""Spectra and cubes to sRGB: CIE 1931 2-degree observer under D65 (skin_optics.md section 6).
+"""Spectra and cubes to sRGB: CIE 1931 2-degree observer under D65 (docs/skin_optics.md).
 
 ``X = k sum(R S xbar)``, ``k = 100 / sum(S ybar)`` over the wavelengths given, then XYZ -> linear
 sRGB (IEC 61966-2-1) -> the sRGB transfer curve, clipped to [0, 1]. The colour-matching functions
