@@ -90,7 +90,7 @@ def _lookup_table(wavelengths_nm: tuple, names: tuple, epi_mm: float, papillary_
 
 
 def invert_spectra(spectra, wavelengths_nm=WAVELENGTHS_NM, *, fit_dermal_melanin: bool = False,
-                   n_iter: int = 12, n_starts: int = 3, epi_mm: float = 0.1,
+                   n_iter: int = 25, n_starts: int = 3, epi_mm: float = 0.1,
                    papillary_mm: float = 0.3, chunk: int = 2048) -> pd.DataFrame:
     """Fit chromophores to reflectance spectra (``N x B``, reflectance units, not normalised).
 
