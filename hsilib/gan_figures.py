@@ -12,15 +12,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .data.preprocess import false_rgb
 from .data.rendering import cube_to_rgb
-
-
-def false_rgb(cube: np.ndarray) -> np.ndarray:
-    """The study's false-RGB: band mean repeated x 3, stretched to [0, 1] per image."""
-    m = cube.mean(-1)
-    lo, hi = np.percentile(m, [1, 99])
-    g = np.clip((m - lo) / max(hi - lo, 1e-6), 0, 1)
-    return np.repeat(g[..., None], 3, axis=-1)
 
 
 def sample_grid(groups: Mapping[str, torch.Tensor], wavelengths_nm: Sequence[float],
@@ -37,7 +30,8 @@ def sample_grid(groups: Mapping[str, torch.Tensor], wavelengths_nm: Sequence[flo
             if c >= len(images):
                 continue
             cube = images[c].permute(1, 2, 0).numpy()
-            view = false_rgb(cube) if kind == "false-RGB" else cube_to_rgb(cube, wavelengths_nm)
+            view = (false_rgb(cube, stretch=(1, 99)) if kind == "false-RGB"
+                    else cube_to_rgb(cube, wavelengths_nm))
             ax.imshow(np.clip(view, 0, 1))
         axes[r, 0].set_title(f"{name}: {kind}", loc="left", fontsize=8)
     fig.suptitle(title)

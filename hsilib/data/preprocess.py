@@ -54,10 +54,18 @@ class SegmentationWarning(UserWarning):
 # --------------------------------------------------------------------------------------------
 # Views and masks
 # --------------------------------------------------------------------------------------------
-def false_rgb(cube: np.ndarray) -> np.ndarray:
-    """The study's false-RGB: the mean over bands, repeated as three channels (H x W x 3)."""
-    mean = np.asarray(cube, np.float32).mean(axis=-1, keepdims=True)
-    return np.repeat(mean, 3, axis=-1)
+def false_rgb(cube: np.ndarray,
+              stretch: tuple[float, float] | None = None) -> np.ndarray:
+    """The study's false-RGB of an H x W x B cube: R, G and B are all the same grey image, the
+    float32 mean over all bands (H x W x 3).
+
+    ``stretch=None`` keeps the mean's own scale (reflectance). ``stretch=(lo_pct, hi_pct)``
+    maps that image's ``lo_pct`` and ``hi_pct`` percentiles to 0 and 1, clipped to [0, 1]."""
+    mean = np.asarray(cube, np.float32).mean(axis=-1)
+    if stretch is not None:
+        lo, hi = np.percentile(mean, stretch)
+        mean = np.clip((mean - lo) / max(hi - lo, 1e-6), 0, 1)
+    return np.repeat(mean[..., None], 3, axis=-1)
 
 
 def optical_density(cube: np.ndarray, bands: Any = None) -> np.ndarray:
@@ -125,7 +133,7 @@ def segment_lesions(cube: np.ndarray, *, min_area: int, field: np.ndarray | None
     od = cv2.morphologyEx(od, cv2.MORPH_OPEN, _disc(hair_px))  # hairs are thinner than the disc
     od = cv2.GaussianBlur(od, (0, 0), max(0.7, 0.01 * size))
     low = _skin_level(od[field], min_contrast, k_sigma)
-    high = max(_otsu(od[field]), low)
+    high = max(otsu_threshold(od[field]), low)
     lab, _ = ndimage.label((od > low) & field)
     mask = np.isin(lab, np.unique(lab[(od > high) & field & (lab > 0)]))
     mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, _disc(2))
@@ -146,8 +154,9 @@ def _skin_level(values: np.ndarray, min_contrast: float, k_sigma: float) -> floa
     return float(mode + max(min_contrast, k_sigma * sigma))
 
 
-def _otsu(values: np.ndarray, bins: int = 256) -> float:
-    """Otsu's threshold (Otsu 1979) of a 1-D sample: maximises between-class variance."""
+def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
+    """Otsu's threshold (Otsu 1979) of a 1-D sample: the centre of the histogram bin (``bins``
+    equal bins over the sample's range) that maximises the between-class variance."""
     hist, edges = np.histogram(values, bins=bins)
     centres = (edges[:-1] + edges[1:]) / 2
     w0 = np.cumsum(hist)

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.preprocess import otsu_threshold
 from .spectral import as_images
 
 #: Environment variable naming a local 3-channel FID Inception checkpoint.
@@ -328,23 +329,13 @@ def density_coverage(real, fake, *, k: int = 3) -> tuple[Score, Score]:
 # --------------------------------------------------------------------------------------------
 # Weight-free spectral Frechet distance (per-pixel spectra)
 # --------------------------------------------------------------------------------------------
-def otsu_threshold(values: np.ndarray, bins: int = 128) -> float:
-    """Otsu's threshold (maximal between-class variance) of a 1-D sample."""
-    hist, edges = np.histogram(values, bins=bins)
-    centres = (edges[:-1] + edges[1:]) / 2
-    w0 = np.cumsum(hist)
-    w1 = w0[-1] - w0
-    m0 = np.cumsum(hist * centres) / np.maximum(w0, 1)
-    m1 = ((hist * centres).sum() - np.cumsum(hist * centres)) / np.maximum(w1, 1)
-    return float(centres[np.argmax(w0 * w1 * (m0 - m1) ** 2)])
-
-
 def lesion_masks(images) -> torch.Tensor:
     """A rough lesion mask (``N x H x W`` bool) per image: pixels darker than Otsu's threshold of
     the band-mean image (lesions absorb more than the surrounding skin). For images without
     drawn masks, e.g. synthetic ones."""
     x = as_images(images).mean(1)
-    return torch.stack([img < otsu_threshold(img.flatten().double().numpy()) for img in x])
+    return torch.stack([img < otsu_threshold(img.flatten().double().numpy(), bins=128)
+                        for img in x])
 
 
 def _region_spectra(images, masks, region: str, n_pixels: int,

@@ -20,6 +20,7 @@ from hsilib.data.preprocess import (
     false_rgb,
     load_user_masks,
     make_crops,
+    otsu_threshold,
     save_user_masks,
     segment_lesions,
     segmentation_report,
@@ -37,6 +38,36 @@ def test_false_rgb_is_band_mean():
     assert rgb.shape == (2, 3, 3)
     np.testing.assert_allclose(rgb[..., 1], cube.mean(-1))
     np.testing.assert_array_equal(rgb[..., 0], rgb[..., 2])
+
+
+def test_false_rgb_percentile_stretch_hand_values():
+    # band means 0, 1, ..., 100 (each pixel's two bands average to its index)
+    means = np.arange(101, dtype=np.float32).reshape(1, 101)
+    cube = np.stack([means - 0.5, means + 0.5], axis=-1)
+    rgb = false_rgb(cube, stretch=(10, 90))  # percentiles 10 and 90 -> 0 and 1
+    expected = np.clip((means - 10) / 80, 0, 1)
+    np.testing.assert_allclose(rgb[..., 0], expected, atol=1e-6)
+    np.testing.assert_array_equal(rgb[..., 0], rgb[..., 1])
+    np.testing.assert_array_equal(rgb[..., 1], rgb[..., 2])
+    assert rgb[0, 0, 0] == 0 and rgb[0, -1, 0] == 1 and rgb[0, 50, 0] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("bins", [128, 256])
+def test_otsu_threshold_separates_two_modes(bins):
+    values = np.r_[np.full(100, 0.2), np.full(100, 0.8)]
+    t = otsu_threshold(values, bins=bins)
+    assert 0.2 < t < 0.8
+    assert ((values > t) == (values == 0.8)).all()
+
+
+@pytest.mark.parametrize("bins", [128, 256])
+def test_otsu_threshold_matches_skimage(bins):
+    skimage_filters = pytest.importorskip("skimage.filters")
+    rng = np.random.default_rng(0)
+    values = np.r_[rng.normal(0.3, 0.05, 500), rng.normal(0.7, 0.08, 300)]
+    width = (values.max() - values.min()) / bins
+    reference = skimage_filters.threshold_otsu(values, nbins=bins)
+    assert abs(otsu_threshold(values, bins) - reference) <= width
 
 
 def test_dice_hand_values():
