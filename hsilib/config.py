@@ -21,7 +21,7 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field, replace
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 PROFILES = ("smoke", "quick", "full")
 
@@ -46,6 +46,19 @@ class DataConfig:
     n_folds: int = 5
     workers: int = 2  # processes for generation and preprocessing
     masks_dir: str | None = None  # user masks <stem>_cropNN_mask.png; None = automatic segmentation
+
+
+def _check_choices(obj: Any) -> None:
+    """Raise :class:`ConfigError` when a ``Literal`` field of ``obj`` holds a value outside it."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        hint, value = hints[f.name], getattr(obj, f.name)
+        if typing.get_origin(hint) is Literal and value not in typing.get_args(hint):
+            raise ConfigError(f"{type(obj).__name__}.{f.name}: {_choices_error(value, hint)}")
+
+
+def _choices_error(value: Any, hint: Any) -> str:
+    return f"got {value!r}, choose one of {', '.join(map(repr, typing.get_args(hint)))}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -83,7 +96,7 @@ class FastGANConfig:
     ema_decay: float = 0.999
     diffaug: tuple[str, ...] = ("translation", "cutout")
     lpips_weights: str | None = None  # local VGG16 / AlexNet checkpoint for 16-band LPIPS
-    lpips_net: str = "vgg"  # backbone of lpips_weights: "vgg" (VGG16) or "alex" (AlexNet)
+    lpips_net: Literal["vgg", "alex"] = "vgg"  # backbone of lpips_weights: VGG16 or AlexNet
     spectral_loss_weight: float = 0.0  # SAM + SID terms (the study's future work); 0 = off
     compare_spectral_weight: float = 1.0  # spectral_loss_weight of notebook 03's comparison run
     compare_steps: int = 20_000  # steps of that comparison run (and of its matched baseline)
@@ -94,6 +107,9 @@ class FastGANConfig:
     filter_top_fraction: float = 1.0  # keep the top k of samples by discriminator score
     amp: bool = True  # bf16 autocast and channels_last where CUDA supports them
 
+    def __post_init__(self) -> None:
+        _check_choices(self)
+
 
 # --------------------------------------------------------------------------------------------
 # 06 classifiers
@@ -102,14 +118,15 @@ class FastGANConfig:
 class ClassifierConfig:
     """Melanoma classifiers (notebook 06). Defaults: the study's DenseNet201 setting."""
 
-    arch: str = "densenet201"
+    arch: Literal["small", "resnet50", "densenet201", "efficientnet_b6"] = "densenet201"
     image_size: int = 224
     batch_size: int = 8
     lr: float = 1e-4
     weight_decay: float = 1e-2
     epochs: int = 400
     patience: int = 100
-    select_metric: str = "auroc"
+    select_metric: Literal["loss", "sensitivity", "specificity", "precision", "f1",
+                           "balanced_accuracy", "accuracy", "auroc", "auprc"] = "auroc"
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     n_synthetic_mm: int = 100  # synthetic melanoma crops added to training (the study's best mix)
     n_synthetic_dn: int = 0
@@ -118,9 +135,12 @@ class ClassifierConfig:
     num_workers: int = 0
     n_synthetic_tstr: int | None = None  # synthetic crops per class for TSTR; None = all exported
     fractions: tuple[float, ...] = (0.25, 0.5, 1.0)  # learning curve: shares of real training data
-    threshold_rule: str = "youden"  # decision threshold chosen on validation: youden | f1 | fixed
+    threshold_rule: Literal["youden", "f1", "fixed"] = "youden"  # threshold chosen on validation
     n_boot: int = 2000  # bootstrap resamples for test-set CIs and paired tests
     device: str = "auto"
+
+    def __post_init__(self) -> None:
+        _check_choices(self)
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,7 +210,7 @@ def _profiles() -> dict[str, StudyConfig]:
 # resolve: profile + checked overrides
 # --------------------------------------------------------------------------------------------
 class ConfigError(ValueError):
-    """An unknown profile, section or key, or a value of the wrong type."""
+    """An unknown profile, section or key, a value of the wrong type, or one outside its choices."""
 
 
 def _sections() -> dict[str, type]:
@@ -203,6 +223,8 @@ def _type_ok(value: Any, hint: Any) -> bool:
     origin = typing.get_origin(hint)
     if hint is Any:
         return True
+    if origin is Literal:
+        return any(value == a and type(value) is type(a) for a in typing.get_args(hint))
     if origin in (Union, types.UnionType):
         return any(_type_ok(value, h) for h in typing.get_args(hint))
     if hint is type(None):
@@ -239,6 +261,8 @@ def _override(obj: Any, overrides: dict[str, Any], where: str) -> Any:
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}.{key} takes a dict of overrides, got {value!r}")
             value = _override(getattr(obj, key), value, f"{where}.{key}")
+        elif typing.get_origin(hint) is Literal and not _type_ok(value, hint):
+            raise ConfigError(f"{where}.{key}: {_choices_error(value, hint)}")
         elif not _type_ok(value, hint):
             raise ConfigError(
                 f"{where}.{key} must be {getattr(hint, '__name__', hint)}, "

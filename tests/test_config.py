@@ -1,9 +1,13 @@
 import dataclasses
 import json
+import typing
+from pathlib import Path
 
 import pytest
 
 from hsilib import config
+from hsilib.metrics.classification import METRICS
+from hsilib.models.classifiers import ARCHS
 
 
 def test_every_profile_resolves_and_is_frozen():
@@ -78,3 +82,53 @@ def test_round_trip_through_json():
     cfg = config.resolve("quick", "fastgan", steps=11)
     back = config.from_dict(config.FastGANConfig, json.loads(json.dumps(config.to_dict(cfg))))
     assert back == cfg
+
+
+def test_profiles_equal_the_snapshot():
+    snapshot = json.loads((Path(__file__).parent / "config_snapshot.json").read_text())
+    assert set(snapshot) == set(config.PROFILES)
+    for name in config.PROFILES:
+        assert json.loads(json.dumps(config.to_dict(config.resolve(name)))) == snapshot[name]
+
+
+def test_literal_choices_match_what_the_code_builds():
+    hints = typing.get_type_hints(config.ClassifierConfig)
+    assert typing.get_args(hints["arch"]) == ARCHS
+    assert set(typing.get_args(hints["select_metric"])) == {"loss", *METRICS}
+    assert typing.get_args(hints["threshold_rule"]) == ("youden", "f1", "fixed")
+    assert typing.get_args(typing.get_type_hints(config.FastGANConfig)["lpips_net"]) == (
+        "vgg", "alex")
+
+
+@pytest.mark.parametrize(
+    ("section", "kwargs", "message"),
+    [
+        ("classifier", dict(arch="nope"),
+         r"quick\.classifier\.arch: got 'nope', choose one of 'small', 'resnet50', "
+         r"'densenet201', 'efficientnet_b6'"),
+        ("classifier", dict(threshold_rule="max"), r"threshold_rule: got 'max'.*'youden', 'f1'"),
+        ("classifier", dict(select_metric="loss2"), r"select_metric: got 'loss2'"),
+        ("fastgan", dict(lpips_net="squeeze"), r"lpips_net: got 'squeeze', choose one of "
+                                               r"'vgg', 'alex'"),
+        ("fastgan", dict(lpips_net=1), r"lpips_net: got 1"),
+    ],
+)
+def test_bad_choices_name_section_key_value_and_choices(section, kwargs, message):
+    with pytest.raises(config.ConfigError, match=message):
+        config.resolve("quick", section, **kwargs)
+
+
+def test_valid_choices_pass():
+    cfg = config.resolve("quick", "classifier", arch="resnet50", threshold_rule="f1",
+                         select_metric="loss")
+    assert (cfg.arch, cfg.threshold_rule, cfg.select_metric) == ("resnet50", "f1", "loss")
+    assert config.resolve("smoke", fastgan={"lpips_net": "alex"}).fastgan.lpips_net == "alex"
+
+
+def test_construction_checks_choices():
+    with pytest.raises(config.ConfigError, match=r"ClassifierConfig\.arch: got 'vgg'"):
+        config.ClassifierConfig(arch="vgg")
+    with pytest.raises(config.ConfigError, match=r"FastGANConfig\.lpips_net: got 'VGG'"):
+        config.FastGANConfig(lpips_net="VGG")
+    with pytest.raises(config.ConfigError, match="arch: got 'x'"):
+        config.from_dict(config.ClassifierConfig, {"arch": "x"})
