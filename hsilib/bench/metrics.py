@@ -1,8 +1,9 @@
 """Benchmarks: the generator-metric suite (registered with hsilib.bench.register).
 
-``metrics.protocol_200`` is the headline cost of the evaluation protocol: :func:`evaluate_generator` on 200
-synthetic vs 200 held-out real images of 64 x 64 x 16 (plus 200 training images for the floors
-and the memorisation check), Inception16 features at the ``quick`` profile's
+``metrics.protocol_200`` is the headline cost of the evaluation protocol:
+:func:`evaluate_generator` on 200 synthetic vs 200 held-out real images of 64 x 64 x 16 (plus
+200 training images for the floors and the memorisation check), Inception16 features at the
+``quick`` profile's
 ``MetricsConfig.feature_size`` (139 px; InceptionV3 at 299 px takes ~50 s for this suite on 2
 CPU cores, so only the GPU ``full`` profile keeps 299), the chromophore distances on 1000 pixels
 per set included. The parts are timed separately to show where the time goes. Measured on the
