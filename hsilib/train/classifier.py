@@ -10,8 +10,9 @@ Three layers, read top to bottom:
    (AdamW; early stopping and checkpoint selection on the VALIDATION split only);
 3. experiment: :func:`run_experiment` trains one configuration over several seeds and returns
    the per-image predictions of the selected checkpoints on validation and test; the notebook
-   appends them to ``results/06_predictions.csv`` and every table is recomputed from that file
-   with :func:`test_metrics` (threshold chosen on validation, then applied to test).
+   appends them to a predictions table (notebook 06: ``results/06_predictions.csv``) and every
+   table is recomputed from that file with :func:`test_metrics` (threshold chosen on
+   validation, then applied to test).
 
 Melanoma is the positive class: ``label`` 1 = MM, ``p_mm`` = predicted probability of melanoma.
 """
@@ -257,7 +258,8 @@ def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path
                    real_train: bool = True, extra_test: Mapping[str, str | Path] | None = None,
                    augment: bool = False, loss: str = "ce", balanced: bool = False,
                    weights: str | None = None, freeze_backbone: bool = False,
-                   device: str = "auto", checkpoint_dir: str | Path | None = None) -> pd.DataFrame:
+                   device: str = "auto", checkpoint_dir: str | Path | None = None,
+                   checkpoint_prefix: str = "") -> pd.DataFrame:
     """Train configuration ``name`` once per seed; return its predictions (``PRED_COLUMNS``).
 
     Training data: ``fraction`` of the real training split (none when ``real_train`` is False:
@@ -265,7 +267,8 @@ def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path
     ``synthetic[cls]``. Validation (model selection) and test are always the real splits. The
     selected checkpoint predicts ``val`` and ``test``, and every folder (or list of folders) of
     ``extra_test`` (e.g. synthetic crops for train-real-test-synthetic) as split ``test_<key>``.
-    Checkpoints go to ``checkpoint_dir/06_<name>_seed<k>.pt`` with the resolved config.
+    Checkpoints go to ``checkpoint_dir/<checkpoint_prefix><name>_seed<k>.pt`` with the resolved
+    config.
     """
     def load(folder, split=None) -> Crops:  # a list of folders is concatenated
         if isinstance(folder, (list, tuple)):
@@ -290,8 +293,8 @@ def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path
             frames.append(_prediction_rows(name, seed, split, crops,
                                            predict(model, crops.images, device=dev)))
         if checkpoint_dir is not None:
-            _save_checkpoint(Path(checkpoint_dir) / f"06_{name}_seed{seed}.pt", model, cfg,
-                             name, seed, history, len(train))
+            path = Path(checkpoint_dir) / f"{checkpoint_prefix}{name}_seed{seed}.pt"
+            _save_checkpoint(path, model, cfg, name, seed, history, len(train))
     return pd.concat(frames, ignore_index=True)[PRED_COLUMNS]
 
 

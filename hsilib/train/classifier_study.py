@@ -94,14 +94,15 @@ def plan_experiments(cfg, synthetic_dirs: Mapping[str, str | Path]
 
 
 def run_plan(plan: Sequence[Experiment], cfg, crops_dir, splits_csv, normaliser, out_csv,
-             checkpoint_dir=None) -> pd.DataFrame:
+             checkpoint_dir=None, checkpoint_prefix: str = "") -> pd.DataFrame:
     """Train every experiment over ``cfg.seeds``; rewrite ``out_csv`` after each (atomic)."""
     frames = []
     for exp in plan:
         t0 = time.perf_counter()
         frames.append(tc.run_experiment(
             exp.name, cfg, crops_dir, splits_csv, normaliser, seeds=cfg.seeds,
-            device=cfg.device, checkpoint_dir=checkpoint_dir, **exp.kwargs))
+            device=cfg.device, checkpoint_dir=checkpoint_dir,
+            checkpoint_prefix=checkpoint_prefix, **exp.kwargs))
         preds = pd.concat(frames, ignore_index=True)
         tc.save_predictions(preds, out_csv)
         print(f"{exp.name:16s} {len(cfg.seeds)} seeds in {time.perf_counter() - t0:6.1f} s")

@@ -92,6 +92,11 @@ def test_saved_predictions_reproduce_metrics_exactly(run, tmp_path):
     assert reported.loc[0, "threshold"] == T.cm.choose_threshold(v["label"], v["p_mm"])
 
 
+def test_checkpoints_are_named_by_the_caller(run, tmp_path):
+    _experiment(run, "base", seeds=(0, 1), checkpoint_dir=tmp_path, checkpoint_prefix="nb_")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nb_base_seed0.pt", "nb_base_seed1.pt"]
+
+
 def test_seeds_reproduce_a_short_run(run):
     r = run
     real = T.load_crops(r["root"] / "crops", r["norm"], SIZE, "train", r["root"] / "splits.csv")
