@@ -3,11 +3,11 @@
 ``metrics.protocol_200`` is the headline cost of the evaluation protocol:
 :func:`evaluate_generator` on 200 synthetic vs 200 held-out real images of 64 x 64 x 16 (plus
 200 training images for the floors and the memorisation check), Inception16 features at the
-``quick`` profile's
-``MetricsConfig.feature_size`` (139 px; InceptionV3 at 299 px takes ~50 s for this suite on 2
-CPU cores, so only the GPU ``full`` profile keeps 299), the chromophore distances on 1000 pixels
-per set included. The parts are timed separately to show where the time goes. Measured on the
-2-core development machine (lightly loaded): 13.3 s at 139 px, 5.9 s at 75 px, 48.5 s at 299 px.
+``quick`` profile's ``MetricsConfig.feature_size`` (139 px; InceptionV3 at 299 px takes ~50 s
+for this suite on 2 CPU cores, so only the GPU ``full`` profile keeps 299), the chromophore
+distances on 1000 pixels per set included. The parts are timed separately to show where the
+time goes. Measured on the 2-core development machine (lightly loaded): 13.3 s at
+139 px, 5.9 s at 75 px, 48.5 s at 299 px.
 """
 
 from __future__ import annotations
