@@ -7,6 +7,7 @@
     python run_all.py --from 03             # notebook 03 and everything after it
     python run_all.py --data ~/HSIDermoscopy --profile full --out runs/real
     python run_all.py --set 03.lpips_weights=/w/vgg16.pth --set 06.seeds=[0,1,2]
+    python run_all.py --set 03.gan_study.n_synthetic=50    # another section the notebook reads
 
 Each executed notebook is saved under ``<run>/notebooks/``; ``<run>/manifest.json`` records the
 git SHA, package versions, device, and for every notebook its status, parameters, wall time and
@@ -75,6 +76,18 @@ def parse_overrides(items: list[str] | None, known: set[str]) -> dict[str, dict]
             value = raw
         out.setdefault(nn.zfill(2), {})[key] = value
     return out
+
+
+def check_overrides(overrides: dict[str, dict]) -> None:
+    """Check every ``--set`` against the notebooks' config sections before anything runs."""
+    from hsilib.config import ConfigError
+    from hsilib.notebook import resolve_overrides
+
+    for nn, values in overrides.items():
+        try:
+            resolve_overrides(nn, values)
+        except ConfigError as exc:
+            raise SystemExit(f"error: --set: {exc}") from None
 
 
 def default_profile() -> str:
@@ -199,8 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="master seed passed to every notebook")
     ap.add_argument("--force", action="store_true", help="run notebooks even if up to date")
     ap.add_argument("--set", dest="overrides", action="append", metavar="NN.KEY=VALUE",
-                    help="override a config key of notebook NN (its OVERRIDES parameter); "
-                         "repeatable, e.g. --set 03.steps=2000")
+                    help="override a config key of notebook NN (its OVERRIDES parameter): "
+                         "KEY of its own section or SECTION.KEY; checked before anything "
+                         "runs; repeatable, e.g. --set 03.steps=2000")
     ap.add_argument("--notebooks", default=str(REPO / "notebooks"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
@@ -223,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     if not notebooks:
         raise SystemExit(f"error: no NN_*.ipynb notebooks in {args.notebooks}")
     overrides = parse_overrides(args.overrides, {p.name[:2] for p in found})
+    check_overrides(overrides)
     print(f"run folder: {run.root}", flush=True)
 
     manifest = json.loads(run.manifest.read_text()) if run.manifest.exists() else {}

@@ -21,9 +21,10 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Union
+from typing import Any, ClassVar, Literal, Union
 
 PROFILES = ("smoke", "quick", "full")
+Deltas = dict[str, dict[str, Any]]  # profile -> {field: value}, beside each section class
 
 
 # --------------------------------------------------------------------------------------------
@@ -47,18 +48,11 @@ class DataConfig:
     workers: int = 2  # processes for generation and preprocessing
     masks_dir: str | None = None  # user masks <stem>_cropNN_mask.png; None = automatic segmentation
 
-
-def _check_choices(obj: Any) -> None:
-    """Raise :class:`ConfigError` when a ``Literal`` field of ``obj`` holds a value outside it."""
-    hints = typing.get_type_hints(type(obj))
-    for f in dataclasses.fields(obj):
-        hint, value = hints[f.name], getattr(obj, f.name)
-        if typing.get_origin(hint) is Literal and value not in typing.get_args(hint):
-            raise ConfigError(f"{type(obj).__name__}.{f.name}: {_choices_error(value, hint)}")
-
-
-def _choices_error(value: Any, hint: Any) -> str:
-    return f"got {value!r}, choose one of {', '.join(map(repr, typing.get_args(hint)))}"
+    DELTAS: ClassVar[Deltas] = {
+        "quick": dict(scale=0.5, n_rgb=400, rgb_size=128, crop_size=64),
+        "smoke": dict(scale=0.25, n_mm=8, n_dn=10, n_other=4, n_rgb=16, rgb_size=64,
+                      crop_size=32, n_folds=2, workers=1),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -72,43 +66,81 @@ class MetricsConfig:
     inception_weights: str | None = None  # local FID Inception checkpoint; None -> FD_rand
     feature_size: int = 299  # Inception16 input side (>= 75; smaller is much faster on CPU)
     n_eval: int = 200  # synthetic images per evaluation
-    k: int = 3  # neighbours for precision/recall and density/coverage
+    k: int = 3  # neighbours for precision/recall and density/coverage (fewer for tiny sets)
     n_pixels: int = 20_000  # per-pixel spectra per set and region for the spectral FD
     n_pixels_physics: int = 1000  # spectra per set for the chromophore inversion
 
+    DELTAS: ClassVar[Deltas] = {
+        "quick": dict(feature_size=139),  # 299 takes ~50 s on 2 cores
+        "smoke": dict(feature_size=75, n_eval=6, n_pixels=2000, n_pixels_physics=200),
+    }
+
 
 # --------------------------------------------------------------------------------------------
-# 03 FastGAN
+# Generators: the fields every family's trainer reads, then one class per family
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class FastGANConfig:
-    """FastGAN training and synthetic export (notebook 03); defaults: Liu et al. 2021, the study."""
+class GeneratorConfig:
+    """What :func:`hsilib.train.trainer.make_trainer` reads from any generator family's config.
 
-    image_size: int = 256  # output side, a power of two in 32..256
+    A family's config subclasses this and sets the class attribute ``family`` (its name in
+    :mod:`hsilib.models.registry`).
+    """
+
+    family: ClassVar[str] = ""
+
+    image_size: int = 256  # output side
     n_bands: int = 16  # spectral bands of the generated cubes
-    z_dim: int = 256
-    ngf: int = 64
-    ndf: int = 64
     batch_size: int = 16
     steps: int = 100_000
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
-    ema_decay: float = 0.999
-    diffaug: tuple[str, ...] = ("translation", "cutout")
-    lpips_weights: str | None = None  # local VGG16 / AlexNet checkpoint for 16-band LPIPS
-    lpips_net: Literal["vgg", "alex"] = "vgg"  # backbone of lpips_weights: VGG16 or AlexNet
-    spectral_loss_weight: float = 0.0  # SAM + SID terms (the study's future work); 0 = off
-    compare_spectral_weight: float = 1.0  # spectral_loss_weight of notebook 03's comparison run
-    compare_steps: int = 20_000  # steps of that comparison run (and of its matched baseline)
+    ema_decay: float = 0.999  # EMA of the sampled networks (with a warm-up; see the trainer)
     log_every: int = 100
     sample_every: int = 5000
     checkpoint_every: int = 5000
-    n_synthetic: int = 200  # crops exported per class
-    filter_top_fraction: float = 1.0  # keep the top k of samples by discriminator score
     amp: bool = True  # bf16 autocast and channels_last where CUDA supports them
 
     def __post_init__(self) -> None:
         _check_choices(self)
+
+
+@dataclass(frozen=True)
+class FastGANConfig(GeneratorConfig):
+    """FastGAN (notebook 03); defaults: Liu et al. 2021 and the study (256 px, batch 16)."""
+
+    family: ClassVar[str] = "fastgan"
+
+    z_dim: int = 256
+    ngf: int = 64
+    ndf: int = 64
+    diffaug: tuple[str, ...] = ("translation", "cutout")
+    lpips_weights: str | None = None  # local VGG16 / AlexNet checkpoint for 16-band LPIPS
+    lpips_net: Literal["vgg", "alex"] = "vgg"  # backbone of lpips_weights: VGG16 or AlexNet
+    spectral_loss_weight: float = 0.0  # SAM + SID terms (the study's future work); 0 = off
+
+    DELTAS: ClassVar[Deltas] = {
+        # ~0.3-0.45 s per step on 2 cores
+        "quick": dict(image_size=64, batch_size=8, steps=1000, ngf=16, ndf=16, z_dim=64,
+                      log_every=25, sample_every=250, checkpoint_every=250),
+        "smoke": dict(image_size=32, batch_size=4, steps=3, ngf=4, ndf=4, z_dim=16,
+                      log_every=1, sample_every=2, checkpoint_every=2),
+    }
+
+
+@dataclass(frozen=True)
+class GANStudyConfig:
+    """What notebook 03 does with its generators, apart from training them."""
+
+    n_synthetic: int = 200  # crops exported per class
+    filter_top_fraction: float = 1.0  # keep this share of samples, best critic scores first
+    compare_spectral_weight: float = 1.0  # spectral_loss_weight of the comparison run
+    compare_steps: int = 20_000  # steps of that comparison run (and of its matched baseline)
+
+    DELTAS: ClassVar[Deltas] = {
+        "quick": dict(n_synthetic=100, compare_steps=400),  # notebook 03 in 10-16 minutes
+        "smoke": dict(n_synthetic=6, compare_steps=3),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -139,6 +171,13 @@ class ClassifierConfig:
     n_boot: int = 2000  # bootstrap resamples for test-set CIs and paired tests
     device: str = "auto"
 
+    DELTAS: ClassVar[Deltas] = {
+        "quick": dict(arch="small", image_size=64, batch_size=32, lr=2e-3, epochs=40,
+                      patience=10, seeds=(0, 1, 2), n_boot=500),
+        "smoke": dict(arch="small", image_size=32, batch_size=4, lr=1e-3, epochs=2,
+                      patience=1, seeds=(0, 1), n_synthetic_mm=4, n_boot=50),
+    }
+
     def __post_init__(self) -> None:
         _check_choices(self)
 
@@ -153,6 +192,8 @@ class BenchConfig:
     repeats: int = 3
     warmup: int = 1
 
+    DELTAS: ClassVar[Deltas] = {"smoke": dict(repeats=1, warmup=0)}
+
 
 @dataclass(frozen=True)
 class StudyConfig:
@@ -163,47 +204,35 @@ class StudyConfig:
     data: DataConfig = field(default_factory=DataConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     fastgan: FastGANConfig = field(default_factory=FastGANConfig)
+    gan_study: GANStudyConfig = field(default_factory=GANStudyConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
 
+    DELTAS: ClassVar[Deltas] = {"quick": dict(save_pdf=False), "smoke": dict(save_pdf=False)}
+
 
 def _profiles() -> dict[str, StudyConfig]:
-    full = StudyConfig()
-    quick = StudyConfig(
-        profile="quick",
-        save_pdf=False,
-        data=replace(full.data, scale=0.5, n_rgb=400, rgb_size=128, crop_size=64),
-        metrics=replace(full.metrics, feature_size=139),  # 299 takes ~50 s on 2 cores
-        fastgan=replace(
-            full.fastgan, image_size=64, batch_size=8, steps=1000, ngf=16, ndf=16, z_dim=64,
-            log_every=25, sample_every=250, checkpoint_every=250, n_synthetic=100,
-            compare_steps=400,  # ~0.3-0.45 s per step on 2 cores: notebook 03 in 10-16 minutes
-        ),
-        classifier=replace(
-            full.classifier, arch="small", image_size=64, batch_size=32, lr=2e-3,
-            epochs=40, patience=10, seeds=(0, 1, 2), n_boot=500,
-        ),
-    )
-    smoke = StudyConfig(
-        profile="smoke",
-        save_pdf=False,
-        data=replace(
-            full.data, scale=0.25, n_mm=8, n_dn=10, n_other=4, n_rgb=16, rgb_size=64,
-            crop_size=32, n_folds=2, workers=1,
-        ),
-        metrics=replace(full.metrics, feature_size=75, n_eval=6, n_pixels=2000,
-                        n_pixels_physics=200),
-        fastgan=replace(
-            full.fastgan, image_size=32, batch_size=4, steps=3, ngf=4, ndf=4, z_dim=16,
-            log_every=1, sample_every=2, checkpoint_every=2, n_synthetic=6, compare_steps=3,
-        ),
-        classifier=replace(
-            full.classifier, arch="small", image_size=32, batch_size=4, lr=1e-3, epochs=2,
-            patience=1, seeds=(0, 1), n_synthetic_mm=4, n_boot=50,
-        ),
-        bench=BenchConfig(repeats=1, warmup=0),
-    )
-    return {"smoke": smoke, "quick": quick, "full": full}
+    """Each profile: the ``full`` defaults with every class's ``DELTAS[profile]`` applied."""
+    def deltas(cls: type, profile: str) -> dict[str, Any]:
+        return dict(getattr(cls, "DELTAS", {}).get(profile, {}))
+
+    return {profile: StudyConfig(
+        profile=profile, **deltas(StudyConfig, profile),
+        **{name: cls(**deltas(cls, profile)) for name, cls in _sections().items()})
+        for profile in PROFILES}
+
+
+def _check_choices(obj: Any) -> None:
+    """Raise :class:`ConfigError` when a ``Literal`` field of ``obj`` holds a value outside it."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        hint, value = hints[f.name], getattr(obj, f.name)
+        if typing.get_origin(hint) is Literal and value not in typing.get_args(hint):
+            raise ConfigError(f"{type(obj).__name__}.{f.name}: {_choices_error(value, hint)}")
+
+
+def _choices_error(value: Any, hint: Any) -> str:
+    return f"got {value!r}, choose one of {', '.join(map(repr, typing.get_args(hint)))}"
 
 
 # --------------------------------------------------------------------------------------------

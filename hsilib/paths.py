@@ -10,7 +10,8 @@ A run folder (default ``runs/<profile>/`` at the repository root) holds::
             crops/            lesion crops and their index table (notebook 01)
             splits/           train/val/test and K-fold CSVs, normalisation JSON (notebook 01)
             synthetic/<name>/ exported synthetic crops (notebooks 03-05)
-            results/          tables and predictions (later notebooks)
+            results/          tables and predictions (later notebooks), among them
+                              generator_metrics.csv: every generator evaluation (03-05, 02)
         figures/              PNG (and PDF under the full profile)
         checkpoints/          model weights with their resolved config
         bench/                benchmark JSON (python -m hsilib.bench)
@@ -86,6 +87,11 @@ class RunPaths:
     @property
     def results(self) -> Path:
         return self.artifacts / "results"
+
+    @property
+    def generator_metrics(self) -> Path:
+        """The one table of generator evaluations every generator notebook appends to."""
+        return self.results / "generator_metrics.csv"
 
     def synthetic(self, name: str) -> Path:
         """Folder of one exported synthetic set, e.g. ``synthetic("fastgan_mm")``."""

@@ -1,15 +1,18 @@
-"""Export synthetic crops from a generator checkpoint, in the crop-folder format of notebook 01.
+"""Export synthetic crops from any generator checkpoint, in the crop-folder format of notebook 01.
 
 The classifiers (notebook 06) read these folders with the same
 :class:`~hsilib.data.datasets.CropDataset` as the real crops. Every crop is flagged
 ``is_synthetic=True`` and carries the generator name, the first 12 hex digits of the
 checkpoint's SHA-256 and the export seed; values are reflectance (the normaliser's inverse of
-the generator's [-1, 1] output), masks are all zeros.
+the generator's [-1, 1] output), masks are all zeros. Any family registered in
+:mod:`hsilib.models.registry` exports the same way: the checkpoint names its family, and the
+images come from the objective's ``sample(n, seed=..., **condition)``.
 
 Optional quality filtering keeps the ``filter_top_fraction`` of generated samples that the
-trained discriminator scores highest (discriminator-based rejection, as in the StyleGAN2 study
-of seed ``003_*``): ``ceil(n / fraction)`` samples are drawn and the best ``n`` kept. The kept
-fraction and the scores are recorded in ``export.json`` beside ``index.csv``.
+trained critic (the objective's ``score``) rates highest (discriminator-based rejection
+sampling, as used with StyleGAN2 for dermoscopy): ``ceil(n / fraction)`` samples are drawn
+and the best ``n`` kept. The kept fraction and the scores are recorded in ``export.json``
+beside ``index.csv``.
 
 Introduced in notebook 03::
 
@@ -30,46 +33,24 @@ import torch
 
 from .data.datasets import write_crop_folder
 from .data.splits import BandNormaliser
-from .models.fastgan import file_sha256, load_checkpoint
+from .labels import LABELS
+from .models import registry
 from .paths import atomic_path
 from .runtime import device as pick_device
-
-LABELS = {"MM": 1, "DN": 0, "Other": -1}
-
-
-@torch.no_grad()
-def generate(G: torch.nn.Module, D: torch.nn.Module | None, n: int, z_dim: int, seed: int,
-             batch_size: int, device: Any) -> tuple[torch.Tensor, np.ndarray | None]:
-    """``n`` images in [-1, 1] (CPU float32) from latents seeded by ``seed``, and the
-    discriminator's mean logit per image when ``D`` is given (higher = more real-looking).
-
-    The generator's noise injections draw from torch's global generator, so it is seeded too,
-    inside a forked state: the output depends on ``seed`` only, and the caller's random state
-    is left as it was.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    images, scores = [], []
-    devices = [device] if torch.device(device).type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        for start in range(0, n, batch_size):
-            z = torch.randn(min(batch_size, n - start), z_dim, generator=gen).to(device)
-            big, small = G(z)
-            images.append(big.float().cpu())
-            if D is not None:
-                scores.append(D((big, small)).float().mean(1).cpu())
-    return torch.cat(images), (torch.cat(scores).numpy() if D is not None else None)
 
 
 def export_synthetic(checkpoint: str | Path, out_dir: str | Path, *, n: int, cls: str,
                      normaliser: BandNormaliser | str | Path, seed: int = 0,
                      batch_size: int = 32, filter_top_fraction: float = 1.0,
-                     generator_name: str = "fastgan", device: Any = "auto") -> pd.DataFrame:
+                     generator_name: str | None = None, condition: dict[str, Any] | None = None,
+                     device: Any = "auto") -> pd.DataFrame:
     """Write ``n`` synthetic crops of class ``cls`` from ``checkpoint`` into ``out_dir``.
 
     Returns the written ``index.csv`` table. ``normaliser`` (or its JSON path) must be the one
-    the generator was trained with (``splits/normalisation.json``). Ids are
-    ``<generator_name>_<cls lower>_<NNNN>``. The folder is replaced atomically.
+    the generator was trained with (``splits/normalisation.json``); ``condition`` goes to the
+    objective's ``sample`` (e.g. a class for a conditional generator). Ids are
+    ``<generator_name>_<cls lower>_<NNNN>``, the name defaulting to the checkpoint's family.
+    The folder is replaced atomically.
     """
     if cls not in LABELS:
         raise ValueError(f"cls must be one of {list(LABELS)}, got {cls!r}")
@@ -79,16 +60,17 @@ def export_synthetic(checkpoint: str | Path, out_dir: str | Path, *, n: int, cls
         raise ValueError(f"filter_top_fraction must be in (0, 1], got {filter_top_fraction}")
     if not isinstance(normaliser, BandNormaliser):
         normaliser = BandNormaliser.load(normaliser)
-    dev = pick_device(device)
-    G, D, cfg = load_checkpoint(checkpoint, dev)
-    sha = file_sha256(checkpoint)
+    objective, ckpt = registry.load(checkpoint, pick_device(device))
+    generator_name = generator_name or ckpt["family"]
+    sha = registry.file_sha256(checkpoint)
+    condition = condition or {}
     filtering = filter_top_fraction < 1
     n_draw = math.ceil(n / filter_top_fraction) if filtering else n
-    images, scores = generate(G, D if filtering else None, n_draw, cfg.z_dim, seed, batch_size,
-                              dev)
+    images = objective.sample(n_draw, seed=seed, batch_size=batch_size, **condition)
+    scores = objective.score(images, **condition).numpy() if filtering else None
     keep = np.sort(np.argsort(-scores, kind="stable")[:n]) if filtering else np.arange(n)
     cubes = normaliser.inverse(images[torch.as_tensor(keep)], "symmetric").numpy()
-    size = cfg.image_size
+    size = images.shape[-1]
     prefix = f"{generator_name}_{cls.lower()}"
 
     def items():
@@ -101,8 +83,9 @@ def export_synthetic(checkpoint: str | Path, out_dir: str | Path, *, n: int, cls
             yield row, cube.transpose(1, 2, 0), None  # image B x H x W -> cube H x W x B
 
     table = write_crop_folder(out_dir, items())
-    sidecar = {"checkpoint": str(checkpoint), "checkpoint_sha": sha, "generator": generator_name,
-               "class": cls, "seed": seed, "n": n, "n_generated": n_draw,
+    sidecar = {"checkpoint": str(checkpoint), "checkpoint_sha": sha, "family": ckpt["family"],
+               "step": ckpt["step"], "generator": generator_name,
+               "class": cls, "condition": condition, "seed": seed, "n": n, "n_generated": n_draw,
                "filter_top_fraction": filter_top_fraction, "kept_fraction": n / n_draw,
                "kept_indices": keep.tolist(),
                "scores": None if scores is None else [float(s) for s in scores]}

@@ -132,3 +132,18 @@ def test_construction_checks_choices():
         config.FastGANConfig(lpips_net="VGG")
     with pytest.raises(config.ConfigError, match="arch: got 'x'"):
         config.from_dict(config.ClassifierConfig, {"arch": "x"})
+
+
+def test_each_section_holds_its_profile_deltas():
+    for name, cls in config._sections().items():
+        for profile, deltas in cls.DELTAS.items():
+            assert profile in config.PROFILES
+            assert set(deltas) <= {f.name for f in dataclasses.fields(cls)}, (name, profile)
+            assert getattr(config.resolve(profile), name) == cls(**deltas)
+        assert getattr(config.resolve("full"), name) == cls()  # full = the class defaults
+
+
+def test_generator_configs_name_their_family():
+    assert config.FastGANConfig.family == "fastgan"
+    assert "family" not in config.to_dict(config.FastGANConfig())  # a class fact, not a knob
+    assert issubclass(config.FastGANConfig, config.GeneratorConfig)

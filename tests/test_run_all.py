@@ -12,6 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 import run_all  # noqa: E402
+from hsilib.notebook import SECTIONS  # noqa: E402
 
 PARAMS = 'PROFILE = "quick"\nSEED = 0\nDATA_DIR = None\nRUN_DIR = None\nOVERRIDES = {}'
 
@@ -135,13 +136,16 @@ def test_only_and_from_select_notebooks(fixture):
         run_all.select(found, ["07"], None)
 
 
-def test_set_passes_overrides_to_one_notebook(fixture):
+def test_set_passes_overrides_to_one_notebook(fixture, monkeypatch):
     nbs, out = fixture
+    monkeypatch.setitem(SECTIONS, "02", ("fastgan", "metrics"))  # what 02 reads, for the check
     make_notebook(nbs / "02_second.ipynb",
                   "from pathlib import Path\n"
                   "(Path(RUN_DIR) / 'artifacts' / 'o.txt').write_text(repr(OVERRIDES))")
-    assert run(nbs, out, "--set", "02.steps=5", "--set", "2.name=x", "--set", "02.s=[1,2]") == 0
-    assert (out / "artifacts" / "o.txt").read_text() == "{'steps': 5, 'name': 'x', 's': [1, 2]}"
+    assert run(nbs, out, "--set", "02.steps=5", "--set", "2.metrics.k=2",
+               "--set", "02.betas=[0.5,0.9]") == 0
+    assert (out / "artifacts" / "o.txt").read_text() == (
+        "{'steps': 5, 'metrics.k': 2, 'betas': [0.5, 0.9]}")
     m = json.loads((out / "manifest.json").read_text())
     assert "OVERRIDES" not in m["notebooks"]["01_first"]["parameters"]
     assert m["notebooks"]["02_second"]["parameters"]["OVERRIDES"]["steps"] == 5
@@ -149,6 +153,20 @@ def test_set_passes_overrides_to_one_notebook(fixture):
         run_all.parse_overrides(["steps=5"], {"02"})
     with pytest.raises(SystemExit, match="no notebook numbered '07'"):
         run_all.parse_overrides(["07.steps=5"], {"02"})
+
+
+@pytest.mark.parametrize(("item", "message"), [
+    ("02.stepz=5", "unknown key 'stepz'"),
+    ("02.steps=five", "steps must be int"),
+    ("02.classifier.epochs=3", "does not read config section 'classifier'"),
+    ("02.lpips_net=resnet", "lpips_net: got 'resnet'"),
+])
+def test_bad_set_fails_before_the_first_notebook(fixture, monkeypatch, item, message):
+    nbs, out = fixture
+    monkeypatch.setitem(SECTIONS, "02", ("fastgan", "metrics"))
+    with pytest.raises(SystemExit, match=message):
+        run(nbs, out, "--set", item)
+    assert not (out / "artifacts" / "first.txt").exists()  # notebook 01 never ran
 
 
 def test_bad_data_folder_is_named(fixture, tmp_path):

@@ -9,16 +9,16 @@ import torch
 from hsilib import config
 from hsilib.data.datasets import CropDataset, read_index
 from hsilib.data.splits import BandNormaliser
-from hsilib.models import fastgan
-from hsilib.synth import export_synthetic, generate
-from hsilib.train.gan import fastgan_trainer
+from hsilib.models import registry
+from hsilib.synth import export_synthetic
+from hsilib.train.trainer import make_trainer
 
 
 def _checkpoint(tmp_path):
     cfg = config.resolve("smoke", "fastgan", ngf=4, ndf=4, z_dim=16, image_size=32, batch_size=4)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # no LPIPS backbone: L1 + (1 - SSIM)
-        t = fastgan_trainer(cfg, torch.rand(6, 16, 32, 32) * 2 - 1)
+        t = make_trainer(cfg, torch.rand(6, 16, 32, 32) * 2 - 1, device="cpu")
     t.fit(1)
     return t.save(tmp_path / "fastgan_mm.pt")
 
@@ -37,18 +37,18 @@ def test_export_loads_through_crop_dataset(tmp_path):
     index = read_index(out)
     assert index.is_synthetic.all() and (index.label == 1).all()
     assert (index.generator == "fastgan").all() and (index.seed == 3).all()
-    assert (index.checkpoint_sha == fastgan.file_sha256(ck)).all()
+    assert (index.checkpoint_sha == registry.file_sha256(ck)).all()
     assert len(index.checkpoint_sha[0]) == 12
     ds = CropDataset(out, normaliser=norm, value_range="symmetric")
     item = ds[0]
     assert item["label"] == 1 and item["is_synthetic"] is True
     assert item["image"].shape == (16, 32, 32) and item["mask"].sum() == 0
     # the stored reflectance is the normaliser's inverse of the EMA generator's output
-    G, _, cfg = fastgan.load_checkpoint(ck)
-    images, _ = generate(G, None, 5, cfg.z_dim, seed=3, batch_size=2, device="cpu")
+    objective, _ = registry.load(ck)
+    images = objective.sample(5, seed=3, batch_size=2)
     assert torch.allclose(item["image"], images[0], atol=1e-5)
     side = json.loads((out / "export.json").read_text())
-    assert side["kept_fraction"] == 1.0
+    assert side["kept_fraction"] == 1.0 and side["family"] == "fastgan" and side["step"] == 1
 
 
 def test_discriminator_filter_keeps_the_top_fraction(tmp_path):

@@ -3,8 +3,8 @@
 Two variants at the published widths (ngf = ndf = 64, z_dim = 256) on the same machine:
 
 - ``gan.fastgan_<S>_<dev>``: this repository's step, from the trainer notebook 03 uses
-  (:func:`hsilib.train.gan.fastgan_trainer`: :class:`~hsilib.train.gan.GANTrainer` +
-  :class:`hsilib.models.losses.FastGANObjective`: one generator pass shared by the D and G
+  (:func:`hsilib.train.trainer.make_trainer`: :class:`~hsilib.train.trainer.Trainer` +
+  :class:`hsilib.models.fastgan.FastGANObjective`: one generator pass shared by the D and G
   updates, D frozen during the G update, bf16 autocast + channels_last on CUDA);
 - ``gan.reference_<S>_<dev>``: the published training loop's order of work, written here from
   the paper's description: float32, contiguous tensors, the generator's outputs reused as in the
@@ -40,12 +40,13 @@ def _images(cfg) -> torch.Tensor:
 
 
 def _ours(size: int, device: str, steps: int):
-    from ..train.gan import fastgan_trainer
+    from ..train.trainer import make_trainer
 
     cfg = _config(size, device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # no LPIPS backbone offline: L1 + (1 - SSIM)
-        trainer = fastgan_trainer(cfg, _images(cfg), seed=0, device=device)
+        trainer = make_trainer(cfg, _images(cfg), seed=0, device=device)
+        trainer.objective.recon  # the loss module, built inside the warning filter  # noqa: B018
     trainer.sampler.augment = None  # the reference loop has no flip/rotate either: equal work
 
     def run():
@@ -66,7 +67,8 @@ def _reference(size: int, device: str, steps: int):
     cfg = _config(size, device)
     images = _images(cfg).to(device)
     torch.manual_seed(0)
-    G, D = (net.to(device) for net in fastgan.build(cfg))
+    G = fastgan.Generator(cfg.image_size, cfg.n_bands, cfg.z_dim, cfg.ngf).to(device)
+    D = fastgan.Discriminator(cfg.image_size, cfg.n_bands, cfg.ndf).to(device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         recon = losses.reconstruction_loss(cfg.n_bands, None).to(device)

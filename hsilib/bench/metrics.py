@@ -51,10 +51,8 @@ def _protocol(cfg):
     syn, train, held = _sets()
     mcfg = _cfg()
     net = Inception16(feature_size=mcfg.feature_size)
-    return lambda: len(evaluate_generator(syn, train, held, extractor=net,
-                                          batch_size=mcfg.batch_size, k=mcfg.k,
-                                          n_pixels=mcfg.n_pixels, to_reflectance=lambda x: 0.6 * x,
-                                          n_pixels_physics=mcfg.n_pixels_physics)) and 3 * N
+    return lambda: len(evaluate_generator(syn, train, held, cfg=mcfg, extractor=net,
+                                          to_reflectance=lambda x: 0.6 * x)) and 3 * N
 
 
 @register("metrics.inception_features_200", group="metrics",

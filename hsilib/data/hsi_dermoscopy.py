@@ -30,10 +30,10 @@ import numpy as np
 import pandas as pd
 
 from .. import WAVELENGTHS_NM
+from ..labels import LABELS
 from ..paths import atomic_dir, atomic_path
 
 CLASS_FOLDERS = {"MM": "MMCube", "DN": "DNCube", "Other": "OtherCube"}
-LABELS = {"MM": 1, "DN": 0, "Other": -1}
 #: Subtype tokens seen in the real file names (matched case-insensitively), canonical spelling.
 SUBTYPE_TOKENS = ("IEC", "Lentigo", "Nv", "SK", "Melt", "BCC", "AK", "MM", "DN")
 CUBE_SUFFIXES = (".mat", ".hdr")

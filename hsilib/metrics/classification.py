@@ -32,7 +32,6 @@ THRESHOLD_METRICS = ("sensitivity", "specificity", "precision", "f1", "balanced_
                      "accuracy")
 RANKING_METRICS = ("auroc", "auprc")
 METRICS = THRESHOLD_METRICS + RANKING_METRICS
-POSITIVE_CLASS = "MM"
 
 
 def _check(y_true, p) -> tuple[np.ndarray, np.ndarray]:

@@ -20,12 +20,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from ..config import MetricsConfig
+from ..paths import atomic_path
+from ..runtime import device as pick_device
 from . import distribution as dist
 from . import physics
 from . import spectral as sp
@@ -179,17 +183,18 @@ def _physics_scores(sources, to_reflectance, n_pixels, seed) -> tuple[pd.DataFra
 # --------------------------------------------------------------------------------------------
 # The protocol
 # --------------------------------------------------------------------------------------------
-def evaluate_generator(synthetic, real_train, real_heldout, *, extractor=None, masks=None,
-                       batch_size: int = 50, seed: int = 0, k: int = 3, n_pixels: int = 20_000,
-                       to_reflectance: Callable | None = None, n_pixels_physics: int = 1000,
-                       feature_size: int = 299, weights: str | None = None,
+def evaluate_generator(synthetic, real_train, real_heldout, *, cfg: MetricsConfig | None = None,
+                       extractor=None, masks=None, seed: int = 0,
+                       to_reflectance: Callable | None = None,
                        device: str = "auto") -> pd.DataFrame:
     """Evaluate a synthetic set against held-out real images, each score beside its floor.
 
+    ``cfg``: a :class:`~hsilib.config.MetricsConfig` (default: its ``full`` values); its ``k``
+    is lowered to one less than the smallest set when a set is that small (the note says so).
     ``extractor``: a feature module (default :class:`~hsilib.metrics.distribution.Inception16`
-    at ``feature_size`` with the local FID checkpoint ``weights``, or ``HSILIB_FID_WEIGHTS`` when
-    None; without either the score is ``FD_rand``). Every set needs >= 2 images, and more than
-    ``k`` for the k-NN metrics.
+    at ``cfg.feature_size`` with the local FID checkpoint ``cfg.inception_weights``, or
+    ``HSILIB_FID_WEIGHTS`` when None; without either the score is ``FD_rand``). Every set needs
+    at least 2 images.
     ``masks``: optional dict with keys ``synthetic``, ``real_train``, ``real_heldout`` of lesion
     masks ``N x [1 x] H x W``; otherwise masks come with dataset items, and images without one get
     :func:`~hsilib.metrics.distribution.lesion_masks`. ``to_reflectance``: maps normalised
@@ -201,19 +206,20 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, extractor=None, m
     measured against the same held-out set. Returns a DataFrame with columns
     ``metric, value, floor, n_synthetic, n_real, kind, note``.
     """
+    cfg = cfg or MetricsConfig()
+    batch_size, n_pixels = cfg.batch_size, cfg.n_pixels
     if extractor is None:
-        extractor = dist.Inception16(feature_size=feature_size, weights=weights, seed=seed)
-    from ..runtime import device as pick_device
-
+        extractor = dist.Inception16(feature_size=cfg.feature_size,
+                                     weights=cfg.inception_weights, seed=seed)
     extractor = extractor.to(pick_device(device)).eval()
     masks = masks or {}
     ppi = max(n_pixels // 50, 16)  # pixels kept per image and region in the first pass
     n_syn, n_train = _length(synthetic), _length(real_train)
-    for name, n in (("synthetic", n_syn), ("real_train", n_train),
-                    ("real_heldout", _length(real_heldout))):
-        if n <= max(k, 1):
-            raise ValueError(f"{name} has {n} images; the metrics need more than max(k, 1) = "
-                             f"{max(k, 1)}")
+    sizes = {"synthetic": n_syn, "real_train": n_train, "real_heldout": _length(real_heldout)}
+    for name, n in sizes.items():
+        if n < 2:
+            raise ValueError(f"{name} has {n} images; the metrics need at least 2")
+    k = min(cfg.k, *(n - 1 for n in sizes.values()))  # k-NN needs more than k images per set
     # the floor's training images: as many as there are synthetic images (all if fewer)
     train_idx = np.sort(np.random.default_rng(seed).choice(n_train, min(n_syn, n_train),
                                                            replace=False))
@@ -233,12 +239,13 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, extractor=None, m
     floors.update(_paired_scores(real_train, train_idx, real_heldout, nn_train, batch_size))
 
     size = getattr(extractor, "feature_size", None)
+    k_note = f"k = {k}" + (f" (lowered from {cfg.k}: too few images)" if k < cfg.k else "")
     notes = {fd_name: (f"Frechet distance of {size}-px Inception16 features" if size else
                        "Frechet distance of the extractor's features")
              + (" (random weights: not an FID)" if fd_name == "FD_rand" else ""),
              "KID": "unbiased MMD^2, cubic kernel, subsets of <= 100",
-             "precision": f"k = {k}", "recall": f"k = {k}", "density": f"k = {k}",
-             "coverage": f"k = {k}", "SAM_mean_spectra_deg": "angle between mean spectra",
+             **dict.fromkeys(("precision", "recall", "density", "coverage"), k_note),
+             "SAM_mean_spectra_deg": "angle between mean spectra",
              "TV_rel_diff": "|mean TV - held-out mean TV| / held-out mean TV"}
     rows = []
     for metric, value in values.items():
@@ -254,7 +261,7 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, extractor=None, m
     rows += _memorisation_rows(syn, train_sub, held)
     if to_reflectance is not None:
         fits = _physics_scores((synthetic, real_heldout, real_train), to_reflectance,
-                               n_pixels_physics, seed)
+                               cfg.n_pixels_physics, seed)
         d_syn = physics.chromophore_distance(fits[0], fits[1])
         d_floor = physics.chromophore_distance(fits[2], fits[1])
         for (_, a), (_, b) in zip(d_syn.iterrows(), d_floor.iterrows(), strict=True):
@@ -279,3 +286,51 @@ def _memorisation_rows(syn: _Summary, train: _Summary, held: _Summary) -> list[d
              note="share of synthetic images nearer to a training image than 95% of held-out "
              "images are", **common),
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# The study's generator-results table
+# --------------------------------------------------------------------------------------------
+#: One row per (notebook, family, variant, class, seed, step, metric): the keys of a result.
+RESULT_KEYS = ["notebook", "family", "variant", "class", "seed", "step", "metric"]
+RESULT_COLUMNS = [*RESULT_KEYS, "value", "floor", "ci_low", "ci_high", "n_synthetic", "n_real",
+                  "wall_s"]
+
+
+def record_generator_metrics(path: str | Path, table: pd.DataFrame, *, notebook: str,
+                             family: str, variant: str, cls: str, seed: int, step: int,
+                             wall_s: float = float("nan")) -> pd.DataFrame:
+    """Add one evaluation to the generator-results table at ``path`` and return the table.
+
+    ``table`` is what :func:`evaluate_generator` returned for one synthetic set; the keyword
+    arguments say which set it was (``variant`` names the configuration within a family, e.g.
+    ``"baseline"`` or ``"spectral"``; ``step`` the generator's training step; ``wall_s`` the
+    seconds its training took). Rows with the same keys are replaced, so a rerun updates
+    instead of duplicating. ``ci_low``/``ci_high`` come from ``table`` where it has them and
+    are empty otherwise. The file is rewritten atomically. Every generator notebook writes here
+    and notebook 08 reads only this table (and the classifier results).
+    """
+    path = Path(path)
+    rows = table.reindex(columns=["metric", "value", "floor", "ci_low", "ci_high",
+                                  "n_synthetic", "n_real"]).assign(
+        notebook=str(notebook), family=str(family), variant=str(variant), seed=int(seed),
+        step=int(step), wall_s=float(wall_s), **{"class": str(cls)})[RESULT_COLUMNS]
+    if rows.metric.duplicated().any():
+        raise ValueError("the evaluation table repeats a metric; one row per metric expected")
+    old = read_generator_metrics(path) if path.exists() else None
+    if old is not None and len(old):
+        keys = pd.MultiIndex.from_frame(rows[RESULT_KEYS].astype(str))
+        stale = pd.MultiIndex.from_frame(old[RESULT_KEYS].astype(str)).isin(keys)
+        rows = pd.concat([old[~stale], rows], ignore_index=True)
+    with atomic_path(path) as tmp:
+        rows.to_csv(tmp, index=False)
+    return rows
+
+
+def read_generator_metrics(path: str | Path) -> pd.DataFrame:
+    """The generator-results table at ``path``, with its columns checked."""
+    table = pd.read_csv(path)
+    missing = [c for c in RESULT_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path} is not a generator-results table: no columns {missing}")
+    return table[RESULT_COLUMNS]

@@ -99,7 +99,11 @@ def _angle(p: torch.Tensor, t: torch.Tensor, dim: int) -> torch.Tensor:
     both_zero = (p.norm(dim=dim) == 0) & (t.norm(dim=dim) == 0)
     cos = torch.where(norms > 0, dot / norms.clamp_min(torch.finfo(norms.dtype).tiny), 0.0)
     cos = torch.where(both_zero, 1.0, cos)
-    return cos.clamp(-1.0, 1.0).acos()
+    # acos has an infinite slope at +-1: evaluate it a float epsilon inside, and return the exact
+    # 0 / pi there, so the angle is also a loss with finite gradients (hsilib.models.losses)
+    eps = torch.finfo(cos.dtype).eps
+    inner = cos.clamp(-1 + eps, 1 - eps).acos()
+    return torch.where(cos >= 1, 0.0, torch.where(cos <= -1, torch.pi, inner))
 
 
 def sam_map(preds, target, *, degrees: bool = False) -> torch.Tensor:

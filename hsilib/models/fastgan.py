@@ -17,20 +17,21 @@ downsamples to 8 x 8, and every reconstruction target is half the image side (12
 Introduced in notebook 03 (``notebooks/03_fastgan.ipynb``)::
 
     cfg = config.resolve("quick", "fastgan")
-    G, D = build(cfg)
+    G = Generator(cfg.image_size, cfg.n_bands, cfg.z_dim, cfg.ngf)
     big, small = G(torch.randn(8, cfg.z_dim))      # 8 x 16 x 64 x 64 and 8 x 16 x 32 x 32
+    objective = FastGANObjective(cfg)              # G, D, losses (for the trainer)
 """
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from .. import config
+from . import losses, registry
+from .diffaug import diff_augment
 from .layers import (
     D_MULT,
     D_SMALL_MULT,
@@ -47,6 +48,7 @@ from .layers import (
     up_block_comp,
     width,
 )
+from .objective import Objective, Step, seeded
 
 SIZES = (32, 64, 128, 256)
 
@@ -200,37 +202,124 @@ def reconstruction_targets(images: torch.Tensor, part: int) -> dict[str, torch.T
 
 
 # --------------------------------------------------------------------------------------------
-# Building and loading
+# The objective: losses of one training step, sampling, scoring
 # --------------------------------------------------------------------------------------------
-def build(cfg: config.FastGANConfig) -> tuple[Generator, Discriminator]:
-    """A fresh (G, D) pair for a :class:`~hsilib.config.FastGANConfig`."""
-    G = Generator(cfg.image_size, cfg.n_bands, cfg.z_dim, cfg.ngf)
-    D = Discriminator(cfg.image_size, cfg.n_bands, cfg.ndf)
-    return G, D
+class FastGANObjective(Objective):
+    """FastGAN's training step for :class:`hsilib.train.trainer.Trainer`.
 
+    One discriminator update, then one generator update, per step, as in the official code:
 
-def file_sha256(path: str | Path, n_hex: int = 12) -> str:
-    """First ``n_hex`` hex digits of a file's SHA-256 (identifies a checkpoint)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:n_hex]
+    - **D**: draw z and generate a batch (kept for the G update of the same step); score
+      DiffAugment-ed real and fake images with FastGAN's random-margin hinge loss, and add the
+      decoders' reconstruction loss on a random quadrant of the real images;
+    - **G**: the hinge loss of that generated batch, with D frozen.
 
-
-def load_checkpoint(path: str | Path, device: Any = "cpu", ema: bool = True):
-    """Rebuild (G, D, cfg) from a checkpoint written by :class:`hsilib.train.gan.GANTrainer`.
-
-    ``G`` holds the EMA weights when ``ema`` (the ones to sample from); both nets are in eval mode.
+    With ``spectral_loss_weight > 0`` both add SAM + SID terms (reconstruction vs target for D,
+    mean spectrum of fake vs real for G). Every random draw uses torch's global generator, so a
+    seeded (or resumed) run is exactly reproducible on the CPU. The EMA of ``G`` is sampled.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"FastGAN checkpoint {path} does not exist")
-    ckpt = torch.load(path, map_location=device, weights_only=False)
-    if "config" not in ckpt or "G" not in ckpt:
-        raise ValueError(f"{path} is not a GAN checkpoint (no 'config'/'G' entries)")
-    cfg = config.from_dict(config.FastGANConfig, ckpt["config"])
-    G, D = build(cfg)
-    G.load_state_dict(ckpt["G_ema"] if ema and ckpt.get("G_ema") else ckpt["G"])
-    D.load_state_dict(ckpt["D"])
-    return G.to(device).eval(), D.to(device).eval(), cfg
+
+    family = "fastgan"
+    ema_nets = ("G",)
+
+    def __init__(self, cfg: config.FastGANConfig) -> None:
+        G = Generator(cfg.image_size, cfg.n_bands, cfg.z_dim, cfg.ngf)
+        D = Discriminator(cfg.image_size, cfg.n_bands, cfg.ndf)
+        super().__init__(cfg, {"G": G, "D": D})
+        self._recon: nn.Module | None = None
+
+    @property
+    def recon(self) -> nn.Module:
+        """The decoders' reconstruction loss, built on first use (sampling a loaded checkpoint
+        needs no LPIPS backbone file)."""
+        if self._recon is None:
+            cfg = self.cfg
+            self._recon = losses.reconstruction_loss(cfg.n_bands, cfg.lpips_weights,
+                                                     cfg.lpips_net).to(self.device)
+        return self._recon
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {n: torch.optim.Adam(self.nets[n].parameters(), lr=self.cfg.lr,
+                                    betas=self.cfg.betas) for n in ("D", "G")}
+
+    def _aug(self, x: torch.Tensor) -> torch.Tensor:
+        return diff_augment(x, self.cfg.diffaug) if self.cfg.diffaug else x
+
+    def d_loss(self, real: torch.Tensor, fake: tuple[torch.Tensor, torch.Tensor]
+               ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The discriminator's loss on ``real`` images and a generated ``(big, small)`` pair."""
+        D, w = self.nets["D"], self.cfg.spectral_loss_weight
+        real = self._aug(real)
+        part = int(torch.randint(0, 4, (1,)))
+        logits_real, recs = D(real, part=part)
+        targets = reconstruction_targets(real, part)
+        rec = sum(self.recon(recs[k].float(), targets[k].float()) for k in recs)
+        loss_real = losses.hinge_d_real(logits_real)
+        loss_fake = losses.hinge_d_fake(D(tuple(self._aug(f.detach()) for f in fake)))
+        loss = loss_real + loss_fake + rec
+        logs = {"d_real": loss_real.item(), "d_fake": loss_fake.item(), "d_rec": rec.item()}
+        if w > 0:
+            spec = sum(losses.spectral_loss(recs[k].float(), targets[k].float()) for k in recs)
+            loss = loss + w * spec
+            logs["d_spec"] = spec.item()
+        return loss, logs | {"d_loss": loss.item()}
+
+    def g_loss(self, real: torch.Tensor, fake: tuple[torch.Tensor, torch.Tensor]
+               ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The generator's loss for its ``(big, small)`` output (``real`` for spectral terms)."""
+        w = self.cfg.spectral_loss_weight
+        loss = losses.hinge_g(self.nets["D"](tuple(self._aug(f) for f in fake)))
+        logs = {"g_adv": loss.item()}
+        if w > 0:
+            spec = losses.mean_spectrum_loss(fake[0].float(), real.float())
+            loss = loss + w * spec
+            logs["g_spec"] = spec.item()
+        return loss, logs | {"g_loss": loss.item()}
+
+    def train_step(self, step: Step) -> dict[str, float]:
+        G, D = self.nets["G"], self.nets["D"]
+        real = step.batch(0)["image"]
+        D.requires_grad_(True)
+        with step.autocast():
+            fake = G(torch.randn(real.shape[0], self.cfg.z_dim, device=real.device))
+            loss_d, logs_d = self.d_loss(real, fake)
+        step.update("D", loss_d)
+        D.requires_grad_(False)  # no D gradients during the G update
+        with step.autocast():
+            loss_g, logs_g = self.g_loss(real, fake)
+        step.update("G", loss_g)
+        D.requires_grad_(True)
+        return logs_d | logs_g
+
+    @torch.no_grad()
+    def sample(self, n: int, *, seed: int, batch_size: int | None = None, ema: bool = True,
+               **condition: Any) -> torch.Tensor:
+        """``n`` images in [-1, 1] (CPU float32) from latents drawn with ``seed``, from the EMA
+        generator by default. The generator's noise injections are seeded too, batch after
+        batch, so the images depend on ``seed`` and ``batch_size`` (default the config's)."""
+        if condition:
+            raise TypeError(f"FastGAN is unconditional; got conditions {sorted(condition)}")
+        G, out = self.net("G", ema), []
+        batch_size = batch_size or self.cfg.batch_size
+        with seeded(seed, self.device) as gen, self.autocast():
+            for start in range(0, n, batch_size):
+                z = torch.randn(min(batch_size, n - start), self.cfg.z_dim, generator=gen)
+                out.append(G(z.to(self.device))[0].float().cpu())
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def score(self, images: torch.Tensor, batch_size: int | None = None,
+              **condition: Any) -> torch.Tensor:
+        """The discriminator's mean logit per image (higher = more real-looking); images are
+        shown to it as real images are, with the half-size view resized from the image."""
+        D, out = self.nets["D"].eval(), []
+        batch_size = batch_size or self.cfg.batch_size
+        half = self.cfg.image_size // 2
+        for start in range(0, len(images), batch_size):
+            big = images[start:start + batch_size].to(self.device)
+            with self.autocast():
+                out.append(D((big, downsample(big, half))).float().mean(1).cpu())
+        return torch.cat(out)
+
+
+registry.register("fastgan", config.FastGANConfig, FastGANObjective)

@@ -1,4 +1,4 @@
-"""The objective layer of the GANs: adversarial, reconstruction and spectral losses.
+"""Losses shared by the generator families: adversarial, reconstruction and spectral.
 
 - Hinge loss with a random margin, as in FastGAN's official training code (Liu et al. 2021):
   the discriminator pays ``relu(m - D(real))`` and ``relu(m + D(fake))`` with ``m ~ U(0.8, 1.0)``
@@ -10,9 +10,10 @@
 - Spectral losses (off by default): spectral angle (SAM, Kruse et al. 1993) and spectral
   information divergence (SID, Chang 2000) between reconstructions and targets, and between the
   mean spectra of generated and real batches.
-- :class:`FastGANObjective` ties these to a (G, D) pair for :class:`hsilib.train.gan.GANTrainer`.
 
-Introduced in notebook 03.
+Spectral angle, SID and SSIM are those of :mod:`hsilib.metrics.spectral` (one implementation
+for losses and metrics). Objectives (e.g. :class:`hsilib.models.fastgan.FastGANObjective`)
+combine these. Introduced in notebook 03.
 """
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .diffaug import diff_augment
-from .fastgan import reconstruction_targets
+from ..metrics import spectral as sp
 
 # --------------------------------------------------------------------------------------------
 # Adversarial losses
@@ -64,24 +64,18 @@ def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> to
 # --------------------------------------------------------------------------------------------
 # Spectral losses (images in [-1, 1], bands on dim 1)
 # --------------------------------------------------------------------------------------------
-def spectral_angle(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Mean spectral angle (radians) between the spectra (dim 1) of ``a`` and ``b``.
-
-    Spectra are first mapped to [0, 1] (``(x + 1) / 2``): angles of reflectance, not of the
-    zero-centred values.
-    """
-    a, b = (a + 1) / 2, (b + 1) / 2
-    cos = (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1) + eps)
-    return torch.acos(cos.clamp(-1 + 1e-6, 1 - 1e-6)).mean()
+def spectral_angle(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean spectral angle (radians) between the spectra (dim 1) of images ``a`` and ``b`` in
+    [-1, 1], taken as reflectance-like values ``(x + 1) / 2`` (angles of spectra, not of the
+    zero-centred values)."""
+    return sp.sam((a + 1) / 2, (b + 1) / 2)
 
 
 def spectral_information_divergence(a: torch.Tensor, b: torch.Tensor,
                                     eps: float = 1e-4) -> torch.Tensor:
-    """Mean SID: symmetric KL divergence between spectra normalised to sum 1 (Chang 2000)."""
-    p = (a + 1) / 2 + eps
-    q = (b + 1) / 2 + eps
-    p, q = p / p.sum(1, keepdim=True), q / q.sum(1, keepdim=True)
-    return ((p - q) * (p.log() - q.log())).sum(1).mean()
+    """Mean SID (Chang 2000) between the spectra of images ``a`` and ``b`` in [-1, 1], as
+    ``(x + 1) / 2``; ``eps`` per band keeps the gradient finite for dark spectra."""
+    return sp.sid((a + 1) / 2, (b + 1) / 2, eps=eps)
 
 
 def spectral_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -99,34 +93,12 @@ def mean_spectrum_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------
 # Reconstruction losses
 # --------------------------------------------------------------------------------------------
-def ssim(a: torch.Tensor, b: torch.Tensor, data_range: float = 2.0, window: int = 7,
-         sigma: float = 1.5) -> torch.Tensor:
-    """Mean structural similarity (Wang et al. 2004), Gaussian window, per band then averaged."""
-    c = a.shape[1]
-    x = torch.arange(window, dtype=a.dtype, device=a.device) - (window - 1) / 2
-    g = torch.exp(-(x ** 2) / (2 * sigma ** 2))
-    g = g / g.sum()
-    kernel = (g[:, None] * g[None, :]).expand(c, 1, window, window)
-
-    def blur(t):
-        return F.conv2d(t, kernel, groups=c)
-
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    mu_a, mu_b = blur(a), blur(b)
-    var_a = blur(a * a) - mu_a ** 2
-    var_b = blur(b * b) - mu_b ** 2
-    cov = blur(a * b) - mu_a * mu_b
-    num = (2 * mu_a * mu_b + c1) * (2 * cov + c2)
-    s = num / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
-    return s.mean()
-
-
 class L1SSIMLoss(nn.Module):
     """Fallback reconstruction loss: ``L1 + (1 - SSIM)`` on images in [-1, 1]."""
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        window = 7 if min(a.shape[-2:]) >= 7 else 3
-        return (a - b).abs().mean() + (1 - ssim(a, b, window=window))
+        sigma = 1.5 if min(a.shape[-2:]) > 5 else 0.5  # an 11-px window, 5 px for tiny images
+        return (a - b).abs().mean() + (1 - sp.ssim(a, b, data_range=2.0, sigma=sigma))
 
 
 # torchvision layer index -> lpips slice holding it, for VGG16 and AlexNet feature stacks
@@ -207,67 +179,3 @@ def reconstruction_loss(n_bands: int, weights: str | None, net: str = "vgg") -> 
         "back to L1 + (1 - SSIM) instead of the perceptual LPIPS loss of the paper. Give a local "
         "VGG16/AlexNet state dict to use LPIPS.", stacklevel=2)
     return L1SSIMLoss()
-
-
-# --------------------------------------------------------------------------------------------
-# FastGAN objective
-# --------------------------------------------------------------------------------------------
-class FastGANObjective:
-    """Losses of one FastGAN training step; the trainer owns the optimisers.
-
-    ``d_loss(real)`` draws z, generates a batch (kept for ``g_loss`` of the same step, as the
-    official code does), scores augmented real and fake images, and adds the decoders'
-    reconstruction loss on a random quadrant. ``g_loss(real)`` scores that generated batch.
-    With ``spectral_weight > 0`` both add SAM + SID terms (reconstruction vs target for D, mean
-    spectrum of fake vs real for G). Every random draw uses torch's global generator, so a
-    seeded (or resumed) run is exactly reproducible on the CPU.
-    """
-
-    def __init__(self, G: nn.Module, D: nn.Module, *, z_dim: int, recon: nn.Module,
-                 diffaug: tuple[str, ...] = ("translation", "cutout"),
-                 spectral_weight: float = 0.0) -> None:
-        self.G, self.D, self.z_dim = G, D, z_dim
-        self.recon, self.diffaug, self.spectral_weight = recon, tuple(diffaug), spectral_weight
-        self._fake: tuple[torch.Tensor, torch.Tensor] | None = None
-
-    def sample_z(self, n: int, device) -> torch.Tensor:
-        return torch.randn(n, self.z_dim, device=device)
-
-    def _aug(self, x: torch.Tensor) -> torch.Tensor:
-        return diff_augment(x, self.diffaug) if self.diffaug else x
-
-    def d_loss(self, real: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        self._fake = self.G(self.sample_z(real.shape[0], real.device))
-        real = self._aug(real)
-        part = int(torch.randint(0, 4, (1,)))
-        logits_real, recs = self.D(real, part=part)
-        targets = reconstruction_targets(real, part)
-        rec = sum(self.recon(recs[k].float(), targets[k].float()) for k in recs)
-        loss_real = hinge_d_real(logits_real)
-        fake = tuple(self._aug(f.detach()) for f in self._fake)
-        loss_fake = hinge_d_fake(self.D(fake))
-        loss = loss_real + loss_fake + rec
-        logs = {"d_real": loss_real.item(), "d_fake": loss_fake.item(), "d_rec": rec.item()}
-        if self.spectral_weight > 0:
-            spec = sum(spectral_loss(recs[k].float(), targets[k].float()) for k in recs)
-            loss = loss + self.spectral_weight * spec
-            logs["d_spec"] = spec.item()
-        logs["d_loss"] = loss.item()
-        return loss, logs
-
-    def g_loss(self, real: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        fake = self._fake or self.G(self.sample_z(real.shape[0], real.device))
-        self._fake = None
-        loss = hinge_g(self.D(tuple(self._aug(f) for f in fake)))
-        logs = {"g_adv": loss.item()}
-        if self.spectral_weight > 0:
-            spec = mean_spectrum_loss(fake[0].float(), real.float())
-            loss = loss + self.spectral_weight * spec
-            logs["g_spec"] = spec.item()
-        logs["g_loss"] = loss.item()
-        return loss, logs
-
-    @torch.no_grad()
-    def sample(self, G: nn.Module, z: torch.Tensor) -> torch.Tensor:
-        """Full-size images from latent codes ``z`` (B x z_dim)."""
-        return G(z)[0]

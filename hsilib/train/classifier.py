@@ -30,12 +30,12 @@ import torch
 import torch.nn.functional as F
 
 from .. import config as config_mod
+from ..labels import BINARY_CLASSES
 from ..metrics import classification as cm
 from ..models.classifiers import build_classifier, set_train_mode
 from ..runtime import device as pick_device
 from ..runtime import progress, seed_everything
 
-CLASSES = ("MM", "DN")
 PRED_COLUMNS = ["config", "seed", "split", "id", "label", "p_mm", "is_synthetic"]
 
 
@@ -84,7 +84,7 @@ def load_crops(folder: str | Path, normaliser, size: int, split: str | None = No
                 if hasattr(normaliser, "band_min") else str(normaliser))
     key = (str(Path(folder).resolve()), split, str(splits_csv), int(size), norm_key)
     if key not in _CACHE:
-        ds = CropDataset(folder, split=split, splits_csv=splits_csv, classes=CLASSES,
+        ds = CropDataset(folder, split=split, splits_csv=splits_csv, classes=BINARY_CLASSES,
                          normaliser=normaliser, value_range="unit", transform=eval_transforms(size))
         items = [ds[i] for i in range(len(ds))]
         if not items:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from hsilib import config
 from hsilib.metrics import distribution as dist
 from hsilib.metrics import protocol
 from hsilib.metrics import spectral as sp
@@ -32,7 +33,8 @@ def _row(table, metric):
 def test_table_layout_and_floor_equals_direct_computation(sets, smooth_images):
     train, held = sets
     syn = (smooth_images(12, size=24, seed=12) * 0.8).clamp(0, 1)
-    table = protocol.evaluate_generator(syn, train, held, extractor=_BandStats(), batch_size=5)
+    table = protocol.evaluate_generator(syn, train, held, extractor=_BandStats(),
+                                        cfg=config.MetricsConfig(batch_size=5))
     assert list(table.columns) == protocol.COLUMNS
     assert set(table.kind) == {"distribution", "spectral", "paired to nearest real",
                                "memorisation"}
@@ -51,7 +53,7 @@ def test_table_layout_and_floor_equals_direct_computation(sets, smooth_images):
 def test_heldout_copies_are_perfect_and_pairing_finds_them(sets):
     train, held = sets
     table = protocol.evaluate_generator(held.clone(), train, held, extractor=_BandStats(),
-                                        batch_size=7)
+                                        cfg=config.MetricsConfig(batch_size=7))
     assert _row(table, "SSIM").value == pytest.approx(1.0)
     assert _row(table, "SAM_rad").value == pytest.approx(0.0, abs=1e-3)
     assert _row(table, "FD_bandstats").value == pytest.approx(0.0, abs=1e-9)
@@ -81,12 +83,12 @@ def test_datasets_with_masks_and_physics(sets):
     as_items = [{"image": img, "mask": mask, "label": 1} for img in held]
     table = protocol.evaluate_generator(train[:6], train, as_items, extractor=_BandStats(),
                                         to_reflectance=lambda x: 0.6 * x,
-                                        n_pixels_physics=200)
+                                        cfg=config.MetricsConfig(n_pixels_physics=200))
     phys = table[table.kind == "physics"]
     assert set(phys.metric) == {"W1_f_mel_epi", "W1_blood", "W1_sat", "W1_mus_scale"}
     assert (phys.value >= 0).all() and (table.n_synthetic == 6).all()
-    with pytest.raises(ValueError, match="real_heldout has 3 images"):
-        protocol.evaluate_generator(train, train, held[:3], extractor=_BandStats())
+    with pytest.raises(ValueError, match="real_heldout has 1 images"):
+        protocol.evaluate_generator(train, train, held[:1], extractor=_BandStats())
     with pytest.raises(TypeError, match="indexable"):
         protocol.evaluate_generator(iter(train), train, held, extractor=_BandStats())
 
@@ -94,7 +96,17 @@ def test_datasets_with_masks_and_physics(sets):
 def test_default_extractor_is_fd_rand(sets, monkeypatch):
     monkeypatch.delenv(dist.WEIGHTS_ENV, raising=False)
     train, held = sets
-    table = protocol.evaluate_generator(held[:4], train[:4], held[4:8], feature_size=75,
-                                        batch_size=4)
+    table = protocol.evaluate_generator(held[:4], train[:4], held[4:8],
+                                        cfg=config.MetricsConfig(feature_size=75, batch_size=4))
     assert "FD_rand" in set(table.metric) and "FID" not in set(table.metric)
     assert "not an FID" in _row(table, "FD_rand").note
+
+
+def test_k_is_lowered_for_small_sets_and_says_so(sets):
+    train, held = sets
+    table = protocol.evaluate_generator(held[:3].clone(), train, held, extractor=_BandStats(),
+                                        cfg=config.MetricsConfig(k=5))
+    assert _row(table, "precision").note == "k = 2 (lowered from 5: too few images)"
+    full = protocol.evaluate_generator(held.clone(), train, held, extractor=_BandStats(),
+                                       cfg=config.MetricsConfig(k=3))
+    assert _row(full, "coverage").note == "k = 3" and _row(full, "coverage").value == 1.0

@@ -1,0 +1,119 @@
+"""How every notebook opens and closes: one call after ``parameters``, one table at the end.
+
+::
+
+    nb = setup("03", PROFILE, seed=SEED, run_dir=RUN_DIR, overrides=OVERRIDES)
+    cfg = nb.cfg                                  # the notebook's own config section
+    nb.savefig(fig, "samples_mm")                 # figures/03_samples_mm.png (+ PDF under full)
+    nb.save_table(table, "metrics_mm")            # artifacts/results/03_metrics_mm.csv
+    ...
+    nb.outputs()                                  # the closing section: what this run wrote
+
+:data:`SECTIONS` says which config sections each notebook reads; its first one is the
+notebook's own. ``OVERRIDES`` keys are ``key`` (own section) or ``section.key``; they are
+checked by :func:`resolve_overrides`, which ``run_all.py`` also calls before the first
+notebook runs, so a typo fails in a second, not an hour into a run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import config
+from .paths import RunPaths, run_paths
+from .runtime import device as pick_device
+from .runtime import seed_everything
+
+#: Config sections read by each notebook; the first is its own (bare OVERRIDES keys go there).
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "01": ("data",),
+    "03": ("fastgan", "gan_study", "metrics"),
+    "06": ("classifier",),
+}
+
+
+def resolve_overrides(notebook: str, overrides: Mapping[str, Any] | None) -> dict[str, dict]:
+    """``{"steps": 200, "metrics.k": 5}`` for notebook ``03`` -> ``{"fastgan": {"steps": 200},
+    "metrics": {"k": 5}}``, with the keys and values checked against every profile's config.
+
+    Raises :class:`hsilib.config.ConfigError` naming the notebook and the offending key.
+    """
+    if notebook not in SECTIONS:
+        raise config.ConfigError(f"notebook {notebook!r} has no config sections; known: "
+                                 f"{', '.join(SECTIONS)}")
+    sections = SECTIONS[notebook]
+    out: dict[str, dict] = {}
+    for key, value in (overrides or {}).items():
+        section, dot, name = key.rpartition(".")
+        section = section if dot else sections[0]
+        if section not in sections:
+            raise config.ConfigError(f"notebook {notebook} does not read config section "
+                                     f"{section!r} (override {key!r}); it reads "
+                                     f"{', '.join(sections)}")
+        out.setdefault(section, {})[name] = value
+    for profile in config.PROFILES:
+        for section, values in out.items():
+            try:
+                config.resolve(profile, section, **values)
+            except config.ConfigError as exc:
+                raise config.ConfigError(f"notebook {notebook} OVERRIDES: {exc}") from None
+    return out
+
+
+@dataclass
+class Notebook:
+    """What :func:`setup` returns: configs, run folder, device, and the two ways to save."""
+
+    number: str
+    study: config.StudyConfig  # every section of the profile, overrides applied
+    cfg: Any  # the notebook's own section
+    run: RunPaths
+    device: Any
+    seed: int
+    started: float = field(default_factory=time.time)
+
+    def savefig(self, fig: Any, name: str) -> list[Path]:
+        """Save ``fig`` as ``figures/<NN>_<name>.png`` (and PDF when the profile says so);
+        returns the written paths."""
+        from .plotting import savefig
+
+        return savefig(fig, f"{self.number}_{name}", self.run.figures, pdf=self.study.save_pdf)
+
+    def save_table(self, table: pd.DataFrame, name: str) -> Path:
+        """Write ``table`` to ``artifacts/results/<NN>_<name>.csv`` (atomically, no index)."""
+        from .data.splits import save_csv
+
+        return save_csv(table, self.run.results / f"{self.number}_{name}.csv")
+
+    def outputs(self) -> pd.DataFrame:
+        """Every file of the run folder written since :func:`setup`, with its size: the
+        notebook's closing section (executed notebook copies are left out)."""
+        rows = []
+        for folder, _, files in os.walk(self.run.root):
+            for f in files:
+                p = Path(folder) / f
+                rel = p.relative_to(self.run.root)
+                if rel.parts[0] == "notebooks" or p.stat().st_mtime < self.started - 1:
+                    continue
+                rows.append({"path": str(rel), "kB": round(p.stat().st_size / 1024, 1)})
+        table = pd.DataFrame(rows, columns=["path", "kB"]).sort_values("path")
+        return table.reset_index(drop=True)
+
+
+def setup(notebook: str, profile: str, *, seed: int = 0, run_dir: str | os.PathLike | None = None,
+          overrides: Mapping[str, Any] | None = None, device: str = "auto") -> Notebook:
+    """Resolve notebook ``notebook``'s config under ``profile`` with ``overrides``, create the
+    run folder, seed Python/NumPy/torch with ``seed`` and pick the device."""
+    per_section = resolve_overrides(notebook, overrides)
+    study = config.resolve(profile, **per_section)
+    seed_everything(seed)
+    return Notebook(number=notebook, study=study, cfg=getattr(study, SECTIONS[notebook][0]),
+                    run=run_paths(run_dir, profile).make(), device=pick_device(device),
+                    seed=seed)

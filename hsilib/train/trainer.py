@@ -1,0 +1,328 @@
+"""One trainer for every generative model of the project (FastGAN first; notebook 03).
+
+Three layers stay apart: the *networks*, the *objective* (an
+:class:`~hsilib.models.objective.Objective`: networks, optimisers, losses, step schedule,
+sampling) and this *trainer*, which owns what every family shares: the data, the exponential
+moving average (EMA) of the sampled networks, learning-rate schedules, mixed precision,
+checkpoints, exact resume and logs::
+
+    trainer = make_trainer(cfg, {"image": images}, seed=0, device="auto")   # any family
+    trainer.fit(cfg.steps, checkpoint=run.checkpoints / "fastgan_mm.pt")
+    images = trainer.objective.sample(16, seed=0)
+
+Batches are dicts: ``image`` (N x C x H x W in [-1, 1]) and, as present, ``label``, ``mask``,
+``rgb``. Resume is exact on the CPU: a checkpoint holds the objective (networks and EMA), the
+optimisers, the step, the logs and the random states of Python, NumPy and torch, and the
+sampler derives each step's batch from ``(seed, step, k)`` alone. Checkpoints record the
+family and the resolved config and load with ``weights_only=True``
+(:func:`hsilib.models.registry.load`).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import config
+from ..models import registry
+from ..models.objective import Objective, Step
+from ..paths import atomic_path
+from ..runtime import device as pick_device
+from ..runtime import progress
+
+CHECKPOINT_FORMAT = 2
+
+
+# --------------------------------------------------------------------------------------------
+# Data: a deterministic per-step sampler of dict batches
+# --------------------------------------------------------------------------------------------
+def flip_rotate(item: dict[str, torch.Tensor], rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    """One random horizontal/vertical flip and 90-degree rotation (lesions have no
+    orientation), the same for every image-like entry of ``item`` (``image``, ``mask``,
+    ``rgb``: tensors with at least 2 dims, the last two spatial); labels pass unchanged.
+    Pure pixel permutations: spectra are never changed or mixed."""
+    flip_w, flip_h, turns = rng.random() < 0.5, rng.random() < 0.5, int(rng.integers(4))
+
+    def move(x: torch.Tensor) -> torch.Tensor:
+        if x.dim() < 2:
+            return x
+        x = x.flip(-1) if flip_w else x
+        x = x.flip(-2) if flip_h else x
+        return torch.rot90(x, turns, dims=(-2, -1))
+
+    return {k: move(v) for k, v in item.items()}
+
+
+class TensorSampler:
+    """Batches from in-memory tensors of equal length N, a pure function of ``(seed, step, k)``.
+
+    ``data`` maps names (``image``, ``label``, ``mask``, ``rgb``) to tensors whose first
+    dimension indexes the same N items; a bare tensor means ``{"image": tensor}``. Because no
+    iterator state exists, resuming at step t gives the batch an uninterrupted run would have
+    seen. ``augment(item, rng)`` (default :func:`flip_rotate`; None for none) runs per item with
+    the step's NumPy generator.
+    """
+
+    def __init__(self, data: Mapping[str, torch.Tensor] | torch.Tensor, batch_size: int,
+                 seed: int = 0, augment: Callable | None = flip_rotate) -> None:
+        data = {"image": data} if isinstance(data, torch.Tensor) else dict(data)
+        image = data.get("image")
+        if image is None or image.dim() != 4 or len(image) == 0:
+            raise ValueError("data['image'] must be a non-empty N x C x H x W tensor, got "
+                             f"{None if image is None else tuple(image.shape)}")
+        bad = [k for k, v in data.items() if len(v) != len(image)]
+        if bad:
+            raise ValueError(f"data entries {bad} do not have {len(image)} items like 'image'")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.data, self.batch_size, self.seed, self.augment = data, batch_size, seed, augment
+
+    def __len__(self) -> int:
+        return len(self.data["image"])
+
+    def batch(self, step: int, k: int = 0) -> dict[str, torch.Tensor]:
+        """The ``k``-th batch of step ``step`` (k > 0 for extra critic updates)."""
+        rng = np.random.default_rng([self.seed, step, k])
+        idx = torch.as_tensor(rng.choice(len(self), self.batch_size,
+                                         replace=len(self) < self.batch_size))
+        batch = {name: v[idx] for name, v in self.data.items()}
+        if self.augment is None:
+            return batch
+        items = [self.augment({n: v[i] for n, v in batch.items()}, rng)
+                 for i in range(self.batch_size)]
+        return {n: torch.stack([it[n] for it in items]) for n in batch}
+
+
+# --------------------------------------------------------------------------------------------
+# Random states (as plain lists and tensors, so checkpoints load with weights_only=True)
+# --------------------------------------------------------------------------------------------
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch (CPU and CUDA) random states."""
+    version, mt, gauss = random.getstate()
+    _, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
+    state = {"python": [version, list(mt), gauss],
+             "numpy": [torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    version, mt, gauss = state["python"]
+    random.setstate((version, tuple(mt), gauss))
+    keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state(("MT19937", keys.cpu().numpy().astype(np.uint32), pos,  # noqa: NPY002
+                         has_gauss, cached))
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def constant_lr(step: int) -> float:
+    """The default learning-rate schedule: the optimisers' own rate at every step."""
+    return 1.0
+
+
+def linear_decay(total: int, start: int) -> Callable[[int], float]:
+    """A schedule constant up to ``start`` steps, then falling linearly to 0 at ``total``
+    (CycleGAN's schedule); returns ``step -> factor`` for :class:`Trainer`'s ``lr_schedule``."""
+    if not 0 <= start < total:
+        raise ValueError(f"linear_decay needs 0 <= start < total, got start={start}, "
+                         f"total={total}")
+
+    def factor(step: int) -> float:
+        return 1.0 if step < start else max(0.0, (total - step) / (total - start))
+
+    return factor
+
+
+# --------------------------------------------------------------------------------------------
+# Trainer
+# --------------------------------------------------------------------------------------------
+class Trainer:
+    """Runs an :class:`~hsilib.models.objective.Objective` on batches from ``sampler``.
+
+    Arguments: ``sampler`` with ``batch(step, k)`` (e.g. :class:`TensorSampler`);
+    ``ema_decay`` of the objective's ``ema_nets``; ``lr_schedule(step) -> factor`` multiplying
+    every optimiser's initial rate (a pure function of the step, so resume needs no state);
+    ``amp`` (bf16 autocast + channels_last, used only on CUDA); the intervals ``log_every``
+    (progress bar: every logged key), ``sample_every`` (``on_sample(step, images)`` with EMA
+    samples of a fixed seed), ``eval_every`` (``on_eval(step, objective) -> dict``, kept in
+    ``evals``) and ``checkpoint_every``.
+    """
+
+    def __init__(self, objective: Objective, sampler: Any, *, ema_decay: float = 0.999,
+                 lr_schedule: Callable[[int], float] = constant_lr, amp: bool = True,
+                 device: Any = "cpu", log_every: int = 100, sample_every: int = 0,
+                 checkpoint_every: int = 0, eval_every: int = 0, n_samples: int = 16,
+                 sample_seed: int = 12345,
+                 on_sample: Callable[[int, torch.Tensor], None] | None = None,
+                 on_eval: Callable[[int, Objective], dict] | None = None,
+                 desc: str | None = None) -> None:
+        self.device = torch.device(pick_device(device))
+        self.objective = objective.to(self.device, amp=amp)
+        self.sampler, self.lr_schedule = sampler, lr_schedule
+        self.optimizers = objective.configure_optimizers()
+        for opt in self.optimizers.values():
+            for group in opt.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+        self.ema_decay = ema_decay
+        self.log_every, self.sample_every = log_every, sample_every
+        self.checkpoint_every, self.eval_every = checkpoint_every, eval_every
+        self.n_samples, self.sample_seed = n_samples, sample_seed
+        self.on_sample, self.on_eval = on_sample, on_eval
+        self.desc = desc or objective.family
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        self.evals: list[dict[str, float]] = []
+
+    # -- one step ---------------------------------------------------------------------------
+    def _batch(self, k: int) -> dict[str, torch.Tensor]:
+        batch = self.sampler.batch(self.step, k)
+        out = {}
+        for name, v in batch.items():
+            v = v.to(self.device, non_blocking=True)
+            if self.objective.amp and v.dim() == 4:
+                v = v.contiguous(memory_format=torch.channels_last)
+            out[name] = v
+        return out
+
+    def ema_decay_at(self, step: int) -> float:
+        """EMA decay after ``step`` updates: ``min(ema_decay, (1 + step) / (10 + step))``.
+
+        The warm-up (as in TensorFlow's ExponentialMovingAverage with ``num_updates``) keeps a
+        short run's average from staying near the random initial weights; from a few thousand
+        steps on it is the configured decay (0.999 in FastGAN).
+        """
+        return min(self.ema_decay, (1 + step) / (10 + step))
+
+    def train_step(self) -> dict[str, float]:
+        """One update of the objective (its own schedule of optimiser steps); returns the logs."""
+        factor = self.lr_schedule(self.step)
+        for opt in self.optimizers.values():
+            for group in opt.param_groups:
+                group["lr"] = group["initial_lr"] * factor
+        self.objective.train(True)
+        logs = self.objective.train_step(Step(self.step, self._batch, self.optimizers,
+                                              self.objective.autocast))
+        self.objective.update_ema(self.ema_decay_at(self.step + 1))
+        bad = [k for k, v in logs.items() if not np.isfinite(v)]
+        if bad:
+            raise FloatingPointError(f"{self.desc}: non-finite losses {bad} at step "
+                                     f"{self.step + 1}")
+        self.step += 1
+        logs = {"step": self.step, **logs}
+        if factor != 1.0:
+            logs["lr_factor"] = factor
+        self.history.append(logs)
+        return logs
+
+    # -- the loop ---------------------------------------------------------------------------
+    def fit(self, steps: int, checkpoint: str | Path | None = None) -> pd.DataFrame:
+        """Train until ``self.step == steps`` (resumes from the current step); returns history.
+
+        Writes ``checkpoint`` every ``checkpoint_every`` steps and at the end.
+        """
+        if self.step >= steps:  # nothing left to do (e.g. a snapshot step equal to the end)
+            if checkpoint:
+                self.save(checkpoint)
+            return self.history_frame()
+        bar = progress(total=steps, desc=self.desc, initial=self.step)
+        try:
+            while self.step < steps:
+                logs = self.train_step()
+                bar.update(1)
+                if self.log_every and self.step % self.log_every == 0:
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items() if k != "step"},
+                                    refresh=False)
+                if self.sample_every and self.step % self.sample_every == 0 and self.on_sample:
+                    self.on_sample(self.step, self.sample())
+                if self.eval_every and self.step % self.eval_every == 0 and self.on_eval:
+                    self.evals.append({"step": self.step,
+                                       **self.on_eval(self.step, self.objective)})
+                if checkpoint and self.checkpoint_every and self.step % self.checkpoint_every == 0:
+                    self.save(checkpoint)
+        finally:
+            bar.close()
+        if checkpoint:
+            self.save(checkpoint)
+        return self.history_frame()
+
+    def sample(self, n: int | None = None) -> torch.Tensor:
+        """EMA samples (float32, CPU) of the trainer's fixed sample seed: the same latents at
+        every call, so grids over training show one set of images evolving."""
+        return self.objective.sample(n or self.n_samples, seed=self.sample_seed)
+
+    def history_frame(self) -> pd.DataFrame:
+        """The per-step logs as a table (one row per step)."""
+        return pd.DataFrame(self.history)
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT, "family": self.objective.family,
+            "config": config.to_dict(self.objective.cfg), "step": self.step,
+            "objective": self.objective.state_dict(),
+            "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
+            "rng": rng_state(), "data_seed": getattr(self.sampler, "seed", None),
+            "history": list(self.history), "evals": list(self.evals),
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write a checkpoint atomically (a crash mid-write leaves the previous one intact)."""
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            torch.save(self.state_dict(), tmp)
+        return path
+
+    def load(self, path: str | Path) -> Trainer:
+        """Restore everything from ``save``: the next step continues exactly where it stopped.
+
+        The checkpoint must hold the same family and config as this trainer's objective; the
+        sampler takes the checkpoint's data seed, so the batches are the ones the interrupted
+        run would have drawn.
+        """
+        ckpt = registry.read_checkpoint(path, self.device)
+        mine = config.to_dict(self.objective.cfg)
+        if ckpt["family"] != self.objective.family or ckpt["config"] != mine:
+            diff = sorted(k for k in set(mine) | set(ckpt["config"])
+                          if mine.get(k) != ckpt["config"].get(k))
+            raise ValueError(f"{path} was trained as family {ckpt['family']!r} with another "
+                             f"config (differs in {diff or 'family'}); it cannot resume this "
+                             f"{self.objective.family!r} run")
+        self.objective.load_state_dict(ckpt["objective"])
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(ckpt["optimizers"][name])
+        self.step, self.history = ckpt["step"], list(ckpt["history"])
+        self.evals = list(ckpt["evals"])
+        if ckpt["data_seed"] is not None:
+            self.sampler.seed = ckpt["data_seed"]
+        set_rng_state(ckpt["rng"])
+        return self
+
+
+def make_trainer(cfg: config.GeneratorConfig, data: Mapping[str, torch.Tensor] | torch.Tensor,
+                 *, seed: int = 0, device: Any = "auto", **kwargs: Any) -> Trainer:
+    """A :class:`Trainer` for any registered family on ``data`` (see :class:`TensorSampler`).
+
+    The objective comes from :func:`hsilib.models.registry.build` (initial weights from
+    ``seed``); the batch size, EMA decay, AMP and intervals from ``cfg``; extra keyword
+    arguments go to :class:`Trainer`.
+    """
+    image = data if isinstance(data, torch.Tensor) else data["image"]
+    want = (cfg.n_bands, cfg.image_size, cfg.image_size)
+    if tuple(image.shape[1:]) != want:
+        raise ValueError(f"images are {tuple(image.shape[1:])}, the {cfg.family} config asks "
+                         f"for {want} (n_bands, image_size, image_size)")
+    objective = registry.build(cfg, seed=seed)
+    options = dict(ema_decay=cfg.ema_decay, amp=cfg.amp, log_every=cfg.log_every,
+                   sample_every=cfg.sample_every, checkpoint_every=cfg.checkpoint_every)
+    return Trainer(objective, TensorSampler(data, cfg.batch_size, seed=seed), device=device,
+                   **(options | kwargs))
