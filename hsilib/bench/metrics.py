@@ -74,7 +74,7 @@ def _inversion(cfg):
     import numpy as np
 
     from .. import WAVELENGTHS_NM
-    from ..data.optics import skin_reflectance
+    from ..standin.optics import skin_reflectance
     from ..metrics.physics import invert_spectra
 
     rng = np.random.default_rng(0)
