@@ -34,7 +34,7 @@ Deltas = dict[str, dict[str, Any]]  # profile -> {field: value}, beside each sec
 class DataConfig:
     """Stand-in generation and preprocessing (notebook 01)."""
 
-    scale: float = 1.0  # phantom cube size relative to the camera's 272 x 512
+    scale: float = 1.0  # stand-in cube size relative to the camera's 272 x 512
     n_mm: int = 85  # melanoma cubes (HSIDermoscopy: 85)
     n_dn: int = 175  # dysplastic nevus cubes (175)
     n_other: int = 70  # other lesions (70)

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from .data.preprocess import false_rgb
-from .data.rendering import cube_to_rgb
+from .standin.rendering import cube_to_rgb
 
 
 def sample_grid(groups: Mapping[str, torch.Tensor], wavelengths_nm: Sequence[float],

@@ -137,7 +137,7 @@ def make_fake_rgb(out: str | Path, n: int = 6, size: int = 48, seed: int = 0) ->
 
 def make_big_fake_standin(out: str | Path, *, n: tuple[int, int, int] = (85, 175, 70),
                           shape: tuple[int, int] = (272, 512), seed: int = 0) -> Path:
-    """Full-size fake dataset (for benchmarks when the phantom is not at hand)."""
+    """Full-size fake dataset (for benchmarks when the stand-in generator is not at hand)."""
     return make_fake_standin(out, n=n, shape=shape, seed=seed, hair=True, n_rgb=0)
 
 

@@ -8,7 +8,7 @@ from . import register
 
 
 # --------------------------------------------------------------------------------------------
-# data.generate_330: the stand-in generator at the real data set's size (phantom helper)
+# data.generate_330: the stand-in generator at the real data set's size (stand-in helper)
 # --------------------------------------------------------------------------------------------
 @register("data.generate_330", group="data", unit="cubes", repeats=1,
           note="stand-in: 330 cubes 272x512x16 + truth + RGB renderings, 2 workers")
@@ -16,7 +16,7 @@ def _generate_330(cfg):
     import shutil
     import tempfile
 
-    from ..data.phantom import generate_standin
+    from ..standin.writer import generate_standin
 
     calls = []
 
@@ -52,12 +52,12 @@ def _standin_330() -> Path:
     if not done.exists():
         shutil.rmtree(cache, ignore_errors=True)  # a half-made cache from an interrupted run
         try:
-            from ..data.phantom import generate_standin
+            from ..standin.writer import generate_standin
 
             generate_standin(cache, n_mm=85, n_dn=175, n_other=70, scale=1.0, seed=0,
                              workers=2, progress=False)
             root = cache / "hsidermoscopy"
-        except ImportError:  # the phantom is not there: blobs in the same file format
+        except ImportError:  # the stand-in is not there: blobs in the same file format
             sys.path.insert(0, str(REPO_ROOT / "tests"))
             from fakedata import make_big_fake_standin
 

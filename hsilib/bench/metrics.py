@@ -72,8 +72,8 @@ def _inversion(cfg):
     import numpy as np
 
     from .. import WAVELENGTHS_NM
-    from ..data.optics import skin_reflectance
     from ..metrics.physics import invert_spectra
+    from ..standin.optics import skin_reflectance
 
     rng = np.random.default_rng(0)
     n = 10_000

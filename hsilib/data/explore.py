@@ -40,7 +40,7 @@ def prepare_data(cfg: Any, run: Any, data_dir: str | os.PathLike | None = None,
     (a real HSIDermoscopy folder) the cubes are read from there and there is no truth;
     otherwise the stand-in is generated into ``run.standin`` (kept if already complete).
     """
-    from .phantom import generate_rgb_set, generate_standin
+    from ..standin.writer import generate_rgb_set, generate_standin
 
     generate_rgb_set(run.standin, n=cfg.n_rgb, size=cfg.rgb_size, seed=seed,
                      workers=cfg.workers)
@@ -212,8 +212,8 @@ def dice_summary(masks_dir: str | os.PathLike, truth_dir: str | os.PathLike | No
 
 def separability(truth_dir: str | os.PathLike | None, seed: int = 0) -> float | None:
     """Stand-in only: the cross-validated MM-vs-DN AUROC of a logistic regression on lesion
-    mean spectra and shape (:func:`hsilib.data.phantom.separability_auroc`)."""
-    from .phantom import separability_auroc
+    mean spectra and shape (:func:`hsilib.standin.checks.separability_auroc`)."""
+    from ..standin.checks import separability_auroc
 
     if truth_dir is None:
         print("Real data: no true lesion masks, the stand-in's separability check does not apply.")

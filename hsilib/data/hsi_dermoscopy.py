@@ -8,7 +8,7 @@ cubes of 16 bands (465-630 nm in 11 nm steps) from a 4 x 4 snapshot-mosaic camer
     <root>/DNCube/*.mat      dysplastic nevus (label 0)
     <root>/OtherCube/*.mat   other lesions (label -1); the subtype is in the file name
 
-The project's stand-in (:mod:`hsilib.data.phantom`) writes the same layout, so everything
+The project's stand-in (:mod:`hsilib.standin`) writes the same layout, so everything
 downstream reads either. ENVI files (``.hdr`` + ``.img``) in the same layout are read too, and
 :func:`export_envi` / :func:`export_envi_set` write them with wavelength metadata.
 
@@ -281,8 +281,8 @@ class HSIDermoscopy:
 
 def cube_to_rgb(cube: np.ndarray, wavelengths_nm: Any = WAVELENGTHS_NM) -> np.ndarray:
     """sRGB rendering of a cube (CIE 1931 + D65, end-slope extrapolation outside the bands);
-    see :func:`hsilib.data.rendering.cube_to_rgb`."""
-    from .rendering import cube_to_rgb as render
+    see :func:`hsilib.standin.rendering.cube_to_rgb`."""
+    from ..standin.rendering import cube_to_rgb as render
 
     return render(cube, wavelengths_nm)
 

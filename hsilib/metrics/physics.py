@@ -1,7 +1,7 @@
 """Chromophore inversion: what the spectra say about melanin, blood, oxygenation and scattering.
 
 Each pixel's spectrum is fitted with the stand-in's forward model
-(:func:`hsilib.data.optics.skin_reflectance`): first the nearest entry of a precomputed lookup
+(:func:`hsilib.standin.optics.skin_reflectance`): first the nearest entry of a precomputed lookup
 table (in log-reflectance, where melanin and blood act almost additively, Beer-Lambert-like),
 then a few vectorised Levenberg-Marquardt steps in a bounded parameterisation. The fitted maps
 give a realism metric in the physician's terms: are the synthetic lesions as pigmented, as
@@ -69,7 +69,7 @@ def _to_u(params: dict[str, np.ndarray], names) -> np.ndarray:
 
 def _log_model(u: np.ndarray, names, wavelengths_nm, epi_mm: float,
                papillary_mm: float) -> np.ndarray:
-    from ..data.optics import skin_reflectance
+    from ..standin.optics import skin_reflectance
 
     p = _to_params(u, names)
     r = skin_reflectance(wavelengths_nm, epi_mm=epi_mm, papillary_mm=papillary_mm, **p)

@@ -228,11 +228,11 @@ def test_make_crops_is_atomic(tmp_path, fake, monkeypatch):
     assert list(tmp_path.iterdir()) == []  # neither the target nor a temp folder
 
 
-def test_phantom_standin_reads_and_segments(tmp_path):
+def test_standin_reads_and_segments(tmp_path):
     """Integration with the stand-in generator's layout (the contract), when it is present."""
-    phantom = pytest.importorskip("hsilib.data.phantom")
-    root = phantom.generate_standin(tmp_path, n_mm=2, n_dn=2, n_other=1, scale=0.5, seed=3,
-                                    workers=1, progress=False)
+    writer = pytest.importorskip("hsilib.standin.writer")
+    root = writer.generate_standin(tmp_path, n_mm=2, n_dn=2, n_other=1, scale=0.5, seed=3,
+                                   workers=1, progress=False)
     ds = HSIDermoscopy(root / "hsidermoscopy")
     assert len(ds) == 5 and ds[0]["cube"].shape == (136, 256, 16)
     with warnings.catch_warnings():

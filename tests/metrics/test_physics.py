@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from hsilib import WAVELENGTHS_NM
-from hsilib.data.optics import skin_reflectance
 from hsilib.metrics import physics as ph
+from hsilib.standin.optics import skin_reflectance
 
 
 def _random_params(n, rng):
@@ -44,12 +44,13 @@ def test_dermal_melanin_fit():
 
 def test_inversion_on_standin_scene():
     """Noise-free stand-in pixels (no haze, hair or glints) against the truth maps."""
-    from hsilib.data import phantom
+    from hsilib.standin.imaging import scene_reflectance
+    from hsilib.standin.scene import image_rng, sample_scene
 
     errs_mel, errs_blood, n = [], [], 0
     for i, cls in enumerate(("MM", "DN")):
-        scene = phantom.sample_scene(cls, phantom.image_rng(0, cls, i), shape=(40, 72))
-        cube = phantom.scene_reflectance(scene)
+        scene = sample_scene(cls, image_rng(0, cls, i), shape=(40, 72))
+        cube = scene_reflectance(scene)
         ok = (scene.field & (scene.haze == 0) & (scene.hair == 0) & (scene.flat == 0)
               & (scene.maps["f_mel_derm"] == 0))
         idx = np.flatnonzero(ok)[::4]

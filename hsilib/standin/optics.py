@@ -15,7 +15,7 @@ The physics, its sources and the sanity table it is checked against are document
   when both layers are equal.
 
 :func:`skin_reflectance` is the vectorised entry point used by the stand-in generator
-(:mod:`hsilib.data.phantom`) and by the chromophore inversion of the metrics.
+(:mod:`hsilib.standin.imaging`) and by the chromophore inversion of the metrics.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ MEL_A, MEL_M = 519.0, 3.0
 @lru_cache(maxsize=1)
 def _prahl_table() -> np.ndarray:
     """Prahl's molar extinction of HbO2 and Hb (cm^-1/M), 380-720 nm in 2 nm steps, as (n, 3)."""
-    text = resources.files("hsilib.data").joinpath("resources/hemoglobin_extinction_prahl.csv")
+    name = "resources/hemoglobin_extinction_prahl.csv"
+    text = resources.files("hsilib.standin").joinpath(name)
     with text.open("r") as fh:
         table = np.loadtxt(fh, delimiter=",", comments="#", skiprows=3)
     return table

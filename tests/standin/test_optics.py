@@ -1,11 +1,11 @@
-"""Values of the skin reflectance model (hsilib.data.optics) against the sanity table of
+"""Values of the skin reflectance model (hsilib.standin.optics) against the sanity table of
 docs/skin_optics.md."""
 
 import numpy as np
 import pytest
 
 from hsilib import WAVELENGTHS_NM
-from hsilib.data import optics
+from hsilib.standin import optics
 
 SANITY_WL = (465, 542, 575, 630)
 NORMAL = dict(f_mel_epi=0.025, blood=0.006, sat=0.7, epi_mm=0.1)

@@ -1,11 +1,11 @@
-"""CIE rendering (hsilib.data.rendering) against colour-science and simple properties."""
+"""CIE rendering (hsilib.standin.rendering) against colour-science and simple properties."""
 
 import colour
 import numpy as np
 import pytest
 
 from hsilib import WAVELENGTHS_NM
-from hsilib.data import optics, rendering
+from hsilib.standin import optics, rendering
 
 pytestmark = pytest.mark.filterwarnings("ignore:Aligning")  # colour-science resampling notes
 
