@@ -1,6 +1,5 @@
 """Notebook-01 helpers: spectra tables, split tables, Dice summary and area scaling."""
 
-import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,8 +8,6 @@ from fakedata import lesion_spectrum, make_fake_standin, skin_spectrum
 from hsilib.data import explore
 from hsilib.data.hsi_dermoscopy import HSIDermoscopy
 from hsilib.data.preprocess import make_crops
-
-matplotlib.use("Agg")
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +50,3 @@ def test_dice_summary_and_min_area(prepared, tmp_path, capsys):
     assert "real data" in capsys.readouterr().out
     # 68 x 128 cubes hold 1/16 of the camera's 272 x 512 pixels
     assert explore.min_area_for(ds, 400) == 25
-
-
-def test_figures_build(prepared):
-    root, ds, index = prepared
-    for fig in (explore.plot_overlays(ds, root / "crops" / "masks", root / "truth", n=3),
-                explore.plot_crop_grid(index, root / "crops", per_class=2)):
-        assert len(fig.axes) >= 3
-        matplotlib.pyplot.close(fig)
