@@ -2,28 +2,16 @@
 
 import matplotlib
 import numpy as np
-import pytest
-from fakedata import make_fake_standin
 
 from hsilib import WAVELENGTHS_NM
 from hsilib.data import explore
-from hsilib.data.hsi_dermoscopy import HSIDermoscopy
-from hsilib.data.preprocess import make_crops
 from hsilib.plotting import data as figs
 
 matplotlib.use("Agg")
 
 
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
-    root = make_fake_standin(tmp_path_factory.mktemp("fake"), n=(2, 2, 1), seed=4, hair=False)
-    ds = HSIDermoscopy(root / "hsidermoscopy")
-    index = make_crops(ds, root / "crops", size=16, min_area=100, progress=False)
-    return root, ds, index
-
-
-def test_image_figures_show_one_panel_per_view(prepared):
-    root, ds, index = prepared
+def test_image_figures_show_one_panel_per_view(fake_crops):
+    root, ds, index = fake_crops
     fig = figs.plot_cubes(ds, per_class=1)
     n_images = ds.index["class"].nunique()
     assert len(fig.axes) == n_images * (2 + len(figs.SHOW_BANDS_NM))
@@ -36,8 +24,8 @@ def test_image_figures_show_one_panel_per_view(prepared):
         matplotlib.pyplot.close(fig)
 
 
-def test_region_spectra_figure_plots_the_class_means(prepared):
-    root, ds, _ = prepared
+def test_region_spectra_figure_plots_the_class_means(fake_crops):
+    root, ds, _ = fake_crops
     spectra = explore.region_spectra(ds, root / "crops" / "masks")
     fig = figs.plot_region_spectra(spectra)
     lesion_ax = fig.axes[0]
