@@ -13,9 +13,9 @@ Where the cells run is the executor's business. An executor has one method,
 ``map(fn, cells) -> iterable of fn(cell)`` in the order of ``cells``, like the built-in
 :func:`map` or :meth:`concurrent.futures.Executor.map`; :class:`SequentialExecutor` (the
 default) runs them in this process, one after another. A distributed backend (e.g. Ray) only
-needs another class with that method: the cells and the function it receives are plain
-picklable objects, and results come back to this process, which alone writes the files (no
-shared file system needed).
+needs another class with that method: the cells are plain dataclasses and the function it
+receives pickles whenever ``run_cell`` does; results come back to this process, which alone
+writes the files (no shared file system needed).
 
 Layout of ``out_dir``: one folder ``<experiment name>_seed<k>/`` per cell, holding
 ``result.pkl`` (the cell's DataFrame, exact) and ``cell.json`` (name, seed, fingerprint). A

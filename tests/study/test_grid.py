@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hsilib.study.grid import SequentialExecutor, grid_cells, is_done, run_grid
+from hsilib.study.grid import SequentialExecutor, file_stamps, grid_cells, is_done, run_grid
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,19 @@ def test_rerun_skips_stored_cells_and_reruns_stale_ones(tmp_path):
     other = Counting()  # another configuration: everything reruns
     run_grid(EXPS, other, seeds=SEEDS, out_dir=tmp_path, context={"epochs": 3})
     assert len(other.calls) == 6
+
+
+def test_a_rewritten_input_file_makes_every_cell_stale(tmp_path):
+    data = tmp_path / "index.csv"
+    data.write_text("id\nx0\n")
+    context = {"inputs": file_stamps([data])}
+    run_grid(EXPS, Counting(), seeds=SEEDS, out_dir=tmp_path / "cells", context=context)
+    assert file_stamps([data]) == context["inputs"]  # nothing changed: nothing reruns
+    data.write_text("id\nx0\nx1\n")  # an earlier notebook wrote its output again
+    rerun = Counting()
+    run_grid(EXPS, rerun, seeds=SEEDS, out_dir=tmp_path / "cells",
+             context={"inputs": file_stamps([data])})
+    assert len(rerun.calls) == len(EXPS) * len(SEEDS)
 
 
 def test_crash_keeps_finished_cells_and_leaves_no_partial_folder(tmp_path):
