@@ -1,6 +1,9 @@
-"""Shared pytest setup: offline imports, one CPU thread pair, and deselected markers."""
+"""Shared pytest setup: offline imports, one CPU thread pair, deselected markers, and the tiny
+segmented fake stand-in that the notebook-01 tests share."""
 
 import os
+
+import pytest
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -21,3 +24,17 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def fake_crops(tmp_path_factory):
+    """(root, dataset, crop index) of a 2 MM + 2 DN + 1 Other fake stand-in, cropped at 16 px."""
+    from fakedata import make_fake_standin
+
+    from hsilib.data.hsi_dermoscopy import HSIDermoscopy
+    from hsilib.data.preprocess import make_crops
+
+    root = make_fake_standin(tmp_path_factory.mktemp("fake"), n=(2, 2, 1), seed=4, hair=False)
+    ds = HSIDermoscopy(root / "hsidermoscopy")
+    index = make_crops(ds, root / "crops", size=16, min_area=100, progress=False)
+    return root, ds, index

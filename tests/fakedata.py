@@ -114,6 +114,23 @@ def make_fake_standin(out: str | Path, *, n: tuple[int, int, int] = (3, 4, 2),
     return out
 
 
+def fake_predictions(gaps: dict[str, float], seeds: tuple[int, ...] = (0, 1, 2),
+                     seed: int = 0) -> pd.DataFrame:
+    """Saved-predictions table (notebook 06 layout) for configs on 10 val + 20 test images, half
+    melanoma; ``gaps[config]`` is how far apart the classes' mean ``p_mm`` lie (more: better)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for split, n in (("val", 10), ("test", 20)):
+        y = np.r_[np.ones(n // 2, int), np.zeros(n - n // 2, int)]
+        for s in seeds:
+            for config, gap in gaps.items():
+                p = np.clip(0.5 + gap * (y - 0.5) + 0.15 * rng.standard_normal(n), 0, 1)
+                rows.append(pd.DataFrame({"config": config, "seed": s, "split": split,
+                                          "id": [f"{split}{i}" for i in range(n)],
+                                          "label": y, "p_mm": p, "is_synthetic": False}))
+    return pd.concat(rows, ignore_index=True)
+
+
 def make_fake_rgb(out: str | Path, n: int = 6, size: int = 48, seed: int = 0) -> Path:
     """RGB stand-in set: ``<class>/<id>.png`` (uint8) and ``index.csv``."""
     import cv2

@@ -1,7 +1,9 @@
-"""Looking at the data: spectra tables, figures and summary tables for notebook 01.
+"""Looking at the data: the data source, spectra and summary tables for notebook 01.
 
 Every function works on the real HSIDermoscopy folder and on the stand-in alike; the ones that
 need the stand-in's ground truth take ``truth_dir`` and say so when it is None (real data).
+
+The figures drawn from these tables live in :mod:`hsilib.plotting.data`.
 
 Introduced in notebook 01.
 """
@@ -16,17 +18,8 @@ import numpy as np
 import pandas as pd
 
 from .. import WAVELENGTHS_NM
-from .hsi_dermoscopy import HSIDermoscopy, cube_to_rgb
-from .preprocess import estimate_field, false_rgb, load_user_masks, segmentation_report
-
-CLASS_COLOURS = {"MM": "tab:red", "DN": "tab:blue", "Other": "tab:green"}
-#: Bands shown one by one: blue (melanin), the HbO2 peaks, red (little absorption).
-SHOW_BANDS_NM = (465, 542, 575, 630)
-
-
-def _display(img: np.ndarray) -> np.ndarray:
-    """Scale an image for display by its 99th percentile (false-RGB and single bands)."""
-    return np.clip(img / (np.percentile(img, 99) + 1e-6), 0, 1)
+from .hsi_dermoscopy import HSIDermoscopy
+from .preprocess import estimate_field, load_user_masks, segmentation_report
 
 
 # --------------------------------------------------------------------------------------------
@@ -85,105 +78,6 @@ def region_spectra(dataset: HSIDermoscopy, masks_dir: str | os.PathLike,
                          "region": region, **dict(zip(WAVELENGTHS_NM,
                                                       s["cube"][m].mean(0), strict=True))})
     return pd.DataFrame(rows)
-
-
-def plot_region_spectra(spectra: pd.DataFrame) -> Any:
-    """Mean +- 1 sd spectra per class, lesion and skin side by side."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
-    wl = np.asarray(WAVELENGTHS_NM)
-    for ax, region in zip(axes, ("lesion", "skin"), strict=True):
-        for cls, group in spectra[spectra.region == region].groupby("class"):
-            values = group[list(WAVELENGTHS_NM)].to_numpy()
-            mean, sd = values.mean(0), values.std(0)
-            ax.plot(wl, mean, color=CLASS_COLOURS.get(cls), label=f"{cls} (n={len(values)})")
-            ax.fill_between(wl, mean - sd, mean + sd, color=CLASS_COLOURS.get(cls), alpha=0.15)
-        for nm in (542, 576):  # oxy-haemoglobin absorption peaks
-            ax.axvline(nm, color="grey", lw=0.8, ls=":")
-        ax.set(title=f"{region} (mean +- 1 sd)", xlabel="wavelength (nm)")
-        ax.legend(frameon=False)
-    axes[0].set_ylabel("reflectance")
-    fig.tight_layout()
-    return fig
-
-
-# --------------------------------------------------------------------------------------------
-# Images
-# --------------------------------------------------------------------------------------------
-def plot_cubes(dataset: HSIDermoscopy, per_class: int = 1) -> Any:
-    """One row per image: false-RGB (band mean), CIE sRGB rendering, then single bands."""
-    import matplotlib.pyplot as plt
-
-    picks = dataset.index.groupby("class").head(per_class).index
-    cols = 2 + len(SHOW_BANDS_NM)
-    fig, axes = plt.subplots(len(picks), cols, figsize=(2.6 * cols, 1.6 * len(picks)),
-                             squeeze=False)
-    for row, i in zip(axes, picks, strict=True):
-        s = dataset[int(i)]
-        views = [_display(false_rgb(s["cube"])), cube_to_rgb(s["cube"], s["wavelengths_nm"])]
-        views += [_display(s["cube"][..., WAVELENGTHS_NM.index(nm)]) for nm in SHOW_BANDS_NM]
-        titles = ["false-RGB (band mean)", "CIE 1931 / D65 sRGB"]
-        titles += [f"{nm} nm" for nm in SHOW_BANDS_NM]
-        for ax, img, title in zip(row, views, titles, strict=True):
-            ax.imshow(img, cmap="gray", vmin=0, vmax=1)
-            ax.set_title(title, fontsize=8)
-            ax.axis("off")
-        row[0].text(-0.05, 0.5, f"{s['class']}\n{s['stem']}", transform=row[0].transAxes,
-                    ha="right", va="center", fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def _contour(ax: Any, mask: np.ndarray, colour: str) -> None:
-    if mask.any():
-        ax.contour(mask.astype(float), levels=[0.5], colors=colour, linewidths=1.0)
-
-
-def plot_overlays(dataset: HSIDermoscopy, masks_dir: str | os.PathLike,
-                  truth_dir: str | os.PathLike | None = None, n: int = 6) -> Any:
-    """False-RGB with the segmentation (yellow) and, on the stand-in, the truth (cyan)."""
-    import matplotlib.pyplot as plt
-
-    picks = dataset.index.groupby("class").head(max(1, n // 3)).index[:n]
-    ncol = 3
-    nrow = int(np.ceil(len(picks) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 2.4 * nrow), squeeze=False)
-    for ax, i in zip(axes.ravel(), picks, strict=False):
-        s = dataset[int(i)]
-        ax.imshow(_display(false_rgb(s["cube"])))
-        for m in load_user_masks(masks_dir, s["stem"]):
-            _contour(ax, m, "yellow")
-        if truth_dir is not None:
-            with np.load(Path(truth_dir) / f"{s['stem']}.npz") as z:
-                _contour(ax, z["labels"] > 0, "cyan")
-        ax.set_title(f"{s['stem']} ({s['class']})", fontsize=8)
-    for ax in axes.ravel():
-        ax.axis("off")
-    fig.tight_layout()
-    return fig
-
-
-def plot_crop_grid(index: pd.DataFrame, crops_dir: str | os.PathLike,
-                   per_class: int = 6) -> Any:
-    """CIE sRGB renderings of a few crops per class, with the lesion mask outlined."""
-    import matplotlib.pyplot as plt
-
-    groups = [g.head(per_class) for _, g in index.groupby("class")]
-    fig, axes = plt.subplots(len(groups), per_class, figsize=(1.6 * per_class,
-                                                              1.7 * len(groups)), squeeze=False)
-    for row, group in zip(axes, groups, strict=True):
-        for ax, (_, r) in zip(row, group.iterrows(), strict=False):
-            with np.load(Path(crops_dir) / r.path) as z:
-                ax.imshow(cube_to_rgb(z["cube"], WAVELENGTHS_NM))
-                _contour(ax, z["mask"] > 0, "yellow")
-            ax.set_title(r.id, fontsize=6)
-        for ax in row:
-            ax.axis("off")
-        row[0].text(-0.05, 0.5, group["class"].iloc[0], transform=row[0].transAxes,
-                    ha="right", va="center")
-    fig.tight_layout()
-    return fig
 
 
 # --------------------------------------------------------------------------------------------

@@ -279,14 +279,6 @@ class HSIDermoscopy:
         return f"HSIDermoscopy({str(self.root)!r}, {len(self)} cubes: {n})"
 
 
-def cube_to_rgb(cube: np.ndarray, wavelengths_nm: Any = WAVELENGTHS_NM) -> np.ndarray:
-    """sRGB rendering of a cube (CIE 1931 + D65, end-slope extrapolation outside the bands);
-    see :func:`hsilib.standin.rendering.cube_to_rgb`."""
-    from ..standin.rendering import cube_to_rgb as render
-
-    return render(cube, wavelengths_nm)
-
-
 # --------------------------------------------------------------------------------------------
 # The unpaired RGB domain
 # --------------------------------------------------------------------------------------------

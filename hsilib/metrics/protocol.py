@@ -6,7 +6,8 @@ same held-out set, with the same number of images: the real-vs-real **floor**, t
 perfect generator would reach with this many images. Paired metrics (SSIM, PSNR, SAM) pair each
 synthetic image with its nearest held-out real image and say so. A memorisation check compares
 how close synthetic images come to the training set with how close unseen real images come.
-These fix flaw 4 of the original study (``docs/original_study.md``).
+These fix flaw 4 of the original study (``docs/original_study.md``). :func:`side_by_side`
+puts the tables of several runs (e.g. with and without a loss term) in one.
 
 Sets are tensors or arrays ``N x B x H x W`` in [0, 1] (normalised), or indexable datasets
 yielding dicts with ``image`` (and ``mask``) such as :class:`hsilib.data.datasets.CropDataset`.
@@ -18,7 +19,7 @@ Introduced in notebook 03.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -286,6 +287,18 @@ def _memorisation_rows(syn: _Summary, train: _Summary, held: _Summary) -> list[d
              note="share of synthetic images nearer to a training image than 95% of held-out "
              "images are", **common),
     ]
+
+
+def side_by_side(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Tables of :func:`evaluate_generator` for several runs, side by side: one row per metric
+    (``metric``, ``kind``), one column of values per run (named by the keys of ``tables``) and
+    the first run's real-vs-real ``floor``. Metrics missing from a later run are NaN."""
+    first = next(iter(tables.values()))
+    out = first[["metric", "kind"]].copy()
+    for name, t in tables.items():
+        out[name] = t.set_index("metric").value.reindex(first.metric).to_numpy()
+    out["floor"] = first.floor.to_numpy()
+    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,28 +1,14 @@
 """Notebook-01 helpers: spectra tables, split tables, Dice summary and area scaling."""
 
-import matplotlib
 import numpy as np
 import pandas as pd
-import pytest
-from fakedata import lesion_spectrum, make_fake_standin, skin_spectrum
+from fakedata import lesion_spectrum, skin_spectrum
 
 from hsilib.data import explore
-from hsilib.data.hsi_dermoscopy import HSIDermoscopy
-from hsilib.data.preprocess import make_crops
-
-matplotlib.use("Agg")
 
 
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
-    root = make_fake_standin(tmp_path_factory.mktemp("fake"), n=(2, 2, 1), seed=4, hair=False)
-    ds = HSIDermoscopy(root / "hsidermoscopy")
-    index = make_crops(ds, root / "crops", size=16, min_area=100, progress=False)
-    return root, ds, index
-
-
-def test_region_spectra_match_the_painted_spectra(prepared):
-    root, ds, _ = prepared
+def test_region_spectra_match_the_painted_spectra(fake_crops):
+    root, ds, _ = fake_crops
     spectra = explore.region_spectra(ds, root / "crops" / "masks")
     assert len(spectra) == 2 * len(ds)
     skin = spectra[spectra.region == "skin"][list(explore.WAVELENGTHS_NM)].to_numpy()
@@ -43,8 +29,8 @@ def test_split_table_counts():
     assert table.loc["DN", ("images", "test")] == 1
 
 
-def test_dice_summary_and_min_area(prepared, tmp_path, capsys):
-    root, ds, _ = prepared
+def test_dice_summary_and_min_area(fake_crops, tmp_path, capsys):
+    root, ds, _ = fake_crops
     summary = explore.dice_summary(root / "crops" / "masks", root / "truth",
                                    out_csv=tmp_path / "dice.csv")
     assert (summary["mean"] > 0.9).all() and summary.missed.sum() == 0
@@ -53,11 +39,3 @@ def test_dice_summary_and_min_area(prepared, tmp_path, capsys):
     assert "real data" in capsys.readouterr().out
     # 68 x 128 cubes hold 1/16 of the camera's 272 x 512 pixels
     assert explore.min_area_for(ds, 400) == 25
-
-
-def test_figures_build(prepared):
-    root, ds, index = prepared
-    for fig in (explore.plot_overlays(ds, root / "crops" / "masks", root / "truth", n=3),
-                explore.plot_crop_grid(index, root / "crops", per_class=2)):
-        assert len(fig.axes) >= 3
-        matplotlib.pyplot.close(fig)

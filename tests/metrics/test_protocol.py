@@ -110,3 +110,18 @@ def test_k_is_lowered_for_small_sets_and_says_so(sets):
     full = protocol.evaluate_generator(held.clone(), train, held, extractor=_BandStats(),
                                        cfg=config.MetricsConfig(k=3))
     assert _row(full, "coverage").note == "k = 3" and _row(full, "coverage").value == 1.0
+
+
+def test_side_by_side_aligns_runs_by_metric_and_keeps_the_first_floor():
+    import pandas as pd
+
+    a = pd.DataFrame({"metric": ["FD", "SAM"], "kind": ["set", "paired"],
+                      "value": [1.0, 2.0], "floor": [0.5, 0.1]})
+    b = pd.DataFrame({"metric": ["SAM", "FD"], "kind": ["paired", "set"],
+                      "value": [3.0, 4.0], "floor": [9.0, 9.0]})
+    c = pd.DataFrame({"metric": ["FD"], "kind": ["set"], "value": [5.0], "floor": [9.0]})
+    out = protocol.side_by_side({"base": a, "spectral": b, "short": c})
+    assert list(out.columns) == ["metric", "kind", "base", "spectral", "short", "floor"]
+    assert out["spectral"].tolist() == [4.0, 3.0]  # matched by metric, not by row
+    assert out["floor"].tolist() == [0.5, 0.1]
+    assert out["short"].iloc[0] == 5.0 and pd.isna(out["short"].iloc[1])

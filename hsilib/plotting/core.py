@@ -1,4 +1,4 @@
-"""Figure helpers shared by the notebooks.
+"""Saving figures: one call, one stem, the run's figures folder, written atomically.
 
 Introduced in notebook 01.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .paths import atomic_path
+from ..paths import atomic_path
 
 
 def savefig(fig: Any, name: str, figures_dir: str | Path, pdf: bool = False,

@@ -1,4 +1,4 @@
-"""Figures and tables of the generator notebooks: sample grids, mean spectra, loss curves.
+"""Figures of the generator notebooks: sample grids, mean spectra, loss curves.
 
 Introduced in notebook 03 (FastGAN); the later generator notebooks reuse them.
 """
@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data.preprocess import false_rgb
-from .standin.rendering import cube_to_rgb
+from ..data.preprocess import false_rgb
+from ..standin.rendering import cube_to_rgb
 
 
 def sample_grid(groups: Mapping[str, torch.Tensor], wavelengths_nm: Sequence[float],
@@ -72,12 +72,3 @@ def loss_curves(histories: Mapping[str, pd.DataFrame], columns: Sequence[str] = 
     fig.tight_layout()
     return fig
 
-
-def side_by_side(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per metric with each run's value and the (first run's) real-vs-real floor."""
-    first = next(iter(tables.values()))
-    out = first[["metric", "kind"]].copy()
-    for name, t in tables.items():
-        out[name] = t.set_index("metric").value.reindex(first.metric).to_numpy()
-    out["floor"] = first.floor.to_numpy()
-    return out

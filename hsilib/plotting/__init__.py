@@ -1,0 +1,22 @@
+"""Every figure of the notebooks, one module per subject; nothing here computes a statistic.
+
+=====================  =========================================================================
+idea                   module
+=====================  =========================================================================
+saving a figure        :mod:`hsilib.plotting.core` (:func:`savefig`, re-exported here as
+                       ``plotting.savefig``: PNG, plus PDF under the ``full`` profile, atomic)
+the data (nb 01)       :mod:`hsilib.plotting.data`: cubes and single bands, segmentation
+                       overlays, crop grids, lesion and skin spectra per class
+generators (nb 03-05)  :mod:`hsilib.plotting.gan`: real vs synthetic sample grids, mean
+                       spectra, loss curves
+classifiers (nb 06)    :mod:`hsilib.plotting.classifiers`: bars with CIs, learning curves, ROC
+                       curves, confusion matrices (numbers from :mod:`hsilib.study.stats`)
+=====================  =========================================================================
+
+The figure modules import matplotlib (and torch) when imported; ``import hsilib.plotting``
+alone does not.
+"""
+
+from .core import savefig
+
+__all__ = ["savefig"]

@@ -1,0 +1,89 @@
+"""Figures of the classifier study (notebook 06): bars with CIs, learning curves, ROC curves and
+confusion matrices. The numbers come from :mod:`hsilib.study.stats`; melanoma is the positive
+class in every figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_curve
+
+from ..metrics import classification as cm
+from ..study.plan import BASELINE, MAIN
+from ..study.stats import POSITIVE_NOTE, clipped_ci, confusion_counts
+from ..train import classifier as tc
+
+
+def plot_bars(per_seed: pd.DataFrame, configs: Sequence[str],
+              metrics: Sequence[str] = ("auroc", "sensitivity", "specificity", "f1"), ax=None):
+    """Grouped bars of the seed means with 95% CI error bars, one group per metric."""
+    chosen = per_seed[per_seed["config"].isin(configs)]
+    agg = clipped_ci(cm.aggregate_seeds(chosen, "config", metrics))
+    ax = ax or plt.subplots(figsize=(1.6 + 1.1 * len(metrics) * len(configs) ** 0.5, 3.6))[1]
+    width = 0.8 / len(configs)
+    for k, c in enumerate(configs):
+        a = agg[agg["config"] == c].set_index("metric").loc[list(metrics)]
+        err = np.vstack([a["mean"] - a["lo"], a["hi"] - a["mean"]])
+        ax.bar(np.arange(len(metrics)) + k * width, a["mean"], width, yerr=np.nan_to_num(err),
+               capsize=3, label=c)
+    ax.set_xticks(np.arange(len(metrics)) + 0.4 - width / 2, metrics)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel(f"test score (mean, 95% CI over seeds)\n{POSITIVE_NOTE}")
+    ax.legend(fontsize=8, ncol=2)
+    return ax
+
+
+def plot_learning_curves(per_seed: pd.DataFrame, fractions: Sequence[float],
+                         metric: str = "auroc", ax=None):
+    """Test ``metric`` against the share of real training data, real only vs real + synthetic."""
+    ax = ax or plt.subplots(figsize=(4.5, 3.4))[1]
+    for prefix, label in ((BASELINE, "real only"), (MAIN, "real + synthetic")):
+        names = [prefix if f == 1 else f"{prefix}_{round(100 * f)}%" for f in fractions]
+        stats_ = [cm.t_interval(per_seed.loc[per_seed["config"] == n, metric]) for n in names]
+        mean, lo, hi = (np.array(v) for v in zip(*stats_, strict=True))
+        x = 100 * np.asarray(fractions)
+        ax.plot(x, mean, "o-", label=label)
+        ax.fill_between(x, lo, hi, alpha=0.2)
+    ax.set_xlabel("share of the real training split (%)")
+    ax.set_ylabel(f"test {metric} ({POSITIVE_NOTE})")
+    ax.legend()
+    return ax
+
+
+def plot_roc(preds: pd.DataFrame, configs: Sequence[str], ax=None):
+    """ROC curves of the seed-ensembled test predictions (melanoma = positive)."""
+    ax = ax or plt.subplots(figsize=(4, 4))[1]
+    for c in configs:
+        test = tc.ensemble(preds[preds["config"] == c]).query("split == 'test'")
+        fpr, tpr, _ = roc_curve(test["label"], test["p_mm"])
+        ax.plot(fpr, tpr, label=f"{c} (AUROC {cm.auroc(test['label'], test['p_mm']):.2f})")
+    ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.set_xlabel("1 - specificity (DN called MM)")
+    ax.set_ylabel("sensitivity (MM found)")
+    ax.set_title(f"test ROC, seed ensemble; {POSITIVE_NOTE}", fontsize=9)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_confusions(preds: pd.DataFrame, configs: Sequence[str], rule: str = "youden"):
+    """One annotated confusion matrix per config (counts summed over seeds, row shares)."""
+    fig, axes = plt.subplots(1, len(configs), figsize=(2.8 * len(configs), 3), squeeze=False,
+                             layout="constrained")
+    for ax, c in zip(axes[0], configs, strict=True):
+        m = confusion_counts(preds, c, rule)
+        share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)  # colour = share of the true row
+        ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+        for (i, j), v in np.ndenumerate(m):
+            ax.text(j, i, f"{v}\n({share[i, j]:.0%})", ha="center", va="center", fontsize=10,
+                    color="white" if share[i, j] > 0.6 else "black")
+        ax.set_xticks([0, 1], ["MM", "DN"])
+        ax.set_yticks([0, 1], ["MM", "DN"])
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(c, fontsize=9)
+    fig.suptitle(f"test confusion matrices, summed over seeds; {POSITIVE_NOTE}", fontsize=9)
+    return fig

@@ -1,0 +1,165 @@
+"""Experiment grids: every (experiment, seed) cell run once, stored atomically, skipped on rerun.
+
+A study is a grid of cells, one per experiment and seed. :func:`run_grid` runs the cells that
+have no stored result yet, writes each result to its own folder as soon as it arrives, and
+returns all results concatenated in grid order (experiments in the given order, seeds within
+each), exactly as a plain loop over the cells would. So an interrupted study resumes where it
+stopped, and a finished one is read back without training anything::
+
+    preds = run_grid(plan, train_one, seeds=cfg.seeds, out_dir=run.results / "06_cells",
+                     context={"config": config.to_dict(cfg), "inputs": file_stamps(inputs)})
+
+Where the cells run is the executor's business. An executor has one method,
+``map(fn, cells) -> iterable of fn(cell)`` in the order of ``cells``, like the built-in
+:func:`map` or :meth:`concurrent.futures.Executor.map`; :class:`SequentialExecutor` (the
+default) runs them in this process, one after another. A distributed backend (e.g. Ray) only
+needs another class with that method: the cells are plain dataclasses and the function it
+receives pickles whenever ``run_cell`` does; results come back to this process, which alone
+writes the files (no shared file system needed).
+
+Layout of ``out_dir``: one folder ``<experiment name>_seed<k>/`` per cell, holding
+``result.pkl`` (the cell's DataFrame, exact) and ``cell.json`` (name, seed, fingerprint). A
+folder appears only complete (:func:`hsilib.paths.atomic_dir`). The fingerprint hashes the
+experiment, the seed and ``context``; a stored cell whose fingerprint differs (the experiment
+or the configuration changed) is stale and runs again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+from ..paths import atomic_dir
+
+RESULT_FILE = "result.pkl"
+CELL_FILE = "cell.json"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of a grid: ``experiment`` (anything with a ``name``) run with ``seed``."""
+
+    experiment: Any
+    seed: int
+    fingerprint: str
+
+    @property
+    def name(self) -> str:
+        """Folder name of the cell, e.g. ``real+syn_seed1`` (as the checkpoints are named)."""
+        return f"{self.experiment.name}_seed{self.seed}"
+
+
+class Executor(Protocol):
+    """Runs ``fn`` on every cell; yields the results in the order of ``cells``."""
+
+    def map(self, fn: Callable[[Cell], Any], cells: Sequence[Cell]) -> Iterable[Any]: ...
+
+
+class SequentialExecutor:
+    """The default executor: the cells one after another, in this process, lazily (each result
+    is stored before the next cell starts)."""
+
+    def map(self, fn: Callable[[Cell], Any], cells: Sequence[Cell]) -> Iterable[Any]:
+        return map(fn, cells)
+
+
+def _describe(experiment: Any) -> Any:
+    return dataclasses.asdict(experiment) if dataclasses.is_dataclass(experiment) else experiment
+
+
+def fingerprint(experiment: Any, seed: int, context: Mapping[str, Any] | None = None) -> str:
+    """SHA-256 of the experiment (its fields when a dataclass, else its ``str``), the seed and
+    ``context``, as canonical JSON (paths and other objects by ``str``)."""
+    spec = {"experiment": _describe(experiment), "seed": seed, "context": context}
+    text = json.dumps(spec, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def file_stamps(paths: Iterable[str | Path]) -> dict[str, list[int]]:
+    """``{path: [size, mtime_ns]}`` of input files, to put in ``context``: a cell computed before
+    an input was rewritten (say, an earlier notebook ran again) is then stale."""
+    out = {}
+    for p in paths:
+        st = Path(p).stat()
+        out[str(p)] = [st.st_size, st.st_mtime_ns]
+    return out
+
+
+def grid_cells(experiments: Sequence[Any], seeds: Sequence[int],
+               context: Mapping[str, Any] | None = None) -> list[Cell]:
+    """The cells of a grid in order; experiment names must be unique plain file names."""
+    names = [e.name for e in experiments]
+    bad = [n for n in names if not n or "/" in n or "\\" in n or n.startswith(".")]
+    if bad:
+        raise ValueError(f"experiment names must be plain file names, got {bad}")
+    twice = sorted(n for n, k in Counter(names).items() if k > 1)
+    if twice or len(set(seeds)) != len(seeds):
+        raise ValueError(f"duplicate cells: experiment names {twice}, seeds {list(seeds)}")
+    return [Cell(e, int(s), fingerprint(e, int(s), context)) for e in experiments for s in seeds]
+
+
+def is_done(cell: Cell, out_dir: str | Path) -> bool:
+    """True when ``out_dir`` holds a complete result of ``cell`` with the same fingerprint."""
+    folder = Path(out_dir) / cell.name
+    try:
+        stored = json.loads((folder / CELL_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return stored.get("fingerprint") == cell.fingerprint and (folder / RESULT_FILE).is_file()
+
+
+def _timed(run_cell: Callable[[Any, int], pd.DataFrame], cell: Cell) -> tuple[pd.DataFrame, float]:
+    t0 = time.perf_counter()
+    result = run_cell(cell.experiment, cell.seed)
+    if not isinstance(result, pd.DataFrame):
+        raise TypeError(f"run_cell returned {type(result).__name__} for cell {cell.name!r}; "
+                        "it must return a pandas DataFrame")
+    return result, time.perf_counter() - t0
+
+
+def _store(cell: Cell, result: pd.DataFrame, out_dir: Path, seconds: float) -> None:
+    with atomic_dir(out_dir / cell.name) as tmp:
+        result.to_pickle(tmp / RESULT_FILE)
+        (tmp / CELL_FILE).write_text(json.dumps(
+            {"name": cell.experiment.name, "seed": cell.seed, "fingerprint": cell.fingerprint,
+             "seconds": round(seconds, 3), "rows": len(result)}, indent=1) + "\n")
+
+
+def run_grid(experiments: Sequence[Any], run_cell: Callable[[Any, int], pd.DataFrame], *,
+             seeds: Sequence[int], out_dir: str | Path,
+             context: Mapping[str, Any] | None = None,
+             executor: Executor | None = None) -> pd.DataFrame:
+    """Run ``run_cell(experiment, seed)`` for every experiment and seed not stored yet.
+
+    ``experiments``: objects with a unique ``name`` (e.g. :class:`hsilib.study.plan.Experiment`).
+    ``run_cell``: returns the cell's results as a DataFrame; it must depend on nothing but its
+    arguments and what ``context`` describes. ``out_dir``: one folder per cell (module
+    docstring). ``context``: JSON-able description of everything else the results depend on
+    (e.g. the resolved config); changing it reruns every cell. ``executor``: where the cells run
+    (default :class:`SequentialExecutor`).
+
+    Each result is written atomically as soon as the executor yields it, so an exception stops
+    the grid with every finished cell stored and no partial folder. Returns the results of all
+    cells concatenated in grid order (``ignore_index``), read back from ``out_dir``.
+    """
+    out_dir = Path(out_dir)
+    cells = grid_cells(experiments, seeds, context)
+    todo = [c for c in cells if not is_done(c, out_dir)]
+    print(f"{len(cells) - len(todo)} of {len(cells)} cells stored in {out_dir}; running "
+          f"{len(todo)}")
+    results = (executor or SequentialExecutor()).map(partial(_timed, run_cell), todo)
+    for cell, (result, seconds) in zip(todo, results, strict=True):
+        _store(cell, result, out_dir, seconds)
+        print(f"{cell.name:24s} {seconds:7.1f} s")
+    return pd.concat([pd.read_pickle(out_dir / c.name / RESULT_FILE) for c in cells],
+                     ignore_index=True)

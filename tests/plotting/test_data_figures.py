@@ -1,0 +1,39 @@
+"""Notebook 01's figures, drawn from a tiny fake stand-in: what each panel shows."""
+
+import matplotlib
+import numpy as np
+
+from hsilib import WAVELENGTHS_NM
+from hsilib.data import explore
+from hsilib.plotting import data as figs
+
+matplotlib.use("Agg")
+
+
+def test_image_figures_show_one_panel_per_view(fake_crops):
+    root, ds, index = fake_crops
+    fig = figs.plot_cubes(ds, per_class=1)
+    n_images = ds.index["class"].nunique()
+    assert len(fig.axes) == n_images * (2 + len(figs.SHOW_BANDS_NM))
+    assert [ax.get_title() for ax in fig.axes[2:2 + len(figs.SHOW_BANDS_NM)]] == \
+        [f"{nm} nm" for nm in figs.SHOW_BANDS_NM]
+    matplotlib.pyplot.close(fig)
+    for fig in (figs.plot_overlays(ds, root / "crops" / "masks", root / "truth", n=3),
+                figs.plot_crop_grid(index, root / "crops", per_class=2)):
+        assert len(fig.axes) >= 3
+        matplotlib.pyplot.close(fig)
+
+
+def test_region_spectra_figure_plots_the_class_means(fake_crops):
+    root, ds, _ = fake_crops
+    spectra = explore.region_spectra(ds, root / "crops" / "masks")
+    fig = figs.plot_region_spectra(spectra)
+    lesion_ax = fig.axes[0]
+    for line in lesion_ax.get_lines():
+        cls = line.get_label().split(" ")[0]
+        if cls not in ("MM", "DN", "Other"):
+            continue  # the haemoglobin markers
+        want = spectra[(spectra.region == "lesion") & (spectra["class"] == cls)]
+        np.testing.assert_allclose(line.get_ydata(), want[list(WAVELENGTHS_NM)].mean().to_numpy())
+    assert {ln.get_label().split(" ")[0] for ln in lesion_ax.get_lines()} >= {"MM", "DN"}
+    matplotlib.pyplot.close(fig)
