@@ -92,18 +92,24 @@ class Notebook:
 
         return save_csv(table, self.run.results / f"{self.number}_{name}.csv")
 
-    def outputs(self) -> pd.DataFrame:
-        """Every file of the run folder written since :func:`setup`, with its size: the
-        notebook's closing section (executed notebook copies are left out)."""
+    def outputs(self, max_per_folder: int = 8) -> pd.DataFrame:
+        """The notebook's closing section: every file of the run folder written since
+        :func:`setup` (executed notebook copies left out), with its size in kB. A folder with
+        more than ``max_per_folder`` new files is one row ``folder/`` with their count."""
         rows = []
         for folder, _, files in os.walk(self.run.root):
-            for f in files:
-                p = Path(folder) / f
-                rel = p.relative_to(self.run.root)
-                if rel.parts[0] == "notebooks" or p.stat().st_mtime < self.started - 1:
-                    continue
-                rows.append({"path": str(rel), "kB": round(p.stat().st_size / 1024, 1)})
-        table = pd.DataFrame(rows, columns=["path", "kB"]).sort_values("path")
+            new = [Path(folder) / f for f in files
+                   if (Path(folder) / f).stat().st_mtime >= self.started - 1]
+            rel = Path(folder).relative_to(self.run.root)
+            if not new or rel.parts[:1] == ("notebooks",):
+                continue
+            kb = [p.stat().st_size / 1024 for p in new]
+            if len(new) > max_per_folder:
+                rows.append({"path": f"{rel}/", "files": len(new), "kB": round(sum(kb), 1)})
+            else:
+                rows += [{"path": str(p.relative_to(self.run.root)), "files": 1,
+                          "kB": round(k, 1)} for p, k in zip(new, kb, strict=True)]
+        table = pd.DataFrame(rows, columns=["path", "files", "kB"]).sort_values("path")
         return table.reset_index(drop=True)
 
 

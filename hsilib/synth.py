@@ -31,8 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data.datasets import write_crop_folder
-from .data.splits import BandNormaliser
+from .data.datasets import BandNormaliser, write_crop_folder
 from .labels import LABELS
 from .models import registry
 from .paths import atomic_path
@@ -93,20 +92,3 @@ def export_synthetic(checkpoint: str | Path, out_dir: str | Path, *, n: int, cls
         tmp.write_text(json.dumps(sidecar, indent=2))
     return table
 
-
-def class_images(crops_dir: str | Path, splits_csv: str | Path, normaliser: Any, cls: str,
-                 size: int, splits: tuple[str, ...] = ("train",),
-                 value_range: str = "symmetric") -> torch.Tensor:
-    """Real crops of class ``cls`` in ``splits`` as one N x B x size x size tensor, normalised
-    (``"symmetric"``: [-1, 1] for GAN training; ``"unit"``: [0, 1] for the metrics)."""
-    from .data.datasets import CropDataset, eval_transforms
-
-    out = []
-    for split in splits:
-        ds = CropDataset(crops_dir, split=split, splits_csv=splits_csv, classes=(cls,),
-                         normaliser=normaliser, value_range=value_range,
-                         transform=eval_transforms(size))
-        out += [ds[i]["image"] for i in range(len(ds))]
-    if not out:
-        raise ValueError(f"{crops_dir}: no {cls} crops in splits {splits}")
-    return torch.stack(out)

@@ -49,3 +49,7 @@ def test_setup_resolves_saves_with_the_notebook_prefix_and_lists_outputs(tmp_pat
     assert csv == nb.run.results / "03_table.csv" and pd.read_csv(csv).a.tolist() == [1, 2]
     assert not list(nb.run.figures.glob("*.pdf"))  # smoke: no PDF
     assert nb.outputs().path.tolist() == ["artifacts/results/03_table.csv", "figures/03_demo.png"]
+    for i in range(3):
+        (nb.run.checkpoints / f"c{i}.pt").write_bytes(b"x" * 1024)
+    grouped = nb.outputs(max_per_folder=2).set_index("path")
+    assert grouped.loc["checkpoints/", "files"] == 3 and grouped.loc["checkpoints/", "kB"] == 3.0

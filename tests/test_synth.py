@@ -7,8 +7,7 @@ import numpy as np
 import torch
 
 from hsilib import config
-from hsilib.data.datasets import CropDataset, read_index
-from hsilib.data.splits import BandNormaliser
+from hsilib.data.datasets import BandNormaliser, CropDataset, read_index
 from hsilib.models import registry
 from hsilib.synth import export_synthetic
 from hsilib.train.trainer import make_trainer

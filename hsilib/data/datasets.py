@@ -1,9 +1,10 @@
-"""Torch datasets of lesion crops, and band-safe augmentations.
+"""Lesion crops: folders, the per-band normaliser fitted on the training split, in-memory
+tensors, torch datasets and band-safe augmentations.
 
 A crop folder (written by :func:`hsilib.data.preprocess.make_crops` for real crops and by the
 generators' exporters for synthetic ones) holds ``index.csv`` and one ``<id>.npz`` per crop.
 :class:`CropDataset` reads it, optionally restricted to one split and some classes, normalises
-with the training split's :class:`~hsilib.data.splits.BandNormaliser`, augments, and yields
+with the training split's :class:`BandNormaliser`, augments, and yields
 dicts (torchgeo style)::
 
     {"image": float32 B x H x W, "label": int, "wavelengths_nm": float32 B,
@@ -18,19 +19,22 @@ Introduced in notebook 01; used by the generators (03-05) and the classifiers (0
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from torch.utils.data import Dataset
 
 from .. import WAVELENGTHS_NM
-from ..paths import atomic_dir
+from ..labels import BINARY_CLASSES
+from ..paths import atomic_dir, atomic_path
 from .preprocess import CROP_COLUMNS
-from .splits import BandNormaliser
 
 # --------------------------------------------------------------------------------------------
 # Crop folders
@@ -67,6 +71,114 @@ def iter_cubes(table: pd.DataFrame) -> Iterator[np.ndarray]:
     """The crop cubes of ``table`` (from :func:`read_index`), one at a time."""
     for path in table.path:
         yield load_crop(path)[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Per-band min-max normalisation
+# --------------------------------------------------------------------------------------------
+class BandNormaliser:
+    """Per-band min-max scaling, fitted on the training crops only (the study's protocol).
+
+    ``apply(x, "unit")`` maps each band's training [min, max] to [0, 1] (classifiers),
+    ``"symmetric"`` to [-1, 1] (GANs, tanh outputs); ``inverse`` undoes it. Values outside the
+    training range map outside the target range: nothing is clipped, so ``inverse`` is exact.
+    Arrays: numpy cubes H x W x B (bands last), torch images B x H x W or N x B x H x W
+    (bands at axis -3); ``band_axis`` overrides.
+    """
+
+    def __init__(self, band_min: Any = None, band_max: Any = None,
+                 wavelengths_nm: Any = WAVELENGTHS_NM, n_fitted: int = 0):
+        self.band_min = None if band_min is None else np.asarray(band_min, np.float32)
+        self.band_max = None if band_max is None else np.asarray(band_max, np.float32)
+        self.wavelengths_nm = np.asarray(wavelengths_nm, np.float32)
+        self.n_fitted = n_fitted
+
+    def fit(self, cubes: Iterable[np.ndarray]) -> BandNormaliser:
+        """Running per-band min and max over H x W x B cubes (streamed, any number)."""
+        lo = hi = None
+        n = 0
+        for cube in cubes:
+            flat = np.asarray(cube, np.float32).reshape(-1, np.shape(cube)[-1])
+            lo = flat.min(0) if lo is None else np.minimum(lo, flat.min(0))
+            hi = flat.max(0) if hi is None else np.maximum(hi, flat.max(0))
+            n += 1
+        if n == 0:
+            raise ValueError("BandNormaliser.fit: no cubes given")
+        if len(lo) != len(self.wavelengths_nm):
+            raise ValueError(f"cubes have {len(lo)} bands, wavelengths_nm has "
+                             f"{len(self.wavelengths_nm)}")
+        self.band_min, self.band_max, self.n_fitted = lo, hi, n
+        return self
+
+    def _params(self, x: Any, band_axis: int | None) -> tuple[Any, Any]:
+        if self.band_min is None:
+            raise RuntimeError("BandNormaliser is not fitted: call fit() or load()")
+        span = np.where(self.band_max > self.band_min, self.band_max - self.band_min, 1.0)
+        is_torch = type(x).__module__.startswith("torch")
+        axis = band_axis if band_axis is not None else (-3 if is_torch else -1)
+        if x.shape[axis] != len(span):
+            raise ValueError(f"expected {len(span)} bands on axis {axis}, got shape "
+                             f"{tuple(x.shape)}")
+        shape = [1] * x.ndim
+        shape[axis] = len(span)
+        lo, span = self.band_min.reshape(shape), span.astype(np.float32).reshape(shape)
+        if is_torch:
+            lo = torch.as_tensor(lo, device=x.device, dtype=x.dtype)
+            span = torch.as_tensor(span, device=x.device, dtype=x.dtype)
+        return lo, span
+
+    def apply(self, x: Any, value_range: str = "unit", band_axis: int | None = None) -> Any:
+        """Scale to [0, 1] (``"unit"``) or [-1, 1] (``"symmetric"``) by the training range."""
+        lo, span = self._params(x, band_axis)
+        y = (x - lo) / span
+        return _to_range(y, value_range)
+
+    def inverse(self, y: Any, value_range: str = "unit", band_axis: int | None = None) -> Any:
+        """Back to reflectance: the inverse of :meth:`apply` with the same ``value_range``."""
+        lo, span = self._params(y, band_axis)
+        return _from_range(y, value_range) * span + lo
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"band_min": self.band_min.tolist(), "band_max": self.band_max.tolist(),
+                "wavelengths_nm": self.wavelengths_nm.tolist(), "n_fitted": self.n_fitted}
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """JSON with per-band min, max, wavelengths and the number of fitted cubes (atomic)."""
+        if self.band_min is None:
+            raise RuntimeError("BandNormaliser is not fitted: nothing to save")
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=2))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> BandNormaliser:
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text())
+            return cls(d["band_min"], d["band_max"], d["wavelengths_nm"], d.get("n_fitted", 0))
+        except (OSError, ValueError, KeyError) as err:
+            raise ValueError(f"{path}: not a normalisation JSON ({err})") from err
+
+    def __repr__(self) -> str:
+        fitted = "unfitted" if self.band_min is None else f"fitted on {self.n_fitted} cubes"
+        return f"BandNormaliser({len(self.wavelengths_nm)} bands, {fitted})"
+
+
+def _to_range(y: Any, value_range: str) -> Any:
+    if value_range == "unit":
+        return y
+    if value_range == "symmetric":
+        return y * 2 - 1
+    raise ValueError(f"value_range must be 'unit' or 'symmetric', got {value_range!r}")
+
+
+def _from_range(y: Any, value_range: str) -> Any:
+    if value_range == "unit":
+        return y
+    if value_range == "symmetric":
+        return (y + 1) / 2
+    raise ValueError(f"value_range must be 'unit' or 'symmetric', got {value_range!r}")
 
 
 def fit_train_normaliser(crops_dir: str | os.PathLike, splits: pd.DataFrame | str | os.PathLike,
@@ -212,8 +324,6 @@ class CropDataset(Dataset):
         return self._cache[path]
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        import torch
-
         row = self.table.iloc[i]
         cube, mask = self._load(row.path)
         if self.transform is not None:
@@ -254,3 +364,54 @@ class CropDataset(Dataset):
     def __repr__(self) -> str:
         counts = self.table.groupby(["class", "is_synthetic"]).size().to_dict()
         return f"CropDataset(split={self.split!r}, {len(self)} crops: {counts})"
+
+
+# --------------------------------------------------------------------------------------------
+# Crops in memory: one tensor per folder and split
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Crops:
+    """A set of crops held in memory: ``images`` N x B x S x S (normalised), ``labels`` N."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    ids: tuple[str, ...]
+    is_synthetic: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, idx: Sequence[int] | np.ndarray) -> Crops:
+        idx = torch.as_tensor(np.asarray(idx, dtype=np.int64))
+        return Crops(self.images[idx], self.labels[idx], tuple(self.ids[i] for i in idx.tolist()),
+                     self.is_synthetic[idx])
+
+    @staticmethod
+    def cat(parts: Sequence[Crops]) -> Crops:
+        parts = [p for p in parts if len(p)]
+        return Crops(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]),
+                     sum((p.ids for p in parts), ()), torch.cat([p.is_synthetic for p in parts]))
+
+
+def load_crops(folder: str | os.PathLike, normaliser: BandNormaliser, size: int,
+               split: str | Sequence[str] | None = None,
+               splits_csv: str | os.PathLike | None = None, *,
+               classes: Sequence[str] = BINARY_CLASSES, value_range: str = "unit") -> Crops:
+    """The crops of ``classes`` in ``folder`` (one ``split`` of ``splits_csv``, several in
+    order, or all) as one in-memory tensor, read through :class:`CropDataset`, resized by
+    ``eval_transforms(size)`` and normalised to ``value_range`` ("unit": [0, 1] for the
+    classifiers and metrics, "symmetric": [-1, 1] for the generators)."""
+    splits = [split] if split is None or isinstance(split, str) else list(split)
+    items = []
+    for one in splits:
+        ds = CropDataset(folder, split=one, splits_csv=splits_csv, classes=tuple(classes),
+                         normaliser=normaliser, value_range=value_range,
+                         transform=eval_transforms(size))
+        items += [ds[i] for i in range(len(ds))]
+    if not items:
+        raise ValueError(f"{folder}: no {'/'.join(classes)} crops in split {split!r}")
+    return Crops(
+        torch.stack([torch.as_tensor(it["image"], dtype=torch.float32) for it in items]),
+        torch.tensor([int(it["label"]) for it in items]),
+        tuple(str(it["id"]) for it in items),
+        torch.tensor([bool(it["is_synthetic"]) for it in items]))

@@ -1,26 +1,22 @@
-"""Train/validation/test splits, K folds and per-band normalisation of lesion crops.
+"""Train/validation/test splits and K folds of lesion crops.
 
 Splits are grouped by source image: the crops of one cube (two lesions of one patient, say)
 always land in the same split, which the original study did not ensure (its splits were drawn
 over crops). They are stratified by class, so each split keeps the data set's MM / DN / Other
-proportions. The per-band min-max normalisation is fitted on the training crops only, so that
-nothing of the validation or test images leaks into training.
+proportions. The per-band normalisation fitted on the training split lives with the datasets
+(:class:`hsilib.data.datasets.BandNormaliser`).
 
 Introduced in notebook 01.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .. import WAVELENGTHS_NM
 from ..paths import atomic_path
 
 SPLITS = ("train", "val", "test")
@@ -107,113 +103,3 @@ def save_csv(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         table.to_csv(tmp, index=False)
     return path
-
-
-# --------------------------------------------------------------------------------------------
-# Per-band min-max normalisation
-# --------------------------------------------------------------------------------------------
-class BandNormaliser:
-    """Per-band min-max scaling, fitted on the training crops only (the study's protocol).
-
-    ``apply(x, "unit")`` maps each band's training [min, max] to [0, 1] (classifiers),
-    ``"symmetric"`` to [-1, 1] (GANs, tanh outputs); ``inverse`` undoes it. Values outside the
-    training range map outside the target range: nothing is clipped, so ``inverse`` is exact.
-    Arrays: numpy cubes H x W x B (bands last), torch images B x H x W or N x B x H x W
-    (bands at axis -3); ``band_axis`` overrides.
-    """
-
-    def __init__(self, band_min: Any = None, band_max: Any = None,
-                 wavelengths_nm: Any = WAVELENGTHS_NM, n_fitted: int = 0):
-        self.band_min = None if band_min is None else np.asarray(band_min, np.float32)
-        self.band_max = None if band_max is None else np.asarray(band_max, np.float32)
-        self.wavelengths_nm = np.asarray(wavelengths_nm, np.float32)
-        self.n_fitted = n_fitted
-
-    def fit(self, cubes: Iterable[np.ndarray]) -> BandNormaliser:
-        """Running per-band min and max over H x W x B cubes (streamed, any number)."""
-        lo = hi = None
-        n = 0
-        for cube in cubes:
-            flat = np.asarray(cube, np.float32).reshape(-1, np.shape(cube)[-1])
-            lo = flat.min(0) if lo is None else np.minimum(lo, flat.min(0))
-            hi = flat.max(0) if hi is None else np.maximum(hi, flat.max(0))
-            n += 1
-        if n == 0:
-            raise ValueError("BandNormaliser.fit: no cubes given")
-        if len(lo) != len(self.wavelengths_nm):
-            raise ValueError(f"cubes have {len(lo)} bands, wavelengths_nm has "
-                             f"{len(self.wavelengths_nm)}")
-        self.band_min, self.band_max, self.n_fitted = lo, hi, n
-        return self
-
-    def _params(self, x: Any, band_axis: int | None) -> tuple[Any, Any]:
-        if self.band_min is None:
-            raise RuntimeError("BandNormaliser is not fitted: call fit() or load()")
-        span = np.where(self.band_max > self.band_min, self.band_max - self.band_min, 1.0)
-        is_torch = type(x).__module__.startswith("torch")
-        axis = band_axis if band_axis is not None else (-3 if is_torch else -1)
-        if x.shape[axis] != len(span):
-            raise ValueError(f"expected {len(span)} bands on axis {axis}, got shape "
-                             f"{tuple(x.shape)}")
-        shape = [1] * x.ndim
-        shape[axis] = len(span)
-        lo, span = self.band_min.reshape(shape), span.astype(np.float32).reshape(shape)
-        if is_torch:
-            import torch
-
-            lo = torch.as_tensor(lo, device=x.device, dtype=x.dtype)
-            span = torch.as_tensor(span, device=x.device, dtype=x.dtype)
-        return lo, span
-
-    def apply(self, x: Any, value_range: str = "unit", band_axis: int | None = None) -> Any:
-        """Scale to [0, 1] (``"unit"``) or [-1, 1] (``"symmetric"``) by the training range."""
-        lo, span = self._params(x, band_axis)
-        y = (x - lo) / span
-        return _to_range(y, value_range)
-
-    def inverse(self, y: Any, value_range: str = "unit", band_axis: int | None = None) -> Any:
-        """Back to reflectance: the inverse of :meth:`apply` with the same ``value_range``."""
-        lo, span = self._params(y, band_axis)
-        return _from_range(y, value_range) * span + lo
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"band_min": self.band_min.tolist(), "band_max": self.band_max.tolist(),
-                "wavelengths_nm": self.wavelengths_nm.tolist(), "n_fitted": self.n_fitted}
-
-    def save(self, path: str | os.PathLike) -> Path:
-        """JSON with per-band min, max, wavelengths and the number of fitted cubes (atomic)."""
-        if self.band_min is None:
-            raise RuntimeError("BandNormaliser is not fitted: nothing to save")
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(self.to_dict(), indent=2))
-        return path
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> BandNormaliser:
-        path = Path(path)
-        try:
-            d = json.loads(path.read_text())
-            return cls(d["band_min"], d["band_max"], d["wavelengths_nm"], d.get("n_fitted", 0))
-        except (OSError, ValueError, KeyError) as err:
-            raise ValueError(f"{path}: not a normalisation JSON ({err})") from err
-
-    def __repr__(self) -> str:
-        fitted = "unfitted" if self.band_min is None else f"fitted on {self.n_fitted} cubes"
-        return f"BandNormaliser({len(self.wavelengths_nm)} bands, {fitted})"
-
-
-def _to_range(y: Any, value_range: str) -> Any:
-    if value_range == "unit":
-        return y
-    if value_range == "symmetric":
-        return y * 2 - 1
-    raise ValueError(f"value_range must be 'unit' or 'symmetric', got {value_range!r}")
-
-
-def _from_range(y: Any, value_range: str) -> Any:
-    if value_range == "unit":
-        return y
-    if value_range == "symmetric":
-        return (y + 1) / 2
-    raise ValueError(f"value_range must be 'unit' or 'symmetric', got {value_range!r}")

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.preprocess import otsu_threshold
+from ..models.layers import widen_rgb_conv
 from .spectral import as_images
 
 #: Environment variable naming a local 3-channel FID Inception checkpoint.
@@ -51,16 +52,6 @@ class Score:
 # --------------------------------------------------------------------------------------------
 # Inception feature network for B bands
 # --------------------------------------------------------------------------------------------
-def widen_first_conv(weight: torch.Tensor, n_bands: int) -> torch.Tensor:
-    """An ``out x 3 x k x k`` kernel widened to ``n_bands`` inputs: RGB kernels repeated
-    cyclically (R, G, B, R, G, ...) and scaled by ``3 / n_bands``, which keeps the response to a
-    grey image (all bands equal) about that of the RGB network (exactly when 3 divides n_bands)."""
-    if weight.ndim != 4 or weight.shape[1] != 3:
-        raise ValueError(f"expected an out x 3 x k x k first conv, got {tuple(weight.shape)}")
-    idx = torch.arange(n_bands) % 3
-    return weight[:, idx] * (3.0 / n_bands)
-
-
 def _load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
@@ -110,7 +101,7 @@ class Inception16(nn.Module):
             self._random_init(net, seed)
         else:
             self._load(net, weights)
-        wide.weight.data.copy_(widen_first_conv(stem.weight.data, n_bands))
+        wide.weight.data.copy_(widen_rgb_conv(stem.weight.data, n_bands))
         net.Conv2d_1a_3x3.conv = wide
         # channels_last: about 2x faster convolutions on CPU (oneDNN), same values
         self.net = net.eval().requires_grad_(False).to(memory_format=torch.channels_last)

@@ -18,8 +18,6 @@ Introduced in notebook 03.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 import pandas as pd
 
@@ -76,9 +74,9 @@ def _log_model(u: np.ndarray, names, wavelengths_nm, epi_mm: float,
     return np.log(np.maximum(r, _FLOOR))
 
 
-@lru_cache(maxsize=4)
 def _lookup_table(wavelengths_nm: tuple, names: tuple, epi_mm: float, papillary_mm: float):
-    """(u grid K x P, log-reflectance K x B) over the product grid of :data:`GRID`."""
+    """(u grid K x P, log-reflectance K x B) over the product grid of :data:`GRID`; built per
+    :func:`invert_spectra` call (tens of milliseconds), so it always matches the model code."""
     axes = []
     for name in names:
         lo, hi, scale = BOUNDS[name]
@@ -105,16 +103,18 @@ def invert_spectra(spectra, wavelengths_nm=WAVELENGTHS_NM, *, fit_dermal_melanin
     if y.ndim != 2 or y.shape[1] != len(wl):
         raise ValueError(f"spectra must be N x {len(wl)} (one per wavelength), got {y.shape}")
     names = _names(fit_dermal_melanin)
+    table = _lookup_table(wl, names, epi_mm, papillary_mm)
     rows = [_fit_chunk(np.log(np.maximum(y[i:i + chunk], _FLOOR)), names, wl, epi_mm,
-                       papillary_mm, n_iter, n_starts) for i in range(0, len(y), chunk)]
+                       papillary_mm, n_iter, n_starts, table) for i in range(0, len(y), chunk)]
     if not rows:
         return pd.DataFrame(columns=[*names, "residual"])
     return pd.concat(rows, ignore_index=True)
 
 
-def _fit_chunk(log_y, names, wl, epi_mm, papillary_mm, n_iter, n_starts) -> pd.DataFrame:
+def _fit_chunk(log_y, names, wl, epi_mm, papillary_mm, n_iter, n_starts,
+               lookup) -> pd.DataFrame:
     # 1. nearest lookup-table entry: |a - b|^2 = |a|^2 + |b|^2 - 2 a.b
-    u_grid, table = _lookup_table(wl, names, epi_mm, papillary_mm)
+    u_grid, table = lookup
     d2 = (table**2).sum(1)[None, :] - 2.0 * log_y @ table.T
     # several starts (the best distinct table entries) guard against the local minima of the
     # melanin / blood / scattering trade-offs; the best fit of each spectrum wins

@@ -24,6 +24,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .layers import widen_rgb_conv
+
 ARCHS = ("small", "resnet50", "densenet201", "efficientnet_b6")
 
 
@@ -63,13 +65,6 @@ class SmallCNN(nn.Module):
 # --------------------------------------------------------------------------------------------
 # Loading a 3-channel checkpoint into a 16-band network
 # --------------------------------------------------------------------------------------------
-def adapt_first_conv(weight: torch.Tensor, n_bands: int) -> torch.Tensor:
-    """Widen an O x 3 x k x k kernel to O x n_bands x k x k: repeat RGB cyclically, x 3/n_bands."""
-    c = weight.shape[1]
-    reps = -(-n_bands // c)  # ceil
-    return weight.repeat(1, reps, 1, 1)[:, :n_bands] * (c / n_bands)
-
-
 def _first_conv_name(model: nn.Module) -> str:
     name = getattr(model, "first_conv", None) or model.pretrained_cfg["first_conv"]
     return name + ".weight"
@@ -106,7 +101,7 @@ def load_pretrained(model: nn.Module, path: str | Path, n_bands: int) -> nn.Modu
     if conv not in sd:
         raise WeightFileError(f"{path} has no {conv!r}: not a checkpoint of this architecture")
     if sd[conv].shape[1] != n_bands:
-        sd[conv] = adapt_first_conv(sd[conv].float(), n_bands)
+        sd[conv] = widen_rgb_conv(sd[conv].float(), n_bands)
     own = model.state_dict()
     head = {k for k in own if k.startswith(_head_prefix(model))}
     sd = {k: v for k, v in sd.items() if not (k in head and v.shape != own[k].shape)}
@@ -134,9 +129,10 @@ def build_classifier(arch: str, n_bands: int = 16, n_classes: int = 2,
     """A classifier for ``n_bands``-band images; logits of shape N x ``n_classes`` (1 = MM).
 
     ``weights``: None for random initialisation, or a local checkpoint file (3-channel ImageNet /
-    ISIC weights are widened to ``n_bands``, see :func:`adapt_first_conv`). A missing file raises
-    :class:`WeightFileError`. ``freeze_backbone`` leaves only the head trainable (linear probe);
-    the trainer also keeps the frozen part's batch-norm statistics fixed (``model.frozen``).
+    ISIC weights are widened to ``n_bands`` by :func:`hsilib.models.layers.widen_rgb_conv`). A
+    missing file raises :class:`WeightFileError`. ``freeze_backbone`` leaves only the head
+    trainable (linear probe); the trainer also keeps the frozen part's batch-norm statistics
+    fixed (``model.frozen``).
     """
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")

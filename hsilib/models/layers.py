@@ -1,4 +1,5 @@
-"""Shared network blocks for the generative models (FastGAN and its conditional variants).
+"""Shared network blocks: FastGAN's (and its conditional variants'), and the one way this
+project widens an RGB network's first convolution to 16 bands (:func:`widen_rgb_conv`).
 
 One place for the blocks and for the channel tables, so that the conditional FastGAN,
 SPADE-FastGAN and CycleGAN variants reuse them instead of copying them. Introduced in
@@ -16,6 +17,23 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+# --------------------------------------------------------------------------------------------
+# RGB -> B-band first convolutions (pretrained classifiers, Inception16 features, LPIPS)
+# --------------------------------------------------------------------------------------------
+def widen_rgb_conv(weight: torch.Tensor, n_bands: int) -> torch.Tensor:
+    """An ``out x c x k x k`` kernel (c = 3 for RGB) widened to ``n_bands`` input channels.
+
+    Band ``b`` takes input channel ``b mod c`` (R, G, B, R, G, ... over the bands) and every
+    kernel is scaled by ``c / n_bands``, so the response to a flat spectrum (all bands equal)
+    is about that of the RGB network to a grey image (exactly when c divides n_bands).
+    """
+    if weight.ndim != 4:
+        raise ValueError(f"expected an out x c x k x k kernel, got shape {tuple(weight.shape)}")
+    c = weight.shape[1]
+    return weight[:, torch.arange(n_bands) % c] * (c / n_bands)
+
 
 # --------------------------------------------------------------------------------------------
 # Channel tables: width of each stage, as a multiple of ngf / ndf, keyed by spatial resolution.

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..metrics import spectral as sp
+from .layers import widen_rgb_conv
 
 # --------------------------------------------------------------------------------------------
 # Adversarial losses
@@ -156,10 +157,9 @@ class MultibandLPIPS(nn.Module):
 
     def _widen(self, n_bands: int) -> None:
         conv = self.lpips.net.slice1[0]
-        w = conv.weight.data  # out x 3 x k x k
         idx = torch.arange(n_bands) % 3
-        wide = nn.Conv2d(n_bands, w.shape[0], conv.kernel_size, conv.stride, conv.padding)
-        wide.weight.data = w[:, idx] * (3.0 / n_bands)
+        wide = nn.Conv2d(n_bands, conv.out_channels, conv.kernel_size, conv.stride, conv.padding)
+        wide.weight.data = widen_rgb_conv(conv.weight.data, n_bands)
         wide.bias.data = conv.bias.data.clone()
         self.lpips.net.slice1[0] = wide
         sl = self.lpips.scaling_layer

@@ -2,9 +2,10 @@
 
 Three layers, read top to bottom:
 
-1. data: :func:`load_crops` turns a crop folder (one split) into one in-memory tensor of
-   normalised images at the training size (a few MB at 64 px: every epoch then costs only the
-   network), and :func:`training_set` mixes in synthetic crops by count per class;
+1. data: :func:`hsilib.data.datasets.load_crops` turns a crop folder (one split) into one
+   in-memory tensor of normalised images at the training size (a few MB at 64 px: every epoch
+   then costs only the network), and :func:`training_set` mixes in synthetic crops by count
+   per class;
 2. objective and loop: :func:`focal_loss`, :func:`augment_batch` (the data module's
    ``train_transforms``, applied to the cached images) and :func:`train_classifier`
    (AdamW; early stopping and checkpoint selection on the VALIDATION split only);
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import config as config_mod
-from ..labels import BINARY_CLASSES
+from ..data.datasets import Crops, load_crops
 from ..metrics import classification as cm
 from ..models.classifiers import build_classifier, set_train_mode
 from ..runtime import device as pick_device
@@ -42,61 +42,6 @@ PRED_COLUMNS = ["config", "seed", "split", "id", "label", "p_mm", "is_synthetic"
 # --------------------------------------------------------------------------------------------
 # 1. Data: crops as one tensor per split
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Crops:
-    """A set of crops held in memory: ``images`` N x B x S x S (normalised), ``labels`` N."""
-
-    images: torch.Tensor
-    labels: torch.Tensor
-    ids: tuple[str, ...]
-    is_synthetic: torch.Tensor
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def subset(self, idx: Sequence[int] | np.ndarray) -> Crops:
-        idx = torch.as_tensor(np.asarray(idx, dtype=np.int64))
-        return Crops(self.images[idx], self.labels[idx], tuple(self.ids[i] for i in idx.tolist()),
-                     self.is_synthetic[idx])
-
-    @staticmethod
-    def cat(parts: Sequence[Crops]) -> Crops:
-        parts = [p for p in parts if len(p)]
-        return Crops(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]),
-                     sum((p.ids for p in parts), ()), torch.cat([p.is_synthetic for p in parts]))
-
-
-_CACHE: dict[tuple, Crops] = {}
-
-
-def load_crops(folder: str | Path, normaliser, size: int, split: str | None = None,
-               splits_csv: str | Path | None = None) -> Crops:
-    """All MM/DN crops of ``folder`` (one ``split`` of ``splits_csv``, or all) as one tensor.
-
-    Reads through :class:`hsilib.data.datasets.CropDataset` (normalised to [0, 1] with the
-    training-split band min/max) resized by ``eval_transforms(size)``. Results are cached in
-    memory for the session, keyed by folder, split and size, because every configuration and
-    seed of notebook 06 reads the same crops.
-    """
-    from ..data.datasets import CropDataset, eval_transforms
-
-    norm_key = (normaliser.band_min.tobytes() + normaliser.band_max.tobytes()
-                if hasattr(normaliser, "band_min") else str(normaliser))
-    key = (str(Path(folder).resolve()), split, str(splits_csv), int(size), norm_key)
-    if key not in _CACHE:
-        ds = CropDataset(folder, split=split, splits_csv=splits_csv, classes=BINARY_CLASSES,
-                         normaliser=normaliser, value_range="unit", transform=eval_transforms(size))
-        items = [ds[i] for i in range(len(ds))]
-        if not items:
-            raise ValueError(f"no MM/DN crops in {folder} (split={split!r})")
-        _CACHE[key] = Crops(
-            torch.stack([torch.as_tensor(it["image"], dtype=torch.float32) for it in items]),
-            torch.tensor([int(it["label"]) for it in items]),
-            tuple(str(it["id"]) for it in items),
-            torch.tensor([bool(it["is_synthetic"]) for it in items]))
-    return _CACHE[key]
-
-
 def stratified_fraction(labels: torch.Tensor, fraction: float, seed: int) -> np.ndarray:
     """Indices of a seeded, class-stratified subsample: ``fraction`` of each class (>= 1)."""
     if not 0 < fraction <= 1:
@@ -259,7 +204,7 @@ def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path
                    augment: bool = False, loss: str = "ce", balanced: bool = False,
                    weights: str | None = None, freeze_backbone: bool = False,
                    device: str = "auto", checkpoint_dir: str | Path | None = None,
-                   checkpoint_prefix: str = "") -> pd.DataFrame:
+                   checkpoint_prefix: str = "", cache: dict | None = None) -> pd.DataFrame:
     """Train configuration ``name`` once per seed; return its predictions (``PRED_COLUMNS``).
 
     Training data: ``fraction`` of the real training split (none when ``real_train`` is False:
@@ -268,13 +213,19 @@ def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path
     selected checkpoint predicts ``val`` and ``test``, and every folder (or list of folders) of
     ``extra_test`` (e.g. synthetic crops for train-real-test-synthetic) as split ``test_<key>``.
     Checkpoints go to ``checkpoint_dir/<checkpoint_prefix><name>_seed<k>.pt`` with the resolved
-    config.
+    config. ``cache``: a dict the caller owns and passes to every call on the same crops and
+    normaliser (notebook 06 does), so each folder and split is read once per run.
     """
+    cache = {} if cache is None else cache
+
     def load(folder, split=None) -> Crops:  # a list of folders is concatenated
         if isinstance(folder, (list, tuple)):
             return Crops.cat([load(f) for f in folder])
-        return load_crops(folder, normaliser, cfg.image_size, split,
-                          splits_csv if split else None)
+        key = (str(Path(folder).resolve()), split, int(cfg.image_size))
+        if key not in cache:
+            cache[key] = load_crops(folder, normaliser, cfg.image_size, split,
+                                    splits_csv if split else None)
+        return cache[key]
 
     real = load(crops_dir, "train") if real_train else None
     val, test = load(crops_dir, "val"), load(crops_dir, "test")

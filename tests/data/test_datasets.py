@@ -6,13 +6,14 @@ import pytest
 import torch
 
 from hsilib.data.datasets import (
+    BandNormaliser,
     CropDataset,
     eval_transforms,
     read_index,
     train_transforms,
     write_crop_folder,
 )
-from hsilib.data.splits import BandNormaliser, make_splits, save_csv
+from hsilib.data.splits import make_splits, save_csv
 
 
 def _row(ident, cls, synthetic=False):

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from hsilib.data.splits import BandNormaliser, check_grouped, grouped_kfold, make_splits, save_csv
+from hsilib.data.datasets import BandNormaliser
+from hsilib.data.splits import check_grouped, grouped_kfold, make_splits, save_csv
 
 
 def fake_index(seed=0, n=(85, 175, 70)):

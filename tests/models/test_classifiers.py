@@ -5,6 +5,7 @@ import torch
 from timm.models import adapt_input_conv
 
 from hsilib.models import classifiers as M
+from hsilib.models.layers import widen_rgb_conv
 
 
 @pytest.mark.parametrize("arch", M.ARCHS)
@@ -43,7 +44,7 @@ def test_rgb_checkpoint_is_widened_by_3_over_16(tmp_path, arch):
         torch.testing.assert_close(w16[:, band], w3[:, band % 3] * 3 / 16)
     torch.testing.assert_close(w16, adapt_input_conv(16, w3))  # timm's rule, same numbers
     # with a multiple of 3 bands a flat image gives exactly the flat RGB image's response
-    w6 = M.adapt_first_conv(w3, 6)
+    w6 = widen_rgb_conv(w3, 6)
     conv6 = torch.nn.functional.conv2d(torch.ones(1, 6, 8, 8), w6)
     conv3 = torch.nn.functional.conv2d(torch.ones(1, 3, 8, 8), w3)
     torch.testing.assert_close(conv6, conv3, rtol=1e-5, atol=1e-5)

@@ -124,3 +124,15 @@ def test_multiband_lpips_widens_first_conv_from_local_file(tmp_path):
     assert lp(a, torch.flip(a, dims=[-1])).item() > 0
     with pytest.raises(FileNotFoundError, match="lpips_weights"):
         losses.reconstruction_loss(16, str(tmp_path / "missing.pth"))
+
+
+def test_widen_rgb_conv_repeats_channels_and_keeps_flat_responses():
+    w = torch.arange(2 * 3 * 1 * 1, dtype=torch.float32).view(2, 3, 1, 1)  # out 2, RGB, 1x1
+    wide = layers.widen_rgb_conv(w, 5)
+    assert wide.shape == (2, 5, 1, 1)
+    # bands take R, G, B, R, G, scaled by 3/5
+    torch.testing.assert_close(wide[0, :, 0, 0], torch.tensor([0.0, 1, 2, 0, 1]) * 0.6)
+    flat16 = layers.widen_rgb_conv(w, 6).sum(1)  # response to an all-ones 6-band input
+    torch.testing.assert_close(flat16, w.sum(1))  # = the RGB response to an all-ones image
+    with pytest.raises(ValueError, match="out x c x k x k"):
+        layers.widen_rgb_conv(torch.ones(3, 3), 16)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from hsilib import config
+from hsilib.data.datasets import load_crops
 from hsilib.train import classifier as T
 
 SIZE = 16
@@ -38,7 +39,7 @@ def _write_crops(folder, n_per_class, synthetic=False, seed=0, classes=("MM", "D
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from hsilib.data.splits import BandNormaliser
+    from hsilib.data.datasets import BandNormaliser
 
     root = tmp_path_factory.mktemp("run06")
     index = _write_crops(root / "crops", 12)
@@ -62,8 +63,8 @@ def _experiment(run, name="syn", seeds=(0,), **kw):
 def test_synthetic_enters_only_the_training_split(run):
     r = run
     split_of = r["index"].set_index("id")["split"]
-    real = T.load_crops(r["root"] / "crops", r["norm"], SIZE, "train", r["root"] / "splits.csv")
-    pool = T.load_crops(r["root"] / "syn_mm", r["norm"], SIZE)
+    real = load_crops(r["root"] / "crops", r["norm"], SIZE, "train", r["root"] / "splits.csv")
+    pool = load_crops(r["root"] / "syn_mm", r["norm"], SIZE)
     train = T.training_set(real, {"MM": pool}, {"MM": 5}, 1.0, seed=0)
     assert int(train.is_synthetic.sum()) == 5 and len(train) == len(real) + 5
     assert set(train.labels[train.is_synthetic].tolist()) == {1}  # synthetic melanoma
@@ -99,8 +100,8 @@ def test_checkpoints_are_named_by_the_caller(run, tmp_path):
 
 def test_seeds_reproduce_a_short_run(run):
     r = run
-    real = T.load_crops(r["root"] / "crops", r["norm"], SIZE, "train", r["root"] / "splits.csv")
-    val = T.load_crops(r["root"] / "crops", r["norm"], SIZE, "val", r["root"] / "splits.csv")
+    real = load_crops(r["root"] / "crops", r["norm"], SIZE, "train", r["root"] / "splits.csv")
+    val = load_crops(r["root"] / "crops", r["norm"], SIZE, "val", r["root"] / "splits.csv")
     kw = dict(augment=True, balanced=True, loss="focal", device="cpu")
     m1, h1 = T.train_classifier(r["cfg"], real, val, 3, **kw)
     m2, h2 = T.train_classifier(r["cfg"], real, val, 3, **kw)

@@ -15,8 +15,7 @@ import torch
 from torch import nn
 
 from hsilib import config
-from hsilib.data.datasets import CropDataset, read_index
-from hsilib.data.splits import BandNormaliser
+from hsilib.data.datasets import BandNormaliser, CropDataset, read_index
 from hsilib.metrics import protocol
 from hsilib.models import registry
 from hsilib.models.objective import Objective, Step, mean_logs, seeded
