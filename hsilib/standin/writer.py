@@ -23,6 +23,9 @@ from .imaging import render_cube, render_rgb
 from .lesion import OTHER_SUBTYPES
 from .scene import BASE_SHAPE, image_rng, sample_scene
 
+#: Version of the generated data: a cached folder of another version is regenerated. Raise it
+#: whenever the simulator's output changes (3: layered dermis joins the one-layer model smoothly).
+VERSION = 3
 OTHER_SHARES = (0.35, 0.2, 0.3, 0.15)  # of the 70 "Other" cubes
 
 
@@ -123,7 +126,7 @@ def generate_standin(out_dir, *, n_mm: int = 85, n_dn: int = 175, n_other: int =
             raise ValueError(f"generate_standin: {name} must be >= 0, got {v}")
     root = Path(out_dir)
     params = dict(n_mm=int(n_mm), n_dn=int(n_dn), n_other=int(n_other), scale=float(scale),
-                  seed=int(seed), version=2)
+                  seed=int(seed), version=VERSION)
     plan = plan_standin(n_mm, n_dn, n_other)
     expected = [root / "hsidermoscopy" / f"{c}Cube" / f"{s}.mat" for c, _, _, s in plan]
     expected += [root / "truth" / "lesions.csv"]
@@ -179,7 +182,7 @@ def generate_rgb_set(out_dir, *, n: int, size: int = 256, seed: int = 0, workers
     if int(n) < 1 or int(size) < 16:
         raise ValueError(f"generate_rgb_set: need n >= 1 and size >= 16, got {n}, {size}")
     root = Path(out_dir) / "rgb"
-    params = dict(n=int(n), size=int(size), seed=int(seed), version=2)
+    params = dict(n=int(n), size=int(size), seed=int(seed), version=VERSION)
     if _is_complete(root, params, [root / "index.csv"]):
         return root
     shutil.rmtree(root, ignore_errors=True)
