@@ -6,7 +6,7 @@
     python run_all.py --only 01 03          # just these notebooks
     python run_all.py --from 03             # notebook 03 and everything after it
     python run_all.py --data ~/HSIDermoscopy --profile full --out runs/real
-    python run_all.py --set 03.lpips_weights=/w/vgg16.pth --set 06.seeds=[0,1,2]
+    python run_all.py --set 03.lpips_weights=/w/vgg16.pth --set 06.classifier_study.seeds=[0,1,2]
     python run_all.py --set 03.gan_study.n_synthetic=50    # another section the notebook reads
 
 Each executed notebook is saved under ``<run>/notebooks/``; ``<run>/manifest.json`` records the
@@ -56,7 +56,7 @@ def select(notebooks: list[Path], only: list[str] | None, start: str | None) -> 
 
 
 def parse_overrides(items: list[str] | None, known: set[str]) -> dict[str, dict]:
-    """``["03.steps=200", "06.seeds=[0,1]"]`` -> ``{"03": {"steps": 200}, "06": {"seeds": [0,1]}}``.
+    """``["03.steps=200", "06.epochs=5"]`` -> ``{"03": {"steps": 200}, "06": {"epochs": 5}}``.
 
     Values are read as JSON when they parse (numbers, lists, true/false/null), else as strings.
     The notebook receives them as its ``OVERRIDES`` parameter; its config section checks them.

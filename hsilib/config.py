@@ -159,23 +159,37 @@ class ClassifierConfig:
     patience: int = 100
     select_metric: Literal["loss", "sensitivity", "specificity", "precision", "f1",
                            "balanced_accuracy", "accuracy", "auroc", "auprc"] = "auroc"
-    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
-    n_synthetic_mm: int = 100  # synthetic melanoma crops added to training (the study's best mix)
-    n_synthetic_dn: int = 0
     pretrained_weights: str | None = None  # local ImageNet checkpoint (3-channel)
     specialist_weights: str | None = None  # local ISIC melanoma checkpoint (3-channel)
     num_workers: int = 0
-    n_synthetic_tstr: int | None = None  # synthetic crops per class for TSTR; None = all exported
-    fractions: tuple[float, ...] = (0.25, 0.5, 1.0)  # learning curve: shares of real training data
-    threshold_rule: Literal["youden", "f1", "fixed"] = "youden"  # threshold chosen on validation
-    n_boot: int = 2000  # bootstrap resamples for test-set CIs and paired tests
     device: str = "auto"
 
     DELTAS: ClassVar[Deltas] = {
         "quick": dict(arch="small", image_size=64, batch_size=32, lr=2e-3, epochs=40,
-                      patience=10, seeds=(0, 1, 2), n_boot=500),
+                      patience=10),
         "smoke": dict(arch="small", image_size=32, batch_size=4, lr=1e-3, epochs=2,
-                      patience=1, seeds=(0, 1), n_synthetic_mm=4, n_boot=50),
+                      patience=1),
+    }
+
+    def __post_init__(self) -> None:
+        _check_choices(self)
+
+
+@dataclass(frozen=True)
+class ClassifierStudyConfig:
+    """What notebook 06 does with the classifiers: seeds, training mixes, thresholds, CIs."""
+
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    n_synthetic_mm: int = 100  # synthetic melanoma crops added to training (the study's best mix)
+    n_synthetic_dn: int = 0
+    n_synthetic_tstr: int | None = None  # synthetic crops per class for TSTR; None = all exported
+    fractions: tuple[float, ...] = (0.25, 0.5, 1.0)  # learning curve: shares of real training data
+    threshold_rule: Literal["youden", "f1", "fixed"] = "youden"  # threshold chosen on validation
+    n_boot: int = 2000  # bootstrap resamples for test-set CIs and paired tests
+
+    DELTAS: ClassVar[Deltas] = {
+        "quick": dict(seeds=(0, 1, 2), n_boot=500),
+        "smoke": dict(seeds=(0, 1), n_synthetic_mm=4, n_boot=50),
     }
 
     def __post_init__(self) -> None:
@@ -206,6 +220,7 @@ class StudyConfig:
     fastgan: FastGANConfig = field(default_factory=FastGANConfig)
     gan_study: GANStudyConfig = field(default_factory=GANStudyConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    classifier_study: ClassifierStudyConfig = field(default_factory=ClassifierStudyConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
 
     DELTAS: ClassVar[Deltas] = {"quick": dict(save_pdf=False), "smoke": dict(save_pdf=False)}

@@ -25,7 +25,7 @@ def test_full_profile_holds_the_study_settings():
     assert (full.classifier.arch, full.classifier.image_size, full.classifier.lr) == (
         "densenet201", 224, 1e-4)
     assert (full.data.n_mm, full.data.n_dn, full.data.n_other) == (85, 175, 70)
-    assert len(full.classifier.seeds) >= 5
+    assert len(full.classifier_study.seeds) >= 5
     assert full.save_pdf and not config.resolve("quick").save_pdf
 
 
@@ -33,7 +33,7 @@ def test_profiles_shrink_from_full_to_smoke():
     smoke, quick, full = (config.resolve(p) for p in ("smoke", "quick", "full"))
     assert smoke.fastgan.steps < quick.fastgan.steps < full.fastgan.steps
     assert smoke.data.crop_size <= quick.data.crop_size <= full.data.crop_size
-    assert len(quick.classifier.seeds) >= 3
+    assert len(quick.classifier_study.seeds) >= 3
 
 
 def test_section_overrides_are_applied_and_coerced():
@@ -95,7 +95,8 @@ def test_literal_choices_match_what_the_code_builds():
     hints = typing.get_type_hints(config.ClassifierConfig)
     assert typing.get_args(hints["arch"]) == ARCHS
     assert set(typing.get_args(hints["select_metric"])) == {"loss", *METRICS}
-    assert typing.get_args(hints["threshold_rule"]) == ("youden", "f1", "fixed")
+    assert typing.get_args(typing.get_type_hints(config.ClassifierStudyConfig)[
+        "threshold_rule"]) == ("youden", "f1", "fixed")
     assert typing.get_args(typing.get_type_hints(config.FastGANConfig)["lpips_net"]) == (
         "vgg", "alex")
 
@@ -106,7 +107,8 @@ def test_literal_choices_match_what_the_code_builds():
         ("classifier", dict(arch="nope"),
          r"quick\.classifier\.arch: got 'nope', choose one of 'small', 'resnet50', "
          r"'densenet201', 'efficientnet_b6'"),
-        ("classifier", dict(threshold_rule="max"), r"threshold_rule: got 'max'.*'youden', 'f1'"),
+        ("classifier_study", dict(threshold_rule="max"),
+         r"threshold_rule: got 'max'.*'youden', 'f1'"),
         ("classifier", dict(select_metric="loss2"), r"select_metric: got 'loss2'"),
         ("fastgan", dict(lpips_net="squeeze"), r"lpips_net: got 'squeeze', choose one of "
                                                r"'vgg', 'alex'"),
@@ -119,9 +121,9 @@ def test_bad_choices_name_section_key_value_and_choices(section, kwargs, message
 
 
 def test_valid_choices_pass():
-    cfg = config.resolve("quick", "classifier", arch="resnet50", threshold_rule="f1",
-                         select_metric="loss")
-    assert (cfg.arch, cfg.threshold_rule, cfg.select_metric) == ("resnet50", "f1", "loss")
+    cfg = config.resolve("quick", "classifier", arch="resnet50", select_metric="loss")
+    assert (cfg.arch, cfg.select_metric) == ("resnet50", "loss")
+    assert config.resolve("quick", "classifier_study", threshold_rule="f1").threshold_rule == "f1"
     assert config.resolve("smoke", fastgan={"lpips_net": "alex"}).fastgan.lpips_net == "alex"
 
 

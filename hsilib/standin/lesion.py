@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-CLASSES = ("MM", "DN", "Other")
+from ..labels import CLASSES
+
 OTHER_SUBTYPES = ("SK", "Lentigo", "Nv", "IEC")
 FEATURE_COLUMNS = ("asymmetry", "border_irregularity", "n_colours", "blue_white_veil",
                    "regression", "atypical_network", "irregular_dots", "streaks", "blotches",

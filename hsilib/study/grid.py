@@ -6,7 +6,7 @@ returns all results concatenated in grid order (experiments in the given order, 
 each), exactly as a plain loop over the cells would. So an interrupted study resumes where it
 stopped, and a finished one is read back without training anything::
 
-    preds = run_grid(plan, train_one, seeds=cfg.seeds, out_dir=run.results / "06_cells",
+    preds = run_grid(plan, train_one, seeds=study.seeds, out_dir=run.results / "06_cells",
                      context={"config": config.to_dict(cfg), "inputs": file_stamps(inputs)})
 
 Where the cells run is the executor's business. An executor has one method,
