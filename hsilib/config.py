@@ -69,10 +69,12 @@ class MetricsConfig:
     k: int = 3  # neighbours for precision/recall and density/coverage (fewer for tiny sets)
     n_pixels: int = 20_000  # per-pixel spectra per set and region for the spectral FD
     n_pixels_physics: int = 1000  # spectra per set for the chromophore inversion
+    n_boot: int = 1000  # bootstrap resamples for the intervals of per-sample metrics
 
     DELTAS: ClassVar[Deltas] = {
         "quick": dict(feature_size=139),  # 299 takes ~50 s on 2 cores
-        "smoke": dict(feature_size=75, n_eval=6, n_pixels=2000, n_pixels_physics=200),
+        "smoke": dict(feature_size=75, n_eval=6, n_pixels=2000, n_pixels_physics=200,
+                      n_boot=50),
     }
 
 

@@ -47,6 +47,8 @@ class Score:
     n_fake: int
     std: float | None = None  # spread over subsets where the metric has one (KID)
     extra: dict = field(default_factory=dict)
+    #: the per-sample terms whose mean is ``value`` (k-NN metrics), for bootstrap intervals
+    per_sample: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -296,11 +298,13 @@ def precision_recall(real, fake, *, k: int = 3) -> tuple[Score, Score]:
     """
     r, f = _features(real, "real"), _features(fake, "fake")
     d_fr = _pairwise(f, r)
-    precision = float((d_fr <= _knn_radius(r, k)[None, :]).any(1).mean())
-    recall = float((d_fr.T <= _knn_radius(f, k)[None, :]).any(1).mean())
+    in_real = (d_fr <= _knn_radius(r, k)[None, :]).any(1)  # per synthetic sample
+    in_fake = (d_fr.T <= _knn_radius(f, k)[None, :]).any(1)  # per real sample
     n = (r.shape[0], f.shape[0])
-    return Score("precision", precision, *n, extra={"k": k}), Score("recall", recall, *n,
-                                                                     extra={"k": k})
+    return (Score("precision", float(in_real.mean()), *n, extra={"k": k},
+                  per_sample=in_real.astype(float)),
+            Score("recall", float(in_fake.mean()), *n, extra={"k": k},
+                  per_sample=in_fake.astype(float)))
 
 
 def density_coverage(real, fake, *, k: int = 3) -> tuple[Score, Score]:
@@ -313,8 +317,9 @@ def density_coverage(real, fake, *, k: int = 3) -> tuple[Score, Score]:
     r, f = _features(real, "real"), _features(fake, "fake")
     inside = _pairwise(r, f) <= _knn_radius(r, k)[:, None]  # n_real x n_fake
     n = (r.shape[0], f.shape[0])
-    return (Score("density", float(inside.sum(0).mean() / k), *n, extra={"k": k}),
-            Score("coverage", float(inside.any(1).mean()), *n, extra={"k": k}))
+    density, covered = inside.sum(0) / k, inside.any(1).astype(float)
+    return (Score("density", float(density.mean()), *n, extra={"k": k}, per_sample=density),
+            Score("coverage", float(covered.mean()), *n, extra={"k": k}, per_sample=covered))
 
 
 # --------------------------------------------------------------------------------------------

@@ -35,7 +35,8 @@ from . import distribution as dist
 from . import physics
 from . import spectral as sp
 
-COLUMNS = ["metric", "value", "floor", "n_synthetic", "n_real", "kind", "note"]
+COLUMNS = ["metric", "value", "floor", "ci_low", "ci_high", "n_synthetic", "n_real", "kind",
+           "note"]
 _SMALL = 16  # side of the downsampled images used for nearest-neighbour search
 
 
@@ -124,8 +125,21 @@ def _summarise(source, masks, extractor, batch_size, seed, pixels_per_image,
 # --------------------------------------------------------------------------------------------
 # Scores of one (candidate, held-out) pair of summaries
 # --------------------------------------------------------------------------------------------
+def _bootstrap_ci(terms: np.ndarray, stat, n_boot: int, seed: int,
+                  level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``stat(terms)`` over resamples of the terms."""
+    terms = np.asarray(terms, float)
+    if n_boot < 1 or len(terms) < 2:
+        return float("nan"), float("nan")
+    idx = np.random.default_rng(seed).integers(0, len(terms), (n_boot, len(terms)))
+    stats = np.array([stat(terms[i]) for i in idx])
+    lo, hi = np.nanquantile(stats, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
 def _set_scores(cand: _Summary, real: _Summary, *, name: str, k: int, n_pixels: int,
-                seed: int) -> dict[str, float]:
+                seed: int, terms: dict | None = None) -> dict[str, float]:
+    """Set-level scores; the per-sample terms of the k-NN metrics go into ``terms``."""
     rng = np.random.default_rng(seed)
     out = {name: dist.frechet_distance(real.feats, cand.feats).value,
            "KID": dist.kid(real.feats, cand.feats, n_subsets=50, subset_size=100,
@@ -133,6 +147,8 @@ def _set_scores(cand: _Summary, real: _Summary, *, name: str, k: int, n_pixels: 
     for score in (*dist.precision_recall(real.feats, cand.feats, k=k),
                   *dist.density_coverage(real.feats, cand.feats, k=k)):
         out[score.metric] = score.value
+        if terms is not None:
+            terms[score.metric] = (score.per_sample, np.mean)
     for region in ("lesion", "skin"):
         a, b = (v.spectra[region] for v in (real, cand))
         a = a[rng.choice(len(a), min(len(a), n_pixels), replace=False)]
@@ -154,8 +170,10 @@ def _nearest(query: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return idx.numpy(), dmin.numpy()
 
 
-def _paired_scores(source, idx_in_source, heldout, nn_idx, batch_size) -> dict[str, float]:
-    """SSIM, PSNR and SAM of ``source[idx_in_source]`` against their nearest held-out images."""
+def _paired_scores(source, idx_in_source, heldout, nn_idx, batch_size,
+                   terms: dict | None = None) -> dict[str, float]:
+    """SSIM, PSNR and SAM of ``source[idx_in_source]`` against their nearest held-out images
+    (the per-image values go into ``terms``)."""
     vals = {"SSIM": [], "PSNR": [], "SAM_rad": []}
     for i in range(0, len(idx_in_source), batch_size):
         a, _ = _take(source, idx_in_source[i:i + batch_size])
@@ -164,8 +182,11 @@ def _paired_scores(source, idx_in_source, heldout, nn_idx, batch_size) -> dict[s
         vals["PSNR"].append(sp.psnr(a, b, data_range=1.0, reduction="none"))
         vals["SAM_rad"].append(sp.sam(a, b, reduction="none"))
     # PSNR of an exact copy is +inf: the median keeps the summary finite and robust
-    return {k: float(torch.cat(v).double().nanmedian()) if k == "PSNR" else
-            float(torch.cat(v).double().mean()) for k, v in vals.items()}
+    per_image = {k: torch.cat(v).double().numpy() for k, v in vals.items()}
+    stats = {k: (np.nanmedian if k == "PSNR" else np.mean) for k in per_image}
+    if terms is not None:
+        terms.update({k: (v, stats[k]) for k, v in per_image.items()})
+    return {k: float(stats[k](v)) for k, v in per_image.items()}
 
 
 def _physics_scores(sources, to_reflectance, n_pixels, seed) -> tuple[pd.DataFrame, ...]:
@@ -204,8 +225,13 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, cfg: MetricsConfi
     ``device`` ("auto": CUDA if available); everything else runs on the CPU.
 
     Floors: a random subset of the training images, as many as there are synthetic images,
-    measured against the same held-out set. Returns a DataFrame with columns
-    ``metric, value, floor, n_synthetic, n_real, kind, note``.
+    measured against the same held-out set. Intervals (``ci_low``, ``ci_high``): 95% percentile
+    bootstrap (``cfg.n_boot`` resamples) of the metrics that are means (or medians) of
+    per-sample terms, over the samples they average with the other set held fixed: synthetic
+    images for precision, density, the paired and the memorisation metrics, held-out images for
+    recall and coverage. They cover the resampling of those images only, not generator seeds;
+    set-level metrics (Frechet distances, KID, spectral and physics rows) have none (NaN).
+    Returns a DataFrame with columns :data:`COLUMNS`.
     """
     cfg = cfg or MetricsConfig()
     batch_size, n_pixels = cfg.batch_size, cfg.n_pixels
@@ -232,11 +258,14 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, cfg: MetricsConfi
                           ppi)
     fd_name = getattr(extractor, "score_name", "FD")
 
-    values = _set_scores(syn, held, name=fd_name, k=k, n_pixels=n_pixels, seed=seed)
+    terms: dict = {}  # metric -> (per-sample terms, statistic) for the bootstrap intervals
+    values = _set_scores(syn, held, name=fd_name, k=k, n_pixels=n_pixels, seed=seed,
+                         terms=terms)
     floors = _set_scores(train_sub, held, name=fd_name, k=k, n_pixels=n_pixels, seed=seed)
     nn_syn, _ = _nearest(syn.small, held.small)
     nn_train, _ = _nearest(train_sub.small, held.small)
-    values.update(_paired_scores(synthetic, np.arange(syn.n), real_heldout, nn_syn, batch_size))
+    values.update(_paired_scores(synthetic, np.arange(syn.n), real_heldout, nn_syn, batch_size,
+                                 terms))
     floors.update(_paired_scores(real_train, train_idx, real_heldout, nn_train, batch_size))
 
     size = getattr(extractor, "feature_size", None)
@@ -257,9 +286,11 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, cfg: MetricsConfi
         note = ("each image vs its nearest held-out image (L2, 16x16 downsampled)"
                 + ("; median over images" if metric == "PSNR" else "")) if paired else notes.get(
                     metric, f"{_length(synthetic)} vs {_length(real_heldout)} images")
-        rows.append(dict(metric=metric, value=value, floor=floors[metric], n_synthetic=syn.n,
-                         n_real=held.n, kind=kind, note=note))
-    rows += _memorisation_rows(syn, train_sub, held)
+        ci = _bootstrap_ci(*terms[metric], cfg.n_boot, seed) if metric in terms else (
+            float("nan"), float("nan"))
+        rows.append(dict(metric=metric, value=value, floor=floors[metric], ci_low=ci[0],
+                         ci_high=ci[1], n_synthetic=syn.n, n_real=held.n, kind=kind, note=note))
+    rows += _memorisation_rows(syn, train_sub, held, cfg.n_boot, seed)
     if to_reflectance is not None:
         fits = _physics_scores((synthetic, real_heldout, real_train), to_reflectance,
                                cfg.n_pixels_physics, seed)
@@ -273,19 +304,25 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, cfg: MetricsConfi
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _memorisation_rows(syn: _Summary, train: _Summary, held: _Summary) -> list[dict]:
-    """Nearest-training-image distances of synthetic vs held-out real images (16x16 L2)."""
+def _memorisation_rows(syn: _Summary, train: _Summary, held: _Summary, n_boot: int,
+                       seed: int) -> list[dict]:
+    """Nearest-training-image distances of synthetic vs held-out real images (16x16 L2); the
+    intervals resample the synthetic images (the held-out reference fixed)."""
     _, d_syn = _nearest(syn.small, train.small_all)
     _, d_held = _nearest(held.small, train.small_all)
-    p5 = np.quantile(d_held, 0.05)
+    p5, med_held = np.quantile(d_held, 0.05), np.median(d_held)
     common = dict(n_synthetic=syn.n, n_real=held.n, kind="memorisation")
+    ratio = (lambda d: np.median(d) / med_held)  # noqa: E731
+    closer = (d_syn < p5).astype(float)
+    lo_r, hi_r = _bootstrap_ci(d_syn, ratio, n_boot, seed)
+    lo_c, hi_c = _bootstrap_ci(closer, np.mean, n_boot, seed)
     return [
-        dict(metric="NN_train_dist_ratio", value=float(np.median(d_syn) / np.median(d_held)),
-             floor=1.0, note="median NN distance to training images: synthetic / held-out "
+        dict(metric="NN_train_dist_ratio", value=float(ratio(d_syn)), floor=1.0, ci_low=lo_r,
+             ci_high=hi_r, note="median NN distance to training images: synthetic / held-out "
              "(<< 1: copies of training images)", **common),
-        dict(metric="frac_closer_than_heldout_p5", value=float((d_syn < p5).mean()), floor=0.05,
-             note="share of synthetic images nearer to a training image than 95% of held-out "
-             "images are", **common),
+        dict(metric="frac_closer_than_heldout_p5", value=float(closer.mean()), floor=0.05,
+             ci_low=lo_c, ci_high=hi_c, note="share of synthetic images nearer to a training "
+             "image than 95% of held-out images are", **common),
     ]
 
 
