@@ -258,13 +258,16 @@ def _gaussian_1d(size: int, sigma: float, dtype, device) -> torch.Tensor:
 
 
 def ssim(preds, target, *, data_range: float, sigma: float = 1.5, k1: float = 0.01,
-         k2: float = 0.03, reduction: Reduction = "mean") -> torch.Tensor:
+         k2: float = 0.03, reduction: Reduction = "mean",
+         padding: Literal["reflect", "valid"] = "reflect") -> torch.Tensor:
     """Structural similarity (Wang et al. 2004, IEEE TIP 13:600) averaged over all bands and
     pixels of each image.
 
     Local statistics use a Gaussian window (``sigma``, size ``2 int(3.5 sigma + 0.5) + 1`` = 11
     for 1.5) on each band separately, with reflection padding so the map covers the whole image
-    (torchmetrics' convention); ``C1 = (k1 L)^2``, ``C2 = (k2 L)^2`` with ``L = data_range``.
+    (torchmetrics' convention; the metric); ``padding="valid"`` averages only the pixels whose
+    window lies inside the image (scikit-image's convention; cheaper, used as a training loss).
+    ``C1 = (k1 L)^2``, ``C2 = (k2 L)^2`` with ``L = data_range``.
     """
     if data_range <= 0:
         raise ValueError(f"data_range must be positive, got {data_range}")
@@ -272,11 +275,14 @@ def ssim(preds, target, *, data_range: float, sigma: float = 1.5, k1: float = 0.
     n, b, h, w = p.shape
     size = int(3.5 * sigma + 0.5) * 2 + 1
     pad = (size - 1) // 2
-    if pad >= min(h, w):
+    if padding not in ("reflect", "valid"):
+        raise ValueError(f"padding must be 'reflect' or 'valid', got {padding!r}")
+    if (pad >= min(h, w)) if padding == "reflect" else (size > min(h, w)):
         raise ValueError(f"images {h} x {w} are too small for an SSIM window of {size}")
     g = _gaussian_1d(size, sigma, p.dtype, p.device)
-    p = F.pad(p, (pad, pad, pad, pad), mode="reflect")
-    t = F.pad(t, (pad, pad, pad, pad), mode="reflect")
+    if padding == "reflect":
+        p = F.pad(p, (pad, pad, pad, pad), mode="reflect")
+        t = F.pad(t, (pad, pad, pad, pad), mode="reflect")
     # the 2-D Gaussian window is separable: two 1-D passes, size/2 times fewer operations
     stats = F.conv2d(torch.cat([p, t, p * p, t * t, p * t]), g.view(1, 1, size, 1).expand(
         b, 1, size, 1), groups=b)

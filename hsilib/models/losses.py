@@ -98,8 +98,9 @@ class L1SSIMLoss(nn.Module):
     """Fallback reconstruction loss: ``L1 + (1 - SSIM)`` on images in [-1, 1]."""
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        sigma = 1.5 if min(a.shape[-2:]) > 5 else 0.5  # an 11-px window, 5 px for tiny images
-        return (a - b).abs().mean() + (1 - sp.ssim(a, b, data_range=2.0, sigma=sigma))
+        sigma = 1.5 if min(a.shape[-2:]) >= 11 else 0.5  # an 11-px window, 5 px for tiny images
+        return (a - b).abs().mean() + (1 - sp.ssim(a, b, data_range=2.0, sigma=sigma,
+                                                   padding="valid"))
 
 
 # torchvision layer index -> lpips slice holding it, for VGG16 and AlexNet feature stacks

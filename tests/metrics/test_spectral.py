@@ -106,3 +106,27 @@ def test_psnr_ssim_properties_and_errors():
         sp.psnr(x, x, data_range=0)
     tv = sp.total_variation(torch.arange(4.0).view(1, 1, 2, 2), reduction="none")
     assert float(tv[0]) == pytest.approx(2 * 2 + 1 * 2)  # vertical |2|*2 + horizontal |1|*2
+
+
+def test_ssim_valid_padding_by_hand():
+    """padding="valid": the mean SSIM over pixels whose 11 x 11 window lies inside the image,
+    computed here with a full 2-D Gaussian kernel and no padding."""
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(3)
+    p, t = torch.rand(2, 3, 20, 20, generator=g), torch.rand(2, 3, 20, 20, generator=g)
+    x = torch.arange(11, dtype=torch.float32) - 5
+    w = torch.exp(-x**2 / (2 * 1.5**2))
+    w = (w[:, None] * w[None, :] / w.sum() ** 2).expand(3, 1, 11, 11)
+
+    def blur(z):
+        return F.conv2d(z, w, groups=3)
+
+    mp, mt = blur(p), blur(t)
+    vp, vt, cov = blur(p * p) - mp**2, blur(t * t) - mt**2, blur(p * t) - mp * mt
+    c1, c2 = 0.01**2, 0.03**2
+    want = ((2 * mp * mt + c1) * (2 * cov + c2) / ((mp**2 + mt**2 + c1) * (vp + vt + c2))).mean()
+    got = sp.ssim(p, t, data_range=1.0, padding="valid")
+    assert float(got) == pytest.approx(float(want), rel=1e-5)
+    with pytest.raises(ValueError, match="too small"):
+        sp.ssim(p[..., :10, :10], t[..., :10, :10], data_range=1.0, padding="valid")
