@@ -45,6 +45,7 @@ def _prahl_table() -> np.ndarray:
     text = resources.files("hsilib.standin").joinpath(name)
     with text.open("r") as fh:
         table = np.loadtxt(fh, delimiter=",", comments="#", skiprows=3)
+    table.setflags(write=False)  # a cached constant: no caller may change it
     return table
 
 

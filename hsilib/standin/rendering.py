@@ -19,6 +19,12 @@ import numpy as np
 RENDER_WAVELENGTHS_NM = np.arange(380.0, 721.0, 5.0)
 
 
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """``a`` made read-only: the cached tables below are constants that no caller may change."""
+    a.setflags(write=False)
+    return a
+
+
 @lru_cache(maxsize=1)
 def _cie_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(wavelengths 360-780 nm at 1 nm, CMFs (n, 3), D65 (n,), XYZ -> linear sRGB matrix)."""
@@ -30,7 +36,7 @@ def _cie_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     xyz_bar = np.stack([np.interp(wl, cmfs.wavelengths, cmfs.values[:, i]) for i in range(3)], 1)
     s = np.interp(wl, d65.wavelengths, d65.values)
     matrix = np.asarray(colour.RGB_COLOURSPACES["sRGB"].matrix_XYZ_to_RGB, dtype=np.float64)
-    return wl, xyz_bar, s, matrix
+    return _frozen(wl), _frozen(xyz_bar), _frozen(s), _frozen(matrix)
 
 
 @lru_cache(maxsize=16)
@@ -44,7 +50,7 @@ def _xyz_weights(wavelengths: tuple[float, ...]) -> np.ndarray:
     bar = np.stack([np.interp(wl, wl_tab, xyz_bar[:, i]) for i in range(3)], 1)
     illum = np.interp(wl, wl_tab, s)
     w = (illum * width)[:, None] * bar
-    return w / w[:, 1].sum()
+    return _frozen(w / w[:, 1].sum())
 
 
 def _check_grid(wavelengths_nm, n_last: int, what: str) -> np.ndarray:
@@ -93,7 +99,7 @@ def end_slope_matrix(wavelengths: tuple[float, ...],
         frac = (t - wl[i]) / (wl[i + 1] - wl[i])
         m[i, j] += 1.0 - frac
         m[i + 1, j] += frac
-    return m
+    return _frozen(m)
 
 
 def extrapolate_end_slope(cube, wavelengths_nm, target_nm=RENDER_WAVELENGTHS_NM) -> np.ndarray:

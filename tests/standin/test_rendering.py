@@ -63,3 +63,12 @@ def test_cube_to_rgb_shapes_and_errors():
     assert rendering.to_uint8(rgb).dtype == np.uint8
     with pytest.raises(ValueError, match="wavelengths_nm"):
         rendering.cube_to_rgb(cube, BANDS[:15])
+
+
+def test_cached_tables_are_read_only():
+    """Tables cached for the session are constants: writing into one raises instead of
+    silently changing every later rendering."""
+    m = rendering.end_slope_matrix(tuple(float(w) for w in BANDS))
+    with pytest.raises(ValueError, match="read-only"):
+        m[0, 0] = 1.0
+    assert not optics._prahl_table().flags.writeable
