@@ -64,7 +64,10 @@ def build(cfg: Any, *, seed: int | None = None) -> Objective:
     With ``seed``, torch's global generator is seeded first: the initial weights, and every
     random draw of a training run that follows, depend on it.
     """
-    fam = family(getattr(cfg, "family", None) or type(cfg).__name__)
+    if not getattr(cfg, "family", ""):
+        raise TypeError(f"{type(cfg).__name__} names no generator family (a GeneratorConfig "
+                        "subclass sets the class attribute 'family')")
+    fam = family(cfg.family)
     if not isinstance(cfg, fam.config_class):
         raise TypeError(f"family {fam.name!r} takes a {fam.config_class.__name__}, got "
                         f"{type(cfg).__name__}")

@@ -180,3 +180,21 @@ def test_flip_rotate_only_permutes_pixels():
     sa, sb = x.flatten(1).T, y["image"].flatten(1).T
     assert torch.equal(sa[torch.argsort(sa[:, 0])], sb[torch.argsort(sb[:, 0])])
 
+
+
+def test_registry_refuses_unknown_families_configs_and_files(tmp_path):
+    with pytest.raises(KeyError, match="unknown generator family 'nope'; registered: .*fastgan"):
+        registry.family("nope")
+    with pytest.raises(ValueError, match="family must be 'other'"):
+        registry.register("other", config.FastGANConfig, FastGANObjective)
+    with pytest.raises(TypeError, match="names no generator family"):
+        registry.build(config.GeneratorConfig())
+    with pytest.raises(TypeError, match="family 'fastgan' takes a FastGANConfig"):
+        class Fake(config.GeneratorConfig):
+            family = "fastgan"
+        registry.build(Fake())
+    torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="other.pt is not a generator checkpoint"):
+        registry.load(tmp_path / "other.pt")
+    with pytest.raises(FileNotFoundError, match="missing.pt does not exist"):
+        registry.load(tmp_path / "missing.pt")
