@@ -122,9 +122,9 @@ class FastGANConfig(GeneratorConfig):
     spectral_loss_weight: float = 0.0  # SAM + SID terms (the study's future work); 0 = off
 
     DELTAS: ClassVar[Deltas] = {
-        # ~0.3-0.45 s per step on 2 cores
-        "quick": dict(image_size=64, batch_size=8, steps=1000, ngf=16, ndf=16, z_dim=64,
-                      log_every=25, sample_every=250, checkpoint_every=250),
+        # ~0.45-0.6 s per step on 2 cores; two classes x two generator seeds must fit the budget
+        "quick": dict(image_size=64, batch_size=8, steps=300, ngf=16, ndf=16, z_dim=64,
+                      log_every=10, sample_every=100, checkpoint_every=100),
         "smoke": dict(image_size=32, batch_size=4, steps=3, ngf=4, ndf=4, z_dim=16,
                       log_every=1, sample_every=2, checkpoint_every=2),
     }
@@ -132,16 +132,22 @@ class FastGANConfig(GeneratorConfig):
 
 @dataclass(frozen=True)
 class GANStudyConfig:
-    """What notebook 03 does with its generators, apart from training them."""
+    """What notebook 03 does with its generators, apart from training them.
+
+    ``generator_seeds``: one generator per class and seed; the classifiers of notebook 06 train
+    once with each, so their intervals include the spread between generator runs.
+    ``compare_steps``: length of the two melanoma runs (without / with spectral losses) whose
+    validation scores decide ``spectral_loss_weight`` for every generator."""
 
     n_synthetic: int = 200  # crops exported per class
     filter_top_fraction: float = 1.0  # keep this share of samples, best critic scores first
     compare_spectral_weight: float = 1.0  # spectral_loss_weight of the comparison run
     compare_steps: int = 20_000  # steps of that comparison run (and of its matched baseline)
+    generator_seeds: tuple[int, ...] = (0, 1, 2)
 
     DELTAS: ClassVar[Deltas] = {
-        "quick": dict(n_synthetic=100, compare_steps=400),  # notebook 03 in 10-16 minutes
-        "smoke": dict(n_synthetic=6, compare_steps=3),
+        "quick": dict(n_synthetic=100, compare_steps=150, generator_seeds=(0, 1)),
+        "smoke": dict(n_synthetic=6, compare_steps=3, generator_seeds=(0, 1)),
     }
 
 

@@ -116,9 +116,13 @@ class Notebook:
 def setup(notebook: str, profile: str, *, seed: int = 0, run_dir: str | os.PathLike | None = None,
           overrides: Mapping[str, Any] | None = None, device: str = "auto") -> Notebook:
     """Resolve notebook ``notebook``'s config under ``profile`` with ``overrides``, create the
-    run folder, seed Python/NumPy/torch with ``seed`` and pick the device."""
+    run folder, seed Python/NumPy/torch with ``seed`` and pick the device. It also declares
+    the notebook to :mod:`hsilib.guard`, so a generator notebook cannot read the test split."""
+    from . import guard
+
     per_section = resolve_overrides(notebook, overrides)
     study = config.resolve(profile, **per_section)
+    guard.enter(notebook)  # from here on, the test split is refused unless this notebook may
     seed_everything(seed)
     return Notebook(number=notebook, study=study, cfg=getattr(study, SECTIONS[notebook][0]),
                     run=run_paths(run_dir, profile).make(), device=pick_device(device),

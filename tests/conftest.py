@@ -26,6 +26,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def _no_notebook_declared():
+    """Each test starts outside any notebook: a test that calls ``setup("03", ...)`` must not
+    make the test-split guard refuse the test split in the tests that follow."""
+    from hsilib import guard
+
+    guard.enter(None)
+    yield
+    guard.enter(None)
+
+
 @pytest.fixture(scope="session")
 def fake_crops(tmp_path_factory):
     """(root, dataset, crop index) of a 2 MM + 2 DN + 1 Other fake stand-in, cropped at 16 px."""
