@@ -19,3 +19,35 @@ def test_classifier_notebook_and_plain_code_may_read_it(tmp_path):
     guard.check_split("test")  # no notebook declared: scripts and tests are not refused
     setup("06", "smoke", run_dir=tmp_path)
     guard.check_split("test")
+
+
+def _checkpoint(path, ids, n=3):
+    import torch
+
+    from hsilib.config import resolve
+    from hsilib.train.trainer import make_trainer
+
+    cfg = resolve("smoke", "fastgan")
+    images = torch.rand(n if ids is None else len(ids), cfg.n_bands, cfg.image_size, cfg.image_size) * 2 - 1
+    return make_trainer(cfg, images, seed=0, device="cpu", data_ids=ids).save(path)
+
+
+def test_audit_passes_training_ids_and_catches_a_leak(tmp_path):
+    import pandas as pd
+
+    splits = pd.DataFrame({"id": ["a1", "a2", "b1", "c1", "a3"],
+                           "source": ["a", "a", "b", "c", "x"],
+                           "class": "MM", "split": ["train", "train", "val", "test", "train"]})
+    ok = _checkpoint(tmp_path / "ok.pt", ["a1", "a2", "a3"])
+    table = guard.audit_generators([ok], splits)
+    assert table.loc[0, ["n_ids", "train", "val", "test", "unknown"]].tolist() == [3, 3, 0, 0, 0]
+    leak = _checkpoint(tmp_path / "leak.pt", ["a1", "c1"])
+    with pytest.raises(guard.LeakageError, match=r"leak\.pt: trained on 0 validation, 1 test"):
+        guard.audit_generators([ok, leak], splits)
+    # a crop of a held-out source image that was mislabelled "train" is caught by its source
+    sibling = splits.assign(split=["train", "train", "val", "test", "train"],
+                            source=["a", "a", "b", "c", "b"])
+    with pytest.raises(guard.LeakageError, match=r"outside the training split: \['b'\]"):
+        guard.audit_generators([ok], sibling)
+    with pytest.raises(guard.LeakageError, match="no data_ids"):
+        guard.audit_generators([_checkpoint(tmp_path / "anon.pt", None)], splits)

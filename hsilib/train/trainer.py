@@ -21,7 +21,7 @@ family and the resolved config and load with ``weights_only=True``
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +155,9 @@ class Trainer:
     ``amp`` (bf16 autocast + channels_last, used only on CUDA); the intervals ``log_every``
     (progress bar: every logged key), ``sample_every`` (``on_sample(step, images)`` with EMA
     samples of a fixed seed), ``eval_every`` (``on_eval(step, objective) -> dict``, kept in
-    ``evals``) and ``checkpoint_every``.
+    ``evals``) and ``checkpoint_every``. ``data_ids``: the ids of the training images, kept in
+    every checkpoint so that :func:`hsilib.guard.audit_generators` can show that no validation
+    or test crop trained the generator.
     """
 
     def __init__(self, objective: Objective, sampler: Any, *, ema_decay: float = 0.999,
@@ -165,7 +167,11 @@ class Trainer:
                  sample_seed: int = 12345,
                  on_sample: Callable[[int, torch.Tensor], None] | None = None,
                  on_eval: Callable[[int, Objective], dict] | None = None,
-                 desc: str | None = None) -> None:
+                 desc: str | None = None, data_ids: Sequence[str] | None = None) -> None:
+        self.data_ids = None if data_ids is None else [str(i) for i in data_ids]
+        if self.data_ids is not None and hasattr(sampler, "__len__") and len(
+                self.data_ids) != len(sampler):
+            raise ValueError(f"data_ids has {len(self.data_ids)} ids for {len(sampler)} images")
         self.device = torch.device(pick_device(device))
         self.objective = objective.to(self.device, amp=amp)
         self.sampler, self.lr_schedule = sampler, lr_schedule
@@ -273,6 +279,7 @@ class Trainer:
             "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
             "rng": rng_state(), "data_seed": getattr(self.sampler, "seed", None),
             "history": list(self.history), "evals": list(self.evals),
+            "data_ids": self.data_ids,
         }
 
     def save(self, path: str | Path) -> Path:
