@@ -130,9 +130,9 @@ def context_only_probe(crops_dir: str | os.PathLike, splits_csv: str | os.PathLi
     """Grouped-CV AUROC of MM vs DN from the context of the crops alone.
 
     The MM and DN crops of ``splits_used`` in ``splits_csv`` (training and validation: the test
-    split is never looked at) are loaded at ``size`` through ``normaliser`` ([0, 1]), their lesions hidden by
-    :func:`hide_lesion`, and :func:`hsilib.metrics.probe.grouped_cv_auroc` trains one small CNN
-    per fold (grouped by source image). Passes when the AUROC is at most ``max_auroc``.
+    split is never looked at) are loaded at ``size`` through ``normaliser`` ([0, 1]), their
+    lesions hidden by :func:`hide_lesion`, and :func:`hsilib.metrics.probe.grouped_cv_auroc`
+    trains one small CNN per fold (grouped by source image). Passes when the AUROC is at most ``max_auroc``.
     Returns (:class:`~hsilib.metrics.probe.ProbeResult`, :class:`CheckResult`).
     """
     from ..metrics.probe import grouped_cv_auroc
@@ -216,6 +216,23 @@ def lesion_range_table(crops_dir: str | os.PathLike, splits: pd.DataFrame,
     return pd.DataFrame(rows)
 
 
+def normalisation_check(table: pd.DataFrame, configured: str) -> CheckResult:
+    """Passes when the ``configured`` normaliser gives the lesion pixels at least as large a
+    mean share of [-1, 1] as every other normaliser of ``table``
+    (:func:`lesion_range_table`)."""
+    shares = table.groupby("normalisation").share.mean()
+    if configured not in shares.index:
+        raise ValueError(f"normalisation_check: {configured!r} is not in the table "
+                         f"({sorted(shares.index)})")
+    passed = bool(shares[configured] >= shares.max())
+    listing = ", ".join(f"{name} {share:.0%}" for name, share in shares.items())
+    return CheckResult("normalisation", float(shares[configured]), passed, (
+        f"Lesion pixels of the training crops cover on average (over bands) this share of "
+        f"[-1, 1]: {listing}. The configured normaliser ({configured}) "
+        f"{'uses the range best' if passed else 'leaves lesions a smaller share than another'}: "
+        f"{_verdict(passed)}."))
+
+
 def normaliser_ranges(normalisers: Mapping[str, Any]) -> pd.DataFrame:
     """Per-band fitted range (the reflectance mapped to -1 and to 1) of each normaliser."""
     table = pd.DataFrame({"wavelength_nm": np.asarray(WAVELENGTHS_NM, int)})
@@ -227,4 +244,5 @@ def normaliser_ranges(normalisers: Mapping[str, Any]) -> pd.DataFrame:
 
 __all__ = ["CheckResult", "MAX_EDGE_GAP", "MAX_CONTEXT_AUROC", "SEPARABILITY_BAND",
            "edge_share", "edge_share_check", "hide_lesion", "context_only_probe",
-           "separability_check", "lesion_range_table", "normaliser_ranges"]
+           "separability_check", "lesion_range_table", "normalisation_check",
+           "normaliser_ranges"]

@@ -590,7 +590,8 @@ def segmentation_report(predicted: Mapping[str, list[np.ndarray]] | str | os.Pat
                                        "dice", "n_pred"])
 
 
-__all__ = ["CROP_COLUMNS", "OPTIONAL_COLUMNS", "SegmentationWarning", "false_rgb", "optical_density",
-           "estimate_field", "segment_lesions", "load_user_masks", "save_user_masks",
-           "crop_box", "fit_field_circle", "inside_circle", "field_geometry", "field_crop_box",
-           "skin_spectrum", "fill_outside_field", "crop_and_resize", "crop_in_field", "make_crops", "dice", "segmentation_report"]
+__all__ = ["CROP_COLUMNS", "OPTIONAL_COLUMNS", "SegmentationWarning", "false_rgb",
+           "optical_density", "estimate_field", "segment_lesions", "load_user_masks",
+           "save_user_masks", "crop_box", "fit_field_circle", "inside_circle", "field_geometry",
+           "field_crop_box", "skin_spectrum", "fill_outside_field", "crop_and_resize",
+           "crop_in_field", "make_crops", "dice", "segmentation_report"]
