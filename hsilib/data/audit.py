@@ -132,8 +132,8 @@ def context_only_probe(crops_dir: str | os.PathLike, splits_csv: str | os.PathLi
     The MM and DN crops of ``splits_used`` in ``splits_csv`` (training and validation: the test
     split is never looked at) are loaded at ``size`` through ``normaliser`` ([0, 1]), their
     lesions hidden by :func:`hide_lesion`, and :func:`hsilib.metrics.probe.grouped_cv_auroc`
-    trains one small CNN per fold (grouped by source image). Passes when the AUROC is at most ``max_auroc``.
-    Returns (:class:`~hsilib.metrics.probe.ProbeResult`, :class:`CheckResult`).
+    trains one small CNN per fold (grouped by source image). Passes when the AUROC is at most
+    ``max_auroc``. Returns (:class:`~hsilib.metrics.probe.ProbeResult`, :class:`CheckResult`).
     """
     from ..metrics.probe import grouped_cv_auroc
     from .datasets import load_crops, read_index

@@ -331,13 +331,14 @@ def field_crop_box(mask: np.ndarray, inside: np.ndarray, centre: tuple[float, fl
         raise ValueError("field_crop_box: the mask is empty")
     h, w = mask.shape[:2]
     ly0, ly1, lx0, lx1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
-    bh = min(h, max(ly1 - ly0, int(np.ceil((ly1 - ly0) * scale))))
-    bw = min(w, max(lx1 - lx0, int(np.ceil((lx1 - lx0) * scale))))
+    cy, cx = (ly0 + ly1) / 2, (lx0 + lx1) / 2
+    hh, hw = (ly1 - ly0) * max(scale, 1.0) / 2, (lx1 - lx0) * max(scale, 1.0) / 2
+    uy0, ux0 = int(np.floor(cy - hh)), int(np.floor(cx - hw))  # the study's box, unclipped
+    bh, bw = min(h, int(np.ceil(cy + hh)) - uy0), min(w, int(np.ceil(cx + hw)) - ux0)
     # allowed top-left corners: inside the image, the lesion's bounding box within the box
     y_lo, y_hi = max(0, ly1 - bh), min(h - bh, ly0)
     x_lo, x_hi = max(0, lx1 - bw), min(w - bw, lx0)
-    start = np.array([np.clip(round((ly0 + ly1 - bh) / 2), y_lo, y_hi),
-                      np.clip(round((lx0 + lx1 - bw) / 2), x_lo, x_hi)], np.float64)
+    start = np.array([np.clip(uy0, y_lo, y_hi), np.clip(ux0, x_lo, x_hi)], np.float64)
     out = np.pad(np.cumsum(np.cumsum(~np.asarray(inside, bool), 0), 1), ((1, 0), (1, 0)))
 
     def outside(y0: int, x0: int) -> int:  # outside pixels of a box, from the summed table
