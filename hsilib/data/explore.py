@@ -125,9 +125,3 @@ def split_table(splits: pd.DataFrame) -> pd.DataFrame:
     table = pd.concat({"images": images, "crops": crops}, axis=1)
     order = [(a, b) for a in ("images", "crops") for b in ("train", "val", "test")]
     return table[[c for c in order if c in table.columns]]
-
-
-def normaliser_table(normaliser: Any) -> pd.DataFrame:
-    """Per-band training min and max (the normalisation of notebook 01)."""
-    return pd.DataFrame({"wavelength_nm": normaliser.wavelengths_nm.astype(int),
-                         "train_min": normaliser.band_min, "train_max": normaliser.band_max})

@@ -7,7 +7,14 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from fakedata import ellipse, fake_cube, field_mask, lesion_spectrum, make_fake_standin, skin_spectrum
+from fakedata import (
+    ellipse,
+    fake_cube,
+    field_mask,
+    lesion_spectrum,
+    make_fake_standin,
+    skin_spectrum,
+)
 
 from hsilib.data.hsi_dermoscopy import HSIDermoscopy
 from hsilib.data.preprocess import (

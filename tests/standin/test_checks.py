@@ -23,7 +23,7 @@ def test_melanoma_vs_dysplastic_nevus_is_hard_but_possible(tmp_path):
 
 @pytest.mark.slow
 def test_quick_size_standin_crops_reach_the_field_edge_alike_for_mm_and_dn(tmp_path):
-    root = generate_standin(tmp_path, n_mm=85, n_dn=175, n_other=0, scale=0.5, seed=0,
+    root = generate_standin(tmp_path, n_mm=85, n_dn=175, n_other=2, scale=0.5, seed=0,
                             workers=2, progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SegmentationWarning)
