@@ -146,8 +146,8 @@ def plot_lesion_range(table: pd.DataFrame) -> Any:
         ax.vlines(x, t.lesion_lo, t.lesion_hi, color=colour, lw=3,
                   label=f"{name} (mean share {t.share.mean():.0%})")
         ax.plot(x, t.lesion_median, "o", color=colour, ms=3)
-    ax.set(xlabel="wavelength (nm)", ylabel="scaled value",
+    ax.set(xlabel="wavelength (nm)", ylabel="scaled value", ylim=(-1.2, 1.5),
            title="lesion pixels of the training crops in the [-1, 1] input range")
-    ax.legend(frameon=False, loc="upper left")
+    ax.legend(frameon=False, loc="upper left", ncol=len(names))
     fig.tight_layout()
     return fig
