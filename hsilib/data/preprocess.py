@@ -4,7 +4,10 @@ The original study drew one mask per lesion on a false-RGB image (the band mean 
 times) with SAM2 in Label Studio, saved them as ``<stem>_cropNN_mask.png``, then cropped each
 lesion's bounding box scaled by 1.5 about its centre and resized it (SmallestMaxSize +
 CenterCrop). Here the masks come from an automatic, headless segmentation (below) or from the
-user's own mask files in the study's naming; the crops follow the study.
+user's own mask files in the study's naming; the crops follow the study, except that a crop box
+which would reach past the dermoscope's circular field is moved into it and what still lies
+outside is filled with mirrored skin (:func:`crop_in_field`): otherwise the black outside marks
+the large lesions, mostly melanomas.
 
 Automatic segmentation (:func:`segment_lesions`), step by step:
 
@@ -454,9 +457,11 @@ def crop_in_field(cube: np.ndarray, masks: list[np.ndarray], size: int, scale: f
     """
     import cv2
 
+    if not masks:
+        return []
     inside, centre, radius = field_geometry(cube)
-    lesions = np.any(np.asarray(masks, bool), axis=0) if masks else np.zeros(cube.shape[:2], bool)
-    if grow_px > 0 and lesions.any():
+    lesions = np.any(np.asarray(masks, bool), axis=0)
+    if grow_px > 0:
         lesions = cv2.dilate(lesions.astype(np.uint8), _disc(grow_px)).astype(bool)
     skin = skin_spectrum(cube, inside, lesions)
     out = []
@@ -506,9 +511,11 @@ def _crops_of_one(row: dict[str, Any], out_dir: str, size: int, scale: float, mi
 def make_crops(dataset: Any, out_dir: str | os.PathLike, *, size: int, scale: float = 1.5,
                min_area: int, masks_dir: str | os.PathLike | None = None, workers: int = 1,
                progress: bool = True) -> pd.DataFrame:
-    """Segment (or read user masks from ``masks_dir``) and crop every cube of ``dataset``.
+    """Segment (or read user masks from ``masks_dir``) and crop every cube of ``dataset``, each
+    crop kept inside the dermoscope field (:func:`crop_in_field`).
 
-    Writes the crop folder of the data contract: ``index.csv`` (:data:`CROP_COLUMNS`), one
+    Writes the crop folder of the data contract: ``index.csv`` (:data:`CROP_COLUMNS` and
+    :data:`OPTIONAL_COLUMNS`), one
     ``<id>.npz`` per crop (``cube`` float32 size x size x B raw reflectance, ``mask`` uint8),
     and ``masks/<stem>_cropNN_mask.png`` full-size masks (edit them and pass the folder as
     ``masks_dir`` to redo the crops by hand). Everything goes into a temporary folder that

@@ -338,3 +338,15 @@ def test_fill_is_the_mirror_image_in_the_circle():
     np.testing.assert_array_equal(sub[2, 18], [7, 13])
     np.testing.assert_array_equal(sub[10, 0], skin)  # the mirror is on a lesion
     np.testing.assert_array_equal(sub[inside], cube[inside])  # the field is untouched
+
+
+def test_crop_in_field_without_masks_or_field_edge():
+    assert crop_in_field(np.zeros((20, 30, 16), np.float32), [], size=8) == []
+    # a field that fills the image has no edge: the study's box, nothing filled
+    cube = np.full((40, 60, 16), 0.3, np.float32)
+    lesion = np.zeros((40, 60), bool)
+    lesion[15:25, 20:30] = True
+    cube[lesion] = 0.05
+    (crop,) = crop_in_field(cube, [lesion], size=8)
+    assert crop["box"] == crop_box(lesion, 1.5) and crop["field_fill"] == 0.0
+    assert not crop["touches_field_edge"]
