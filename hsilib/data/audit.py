@@ -157,15 +157,20 @@ def context_only_probe(crops_dir: str | os.PathLike, splits_csv: str | os.PathLi
 # --------------------------------------------------------------------------------------------
 # Separability
 # --------------------------------------------------------------------------------------------
-def separability_check(auroc: float | None,
+def separability_check(auroc: float | None, standin: bool = True,
                        band: tuple[float, float] = SEPARABILITY_BAND) -> CheckResult:
     """Passes when the stand-in's spectral/shape separability AUROC
-    (:func:`hsilib.standin.checks.separability_auroc`) lies inside ``band``; does not apply
-    (``passed`` None) on real data, which has no true masks (``auroc`` None)."""
+    (:func:`hsilib.standin.checks.separability_auroc`) lies inside ``band``. On real data
+    (``standin`` False) the band, a property of a realistic stand-in, does not apply: the AUROC
+    is reported with ``passed`` None (also when there is none to report, ``auroc`` None)."""
     if auroc is None:
         return CheckResult("separability", float("nan"), None,
-                           "Separability: real data has no true lesion masks; the stand-in's "
-                           "realism band does not apply.")
+                           "Separability: no lesion masks to measure it with.")
+    if not standin:
+        return CheckResult("separability", float(auroc), None, (
+            f"MM vs DN from lesion spectra and shape (automatic masks): AUROC {auroc:.3f}; the "
+            f"realism band {band[0]:.2f}-{band[1]:.2f} is for the stand-in and does not apply "
+            f"to real data."))
     passed = band[0] <= auroc <= band[1]
     return CheckResult("separability", float(auroc), passed, (
         f"MM vs DN from lesion spectra and shape: AUROC {auroc:.3f}, "

@@ -104,16 +104,26 @@ def dice_summary(masks_dir: str | os.PathLike, truth_dir: str | os.PathLike | No
         missed=lambda d: int((d == 0).sum()))
 
 
-def separability(truth_dir: str | os.PathLike | None, seed: int = 0) -> float | None:
-    """Stand-in only: the cross-validated MM-vs-DN AUROC of a logistic regression on lesion
-    mean spectra and shape (:func:`hsilib.standin.checks.separability_auroc`)."""
-    from ..standin.checks import separability_auroc
+def separability(truth_dir: str | os.PathLike | None, seed: int = 0,
+                 dataset: HSIDermoscopy | None = None,
+                 masks_dir: str | os.PathLike | None = None) -> float | None:
+    """The cross-validated MM-vs-DN AUROC of a logistic regression on lesion mean spectra and
+    shape (:func:`hsilib.standin.checks.separability_auroc`): on the stand-in with its true
+    masks; on real data (``truth_dir`` None) with the masks of ``masks_dir`` over ``dataset``
+    (None without them)."""
+    from ..standin.checks import mask_feature_table, separability_auroc
 
-    if truth_dir is None:
-        print("Real data: no true lesion masks, the stand-in's separability check does not apply.")
+    if truth_dir is not None:
+        auroc = separability_auroc(Path(truth_dir).parent, seed=seed)
+        print(f"MM vs DN, 5-fold image-grouped CV AUROC (spectra + shape, true masks): "
+              f"{auroc:.3f}")
+        return auroc
+    if dataset is None or masks_dir is None:
+        print("Real data without masks: the separability cannot be measured.")
         return None
-    auroc = separability_auroc(Path(truth_dir).parent, seed=seed)
-    print(f"MM vs DN, 5-fold image-grouped CV AUROC (spectra + shape, true masks): {auroc:.3f}")
+    auroc = separability_auroc(table=mask_feature_table(dataset, masks_dir), seed=seed)
+    print(f"MM vs DN, 5-fold image-grouped CV AUROC (spectra + shape, automatic masks): "
+          f"{auroc:.3f}")
     return auroc
 
 

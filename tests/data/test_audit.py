@@ -51,6 +51,8 @@ def test_separability_and_normalisation_verdicts():
     assert audit.separability_check(0.75).passed
     assert audit.separability_check(0.95).passed is False
     assert audit.separability_check(None).passed is None
+    real = audit.separability_check(0.95, standin=False)
+    assert real.passed is None and "0.950" in real.sentence and "does not apply" in real.sentence
     table = pd.DataFrame({"normalisation": ["percentile", "minmax"], "share": [0.8, 0.4]})
     assert audit.normalisation_check(table, "percentile").passed
     assert audit.normalisation_check(table, "minmax").passed is False
