@@ -177,3 +177,19 @@ def test_old_json_without_method_loads_as_minmax(tmp_path):
         BandNormaliser(method="percentile", percentiles=(99, 1))
     with pytest.raises(ValueError, match="no field pixels"):
         BandNormaliser(method="percentile").fit([np.zeros((2, 2, 16))])
+
+
+def test_data_config_normalisation_fields_match_the_normaliser():
+    import typing
+
+    from hsilib import config
+    from hsilib.data.datasets import NORMALISATIONS
+
+    hints = typing.get_type_hints(config.DataConfig)
+    assert set(typing.get_args(hints["normalisation"])) == set(NORMALISATIONS)
+    cfg = config.resolve("quick", "data")
+    assert (cfg.normalisation, cfg.norm_percentiles) == ("percentile", (0.5, 99.5))
+    with pytest.raises(config.ConfigError, match="normalisation: got 'zscore'"):
+        config.resolve("quick", "data", normalisation="zscore")
+    with pytest.raises(config.ConfigError, match="norm_percentiles"):
+        config.resolve("quick", "data", norm_percentiles=(99.5, 0.5))
