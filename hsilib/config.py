@@ -47,12 +47,24 @@ class DataConfig:
     n_folds: int = 5
     workers: int = 2  # processes for generation and preprocessing
     masks_dir: str | None = None  # user masks <stem>_cropNN_mask.png; None = automatic segmentation
+    # per-band scaling fitted on the training crops: robust percentiles of the field's pixels,
+    # or the study's min/max over all pixels (set by the black outside and by glints)
+    normalisation: Literal["percentile", "minmax"] = "percentile"
+    norm_percentiles: tuple[float, float] = (0.5, 99.5)  # low, high (percentile method)
+    probe_epochs: int = 15  # epochs of the context-only shortcut probe (one CNN per CV fold)
 
     DELTAS: ClassVar[Deltas] = {
-        "quick": dict(scale=0.5, n_rgb=400, rgb_size=128, crop_size=64),
+        "quick": dict(scale=0.5, n_rgb=400, rgb_size=128, crop_size=64, probe_epochs=8),
         "smoke": dict(scale=0.25, n_mm=8, n_dn=10, n_other=4, n_rgb=16, rgb_size=64,
-                      crop_size=32, n_folds=2, workers=1),
+                      crop_size=32, n_folds=2, workers=1, probe_epochs=1),
     }
+
+    def __post_init__(self) -> None:
+        _check_choices(self)
+        lo, hi = self.norm_percentiles
+        if not 0 <= lo < hi <= 100:
+            raise ConfigError(f"DataConfig.norm_percentiles: need 0 <= low < high <= 100, got "
+                              f"{self.norm_percentiles}")
 
 
 # --------------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from torch.utils.data import Dataset
 from .. import WAVELENGTHS_NM
 from ..labels import BINARY_CLASSES
 from ..paths import atomic_dir, atomic_path
-from .preprocess import CROP_COLUMNS
+from .preprocess import CROP_COLUMNS, OPTIONAL_COLUMNS
 
 # --------------------------------------------------------------------------------------------
 # Crop folders
@@ -44,7 +44,9 @@ _DTYPES = {"id": str, "source": str, "class": str, "subtype": str, "path": str,
 
 
 def read_index(folder: str | os.PathLike) -> pd.DataFrame:
-    """A crop folder's ``index.csv`` with typed columns and ``path`` made absolute."""
+    """A crop folder's ``index.csv`` with typed columns and ``path`` made absolute; the
+    optional columns (:data:`~hsilib.data.preprocess.OPTIONAL_COLUMNS`) get their default
+    values when the folder's writer did not give them."""
     folder = Path(folder)
     path = folder / "index.csv"
     if not path.is_file():
@@ -53,8 +55,25 @@ def read_index(folder: str | os.PathLike) -> pd.DataFrame:
     missing = [c for c in CROP_COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"{path}: missing columns {missing}")
-    table["is_synthetic"] = table.is_synthetic.astype(str).str.lower().isin(["true", "1"])
+    table["is_synthetic"] = _as_bool(table.is_synthetic)
     table["path"] = [str(folder / p) for p in table.path]
+    return _with_optional_columns(table)
+
+
+def _as_bool(column: pd.Series) -> pd.Series:
+    return column.astype(str).str.lower().isin(["true", "1"])
+
+
+def _with_optional_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with every optional index column present (defaults filled in) and typed."""
+    for name, default in OPTIONAL_COLUMNS.items():
+        if name not in table.columns:
+            table[name] = default
+        elif isinstance(default, bool):
+            table[name] = _as_bool(table[name])
+        else:
+            values = pd.to_numeric(table[name].replace("", np.nan), errors="coerce")
+            table[name] = values.fillna(default).astype(type(default))
     return table
 
 
@@ -74,27 +93,67 @@ def iter_cubes(table: pd.DataFrame) -> Iterator[np.ndarray]:
 
 
 # --------------------------------------------------------------------------------------------
-# Per-band min-max normalisation
+# Per-band normalisation
 # --------------------------------------------------------------------------------------------
-class BandNormaliser:
-    """Per-band min-max scaling, fitted on the training crops only (the study's protocol).
+#: Fitting methods of :class:`BandNormaliser`.
+NORMALISATIONS = ("percentile", "minmax")
 
-    ``apply(x, "unit")`` maps each band's training [min, max] to [0, 1] (classifiers),
-    ``"symmetric"`` to [-1, 1] (GANs, tanh outputs); ``inverse`` undoes it. Values outside the
-    training range map outside the target range: nothing is clipped, so ``inverse`` is exact.
-    Arrays: numpy cubes H x W x B (bands last), torch images B x H x W or N x B x H x W
-    (bands at axis -3); ``band_axis`` overrides.
+
+class BandNormaliser:
+    """Per-band linear scaling, fitted on the training crops only.
+
+    Each band's fitted range [``band_min``, ``band_max``] maps to [0, 1]
+    (``apply(x, "unit")``, classifiers) or [-1, 1] (``"symmetric"``, GANs with tanh outputs).
+    ``method`` says how that range is fitted:
+
+    - ``"minmax"``: the minimum and maximum over every pixel of the training crops (the study's
+      protocol). The black outside of the dermoscope field sets the minimum at 0 and a few
+      glints set the maximum, so lesions use only a small part of the range.
+    - ``"percentile"``: the ``percentiles`` (default 0.5 and 99.5) of the field's pixels (those
+      whose spectrum is not all zero), from at most ``max_pixels`` pixels per crop drawn with
+      ``seed``: robust to the outside, glints and dead pixels.
+
+    Values outside the fitted range map outside the target range: nothing is clipped, so
+    ``inverse`` is exact. Arrays: numpy cubes H x W x B (bands last), torch images B x H x W or
+    N x B x H x W (bands at axis -3); ``band_axis`` overrides. A JSON saved before ``method``
+    existed loads as ``"minmax"``.
     """
 
     def __init__(self, band_min: Any = None, band_max: Any = None,
-                 wavelengths_nm: Any = WAVELENGTHS_NM, n_fitted: int = 0):
+                 wavelengths_nm: Any = WAVELENGTHS_NM, n_fitted: int = 0, *,
+                 method: str = "minmax", percentiles: Sequence[float] = (0.5, 99.5),
+                 max_pixels: int = 4096, seed: int = 0):
+        if method not in NORMALISATIONS:
+            raise ValueError(f"BandNormaliser: method must be one of {NORMALISATIONS}, got "
+                             f"{method!r}")
+        lo, hi = (float(p) for p in percentiles)
+        if not 0 <= lo < hi <= 100:
+            raise ValueError(f"BandNormaliser: percentiles must satisfy 0 <= low < high <= 100, "
+                             f"got {tuple(percentiles)}")
+        if int(max_pixels) < 1:
+            raise ValueError(f"BandNormaliser: max_pixels must be >= 1, got {max_pixels}")
         self.band_min = None if band_min is None else np.asarray(band_min, np.float32)
         self.band_max = None if band_max is None else np.asarray(band_max, np.float32)
         self.wavelengths_nm = np.asarray(wavelengths_nm, np.float32)
         self.n_fitted = n_fitted
+        self.method, self.percentiles = method, (lo, hi)
+        self.max_pixels, self.seed = int(max_pixels), int(seed)
 
     def fit(self, cubes: Iterable[np.ndarray]) -> BandNormaliser:
-        """Running per-band min and max over H x W x B cubes (streamed, any number)."""
+        """Fit the per-band range on H x W x B cubes (streamed, any number) by ``method``."""
+        if self.method == "minmax":
+            lo, hi, n = self._fit_minmax(cubes)
+        else:
+            lo, hi, n = self._fit_percentile(cubes)
+        self.band_min, self.band_max, self.n_fitted = lo, hi, n
+        return self
+
+    def _check_bands(self, n_bands: int) -> None:
+        if n_bands != len(self.wavelengths_nm):
+            raise ValueError(f"cubes have {n_bands} bands, wavelengths_nm has "
+                             f"{len(self.wavelengths_nm)}")
+
+    def _fit_minmax(self, cubes: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
         lo = hi = None
         n = 0
         for cube in cubes:
@@ -104,11 +163,27 @@ class BandNormaliser:
             n += 1
         if n == 0:
             raise ValueError("BandNormaliser.fit: no cubes given")
-        if len(lo) != len(self.wavelengths_nm):
-            raise ValueError(f"cubes have {len(lo)} bands, wavelengths_nm has "
-                             f"{len(self.wavelengths_nm)}")
-        self.band_min, self.band_max, self.n_fitted = lo, hi, n
-        return self
+        self._check_bands(len(lo))
+        return lo, hi, n
+
+    def _fit_percentile(self, cubes: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
+        rng = np.random.default_rng(self.seed)
+        samples, n = [], 0
+        for cube in cubes:
+            flat = np.asarray(cube, np.float32).reshape(-1, np.shape(cube)[-1])
+            self._check_bands(flat.shape[1])
+            flat = flat[np.any(flat != 0, axis=1)]  # the field: not the black outside
+            if len(flat) > self.max_pixels:
+                flat = flat[rng.choice(len(flat), self.max_pixels, replace=False)]
+            samples.append(flat)
+            n += 1
+        if n == 0:
+            raise ValueError("BandNormaliser.fit: no cubes given")
+        pixels = np.concatenate(samples)
+        if len(pixels) == 0:
+            raise ValueError("BandNormaliser.fit: every pixel is zero (no field pixels)")
+        lo, hi = np.percentile(pixels, self.percentiles, axis=0)
+        return lo.astype(np.float32), hi.astype(np.float32), n
 
     def _params(self, x: Any, band_axis: int | None) -> tuple[Any, Any]:
         if self.band_min is None:
@@ -128,7 +203,7 @@ class BandNormaliser:
         return lo, span
 
     def apply(self, x: Any, value_range: str = "unit", band_axis: int | None = None) -> Any:
-        """Scale to [0, 1] (``"unit"``) or [-1, 1] (``"symmetric"``) by the training range."""
+        """Scale to [0, 1] (``"unit"``) or [-1, 1] (``"symmetric"``) by the fitted range."""
         lo, span = self._params(x, band_axis)
         y = (x - lo) / span
         return _to_range(y, value_range)
@@ -139,11 +214,17 @@ class BandNormaliser:
         return _from_range(y, value_range) * span + lo
 
     def to_dict(self) -> dict[str, Any]:
-        return {"band_min": self.band_min.tolist(), "band_max": self.band_max.tolist(),
-                "wavelengths_nm": self.wavelengths_nm.tolist(), "n_fitted": self.n_fitted}
+        d = {"method": self.method, "band_min": self.band_min.tolist(),
+             "band_max": self.band_max.tolist(), "wavelengths_nm": self.wavelengths_nm.tolist(),
+             "n_fitted": self.n_fitted}
+        if self.method == "percentile":
+            d.update(percentiles=list(self.percentiles), max_pixels=self.max_pixels,
+                     seed=self.seed)
+        return d
 
     def save(self, path: str | os.PathLike) -> Path:
-        """JSON with per-band min, max, wavelengths and the number of fitted cubes (atomic)."""
+        """JSON with the method, per-band range, wavelengths and the number of fitted cubes
+        (and, for percentiles, the percentiles and the sampling), written atomically."""
         if self.band_min is None:
             raise RuntimeError("BandNormaliser is not fitted: nothing to save")
         path = Path(path)
@@ -153,16 +234,22 @@ class BandNormaliser:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> BandNormaliser:
+        """A saved normaliser; a JSON without ``method`` (older runs) is a min/max one."""
         path = Path(path)
         try:
             d = json.loads(path.read_text())
-            return cls(d["band_min"], d["band_max"], d["wavelengths_nm"], d.get("n_fitted", 0))
-        except (OSError, ValueError, KeyError) as err:
+            return cls(d["band_min"], d["band_max"], d["wavelengths_nm"], d.get("n_fitted", 0),
+                       method=d.get("method", "minmax"),
+                       percentiles=d.get("percentiles", (0.5, 99.5)),
+                       max_pixels=d.get("max_pixels", 4096), seed=d.get("seed", 0))
+        except (OSError, ValueError, KeyError, TypeError) as err:
             raise ValueError(f"{path}: not a normalisation JSON ({err})") from err
 
     def __repr__(self) -> str:
         fitted = "unfitted" if self.band_min is None else f"fitted on {self.n_fitted} cubes"
-        return f"BandNormaliser({len(self.wavelengths_nm)} bands, {fitted})"
+        how = (f"percentiles {self.percentiles[0]:g}/{self.percentiles[1]:g}"
+               if self.method == "percentile" else "min/max")
+        return f"BandNormaliser({len(self.wavelengths_nm)} bands, {how}, {fitted})"
 
 
 def _to_range(y: Any, value_range: str) -> Any:
@@ -182,8 +269,11 @@ def _from_range(y: Any, value_range: str) -> Any:
 
 
 def fit_train_normaliser(crops_dir: str | os.PathLike, splits: pd.DataFrame | str | os.PathLike,
-                         split: str = "train") -> BandNormaliser:
-    """Per-band min/max fitted on the real crops of one split (the training split)."""
+                         split: str = "train", *, method: str = "percentile",
+                         percentiles: Sequence[float] = (0.5, 99.5), max_pixels: int = 4096,
+                         seed: int = 0) -> BandNormaliser:
+    """A :class:`BandNormaliser` (``method``, ``percentiles``, ``max_pixels``, ``seed`` as
+    there) fitted on the real crops of one split (the training split)."""
     table = read_index(crops_dir)
     if not isinstance(splits, pd.DataFrame):
         splits = pd.read_csv(splits, dtype={"id": str})
@@ -191,7 +281,8 @@ def fit_train_normaliser(crops_dir: str | os.PathLike, splits: pd.DataFrame | st
     chosen = table[table.id.isin(ids) & ~table.is_synthetic]
     if chosen.empty:
         raise ValueError(f"{crops_dir}: no real crops in split {split!r}")
-    return BandNormaliser().fit(iter_cubes(chosen))
+    return BandNormaliser(method=method, percentiles=percentiles, max_pixels=max_pixels,
+                          seed=seed).fit(iter_cubes(chosen))
 
 
 def write_crop_folder(out_dir: str | os.PathLike,
@@ -200,7 +291,9 @@ def write_crop_folder(out_dir: str | os.PathLike,
     """Write a crop folder from (row, cube, mask) triples, atomically (temp folder + rename).
 
     ``row`` gives the index columns (:data:`~hsilib.data.preprocess.CROP_COLUMNS`); ``path`` is
-    set to ``<id>.npz``; ``mask`` may be None (all zeros). For the generators' exports, e.g.
+    set to ``<id>.npz``; ``mask`` may be None (all zeros). The optional columns
+    (:data:`~hsilib.data.preprocess.OPTIONAL_COLUMNS`) take their defaults when a row lacks
+    them. For the generators' exports, e.g.
     ``{"id": "fastgan_mm_0001", "source": "fastgan_mm_0001", "class": "MM", "label": 1,
     "subtype": "MM", "lesion_index": 1, "y0": 0, "x0": 0, "y1": 256, "x1": 256,
     "mask_area": 0, "is_synthetic": True, "generator": "fastgan", "checkpoint_sha": sha,
@@ -215,13 +308,13 @@ def write_crop_folder(out_dir: str | os.PathLike,
             cube = np.asarray(cube, np.float32)
             mask = np.zeros(cube.shape[:2], np.uint8) if mask is None else np.asarray(mask,
                                                                                       np.uint8)
-            row = {**row, "path": f"{row['id']}.npz"}
+            row = {**OPTIONAL_COLUMNS, **row, "path": f"{row['id']}.npz"}
             missing = [c for c in CROP_COLUMNS if c not in row]
             if missing:
                 raise ValueError(f"crop {row.get('id')!r}: missing index fields {missing}")
             np.savez(tmp / row["path"], cube=cube, mask=mask)
             rows.append(row)
-        index = pd.DataFrame(rows, columns=list(CROP_COLUMNS))
+        index = pd.DataFrame(rows, columns=[*CROP_COLUMNS, *OPTIONAL_COLUMNS])
         index.to_csv(tmp / "index.csv", index=False)
     return index
 
@@ -371,12 +464,22 @@ class CropDataset(Dataset):
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Crops:
-    """A set of crops held in memory: ``images`` N x B x S x S (normalised), ``labels`` N."""
+    """A set of crops held in memory: ``images`` N x B x S x S (normalised), ``labels`` N, and
+    ``masks`` N x S x S (float 0/1, each crop's own lesion mask resized with its image; None
+    for sets built without masks). Metrics that need the lesion take it from ``masks``."""
 
     images: torch.Tensor
     labels: torch.Tensor
     ids: tuple[str, ...]
     is_synthetic: torch.Tensor
+    masks: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.masks is not None and (self.masks.ndim != 3 or self.masks.shape[0] !=
+                                       self.images.shape[0] or self.masks.shape[1:] !=
+                                       self.images.shape[2:]):
+            raise ValueError(f"Crops: masks must be N x H x W matching images "
+                             f"{tuple(self.images.shape)}, got {tuple(self.masks.shape)}")
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -384,13 +487,20 @@ class Crops:
     def subset(self, idx: Sequence[int] | np.ndarray) -> Crops:
         idx = torch.as_tensor(np.asarray(idx, dtype=np.int64))
         return Crops(self.images[idx], self.labels[idx], tuple(self.ids[i] for i in idx.tolist()),
-                     self.is_synthetic[idx])
+                     self.is_synthetic[idx], None if self.masks is None else self.masks[idx])
 
     @staticmethod
     def cat(parts: Sequence[Crops]) -> Crops:
+        """The parts one after the other; masks are kept when every non-empty part has them
+        (a mix of sets with and without masks raises ValueError)."""
         parts = [p for p in parts if len(p)]
+        with_masks = [p.masks is not None for p in parts]
+        if any(with_masks) and not all(with_masks):
+            raise ValueError("Crops.cat: some parts have masks and some do not")
+        masks = torch.cat([p.masks for p in parts]) if parts and all(with_masks) else None
         return Crops(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]),
-                     sum((p.ids for p in parts), ()), torch.cat([p.is_synthetic for p in parts]))
+                     sum((p.ids for p in parts), ()), torch.cat([p.is_synthetic for p in parts]),
+                     masks)
 
 
 def load_crops(folder: str | os.PathLike, normaliser: BandNormaliser, size: int,
@@ -400,7 +510,8 @@ def load_crops(folder: str | os.PathLike, normaliser: BandNormaliser, size: int,
     """The crops of ``classes`` in ``folder`` (one ``split`` of ``splits_csv``, several in
     order, or all) as one in-memory tensor, read through :class:`CropDataset`, resized by
     ``eval_transforms(size)`` and normalised to ``value_range`` ("unit": [0, 1] for the
-    classifiers and metrics, "symmetric": [-1, 1] for the generators)."""
+    classifiers and metrics, "symmetric": [-1, 1] for the generators). ``masks`` holds each
+    crop's own lesion mask, resized with it (nearest neighbour)."""
     splits = [split] if split is None or isinstance(split, str) else list(split)
     items = []
     for one in splits:
@@ -414,4 +525,5 @@ def load_crops(folder: str | os.PathLike, normaliser: BandNormaliser, size: int,
         torch.stack([torch.as_tensor(it["image"], dtype=torch.float32) for it in items]),
         torch.tensor([int(it["label"]) for it in items]),
         tuple(str(it["id"]) for it in items),
-        torch.tensor([bool(it["is_synthetic"]) for it in items]))
+        torch.tensor([bool(it["is_synthetic"]) for it in items]),
+        torch.stack([torch.as_tensor(it["mask"], dtype=torch.float32)[0] for it in items]))

@@ -104,16 +104,26 @@ def dice_summary(masks_dir: str | os.PathLike, truth_dir: str | os.PathLike | No
         missed=lambda d: int((d == 0).sum()))
 
 
-def separability(truth_dir: str | os.PathLike | None, seed: int = 0) -> float | None:
-    """Stand-in only: the cross-validated MM-vs-DN AUROC of a logistic regression on lesion
-    mean spectra and shape (:func:`hsilib.standin.checks.separability_auroc`)."""
-    from ..standin.checks import separability_auroc
+def separability(truth_dir: str | os.PathLike | None, seed: int = 0,
+                 dataset: HSIDermoscopy | None = None,
+                 masks_dir: str | os.PathLike | None = None) -> float | None:
+    """The cross-validated MM-vs-DN AUROC of a logistic regression on lesion mean spectra and
+    shape (:func:`hsilib.standin.checks.separability_auroc`): on the stand-in with its true
+    masks; on real data (``truth_dir`` None) with the masks of ``masks_dir`` over ``dataset``
+    (None without them)."""
+    from ..standin.checks import mask_feature_table, separability_auroc
 
-    if truth_dir is None:
-        print("Real data: no true lesion masks, the stand-in's separability check does not apply.")
+    if truth_dir is not None:
+        auroc = separability_auroc(Path(truth_dir).parent, seed=seed)
+        print(f"MM vs DN, 5-fold image-grouped CV AUROC (spectra + shape, true masks): "
+              f"{auroc:.3f}")
+        return auroc
+    if dataset is None or masks_dir is None:
+        print("Real data without masks: the separability cannot be measured.")
         return None
-    auroc = separability_auroc(Path(truth_dir).parent, seed=seed)
-    print(f"MM vs DN, 5-fold image-grouped CV AUROC (spectra + shape, true masks): {auroc:.3f}")
+    auroc = separability_auroc(table=mask_feature_table(dataset, masks_dir), seed=seed)
+    print(f"MM vs DN, 5-fold image-grouped CV AUROC (spectra + shape, automatic masks): "
+          f"{auroc:.3f}")
     return auroc
 
 
@@ -125,9 +135,3 @@ def split_table(splits: pd.DataFrame) -> pd.DataFrame:
     table = pd.concat({"images": images, "crops": crops}, axis=1)
     order = [(a, b) for a in ("images", "crops") for b in ("train", "val", "test")]
     return table[[c for c in order if c in table.columns]]
-
-
-def normaliser_table(normaliser: Any) -> pd.DataFrame:
-    """Per-band training min and max (the normalisation of notebook 01)."""
-    return pd.DataFrame({"wavelength_nm": normaliser.wavelengths_nm.astype(int),
-                         "train_min": normaliser.band_min, "train_max": normaliser.band_max})

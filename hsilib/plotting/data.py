@@ -126,3 +126,28 @@ def plot_crop_grid(index: pd.DataFrame, crops_dir: str | os.PathLike,
     return fig
 
 
+
+
+# --------------------------------------------------------------------------------------------
+# Normalisation
+# --------------------------------------------------------------------------------------------
+def plot_lesion_range(table: pd.DataFrame) -> Any:
+    """Where lesion pixels land in [-1, 1] per band under each normaliser: a bar from the low
+    to the high quantile with the median marked (the table of
+    :func:`hsilib.data.audit.lesion_range_table`); the grey band is the networks' range."""
+    names = list(dict.fromkeys(table.normalisation))
+    fig, ax = plt.subplots(figsize=(9, 3.4))
+    ax.axhspan(-1, 1, color="0.92", zorder=0)
+    offsets = np.linspace(-2.5, 2.5, len(names)) if len(names) > 1 else [0.0]
+    for name, off, colour in zip(names, offsets, ("tab:purple", "tab:orange", "tab:cyan"),
+                                 strict=False):
+        t = table[table.normalisation == name]
+        x = t.wavelength_nm.to_numpy() + off
+        ax.vlines(x, t.lesion_lo, t.lesion_hi, color=colour, lw=3,
+                  label=f"{name} (mean share {t.share.mean():.0%})")
+        ax.plot(x, t.lesion_median, "o", color=colour, ms=3)
+    ax.set(xlabel="wavelength (nm)", ylabel="scaled value", ylim=(-1.2, 1.5),
+           title="lesion pixels of the training crops in the [-1, 1] input range")
+    ax.legend(frameon=False, loc="upper left", ncol=len(names))
+    fig.tight_layout()
+    return fig

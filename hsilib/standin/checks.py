@@ -42,6 +42,12 @@ def mask_shape_features(mask: np.ndarray) -> dict:
             "border_irregularity": float(perim**2 / (4 * np.pi * area))}
 
 
+def _feature_row(stem: str, cls: str, k: int, cube: np.ndarray, mask: np.ndarray) -> dict:
+    return {"stem": stem, "class": cls, "label": int(cls == "MM"), "lesion_index": int(k),
+            **{f"b{i}": float(v) for i, v in enumerate(cube[mask].mean(0))},
+            **mask_shape_features(mask)}
+
+
 def lesion_feature_table(standin_dir, classes=("MM", "DN")):
     """One row per lesion of the given classes: stem, class, label (1 MM / 0 DN), the lesion's
     mean spectrum in the cube (b0..b15) and :func:`mask_shape_features` from the truth mask."""
@@ -56,18 +62,33 @@ def lesion_feature_table(standin_dir, classes=("MM", "DN")):
             labels = np.load(root / "truth" / f"{mat.stem}.npz")["labels"]
             for k in np.unique(labels[labels > 0]):
                 m = labels == k
-                if m.sum() < 5:
-                    continue
-                spec = cube[m].mean(0)
-                rows.append({"stem": mat.stem, "class": cls, "label": int(cls == "MM"),
-                             "lesion_index": int(k), **{f"b{i}": float(v) for i, v in
-                                                       enumerate(spec)},
-                             **mask_shape_features(m)})
+                if m.sum() >= 5:
+                    rows.append(_feature_row(mat.stem, cls, k, cube, m))
     return pd.DataFrame(rows)
 
 
-def separability_auroc(standin_dir, seed: int = 0, n_splits: int = 5) -> float:
+def mask_feature_table(dataset, masks_dir, classes=("MM", "DN")):
+    """:func:`lesion_feature_table` with the masks of ``masks_dir`` (``<stem>_cropNN_mask.png``,
+    e.g. the automatic ones of notebook 01) instead of true ones: works on real data. ``dataset``
+    is an :class:`~hsilib.data.hsi_dermoscopy.HSIDermoscopy`."""
+    import pandas as pd
+
+    from ..data.preprocess import load_user_masks
+
+    rows = []
+    for i in dataset.index.index[dataset.index["class"].isin(classes)]:
+        sample = dataset[int(i)]
+        for k, m in enumerate(load_user_masks(masks_dir, sample["stem"]), start=1):
+            if m.sum() >= 5:
+                rows.append(_feature_row(sample["stem"], sample["class"], k, sample["cube"], m))
+    return pd.DataFrame(rows)
+
+
+def separability_auroc(standin_dir=None, seed: int = 0, n_splits: int = 5, table=None) -> float:
     """Cross-validated AUROC of MM vs DN from per-lesion mean spectra + simple mask shape.
+
+    Lesions come from the stand-in's truth (:func:`lesion_feature_table` of ``standin_dir``) or
+    from a ready ``table`` (e.g. :func:`mask_feature_table` on real data).
 
     Logistic regression on standardised features (16 mean-spectrum bands, log area,
     eccentricity, asymmetry, border irregularity), ``n_splits``-fold stratified and grouped by
@@ -80,9 +101,14 @@ def separability_auroc(standin_dir, seed: int = 0, n_splits: int = 5) -> float:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    table = lesion_feature_table(standin_dir)
+    if table is None:
+        if standin_dir is None:
+            raise ValueError("separability_auroc: give standin_dir or table")
+        table = lesion_feature_table(standin_dir)
+    table = table.copy()
     if table.empty or table["label"].nunique() < 2:
-        raise ValueError(f"separability_auroc: {standin_dir} needs MM and DN lesions")
+        raise ValueError(f"separability_auroc: {standin_dir or 'the table'} needs MM and DN "
+                         f"lesions")
     table["log_area"] = np.log(table["area"])
     cols = [f"b{i}" for i in range(len(WAVELENGTHS_NM))] + ["log_area", "eccentricity",
                                                              "asymmetry", "border_irregularity"]

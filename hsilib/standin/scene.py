@@ -24,6 +24,15 @@ BASE_SHAPE = (272, 512)  # the camera's H x W
 MAP_NAMES = ("f_mel_epi", "f_mel_derm", "papillary_mm", "blood", "sat", "mus_scale", "epi_mm")
 #: Probability that an image holds a second lesion.
 P_TWO_LESIONS = 0.15
+#: Field of view (mm): the diameter of the part of the circular field that fits into the image,
+#: uniform in this range (contact dermoscopes show about 20-25 mm of skin).
+FIELD_MM = (20.0, 26.0)
+#: Size cap of a lesion's radius as a share of that field radius (one lesion, each of two).
+#: With the 1.5x crop box (corners at ~1.06 diameters from the lesion's centre), a centred
+#: lesion below half the field's diameter keeps its crop inside the field.
+MAX_RADIUS_SHARE = (0.5, 0.25)
+#: Sharpness k of the soft size cap (:func:`soft_cap`).
+CAP_SHARPNESS = 4.0
 
 
 def image_rng(seed: int, cls: str, index: int) -> np.random.Generator:
@@ -52,6 +61,21 @@ class Scene:
     @property
     def shape(self) -> tuple[int, int]:
         return self.labels.shape
+
+
+def soft_cap(r: float, r_max: float, k: float = CAP_SHARPNESS) -> float:
+    """Lesion radius ``r`` saturating smoothly below ``r_max``: r / (1 + (r / r_max)^k)^(1/k).
+
+    A dermatologist frames a lesion with a margin of skin around it, so the drawn diameter
+    cannot exceed a share of the field. A hard clip ``min(r, r_max)`` piled the large lesions,
+    mostly melanomas, up at exactly the limit, where their crop boxes ran out of the field (a
+    class cue in the black outside). The soft cap keeps the order of sizes, shrinks a lesion of
+    half the cap by ~1.5 % (k = 4), one at the cap by 16 %, and reaches ``r_max`` only in the
+    limit, so no size value is special.
+    """
+    if r_max <= 0:
+        raise ValueError(f"soft_cap: r_max must be > 0, got {r_max}")
+    return float(r / (1.0 + (r / r_max) ** k) ** (1.0 / k))
 
 
 def _skin(shape, mm_per_px: float, rng, skin_type: float | None = None) -> dict:
@@ -190,7 +214,7 @@ def sample_scene(cls: str, rng: np.random.Generator, *, shape=BASE_SHAPE,
         field_mm = rng.uniform(12, 22)
     else:
         radius = rng.uniform(0.95, 1.08) * h / 2
-        field_mm = rng.uniform(13.0, 18.0)
+        field_mm = rng.uniform(*FIELD_MM)
     centre = (h / 2 + rng.normal(0, 0.02 * h), w / 2 + rng.normal(0, 0.03 * w))
     radius_eff = min(radius, h / 2, w / 2)  # the part of the field the lesions may use
     mm_per_px = field_mm / (2 * radius_eff)
@@ -205,16 +229,16 @@ def sample_scene(cls: str, rng: np.random.Generator, *, shape=BASE_SHAPE,
     if n == 1:
         centres = [(centre[0] + rng.normal(0, 0.05 * radius_eff),
                     centre[1] + rng.normal(0, 0.05 * radius_eff))]
-        max_r = [0.6 * radius_eff]
+        max_r = [MAX_RADIUS_SHARE[0] * radius_eff]
     else:
         a = rng.uniform(-0.4, 0.4) + (0 if w >= h else np.pi / 2)
         off = 0.45 * radius_eff
         centres = [(centre[0] + s * off * np.sin(a), centre[1] + s * off * np.cos(a))
                    for s in (-1, 1)]
-        max_r = [0.3 * radius_eff] * 2
+        max_r = [MAX_RADIUS_SHARE[1] * radius_eff] * 2
     rows = []
     for k, (f, c, rmax) in enumerate(zip(feats, centres, max_r, strict=True), start=1):
-        r = min(f["diameter_mm"] / 2 * px, rmax)
+        r = soft_cap(f["diameter_mm"] / 2 * px, rmax)
         f["diameter_mm"] = float(2 * r * mm_per_px)
         melanocytic = f["_kind"] in ("MM", "DN", "Nv")
         elong = rng.uniform(0.0, 0.25) + (0.2 * f["_asym"] if melanocytic else 0.25)

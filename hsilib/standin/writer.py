@@ -24,8 +24,9 @@ from .lesion import OTHER_SUBTYPES
 from .scene import BASE_SHAPE, image_rng, sample_scene
 
 #: Version of the generated data: a cached folder of another version is regenerated. Raise it
-#: whenever the simulator's output changes (3: layered dermis joins the one-layer model smoothly).
-VERSION = 3
+#: whenever the simulator's output changes (3: layered dermis joins the one-layer model smoothly;
+#: 4: a wider field of view and a soft lesion-size cap keep crop boxes inside the field).
+VERSION = 4
 OTHER_SHARES = (0.35, 0.2, 0.3, 0.15)  # of the 70 "Other" cubes
 
 

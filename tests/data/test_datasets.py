@@ -8,7 +8,9 @@ import torch
 from hsilib.data.datasets import (
     BandNormaliser,
     CropDataset,
+    Crops,
     eval_transforms,
+    load_crops,
     read_index,
     train_transforms,
     write_crop_folder,
@@ -121,3 +123,46 @@ def test_write_crop_folder_checks_fields_and_is_atomic(tmp_path):
     with pytest.raises(ValueError, match="missing index fields"):
         write_crop_folder(tmp_path / "out", bad)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_optional_index_columns_get_defaults(crops):
+    # written without them (as the generators' exporters do): defaults in the file and on read
+    written = pd.read_csv(crops / "syn" / "index.csv")
+    assert (written.field_fill == 0).all() and not written.touches_field_edge.any()
+    # an index.csv from before the columns existed
+    old = pd.read_csv(crops / "crops" / "index.csv").drop(columns=["field_fill",
+                                                                   "touches_field_edge"])
+    old.to_csv(crops / "crops" / "index.csv", index=False)
+    table = read_index(crops / "crops")
+    assert table.field_fill.dtype == float and (table.field_fill == 0).all()
+    assert table.touches_field_edge.dtype == bool and not table.touches_field_edge.any()
+    # given values are kept and typed
+    rows = [({**_row("MM_0001_crop01", "MM"), "field_fill": 0.25, "touches_field_edge": True},
+             np.ones((4, 4, 16), np.float32), None)]
+    write_crop_folder(crops / "given", rows)
+    given = read_index(crops / "given")
+    assert given.field_fill.tolist() == [0.25] and given.touches_field_edge.tolist() == [True]
+
+
+def test_load_crops_carries_the_crops_own_masks(crops):
+    norm = BandNormaliser().fit(np.load(p)["cube"] for p in read_index(crops / "crops").path)
+    data = load_crops(crops / "crops", norm, 10, classes=("MM", "DN"))
+    assert data.masks is not None and data.masks.shape == (len(data), 10, 10)
+    assert data.masks.dtype == torch.float32
+    # each crop's own 10 x 10 mask in its 20 x 20 crop, resized as the images are
+    expected = torch.from_numpy(eval_transforms(10)(
+        image=np.zeros((20, 20, 16), np.float32),
+        mask=np.pad(np.ones((10, 10), np.uint8), 5))["mask"].astype(np.float32))
+    torch.testing.assert_close(data.masks[0], expected)
+    assert 0 < expected.mean() < 1
+    part = data.subset([2, 0])
+    torch.testing.assert_close(part.masks, data.masks[[2, 0]])
+    both = Crops.cat([part, data.subset([1])])
+    torch.testing.assert_close(both.masks, data.masks[[2, 0, 1]])
+    assert both.ids == (data.ids[2], data.ids[0], data.ids[1])
+    bare = Crops(data.images[:1], data.labels[:1], data.ids[:1], data.is_synthetic[:1])
+    assert bare.masks is None and Crops.cat([bare, bare]).masks is None
+    with pytest.raises(ValueError, match="some parts have masks"):
+        Crops.cat([bare, part])
+    with pytest.raises(ValueError, match="masks must be N x H x W"):
+        Crops(data.images, data.labels, data.ids, data.is_synthetic, data.masks[:, :5])

@@ -39,3 +39,21 @@ def test_dice_summary_and_min_area(fake_crops, tmp_path, capsys):
     assert "real data" in capsys.readouterr().out
     # 68 x 128 cubes hold 1/16 of the camera's 272 x 512 pixels
     assert explore.min_area_for(ds, 400) == 25
+
+
+def test_separability_features_from_a_masks_folder(fake_crops, capsys):
+    from hsilib.data.preprocess import load_user_masks
+    from hsilib.standin.checks import mask_feature_table, mask_shape_features, separability_auroc
+
+    root, ds, _ = fake_crops
+    masks_dir = root / "crops" / "masks"
+    table = mask_feature_table(ds, masks_dir)
+    assert set(table["class"]) == {"MM", "DN"} and (table.label == (table["class"] == "MM")).all()
+    row = table.iloc[0]
+    sample = next(ds[i] for i in range(len(ds)) if ds[i]["stem"] == row.stem)
+    mask = load_user_masks(masks_dir, row.stem)[row.lesion_index - 1]
+    np.testing.assert_allclose(row[[f"b{i}" for i in range(16)]].to_numpy(float),
+                               sample["cube"][mask].mean(0), rtol=1e-6)
+    assert row.area == mask_shape_features(mask)["area"]
+    assert 0 <= separability_auroc(table=table, n_splits=2) <= 1
+    assert explore.separability(None) is None and "cannot be measured" in capsys.readouterr().out

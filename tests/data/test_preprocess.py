@@ -7,17 +7,30 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from fakedata import fake_cube, make_fake_standin
+from fakedata import (
+    ellipse,
+    fake_cube,
+    field_mask,
+    lesion_spectrum,
+    make_fake_standin,
+    skin_spectrum,
+)
 
 from hsilib.data.hsi_dermoscopy import HSIDermoscopy
 from hsilib.data.preprocess import (
     CROP_COLUMNS,
+    OPTIONAL_COLUMNS,
     SegmentationWarning,
     crop_and_resize,
     crop_box,
+    crop_in_field,
     dice,
     estimate_field,
     false_rgb,
+    field_crop_box,
+    fill_outside_field,
+    fit_field_circle,
+    inside_circle,
     load_user_masks,
     make_crops,
     otsu_threshold,
@@ -176,7 +189,9 @@ def test_make_crops_folder_contract(tmp_path, fake):
     index = make_crops(ds, out, size=24, min_area=100, workers=1, progress=False)
     truth = pd.read_csv(fake / "truth" / "lesions.csv")
     assert len(index) == len(truth)
-    assert list(pd.read_csv(out / "index.csv").columns) == list(CROP_COLUMNS)
+    assert list(pd.read_csv(out / "index.csv").columns) == [*CROP_COLUMNS, *OPTIONAL_COLUMNS]
+    # the fake lesions sit in the middle of the field: no box reaches its edge
+    assert not index.touches_field_edge.any() and (index.field_fill == 0).all()
     assert set(index.source) == set(ds.index.stem)
     assert not index.is_synthetic.any() and index.id.is_unique
     row = index.iloc[0]
@@ -241,3 +256,97 @@ def test_standin_reads_and_segments(tmp_path):
                      for i in range(len(ds))}
     report = segmentation_report(predicted, root / "truth")
     assert report.dice.median() > 0.8, report
+
+
+# --------------------------------------------------------------------------------------------
+# Crops kept inside the dermoscope field
+# --------------------------------------------------------------------------------------------
+def _disk(shape, centre, radius):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius**2
+
+
+def test_fit_field_circle_ignores_image_border_and_lesion_notch():
+    centre, radius = (40.3, 70.6), 45.2  # clipped by the image's top and bottom
+    field = _disk((80, 140), centre, radius)
+    field[35:50, 105:120] = False  # a dark lesion at the rim carves a notch into the field
+    (cy, cx), r = fit_field_circle(field)
+    assert abs(cy - centre[0]) < 0.5 and abs(cx - centre[1]) < 0.5
+    assert abs(r - radius) < 0.7
+    assert fit_field_circle(np.ones((30, 40), bool)) is None  # the field fills the image
+
+
+def _edge_scene(shape=(68, 128)):
+    """A fake cube whose round lesion sits near the right edge of the circular field."""
+    field = field_mask(shape)  # centre (33.5, 63.5), radius 60.16
+    labels = ellipse(shape, 34, 114, 8, 8, 0.0) & field
+    cube = np.empty(shape + (16,), np.float32)
+    cube[:] = skin_spectrum()
+    cube[labels] = lesion_spectrum(1.2)
+    rng = np.random.default_rng(0)
+    cube *= (1 + 0.02 * rng.standard_normal(cube.shape)).astype(np.float32)
+    cube[~field] = 0.0
+    return cube, labels, field
+
+
+def test_crop_near_field_edge_has_no_zero_pixels_and_the_whole_lesion():
+    cube, lesion, field = _edge_scene()
+    y0, x0, y1, x1 = crop_box(lesion, 1.5)
+    assert (cube[y0:y1, x0:x1] == 0).all(-1).any()  # the study's crop holds black outside
+    (crop,) = crop_in_field(cube, [lesion], size=32, scale=1.5)
+    assert (crop["cube"] != 0).all()  # no zero anywhere: every outside pixel was filled
+    assert crop["touches_field_edge"] and 0 < crop["field_fill"] < 0.2
+    by0, bx0, by1, bx1 = crop["box"]
+    ys, xs = np.nonzero(lesion)
+    assert by0 <= ys.min() and ys.max() < by1 and bx0 <= xs.min() and xs.max() < bx1
+    assert (by1 - by0, bx1 - bx0) == (y1 - y0, x1 - x0)  # same size as the study's box
+    assert bx0 < x0  # moved towards the field's centre (on the left)
+    # the whole lesion is in the crop: its resized area matches the full-size one
+    area = crop["mask"].sum() * (by1 - by0) * (bx1 - bx0) / 32**2
+    assert area == pytest.approx(lesion.sum(), rel=0.1)
+
+
+def test_field_crop_box_moves_a_box_that_fits_fully_inside():
+    shape, centre = (60, 100), (30.0, 50.0)
+    inside = _disk(shape, centre, 28)
+    lesion = np.zeros(shape, bool)
+    lesion[26:34, 64:72] = True  # an 8 x 8 lesion right of the field centre
+    y0, x0, y1, x1 = crop_box(lesion, 2.6)  # 21 x 21 about (30, 68): corners leave the disk
+    assert not inside[y0:y1, x0:x1].all()
+    box = field_crop_box(lesion, inside, centre, 2.6)
+    assert (box[2] - box[0], box[3] - box[1]) == (y1 - y0, x1 - x0)
+    assert inside[box[0]:box[2], box[1]:box[3]].all()  # the shifted box fits
+    assert box[1] <= 64 and box[3] >= 72  # and still holds the lesion
+    # the smallest shift that fits: one pixel less and the box leaves the field
+    assert not inside[box[0]:box[2], box[1] + 1:box[3] + 1].all()
+
+
+def test_fill_is_the_mirror_image_in_the_circle():
+    # band 0 = row, band 1 = column: a filled pixel shows where its value came from
+    shape, centre, radius = (21, 21), (10.0, 10.0), 8.0
+    yy, xx = np.mgrid[: shape[0], : shape[1]].astype(np.float32)
+    cube = np.stack([yy, xx], axis=-1)
+    inside = inside_circle(shape, centre, radius, rim_px=0.0)
+    lesions = np.zeros(shape, bool)
+    lesions[10, 4] = True  # the mirror of (10, 0) is (10, 4): a lesion, so skin is used
+    skin = np.array([-1.0, -1.0], np.float32)
+    sub, filled = fill_outside_field(cube, (0, 0, 21, 21), inside, centre, radius, lesions, skin)
+    assert filled.sum() == (~inside).sum()
+    # (10, 19) is 9 px from the centre, 1 px outside: its mirror is 7 px out, (10, 17)
+    np.testing.assert_array_equal(sub[10, 19], [10, 17])
+    # (2, 18): d = 8 sqrt(2) = 11.31, mirror at 16 - 11.31 = 4.69 along the diagonal -> (6.7, 13.3)
+    np.testing.assert_array_equal(sub[2, 18], [7, 13])
+    np.testing.assert_array_equal(sub[10, 0], skin)  # the mirror is on a lesion
+    np.testing.assert_array_equal(sub[inside], cube[inside])  # the field is untouched
+
+
+def test_crop_in_field_without_masks_or_field_edge():
+    assert crop_in_field(np.zeros((20, 30, 16), np.float32), [], size=8) == []
+    # a field that fills the image has no edge: the study's box, nothing filled
+    cube = np.full((40, 60, 16), 0.3, np.float32)
+    lesion = np.zeros((40, 60), bool)
+    lesion[15:25, 20:30] = True
+    cube[lesion] = 0.05
+    (crop,) = crop_in_field(cube, [lesion], size=8)
+    assert crop["box"] == crop_box(lesion, 1.5) and crop["field_fill"] == 0.0
+    assert not crop["touches_field_edge"]

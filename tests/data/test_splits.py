@@ -122,3 +122,74 @@ def test_normaliser_errors(tmp_path):
         BandNormaliser.load(tmp_path / "bad.json")
     # a constant band maps to 0 instead of dividing by zero
     assert np.isfinite(norm.apply(np.ones((2, 2, 16)))).all()
+
+
+def test_percentile_normaliser_matches_numpy_and_inverts(tmp_path):
+    rng = np.random.default_rng(1)
+    train = [rng.uniform(0.05, 0.7, (6, 7, 16)).astype(np.float32) for _ in range(3)]
+    norm = BandNormaliser(method="percentile", percentiles=(5, 95), max_pixels=10_000).fit(train)
+    pixels = np.concatenate([t.reshape(-1, 16) for t in train])
+    np.testing.assert_allclose(norm.band_min, np.percentile(pixels, 5, axis=0), rtol=1e-6)
+    np.testing.assert_allclose(norm.band_max, np.percentile(pixels, 95, axis=0), rtol=1e-6)
+    stacked = np.stack(train)
+    sym = norm.apply(stacked, "symmetric")
+    # the fitted percentiles map to -1 and 1; values beyond them are not clipped
+    assert (sym < -1).any() and (sym > 1).any()
+    np.testing.assert_allclose((sym < -1).mean(axis=(0, 1, 2)), 0.05, atol=0.01)
+    np.testing.assert_allclose(norm.inverse(sym, "symmetric"), stacked, atol=1e-6)
+    batch = torch.from_numpy(stacked.transpose(0, 3, 1, 2).copy())
+    torch.testing.assert_close(norm.inverse(norm.apply(batch), "unit"), batch, atol=1e-6, rtol=0)
+    # the JSON records the method and loads back to the same mapping
+    saved = json.loads(norm.save(tmp_path / "n.json").read_text())
+    assert saved["method"] == "percentile" and saved["percentiles"] == [5, 95]
+    again = BandNormaliser.load(tmp_path / "n.json")
+    assert again.method == "percentile" and again.percentiles == (5.0, 95.0)
+    np.testing.assert_array_equal(again.apply(stacked), norm.apply(stacked))
+
+
+def test_zeros_outside_the_field_do_not_move_the_percentile_normaliser():
+    rng = np.random.default_rng(2)
+    crop = rng.uniform(0.1, 0.5, (10, 10, 16)).astype(np.float32)
+    framed = crop.copy()
+    framed[:3] = 0.0  # black out-of-field rows
+    norm = BandNormaliser(method="percentile").fit([framed])
+    pixels = crop[3:].reshape(-1, 16)
+    np.testing.assert_allclose(norm.band_min, np.percentile(pixels, 0.5, axis=0), rtol=1e-6)
+    np.testing.assert_allclose(norm.band_max, np.percentile(pixels, 99.5, axis=0), rtol=1e-6)
+    assert BandNormaliser(method="minmax").fit([framed]).band_min.max() == 0  # min/max is moved
+    # subsampling is seeded: the same seed, the same fit
+    big = [rng.uniform(0.1, 0.5, (40, 40, 16)).astype(np.float32) for _ in range(2)]
+    a = BandNormaliser(method="percentile", max_pixels=100, seed=3).fit(big)
+    b = BandNormaliser(method="percentile", max_pixels=100, seed=3).fit(big)
+    np.testing.assert_array_equal(a.band_min, b.band_min)
+
+
+def test_old_json_without_method_loads_as_minmax(tmp_path):
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"band_min": [0.0] * 16, "band_max": [2.0] * 16,
+                                "wavelengths_nm": list(range(465, 631, 11)), "n_fitted": 3}))
+    norm = BandNormaliser.load(path)
+    assert norm.method == "minmax" and norm.n_fitted == 3
+    np.testing.assert_allclose(norm.apply(np.ones((1, 1, 16)), "symmetric"), 0.0)
+    with pytest.raises(ValueError, match="method must be one of"):
+        BandNormaliser(method="zscore")
+    with pytest.raises(ValueError, match="percentiles"):
+        BandNormaliser(method="percentile", percentiles=(99, 1))
+    with pytest.raises(ValueError, match="no field pixels"):
+        BandNormaliser(method="percentile").fit([np.zeros((2, 2, 16))])
+
+
+def test_data_config_normalisation_fields_match_the_normaliser():
+    import typing
+
+    from hsilib import config
+    from hsilib.data.datasets import NORMALISATIONS
+
+    hints = typing.get_type_hints(config.DataConfig)
+    assert set(typing.get_args(hints["normalisation"])) == set(NORMALISATIONS)
+    cfg = config.resolve("quick", "data")
+    assert (cfg.normalisation, cfg.norm_percentiles) == ("percentile", (0.5, 99.5))
+    with pytest.raises(config.ConfigError, match="normalisation: got 'zscore'"):
+        config.resolve("quick", "data", normalisation="zscore")
+    with pytest.raises(config.ConfigError, match="norm_percentiles"):
+        config.resolve("quick", "data", norm_percentiles=(99.5, 0.5))

@@ -37,3 +37,22 @@ def test_region_spectra_figure_plots_the_class_means(fake_crops):
         np.testing.assert_allclose(line.get_ydata(), want[list(WAVELENGTHS_NM)].mean().to_numpy())
     assert {ln.get_label().split(" ")[0] for ln in lesion_ax.get_lines()} >= {"MM", "DN"}
     matplotlib.pyplot.close(fig)
+
+
+def test_lesion_range_figure_draws_one_bar_per_band_and_method():
+    import pandas as pd
+
+    rows = [{"normalisation": name, "wavelength_nm": nm, "lesion_lo": -0.9, "lesion_median": m,
+             "lesion_hi": 0.1, "share": 0.5} for name, m in (("percentile", -0.2),
+                                                              ("minmax", -0.6))
+            for nm in WAVELENGTHS_NM]
+    fig = figs.plot_lesion_range(pd.DataFrame(rows))
+    ax = fig.axes[0]
+    bars = ax.collections  # one set of vertical bars per normaliser
+    assert [len(b.get_segments()) for b in bars] == [16, 16]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "percentile (mean share 50%)", "minmax (mean share 50%)"]
+    medians = [ln.get_ydata() for ln in ax.get_lines()]
+    np.testing.assert_allclose(medians[0], -0.2)
+    np.testing.assert_allclose(medians[1], -0.6)
+    matplotlib.pyplot.close(fig)

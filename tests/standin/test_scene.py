@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from hsilib.standin.lesion import sample_lesion
-from hsilib.standin.scene import image_rng, sample_scene
+from hsilib.standin.scene import FIELD_MM, MAX_RADIUS_SHARE, image_rng, sample_scene, soft_cap
 
 SMALL = (68, 128)  # scale 0.25
 
@@ -32,3 +32,32 @@ def test_class_features_overlap_but_follow_odds_ratios():
     with pytest.raises(ValueError, match="cls"):
         sample_lesion("BCC", rng)
 
+
+
+def test_soft_cap_is_smooth_monotone_and_below_the_cap():
+    r = np.linspace(0.1, 40, 400)
+    capped = np.array([soft_cap(x, 10.0) for x in r])
+    assert (np.diff(capped) > 0).all() and (capped < 10.0).all()
+    assert soft_cap(10.0, 10.0) == pytest.approx(10.0 * 2 ** -0.25)  # k = 4 at the cap
+    assert soft_cap(5.0, 10.0) == pytest.approx(5.0 / (1 + 1 / 16) ** 0.25)  # -1.5 %
+    assert soft_cap(1.0, 10.0) == pytest.approx(1.0, rel=1e-4)  # small lesions untouched
+    with pytest.raises(ValueError, match="r_max"):
+        soft_cap(1.0, 0.0)
+
+
+def test_lesion_sizes_stay_plausible_under_the_cap():
+    sizes = {}
+    for cls in ("MM", "DN"):
+        scenes = [sample_scene(cls, image_rng(1, cls, i), shape=(68, 128), n_lesions=1)
+                  for i in range(60)]
+        sizes[cls] = np.array([s.lesions[0]["diameter_mm"] for s in scenes])
+        # the cap in mm: the share of the usable field's diameter
+        caps = np.array([2 * MAX_RADIUS_SHARE[0] * min(s.field_radius, 34, 64) * s.mm_per_px
+                         for s in scenes])
+        assert ((caps >= MAX_RADIUS_SHARE[0] * FIELD_MM[0] - 1e-6)
+                & (caps <= MAX_RADIUS_SHARE[0] * FIELD_MM[1] + 1e-6)).all()
+        ratio = sizes[cls] / caps
+        # never reached, and no lesion size is special (a hard clip made many exactly 1)
+        assert ratio.max() < 1 and len(np.unique(np.round(ratio, 4))) == len(ratio)
+    assert np.median(sizes["MM"]) > np.median(sizes["DN"]) + 1.0  # melanomas are larger
+    assert 5.0 < np.median(sizes["DN"]) < 7.5 and 6.0 < np.median(sizes["MM"]) < 10.0
