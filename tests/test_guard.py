@@ -28,7 +28,8 @@ def _checkpoint(path, ids, n=3):
     from hsilib.train.trainer import make_trainer
 
     cfg = resolve("smoke", "fastgan")
-    images = torch.rand(n if ids is None else len(ids), cfg.n_bands, cfg.image_size, cfg.image_size) * 2 - 1
+    size = (n if ids is None else len(ids), cfg.n_bands, cfg.image_size, cfg.image_size)
+    images = torch.rand(size) * 2 - 1
     return make_trainer(cfg, images, seed=0, device="cpu", data_ids=ids).save(path)
 
 
@@ -51,3 +52,17 @@ def test_audit_passes_training_ids_and_catches_a_leak(tmp_path):
         guard.audit_generators([ok], sibling)
     with pytest.raises(guard.LeakageError, match="no data_ids"):
         guard.audit_generators([_checkpoint(tmp_path / "anon.pt", None)], splits)
+
+
+def test_crop_loader_refuses_test_in_a_generator_notebook(tmp_path, fake_crops):
+    from hsilib.data.datasets import CropDataset
+
+    root, _, index = fake_crops
+    splits_csv = tmp_path / "splits.csv"
+    index.assign(split=["test" if i % 2 else "val" for i in range(len(index))])[
+        ["id", "source", "class", "split"]].to_csv(splits_csv, index=False)
+    assert len(CropDataset(root / "crops", split="test", splits_csv=splits_csv)) > 0
+    setup("03", "smoke", run_dir=tmp_path / "run")
+    assert len(CropDataset(root / "crops", split="val", splits_csv=splits_csv)) > 0
+    with pytest.raises(guard.TestSplitError, match="notebook 03"):
+        CropDataset(root / "crops", split="test", splits_csv=splits_csv)

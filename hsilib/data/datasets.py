@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from .. import WAVELENGTHS_NM
+from .. import WAVELENGTHS_NM, guard
 from ..labels import BINARY_CLASSES
 from ..paths import atomic_dir, atomic_path
 from .preprocess import CROP_COLUMNS, OPTIONAL_COLUMNS
@@ -384,6 +384,7 @@ class CropDataset(Dataset):
         if split is not None:
             if splits_csv is None:
                 raise ValueError("split= needs splits_csv= (the splits.csv of notebook 01)")
+            guard.check_split(split, str(splits_csv))  # generator notebooks never read test
             splits = pd.read_csv(splits_csv, dtype={"id": str})
             if split not in set(splits.split):
                 raise ValueError(f"{splits_csv}: no split named {split!r}")
