@@ -99,6 +99,7 @@ def conclusions(paired: pd.DataFrame, per_seed: pd.DataFrame, uncertainty: pd.Da
         r = p.loc[PASSTHROUGH]
         trtr = per_seed.loc[per_seed["config"] == BASELINE, metric]
         _, lo, hi = t_interval(trtr)
+        lo, hi = max(lo, 0.0), min(hi, 1.0)  # AUROC lives in [0, 1]
         value = per_seed.loc[per_seed["config"] == PASSTHROUGH, metric].mean()
         holds = np.isfinite(lo) and lo <= value <= hi
         lines.append(f"- **Label sanity of the export path**: TSTR on real training crops "

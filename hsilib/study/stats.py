@@ -258,12 +258,15 @@ def paired_table(per_seed: pd.DataFrame, resampler: TestResampler, others: Seque
         for m in metrics:
             d = boot[m] - base[m]
             d = d[np.isfinite(d)]
-            row = {**cm.compare_seeds(per_seed, baseline, other, m),
-                   "boot_lo": float(np.quantile(d, a)), "boot_hi": float(np.quantile(d, 1 - a)),
+            row = cm.compare_seeds(per_seed, baseline, other, m)
+            # a t-interval over 2-5 runs can overshoot the range of a difference, [-1, 1]
+            row.update(lo=max(row["lo"], -1.0), hi=min(row["hi"], 1.0))
+            row = {**row, "boot_lo": float(np.quantile(d, a)), "boot_hi": float(np.quantile(d, 1 - a)),
                    "p_boot": _p_boot(d), "delong_lo": np.nan, "delong_hi": np.nan,
                    "p_delong": np.nan}
             if m == "auroc":
-                row.update(delong_lo=dl["lo"], delong_hi=dl["hi"], p_delong=dl["p_value"])
+                row.update(delong_lo=max(dl["lo"], -1.0), delong_hi=min(dl["hi"], 1.0),
+                           p_delong=dl["p_value"])
             rows.append(row)
     table = pd.DataFrame(rows)
     table["p_t_holm"] = table.groupby("metric")["p_t"].transform(lambda s: holm(s.to_numpy()))
