@@ -261,9 +261,8 @@ def paired_table(per_seed: pd.DataFrame, resampler: TestResampler, others: Seque
             row = cm.compare_seeds(per_seed, baseline, other, m)
             # a t-interval over 2-5 runs can overshoot the range of a difference, [-1, 1]
             row.update(lo=max(row["lo"], -1.0), hi=min(row["hi"], 1.0))
-            row = {**row, "boot_lo": float(np.quantile(d, a)), "boot_hi": float(np.quantile(d, 1 - a)),
-                   "p_boot": _p_boot(d), "delong_lo": np.nan, "delong_hi": np.nan,
-                   "p_delong": np.nan}
+            row.update(boot_lo=float(np.quantile(d, a)), boot_hi=float(np.quantile(d, 1 - a)),
+                       p_boot=_p_boot(d), delong_lo=np.nan, delong_hi=np.nan, p_delong=np.nan)
             if m == "auroc":
                 row.update(delong_lo=max(dl["lo"], -1.0), delong_hi=min(dl["hi"], 1.0),
                            p_delong=dl["p_value"])
