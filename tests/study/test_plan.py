@@ -27,7 +27,9 @@ def test_plan_skips_missing_weights_and_rejects_wrong_paths(tmp_path):
     plan, skipped = plan_experiments(cfg, study, DIRS, PASS)
     names = [e.name for e in plan]
     assert names[:4] == [BASELINE, MAIN, MM_ONLY, OVERSAMPLED] and TSTR in names
-    assert {"real_25%", "real+syn_25%", "real_50%", "real+syn_50%", PASSTHROUGH} <= set(names)
+    assert {"real_25%", "real+syn_25%", PASSTHROUGH} <= set(names)
+    full = plan_experiments(cfg, config.resolve("full", "classifier_study"), DIRS, PASS)[0]
+    assert {"real_50%", "real+syn_50%"} <= {e.name for e in full}
     assert len(skipped) == 2 and all("not set" in s for s in skipped)
     with pytest.raises(WeightFileError, match="pretrained_weights"):
         plan_experiments(replace(cfg, pretrained_weights=str(tmp_path / "no.pth")), study,
