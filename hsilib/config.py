@@ -197,7 +197,8 @@ class ClassifierStudyConfig:
     DELTAS: ClassVar[Deltas] = {
         # 2 seeds (x 2 generator replicates for synthetic mixes), two curve points: ~8 min
         "quick": dict(seeds=(0, 1), fractions=(0.25, 1.0), n_boot=500),
-        "smoke": dict(seeds=(0, 1), n_synthetic_total=6, n_synthetic_mm_only=4, n_boot=50),
+        "smoke": dict(seeds=(0, 1), n_synthetic_total=6, n_synthetic_mm_only=4,
+                      fractions=(0.5, 1.0), n_boot=50),
     }
 
     def __post_init__(self) -> None:
