@@ -346,7 +346,7 @@ def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path
         model, history = train_classifier(
             cfg, train, val, seed, augment=augment, loss=loss, balanced=balanced,
             weights=weights, freeze_backbone=freeze_backbone, device=device,
-            desc=f"{name} seed {seed}{tag}")
+            desc=f"{name} seed {seed}" + (f" generator {generator_seed}" if tag else ""))
         scored = {"train": (train, train_src), "val": (val, val_src), "test": (test, test_src),
                   **{f"test_{k}": v for k, v in extra.items()}}
         for split, (crops, src) in scored.items():
