@@ -8,13 +8,12 @@ Protocol (see ``docs/original_study.md``, flaws 2 and 5):
 
 1. a decision threshold is chosen on the VALIDATION predictions (:func:`choose_threshold`) and then
    applied unchanged to the test predictions;
-2. test-set uncertainty: a stratified bootstrap of the test crops (:func:`bootstrap_ci`), or,
-   when several crops come from one source image, a CLUSTER bootstrap that resamples source
-   images (:func:`cluster_weights`, scored for all resamples at once by
-   :func:`weighted_scores`); and DeLong's interval for AUROC (:func:`delong`);
-3. two classifiers on the same test images are compared on the SAME resamples (the difference
-   of their resampled scores), with DeLong's paired test for AUROC (:func:`delong_paired`), a
-   paired crop bootstrap (:func:`paired_bootstrap`) or an exact McNemar test (:func:`mcnemar`);
+2. test-set uncertainty: a CLUSTER bootstrap that resamples the test set's source images
+   within each class (several crops of one source are not independent: they move together;
+   :func:`cluster_weights`, scored for all resamples at once by :func:`weighted_scores`), and
+   DeLong's interval for AUROC (:func:`delong`);
+3. two classifiers on the same test crops are compared on the SAME resamples (the difference
+   of their resampled scores), and with DeLong's paired test for AUROC (:func:`delong_paired`);
 4. runs over several seeds are summarised by their mean and a t-based 95% CI
    (:func:`aggregate_seeds`), and compared with a paired t-test over seeds (:func:`compare_seeds`).
 
@@ -138,81 +137,6 @@ def choose_threshold(y_val, p_val, rule: str = "youden") -> float:
         if val > best + 1e-12:
             best, best_t = val, float(t)
     return best_t
-
-
-# --------------------------------------------------------------------------------------------
-# Bootstrap confidence intervals and paired comparisons
-# --------------------------------------------------------------------------------------------
-def _stratified_indices(y: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
-    """``n_boot`` x n resample indices drawn with replacement WITHIN each class.
-
-    Keeping the class counts fixed makes every resample contain both classes (AUROC is defined)
-    and matches the design: the test set's class sizes are fixed by the split, not random.
-    """
-    rng = np.random.default_rng(seed)
-    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    return np.concatenate([rng.choice(pos, (n_boot, pos.size)),
-                           rng.choice(neg, (n_boot, neg.size))], axis=1)
-
-
-def bootstrap_ci(y_true, p, threshold: float, n_boot: int = 2000, seed: int = 0,
-                 level: float = 0.95) -> pd.DataFrame:
-    """Point estimate and percentile bootstrap CI of every metric on one test set.
-
-    Returns a table with columns ``metric, value, lo, hi`` (melanoma positive).
-    """
-    y, q = _check(y_true, p)
-    idx = _stratified_indices(y, n_boot, seed)
-    boot = pd.DataFrame([scores(y[i], q[i], threshold) for i in idx])
-    point = scores(y, q, threshold)
-    a = (1 - level) / 2
-    return pd.DataFrame({"metric": list(METRICS), "value": [point[m] for m in METRICS],
-                         "lo": [boot[m].quantile(a) for m in METRICS],
-                         "hi": [boot[m].quantile(1 - a) for m in METRICS]})
-
-
-def mcnemar(y_true, pred_a, pred_b) -> dict[str, float]:
-    """Exact McNemar test: do classifiers A and B make different numbers of errors?
-
-    ``b`` = images A gets right and B gets wrong, ``c`` = the reverse. Under the null each
-    discordant image is a fair coin, so the two-sided p-value is a binomial test of b out of
-    b + c at 1/2 (scipy.stats.binomtest). With no discordant pairs the p-value is 1.
-    """
-    y, a = _check(y_true, pred_a)
-    _, b_ = _check(y_true, pred_b)
-    right_a, right_b = a == y, b_ == y
-    b = int((right_a & ~right_b).sum())
-    c = int((~right_a & right_b).sum())
-    pval = 1.0 if b + c == 0 else float(stats.binomtest(b, b + c, 0.5).pvalue)
-    return {"b": b, "c": c, "p_value": pval}
-
-
-def paired_bootstrap(y_true, p_a, p_b, threshold_a: float, threshold_b: float,
-                     n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
-    """Bootstrap of the difference B - A of every metric on the SAME resampled test images.
-
-    Columns: ``metric, a, b, diff, lo, hi, p_boot``. ``p_boot`` is the two-sided bootstrap
-    p-value (twice the smaller tail fraction of the differences around 0); the CI is the
-    percentile interval. Resampling the images jointly keeps the pairing, which is what makes
-    this test more powerful than comparing two separate CIs.
-    """
-    y, qa = _check(y_true, p_a)
-    _, qb = _check(y_true, p_b)
-    idx = _stratified_indices(y, n_boot, seed)
-    da = pd.DataFrame([scores(y[i], qa[i], threshold_a) for i in idx])
-    db = pd.DataFrame([scores(y[i], qb[i], threshold_b) for i in idx])
-    diff = db - da
-    sa, sb = scores(y, qa, threshold_a), scores(y, qb, threshold_b)
-    al = (1 - level) / 2
-    rows = []
-    for m in METRICS:
-        d = diff[m].to_numpy()
-        # (1 + count) / (1 + n_boot): a bootstrap p-value is never exactly 0
-        p_boot = min(1.0, (1 + 2 * min((d <= 0).sum(), (d >= 0).sum())) / (n_boot + 1))
-        rows.append({"metric": m, "a": sa[m], "b": sb[m], "diff": sb[m] - sa[m],
-                     "lo": float(np.quantile(d, al)), "hi": float(np.quantile(d, 1 - al)),
-                     "p_boot": float(p_boot)})
-    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------------------------
