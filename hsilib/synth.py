@@ -14,16 +14,23 @@ sampling, as used with StyleGAN2 for dermoscopy): ``ceil(n / fraction)`` samples
 and the best ``n`` kept. The kept fraction and the scores are recorded in ``export.json``
 beside ``index.csv``.
 
-Introduced in notebook 03::
+The writing half is :func:`write_synthetic`: images in the generator's [-1, 1] range in, a
+flagged crop folder out. Notebook 06 also feeds it REAL training crops (normalised to [-1, 1]),
+to check that the export path keeps the labels and the spectra (train on that folder, test
+real: it must score like training on the real crops).
 
-    table = export_synthetic(run.checkpoints / "fastgan_mm.pt", run.synthetic("fastgan_mm"),
-                             n=100, cls="MM", normaliser=norm, seed=0)
+Introduced in notebook 03 (one export per class and generator seed ``g``)::
+
+    table = export_synthetic(run.checkpoints / "fastgan_mm_g0.pt",
+                             run.synthetic("fastgan_mm_g0"), n=100, cls="MM",
+                             normaliser=norm, seed=0)
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +58,12 @@ def export_synthetic(checkpoint: str | Path, out_dir: str | Path, *, n: int, cls
     ``<generator_name>_<cls lower>_<NNNN>``, the name defaulting to the checkpoint's family.
     The folder is replaced atomically.
     """
-    if cls not in LABELS:
-        raise ValueError(f"cls must be one of {list(LABELS)}, got {cls!r}")
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     if not 0 < filter_top_fraction <= 1:
         raise ValueError(f"filter_top_fraction must be in (0, 1], got {filter_top_fraction}")
-    if not isinstance(normaliser, BandNormaliser):
-        normaliser = BandNormaliser.load(normaliser)
+    if cls not in LABELS:
+        raise ValueError(f"cls must be one of {list(LABELS)}, got {cls!r}")
     objective, ckpt = registry.load(checkpoint, pick_device(device))
     generator_name = generator_name or ckpt["family"]
     sha = registry.file_sha256(checkpoint)
@@ -68,20 +73,9 @@ def export_synthetic(checkpoint: str | Path, out_dir: str | Path, *, n: int, cls
     images = objective.sample(n_draw, seed=seed, batch_size=batch_size, **condition)
     scores = objective.score(images, **condition).numpy() if filtering else None
     keep = np.sort(np.argsort(-scores, kind="stable")[:n]) if filtering else np.arange(n)
-    cubes = normaliser.inverse(images[torch.as_tensor(keep)], "symmetric").numpy()
-    size = images.shape[-1]
-    prefix = f"{generator_name}_{cls.lower()}"
-
-    def items():
-        for i, cube in enumerate(cubes):
-            sid = f"{prefix}_{i + 1:04d}"
-            row = {"id": sid, "source": sid, "class": cls, "label": LABELS[cls], "subtype": cls,
-                   "lesion_index": 1, "y0": 0, "x0": 0, "y1": size, "x1": size, "mask_area": 0,
-                   "is_synthetic": True, "generator": generator_name, "checkpoint_sha": sha,
-                   "seed": seed}
-            yield row, cube.transpose(1, 2, 0), None  # image B x H x W -> cube H x W x B
-
-    table = write_crop_folder(out_dir, items())
+    table = write_synthetic(images[torch.as_tensor(keep)], out_dir, cls=cls,
+                            normaliser=normaliser, generator=generator_name,
+                            checkpoint_sha=sha, seed=seed)
     sidecar = {"checkpoint": str(checkpoint), "checkpoint_sha": sha, "family": ckpt["family"],
                "step": ckpt["step"], "generator": generator_name,
                "class": cls, "condition": condition, "seed": seed, "n": n, "n_generated": n_draw,
@@ -92,3 +86,42 @@ def export_synthetic(checkpoint: str | Path, out_dir: str | Path, *, n: int, cls
         tmp.write_text(json.dumps(sidecar, indent=2))
     return table
 
+
+
+def write_synthetic(images: torch.Tensor, out_dir: str | Path, *, cls: str,
+                    normaliser: BandNormaliser | str | Path, generator: str,
+                    checkpoint_sha: str = "", seed: int = -1,
+                    sources: Sequence[str] | None = None) -> pd.DataFrame:
+    """Write ``images`` (N x B x S x S in the generator's [-1, 1] range) as a synthetic crop
+    folder of class ``cls``; returns its ``index.csv`` table.
+
+    Values are mapped back to reflectance with ``normaliser``'s inverse ("symmetric" range);
+    every crop is flagged ``is_synthetic`` with ``generator``, ``checkpoint_sha`` and ``seed``;
+    masks are all zeros. Ids are ``<generator>_<cls lower>_<NNNN>``; each crop's ``source`` is
+    its own id unless ``sources`` gives one per image (real crops passed through this path keep
+    their source image, so the leakage check of the classifiers still sees it). The folder is
+    replaced atomically.
+    """
+    if cls not in LABELS:
+        raise ValueError(f"cls must be one of {list(LABELS)}, got {cls!r}")
+    if images.ndim != 4:
+        raise ValueError(f"images must be N x B x S x S, got shape {tuple(images.shape)}")
+    if sources is not None and len(sources) != len(images):
+        raise ValueError(f"sources has {len(sources)} entries for {len(images)} images")
+    if not isinstance(normaliser, BandNormaliser):
+        normaliser = BandNormaliser.load(normaliser)
+    cubes = normaliser.inverse(images.detach().cpu().float(), "symmetric").numpy()
+    size = images.shape[-1]
+    prefix = f"{generator}_{cls.lower()}"
+
+    def items():
+        for i, cube in enumerate(cubes):
+            sid = f"{prefix}_{i + 1:04d}"
+            row = {"id": sid, "source": sid if sources is None else str(sources[i]),
+                   "class": cls, "label": LABELS[cls], "subtype": cls, "lesion_index": 1,
+                   "y0": 0, "x0": 0, "y1": size, "x1": size, "mask_area": 0,
+                   "is_synthetic": True, "generator": generator,
+                   "checkpoint_sha": checkpoint_sha, "seed": seed}
+            yield row, cube.transpose(1, 2, 0), None  # image B x H x W -> cube H x W x B
+
+    return write_crop_folder(out_dir, items())

@@ -115,19 +115,27 @@ def make_fake_standin(out: str | Path, *, n: tuple[int, int, int] = (3, 4, 2),
 
 
 def fake_predictions(gaps: dict[str, float], seeds: tuple[int, ...] = (0, 1, 2),
-                     seed: int = 0) -> pd.DataFrame:
-    """Saved-predictions table (notebook 06 layout) for configs on 10 val + 20 test images, half
-    melanoma; ``gaps[config]`` is how far apart the classes' mean ``p_mm`` lie (more: better)."""
+                     seed: int = 0, replicates: dict[str, tuple[int, ...]] | None = None
+                     ) -> pd.DataFrame:
+    """Saved-predictions table (notebook 06 layout) for configs on 10 val + 20 test crops, half
+    melanoma; the test crops come two per source image. ``gaps[config]`` is how far apart the
+    classes' mean ``p_mm`` lie (more: better); a config named in ``replicates`` has one run per
+    seed and generator replicate, the others one per seed (``generator_seed`` -1)."""
     rng = np.random.default_rng(seed)
+    replicates = replicates or {}
     rows = []
     for split, n in (("val", 10), ("test", 20)):
         y = np.r_[np.ones(n // 2, int), np.zeros(n - n // 2, int)]
+        ids = [f"{split}{i}" for i in range(n)]
+        sources = [f"src{i // 2}" for i in range(n)] if split == "test" else ids
         for s in seeds:
             for config, gap in gaps.items():
-                p = np.clip(0.5 + gap * (y - 0.5) + 0.15 * rng.standard_normal(n), 0, 1)
-                rows.append(pd.DataFrame({"config": config, "seed": s, "split": split,
-                                          "id": [f"{split}{i}" for i in range(n)],
-                                          "label": y, "p_mm": p, "is_synthetic": False}))
+                for g in replicates.get(config, (-1,)):
+                    p = np.clip(0.5 + gap * (y - 0.5) + 0.15 * rng.standard_normal(n), 0, 1)
+                    rows.append(pd.DataFrame({
+                        "config": config, "seed": s, "generator_seed": g, "split": split,
+                        "id": ids, "source": sources, "label": y, "p_mm": p,
+                        "is_synthetic": False, "is_duplicate": False}))
     return pd.concat(rows, ignore_index=True)
 
 

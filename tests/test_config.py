@@ -33,7 +33,7 @@ def test_profiles_shrink_from_full_to_smoke():
     smoke, quick, full = (config.resolve(p) for p in ("smoke", "quick", "full"))
     assert smoke.fastgan.steps < quick.fastgan.steps < full.fastgan.steps
     assert smoke.data.crop_size <= quick.data.crop_size <= full.data.crop_size
-    assert len(quick.classifier_study.seeds) >= 3
+    assert len(quick.classifier_study.seeds) >= 2  # x generator replicates for synthetic mixes
 
 
 def test_section_overrides_are_applied_and_coerced():

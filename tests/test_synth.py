@@ -1,15 +1,17 @@
-"""Synthetic export: crop-folder format, CropDataset round trip, discriminator filtering."""
+"""Synthetic export: crop-folder format, CropDataset round trip, discriminator filtering, and the
+writing path on real crops (reflectance and labels survive it)."""
 
 import json
 import warnings
 
 import numpy as np
+import pytest
 import torch
 
 from hsilib import config
-from hsilib.data.datasets import BandNormaliser, CropDataset, read_index
+from hsilib.data.datasets import BandNormaliser, CropDataset, load_crop, read_index
 from hsilib.models import registry
-from hsilib.synth import export_synthetic
+from hsilib.synth import export_synthetic, write_synthetic
 from hsilib.train.trainer import make_trainer
 
 
@@ -63,3 +65,25 @@ def test_discriminator_filter_keeps_the_top_fraction(tmp_path):
     assert scores[kept].min() >= np.delete(scores, kept).max()
     ds = CropDataset(out)
     assert len(ds) == 4 and (ds.labels == 0).all()
+
+
+def test_write_synthetic_round_trips_real_crops_and_keeps_their_sources(tmp_path):
+    norm = _normaliser()
+    rng = np.random.default_rng(1)
+    cubes = rng.uniform(0.05, 0.6, (3, 8, 8, 16)).astype(np.float32)  # H x W x B reflectance
+    images = torch.from_numpy(norm.apply(cubes, "symmetric", band_axis=-1)).permute(0, 3, 1, 2)
+    table = write_synthetic(images, tmp_path / "pass_dn", cls="DN", normaliser=norm,
+                            generator="passthrough", sources=["a", "a", "b"])
+    assert list(table.id) == [f"passthrough_dn_{i:04d}" for i in (1, 2, 3)]
+    index = read_index(tmp_path / "pass_dn")
+    assert list(index.source) == ["a", "a", "b"] and (index.label == 0).all()
+    assert index.is_synthetic.all() and (index.generator == "passthrough").all()
+    for cube, path in zip(cubes, index.path, strict=True):
+        np.testing.assert_allclose(load_crop(path)[0], cube, rtol=1e-5, atol=1e-6)
+    own = write_synthetic(images[:1], tmp_path / "own", cls="MM", normaliser=norm, generator="g")
+    assert list(own.source) == list(own.id) == ["g_mm_0001"]
+    with pytest.raises(ValueError, match="sources has 1 entries for 3"):
+        write_synthetic(images, tmp_path / "x", cls="MM", normaliser=norm, generator="g",
+                        sources=["a"])
+    with pytest.raises(ValueError, match="cls must be one of"):
+        write_synthetic(images, tmp_path / "x", cls="BCC", normaliser=norm, generator="g")

@@ -8,15 +8,19 @@ Protocol (see ``docs/original_study.md``, flaws 2 and 5):
 
 1. a decision threshold is chosen on the VALIDATION predictions (:func:`choose_threshold`) and then
    applied unchanged to the test predictions;
-2. each test score comes with a stratified bootstrap 95% CI (:func:`bootstrap_ci`);
-3. two classifiers on the same test images are compared with a paired bootstrap of the difference
-   and an exact McNemar test on the discordant pairs (:func:`paired_bootstrap`, :func:`mcnemar`);
+2. test-set uncertainty: a CLUSTER bootstrap that resamples the test set's source images
+   within each class (several crops of one source are not independent: they move together;
+   :func:`cluster_weights`, scored for all resamples at once by :func:`weighted_scores`), and
+   DeLong's interval for AUROC (:func:`delong`);
+3. two classifiers on the same test crops are compared on the SAME resamples (the difference
+   of their resampled scores), and with DeLong's paired test for AUROC (:func:`delong_paired`);
 4. runs over several seeds are summarised by their mean and a t-based 95% CI
    (:func:`aggregate_seeds`), and compared with a paired t-test over seeds (:func:`compare_seeds`).
 
 Ranking metrics (AUROC, AUPRC) do not depend on the threshold. AUROC is the Mann-Whitney statistic
-with mid-ranks for ties; AUPRC is average precision (the step-wise sum used by scikit-learn's
-``average_precision_score``), not the trapezoidal area, which is optimistic (Davis & Goadrich 2006).
+with mid-ranks for ties (a tied melanoma-nevus pair counts 1/2); AUPRC is average precision (the
+step-wise sum used by scikit-learn's ``average_precision_score``), not the trapezoidal area, which
+is optimistic (Davis & Goadrich 2006).
 """
 
 from __future__ import annotations
@@ -136,78 +140,137 @@ def choose_threshold(y_val, p_val, rule: str = "youden") -> float:
 
 
 # --------------------------------------------------------------------------------------------
-# Bootstrap confidence intervals and paired comparisons
+# Clusters: resampling source images, scores of many resamples at once
 # --------------------------------------------------------------------------------------------
-def _stratified_indices(y: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
-    """``n_boot`` x n resample indices drawn with replacement WITHIN each class.
+def cluster_weights(sources, labels, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
+    """Cluster bootstrap over SOURCE IMAGES, stratified by class: ``n_boot`` x n multiplicities.
 
-    Keeping the class counts fixed makes every resample contain both classes (AUROC is defined)
-    and matches the design: the test set's class sizes are fixed by the split, not random.
+    Entry ``[b, i]`` is how many times crop ``i`` enters resample ``b``: its source was drawn
+    that many times. Within each stratum (the sources whose crops are all melanoma, all nevus,
+    or, should one source hold both, mixed) as many sources are drawn with replacement as the
+    stratum holds, so the class sizes in sources stay fixed and all crops of a source move
+    together (they share a patient, a lesion and an acquisition, so they are not independent).
     """
+    src = np.asarray(sources).astype(str).ravel()
+    y = np.asarray(labels).astype(float).ravel()
+    if src.shape != y.shape:
+        raise ValueError(f"sources has {src.size} entries but labels has {y.size}")
+    uniq, inv = np.unique(src, return_inverse=True)
+    share = np.bincount(inv, y) / np.bincount(inv)  # melanoma share of each source's crops
     rng = np.random.default_rng(seed)
-    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    return np.concatenate([rng.choice(pos, (n_boot, pos.size)),
-                           rng.choice(neg, (n_boot, neg.size))], axis=1)
+    counts = np.zeros((n_boot, uniq.size), np.int64)
+    for stratum in np.unique(share):
+        members = np.flatnonzero(share == stratum)
+        counts[:, members] = rng.multinomial(members.size, np.full(members.size,
+                                                                   1 / members.size), n_boot)
+    return counts[:, inv]
 
 
-def bootstrap_ci(y_true, p, threshold: float, n_boot: int = 2000, seed: int = 0,
-                 level: float = 0.95) -> pd.DataFrame:
-    """Point estimate and percentile bootstrap CI of every metric on one test set.
+def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.divide(a, b, out=np.zeros_like(a, dtype=float), where=b > 0)  # 0/0 -> 0
 
-    Returns a table with columns ``metric, value, lo, hi`` (melanoma positive).
-    """
+
+def weighted_scores(y_true, p, threshold: float, weights) -> dict[str, np.ndarray]:
+    """Every metric of :data:`METRICS` for each row of ``weights`` (R x n multiplicities, e.g.
+    from :func:`cluster_weights`): row r scores the resample holding crop i ``weights[r, i]``
+    times. Equals :func:`scores` on the expanded resamples, computed for all rows at once."""
     y, q = _check(y_true, p)
-    idx = _stratified_indices(y, n_boot, seed)
-    boot = pd.DataFrame([scores(y[i], q[i], threshold) for i in idx])
-    point = scores(y, q, threshold)
-    a = (1 - level) / 2
-    return pd.DataFrame({"metric": list(METRICS), "value": [point[m] for m in METRICS],
-                         "lo": [boot[m].quantile(a) for m in METRICS],
-                         "hi": [boot[m].quantile(1 - a) for m in METRICS]})
+    w = np.atleast_2d(np.asarray(weights, dtype=float))
+    if w.shape[1] != y.size:
+        raise ValueError(f"weights has {w.shape[1]} columns but y_true has {y.size} entries")
+    call = q >= threshold
+    tp, fn = w @ ((y == 1) & call), w @ ((y == 1) & ~call)
+    fp, tn = w @ ((y == 0) & call), w @ ((y == 0) & ~call)
+    sens, spec, prec = _safe_div(tp, tp + fn), _safe_div(tn, tn + fp), _safe_div(tp, tp + fp)
+    out = {"sensitivity": sens, "specificity": spec, "precision": prec,
+           "f1": _safe_div(2 * tp, 2 * tp + fp + fn), "balanced_accuracy": (sens + spec) / 2,
+           "accuracy": _safe_div(tp + tn, tp + tn + fp + fn)}
+    pos, neg = y == 1, y == 0
+    kernel = _mann_whitney_kernel(q[pos], q[neg])
+    wp, wn = w[:, pos], w[:, neg]
+    denom = wp.sum(1) * wn.sum(1)
+    out["auroc"] = np.where(denom > 0, ((wp @ kernel) * wn).sum(1) / np.where(denom > 0, denom, 1),
+                            np.nan)
+    order = np.argsort(-q, kind="mergesort")
+    qs, ys, ws = q[order], y[order], w[:, order]
+    last = np.r_[np.flatnonzero(np.diff(qs)), qs.size - 1]  # last index of each tie group
+    tps, alls = np.cumsum(ws * ys, axis=1)[:, last], np.cumsum(ws, axis=1)[:, last]
+    n_pos = tps[:, -1:]
+    recall = _safe_div(tps, np.broadcast_to(n_pos, tps.shape))
+    steps = np.diff(np.concatenate([np.zeros((len(w), 1)), recall], axis=1), axis=1)
+    out["auprc"] = np.where(n_pos[:, 0] > 0, (steps * _safe_div(tps, alls)).sum(1), np.nan)
+    return out
 
 
-def mcnemar(y_true, pred_a, pred_b) -> dict[str, float]:
-    """Exact McNemar test: do classifiers A and B make different numbers of errors?
+# --------------------------------------------------------------------------------------------
+# DeLong: AUROC variance from its structural components
+# --------------------------------------------------------------------------------------------
+def _mann_whitney_kernel(p_pos: np.ndarray, p_neg: np.ndarray) -> np.ndarray:
+    """psi(x, y) for every melanoma x nevus pair: 1 if x > y, 1/2 if tied, 0 otherwise."""
+    return (p_pos[:, None] > p_neg[None, :]) + 0.5 * (p_pos[:, None] == p_neg[None, :])
 
-    ``b`` = images A gets right and B gets wrong, ``c`` = the reverse. Under the null each
-    discordant image is a fair coin, so the two-sided p-value is a binomial test of b out of
-    b + c at 1/2 (scipy.stats.binomtest). With no discordant pairs the p-value is 1.
+
+def _delong_components(y_true, p) -> tuple[np.ndarray, np.ndarray]:
+    """Structural components of the AUROC of each row of ``p`` (1-D: one classifier), averaged
+    over rows: ``v10`` (one per melanoma) and ``v01`` (one per nevus)."""
+    y, _ = _check(y_true, np.asarray(p, dtype=float)[0] if np.ndim(p) == 2 else p)
+    rows = np.atleast_2d(np.asarray(p, dtype=float))
+    if rows.shape[1] != y.size or not np.isfinite(rows).all():
+        raise ValueError(f"p must hold {y.size} finite probabilities per row")
+    if y.min() == y.max():
+        raise ValueError("DeLong's interval needs both melanoma and nevus in y_true")
+    v10 = np.zeros(int(y.sum()))
+    v01 = np.zeros(int((1 - y).sum()))
+    for q in rows:
+        psi = _mann_whitney_kernel(q[y == 1], q[y == 0])
+        v10 += psi.mean(axis=1) / len(rows)
+        v01 += psi.mean(axis=0) / len(rows)
+    return v10, v01
+
+
+def _delong_se(v10: np.ndarray, v01: np.ndarray) -> float:
+    var10 = v10.var(ddof=1) if v10.size > 1 else 0.0
+    var01 = v01.var(ddof=1) if v01.size > 1 else 0.0
+    return float(np.sqrt(var10 / v10.size + var01 / v01.size))
+
+
+def delong(y_true, p, level: float = 0.95) -> dict[str, float]:
+    """AUROC with DeLong et al.'s (1988) standard error and normal CI (clipped to [0, 1]).
+
+    With m melanomas X_i and n nevi Y_j and psi the Mann-Whitney kernel (1/2 for ties), the
+    components are V10_i = mean_j psi(X_i, Y_j) and V01_j = mean_i psi(X_i, Y_j); AUROC is the
+    mean of either, and Var(AUROC) = s10^2 / m + s01^2 / n (sample variances, ddof 1). ``p`` may
+    be K x n (K classifiers on the same test set, e.g. seeds): the components are averaged over
+    the K rows, which gives the variance of their MEAN AUROC over test sampling. The crops are
+    treated as independent: crops that share a source image make this interval too narrow.
     """
-    y, a = _check(y_true, pred_a)
-    _, b_ = _check(y_true, pred_b)
-    right_a, right_b = a == y, b_ == y
-    b = int((right_a & ~right_b).sum())
-    c = int((~right_a & right_b).sum())
-    pval = 1.0 if b + c == 0 else float(stats.binomtest(b, b + c, 0.5).pvalue)
-    return {"b": b, "c": c, "p_value": pval}
+    v10, v01 = _delong_components(y_true, p)
+    auc, se = float(v10.mean()), _delong_se(v10, v01)
+    half = stats.norm.ppf(0.5 + level / 2) * se
+    return {"auroc": auc, "se": se, "lo": max(0.0, auc - half), "hi": min(1.0, auc + half)}
 
 
-def paired_bootstrap(y_true, p_a, p_b, threshold_a: float, threshold_b: float,
-                     n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
-    """Bootstrap of the difference B - A of every metric on the SAME resampled test images.
+def delong_paired(y_true, p_a, p_b, level: float = 0.95) -> dict[str, float]:
+    """DeLong's paired test of AUROC(B) - AUROC(A) on the same test crops.
 
-    Columns: ``metric, a, b, diff, lo, hi, p_boot``. ``p_boot`` is the two-sided bootstrap
-    p-value (twice the smaller tail fraction of the differences around 0); the CI is the
-    percentile interval. Resampling the images jointly keeps the pairing, which is what makes
-    this test more powerful than comparing two separate CIs.
+    The components of the difference are the differences of the components, so their
+    variances carry the covariance of the two AUROCs: Var = s10^2 / m + s01^2 / n of
+    V10^B - V10^A and V01^B - V01^A. Returns ``diff, se, lo, hi, z, p_value`` (two-sided
+    normal; p = 1 when both classifiers rank every pair alike). Rows of K x n inputs are
+    averaged as in :func:`delong`.
     """
-    y, qa = _check(y_true, p_a)
-    _, qb = _check(y_true, p_b)
-    idx = _stratified_indices(y, n_boot, seed)
-    da = pd.DataFrame([scores(y[i], qa[i], threshold_a) for i in idx])
-    db = pd.DataFrame([scores(y[i], qb[i], threshold_b) for i in idx])
-    diff = db - da
-    sa, sb = scores(y, qa, threshold_a), scores(y, qb, threshold_b)
-    al = (1 - level) / 2
-    rows = []
-    for m in METRICS:
-        d = diff[m].to_numpy()
-        # (1 + count) / (1 + n_boot): a bootstrap p-value is never exactly 0
-        p_boot = min(1.0, (1 + 2 * min((d <= 0).sum(), (d >= 0).sum())) / (n_boot + 1))
-        rows.append({"metric": m, "a": sa[m], "b": sb[m], "diff": sb[m] - sa[m],
-                     "lo": float(np.quantile(d, al)), "hi": float(np.quantile(d, 1 - al)),
-                     "p_boot": float(p_boot)})
-    return pd.DataFrame(rows)
+    a10, a01 = _delong_components(y_true, p_a)
+    b10, b01 = _delong_components(y_true, p_b)
+    d10, d01 = b10 - a10, b01 - a01
+    diff, se = float(d10.mean()), _delong_se(d10, d01)
+    half = stats.norm.ppf(0.5 + level / 2) * se
+    if se > 0:
+        z = diff / se
+        pval = float(2 * stats.norm.sf(abs(z)))
+    else:
+        z, pval = (0.0, 1.0) if diff == 0 else (float(np.sign(diff) * np.inf), 0.0)
+    return {"diff": diff, "se": se, "lo": diff - half, "hi": diff + half, "z": float(z),
+            "p_value": pval}
 
 
 # --------------------------------------------------------------------------------------------
@@ -247,23 +310,32 @@ def aggregate_seeds(per_seed: pd.DataFrame, by: str | Sequence[str] = "config",
 
 def compare_seeds(per_seed: pd.DataFrame, baseline: str, other: str, metric: str,
                   level: float = 0.95) -> dict[str, float]:
-    """Paired comparison over seeds: ``other - baseline`` of ``metric``, paired by seed.
+    """Paired comparison over training runs: ``other - baseline`` of ``metric``.
 
-    The same seed gives both configurations the same split, initial weights and batch order
-    as far as the configurations allow, so differences are paired. Returns the mean difference,
-    its t-based CI and the paired t-test p-value (NaN with fewer than two shared seeds).
+    Runs are paired by ``seed`` (the same seed gives both configurations the same initial
+    weights and batch order as far as the configurations allow), and also by
+    ``generator_seed`` when both configurations ran per generator replicate (column present,
+    no value -1); a real-only baseline (``generator_seed`` -1) is paired with every replicate of
+    its seed. Returns the mean difference over the paired runs, its t-based CI, the paired
+    t-test p-value (NaN with fewer than two pairs) and ``n_cells``, the number of pairs.
     """
-    a = per_seed[per_seed["config"] == baseline].set_index("seed")[metric]
-    b = per_seed[per_seed["config"] == other].set_index("seed")[metric]
-    shared = a.index.intersection(b.index)
-    if shared.empty:
+    a = per_seed[per_seed["config"] == baseline]
+    b = per_seed[per_seed["config"] == other]
+    keys = ["seed"]
+    if "generator_seed" in per_seed.columns and (a["generator_seed"] >= 0).all() \
+            and (b["generator_seed"] >= 0).all():
+        keys.append("generator_seed")
+    if a.duplicated(keys).any():
+        raise ValueError(f"config {baseline!r} has several runs per {'/'.join(keys)}")
+    pairs = b[[*keys, metric]].merge(a[[*keys, metric]], on=keys, suffixes=("_b", "_a"))
+    if pairs.empty:
         raise ValueError(f"configs {baseline!r} and {other!r} share no seed")
-    d = (b[shared] - a[shared]).to_numpy(dtype=float)
+    d = (pairs[f"{metric}_b"] - pairs[f"{metric}_a"]).to_numpy(dtype=float)
     mean, lo, hi = t_interval(d, level)
     pval = float("nan")
     if d.size >= 2 and np.ptp(d) > 0:
-        pval = float(stats.ttest_rel(b[shared], a[shared]).pvalue)
+        pval = float(stats.ttest_1samp(d, 0.0).pvalue)
     elif d.size >= 2 and not d.any():
-        pval = 1.0  # identical results on every seed
+        pval = 1.0  # identical results on every pair
     return {"metric": metric, "baseline": baseline, "config": other, "diff": mean,
-            "lo": lo, "hi": hi, "p_t": pval, "n_seeds": int(d.size)}
+            "lo": lo, "hi": hi, "p_t": pval, "n_cells": int(d.size)}

@@ -1,6 +1,7 @@
 """Figures of the classifier study (notebook 06): bars with CIs, learning curves, ROC curves and
-confusion matrices. The numbers come from :mod:`hsilib.study.stats`; melanoma is the positive
-class in every figure.
+confusion matrices. The numbers come from :mod:`hsilib.study.stats`; a "run" is one classifier
+seed (with one generator replicate for configurations with synthetic crops); melanoma is the
+positive class in every figure.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from ..train import classifier as tc
 
 def plot_bars(per_seed: pd.DataFrame, configs: Sequence[str],
               metrics: Sequence[str] = ("auroc", "sensitivity", "specificity", "f1"), ax=None):
-    """Grouped bars of the seed means with 95% CI error bars, one group per metric."""
+    """Grouped bars of the means over runs with 95% CI (over runs) error bars, one group per
+    metric."""
     chosen = per_seed[per_seed["config"].isin(configs)]
     agg = clipped_ci(cm.aggregate_seeds(chosen, "config", metrics))
     ax = ax or plt.subplots(figsize=(1.6 + 1.1 * len(metrics) * len(configs) ** 0.5, 3.6))[1]
@@ -32,7 +34,7 @@ def plot_bars(per_seed: pd.DataFrame, configs: Sequence[str],
                capsize=3, label=c)
     ax.set_xticks(np.arange(len(metrics)) + 0.4 - width / 2, metrics)
     ax.set_ylim(0, 1.05)
-    ax.set_ylabel(f"test score (mean, 95% CI over seeds)\n{POSITIVE_NOTE}")
+    ax.set_ylabel(f"test score (mean, 95% CI over runs)\n{POSITIVE_NOTE}")
     ax.legend(fontsize=8, ncol=2)
     return ax
 
@@ -55,7 +57,8 @@ def plot_learning_curves(per_seed: pd.DataFrame, fractions: Sequence[float],
 
 
 def plot_roc(preds: pd.DataFrame, configs: Sequence[str], ax=None):
-    """ROC curves of the seed-ensembled test predictions (melanoma = positive)."""
+    """ROC curves of the run-ensembled test predictions (mean probability over a
+    configuration's runs; melanoma = positive)."""
     ax = ax or plt.subplots(figsize=(4, 4))[1]
     for c in configs:
         test = tc.ensemble(preds[preds["config"] == c]).query("split == 'test'")
@@ -64,13 +67,13 @@ def plot_roc(preds: pd.DataFrame, configs: Sequence[str], ax=None):
     ax.plot([0, 1], [0, 1], ":", color="grey")
     ax.set_xlabel("1 - specificity (DN called MM)")
     ax.set_ylabel("sensitivity (MM found)")
-    ax.set_title(f"test ROC, seed ensemble; {POSITIVE_NOTE}", fontsize=9)
+    ax.set_title(f"test ROC, mean probability over runs; {POSITIVE_NOTE}", fontsize=9)
     ax.legend(fontsize=8)
     return ax
 
 
 def plot_confusions(preds: pd.DataFrame, configs: Sequence[str], rule: str = "youden"):
-    """One annotated confusion matrix per config (counts summed over seeds, row shares)."""
+    """One annotated confusion matrix per config (counts summed over runs, row shares)."""
     fig, axes = plt.subplots(1, len(configs), figsize=(2.8 * len(configs), 3), squeeze=False,
                              layout="constrained")
     for ax, c in zip(axes[0], configs, strict=True):
@@ -85,5 +88,5 @@ def plot_confusions(preds: pd.DataFrame, configs: Sequence[str], rule: str = "yo
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
         ax.set_title(c, fontsize=9)
-    fig.suptitle(f"test confusion matrices, summed over seeds; {POSITIVE_NOTE}", fontsize=9)
+    fig.suptitle(f"test confusion matrices, summed over runs; {POSITIVE_NOTE}", fontsize=9)
     return fig

@@ -4,13 +4,16 @@
 =====================  =========================================================================
 idea                   module
 =====================  =========================================================================
-the plan               :mod:`hsilib.study.plan`: :class:`~hsilib.study.plan.Experiment`,
-                       :func:`~hsilib.study.plan.plan_experiments`, ``BASELINE``, ``MAIN``
+the plan               :mod:`hsilib.study.plan`: :class:`~hsilib.study.plan.Experiment` (with
+                       its generator replicates), :func:`~hsilib.study.plan.plan_experiments`,
+                       ``BASELINE``, ``MAIN`` (synthetic crops in the real class ratio),
+                       ``MM_ONLY`` and its control ``OVERSAMPLED``, ``TSTR``, ``PASSTHROUGH``
 running the grid       :mod:`hsilib.study.grid`: :func:`~hsilib.study.grid.run_grid` runs every
-                       (experiment, seed) cell once, stores each atomically, skips stored cells
-                       on rerun; the executor (where cells run) is pluggable
-statistics             :mod:`hsilib.study.stats`: per-seed metrics, summary tables with CIs,
-                       paired comparisons with Holm's correction, confusion counts
+                       (experiment, seed, replicate) cell once, stores each atomically, skips
+                       stored cells on rerun; the executor (where cells run) is pluggable
+statistics             :mod:`hsilib.study.stats`: per-run metrics, summary tables with CIs over
+                       runs, test-set intervals (cluster bootstrap over source images, DeLong),
+                       paired comparisons on shared resamples with Holm's correction, verdicts
 generated prose        :mod:`hsilib.study.conclusions`: the closing text, from the numbers
 =====================  =========================================================================
 

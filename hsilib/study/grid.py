@@ -1,10 +1,14 @@
-"""Experiment grids: every (experiment, seed) cell run once, stored atomically, skipped on rerun.
+"""Experiment grids: every (experiment, seed, replicate) cell run once, stored atomically, skipped
+on rerun.
 
-A study is a grid of cells, one per experiment and seed. :func:`run_grid` runs the cells that
-have no stored result yet, writes each result to its own folder as soon as it arrives, and
-returns all results concatenated in grid order (experiments in the given order, seeds within
-each), exactly as a plain loop over the cells would. So an interrupted study resumes where it
-stopped, and a finished one is read back without training anything::
+A study is a grid of cells, one per experiment, seed and, for an experiment that lists
+``replicates`` (e.g. the generator replicates whose synthetic crops it trains on), replicate:
+an experiment without them has one cell per seed (replicate ``None``). :func:`run_grid` runs
+the cells that have no stored result yet, writes each result to its own folder as soon as it
+arrives, and returns all results concatenated in grid order (experiments in the given order,
+seeds within each, replicates within each seed), exactly as a plain loop over the cells
+would. So an interrupted study resumes where it stopped, and a finished one is read back
+without training anything::
 
     preds = run_grid(plan, train_one, seeds=study.seeds, out_dir=run.results / "06_cells",
                      context={"config": config.to_dict(cfg), "inputs": file_stamps(inputs)})
@@ -17,11 +21,12 @@ needs another class with that method: the cells are plain dataclasses and the fu
 receives pickles whenever ``run_cell`` does; results come back to this process, which alone
 writes the files (no shared file system needed).
 
-Layout of ``out_dir``: one folder ``<experiment name>_seed<k>/`` per cell, holding
-``result.pkl`` (the cell's DataFrame, exact) and ``cell.json`` (name, seed, fingerprint). A
-folder appears only complete (:func:`hsilib.paths.atomic_dir`). The fingerprint hashes the
-experiment, the seed and ``context``; a stored cell whose fingerprint differs (the experiment
-or the configuration changed) is stale and runs again.
+Layout of ``out_dir``: one folder ``<experiment name>_seed<k>/`` (``..._seed<k>_g<r>/`` for
+replicate ``r``) per cell, holding ``result.pkl`` (the cell's DataFrame, exact) and
+``cell.json`` (name, seed, replicate, fingerprint). A folder appears only complete
+(:func:`hsilib.paths.atomic_dir`). The fingerprint hashes the experiment, the seed, the
+replicate and ``context``; a stored cell whose fingerprint differs (the experiment or the
+configuration changed) is stale and runs again.
 """
 
 from __future__ import annotations
@@ -47,16 +52,20 @@ CELL_FILE = "cell.json"
 
 @dataclass(frozen=True)
 class Cell:
-    """One unit of a grid: ``experiment`` (anything with a ``name``) run with ``seed``."""
+    """One unit of a grid: ``experiment`` (anything with a ``name``) run with ``seed`` and,
+    when the experiment has replicates, ``replicate`` (else None)."""
 
     experiment: Any
     seed: int
+    replicate: int | None
     fingerprint: str
 
     @property
     def name(self) -> str:
-        """Folder name of the cell, e.g. ``real+syn_seed1`` (as the checkpoints are named)."""
-        return f"{self.experiment.name}_seed{self.seed}"
+        """Folder name of the cell, e.g. ``real_seed1`` or ``real+syn_seed1_g0`` (as the
+        checkpoints are named)."""
+        tail = "" if self.replicate is None else f"_g{self.replicate}"
+        return f"{self.experiment.name}_seed{self.seed}{tail}"
 
 
 class Executor(Protocol):
@@ -73,14 +82,28 @@ class SequentialExecutor:
         return map(fn, cells)
 
 
-def _describe(experiment: Any) -> Any:
-    return dataclasses.asdict(experiment) if dataclasses.is_dataclass(experiment) else experiment
+def _describe(experiment: Any, replicate: int | None) -> Any:
+    """What one cell runs: ``experiment.spec(replicate)`` when the experiment defines it, else
+    its fields (a dataclass) or itself, less its list of replicates. Either way, adding a
+    replicate adds cells and leaves the stored ones valid."""
+    spec = getattr(experiment, "spec", None)
+    if callable(spec):
+        return spec(replicate)
+    if not dataclasses.is_dataclass(experiment):
+        return experiment
+    fields = dataclasses.asdict(experiment)
+    fields.pop("replicates", None)
+    return fields
 
 
-def fingerprint(experiment: Any, seed: int, context: Mapping[str, Any] | None = None) -> str:
-    """SHA-256 of the experiment (its fields when a dataclass, else its ``str``), the seed and
-    ``context``, as canonical JSON (paths and other objects by ``str``)."""
-    spec = {"experiment": _describe(experiment), "seed": seed, "context": context}
+def fingerprint(experiment: Any, seed: int, context: Mapping[str, Any] | None = None,
+                replicate: int | None = None) -> str:
+    """SHA-256 of what the cell runs (``experiment.spec(replicate)`` if defined, else the
+    experiment's fields when a dataclass, else its ``str``), the seed, the replicate (when
+    there is one) and ``context``, as canonical JSON (paths and other objects by ``str``)."""
+    spec = {"experiment": _describe(experiment, replicate), "seed": seed, "context": context}
+    if replicate is not None:
+        spec["replicate"] = replicate
     text = json.dumps(spec, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -95,9 +118,18 @@ def file_stamps(paths: Iterable[str | Path]) -> dict[str, list[int]]:
     return out
 
 
+def replicates_of(experiment: Any) -> tuple[int | None, ...]:
+    """The replicates an experiment runs over: its ``replicates`` attribute, or ``(None,)``."""
+    reps = tuple(getattr(experiment, "replicates", ()) or ())
+    if len(set(reps)) != len(reps):
+        raise ValueError(f"experiment {experiment.name!r}: duplicate replicates {list(reps)}")
+    return tuple(int(r) for r in reps) or (None,)
+
+
 def grid_cells(experiments: Sequence[Any], seeds: Sequence[int],
                context: Mapping[str, Any] | None = None) -> list[Cell]:
-    """The cells of a grid in order; experiment names must be unique plain file names."""
+    """The cells of a grid in order (experiments, seeds, replicates); experiment names must be
+    unique plain file names."""
     names = [e.name for e in experiments]
     bad = [n for n in names if not n or "/" in n or "\\" in n or n.startswith(".")]
     if bad:
@@ -105,7 +137,8 @@ def grid_cells(experiments: Sequence[Any], seeds: Sequence[int],
     twice = sorted(n for n, k in Counter(names).items() if k > 1)
     if twice or len(set(seeds)) != len(seeds):
         raise ValueError(f"duplicate cells: experiment names {twice}, seeds {list(seeds)}")
-    return [Cell(e, int(s), fingerprint(e, int(s), context)) for e in experiments for s in seeds]
+    return [Cell(e, int(s), r, fingerprint(e, int(s), context, r))
+            for e in experiments for s in seeds for r in replicates_of(e)]
 
 
 def is_done(cell: Cell, out_dir: str | Path) -> bool:
@@ -118,9 +151,10 @@ def is_done(cell: Cell, out_dir: str | Path) -> bool:
     return stored.get("fingerprint") == cell.fingerprint and (folder / RESULT_FILE).is_file()
 
 
-def _timed(run_cell: Callable[[Any, int], pd.DataFrame], cell: Cell) -> tuple[pd.DataFrame, float]:
+def _timed(run_cell: Callable[[Any, int, int | None], pd.DataFrame],
+           cell: Cell) -> tuple[pd.DataFrame, float]:
     t0 = time.perf_counter()
-    result = run_cell(cell.experiment, cell.seed)
+    result = run_cell(cell.experiment, cell.seed, cell.replicate)
     if not isinstance(result, pd.DataFrame):
         raise TypeError(f"run_cell returned {type(result).__name__} for cell {cell.name!r}; "
                         "it must return a pandas DataFrame")
@@ -131,17 +165,21 @@ def _store(cell: Cell, result: pd.DataFrame, out_dir: Path, seconds: float) -> N
     with atomic_dir(out_dir / cell.name) as tmp:
         result.to_pickle(tmp / RESULT_FILE)
         (tmp / CELL_FILE).write_text(json.dumps(
-            {"name": cell.experiment.name, "seed": cell.seed, "fingerprint": cell.fingerprint,
+            {"name": cell.experiment.name, "seed": cell.seed, "replicate": cell.replicate,
+             "fingerprint": cell.fingerprint,
              "seconds": round(seconds, 3), "rows": len(result)}, indent=1) + "\n")
 
 
-def run_grid(experiments: Sequence[Any], run_cell: Callable[[Any, int], pd.DataFrame], *,
+def run_grid(experiments: Sequence[Any],
+             run_cell: Callable[[Any, int, int | None], pd.DataFrame], *,
              seeds: Sequence[int], out_dir: str | Path,
              context: Mapping[str, Any] | None = None,
              executor: Executor | None = None) -> pd.DataFrame:
-    """Run ``run_cell(experiment, seed)`` for every experiment and seed not stored yet.
+    """Run ``run_cell(experiment, seed, replicate)`` for every cell not stored yet.
 
-    ``experiments``: objects with a unique ``name`` (e.g. :class:`hsilib.study.plan.Experiment`).
+    ``experiments``: objects with a unique ``name``, optional ``replicates`` and optional
+    ``spec(replicate)`` (e.g. :class:`hsilib.study.plan.Experiment`); ``replicate`` is None for
+    an experiment without replicates.
     ``run_cell``: returns the cell's results as a DataFrame; it must depend on nothing but its
     arguments and what ``context`` describes. ``out_dir``: one folder per cell (module
     docstring). ``context``: JSON-able description of everything else the results depend on
@@ -160,6 +198,6 @@ def run_grid(experiments: Sequence[Any], run_cell: Callable[[Any, int], pd.DataF
     results = (executor or SequentialExecutor()).map(partial(_timed, run_cell), todo)
     for cell, (result, seconds) in zip(todo, results, strict=True):
         _store(cell, result, out_dir, seconds)
-        print(f"{cell.name:24s} {seconds:7.1f} s")
+        print(f"{cell.name:28s} {seconds:7.1f} s")
     return pd.concat([pd.read_pickle(out_dir / c.name / RESULT_FILE) for c in cells],
                      ignore_index=True)

@@ -3,8 +3,18 @@
 :func:`plan_experiments` lists every configuration (name, the questions it answers, the
 arguments of :func:`hsilib.train.classifier.run_experiment`) from the
 :class:`hsilib.config.ClassifierConfig` and :class:`hsilib.config.ClassifierStudyConfig`, and
-says which parts are skipped and why (pretrained starting points without weight files).
-:func:`hsilib.study.grid.run_grid` then trains each configuration once per seed.
+says which parts are skipped and why (pretrained starting points without weight files, checks
+without their inputs). A configuration that trains on synthetic crops runs once per generator
+replicate (:attr:`Experiment.replicates`: the generator seeds whose exports it reads, one
+folder per class and seed); :func:`hsilib.study.grid.run_grid` then trains each configuration
+once per classifier seed and replicate.
+
+The synthetic crops of the main comparison (:data:`MAIN`) enter BOTH classes in the class ratio
+of the real training split, so the class prior stays that of the real data and "looks
+synthetic" does not predict a class. The original study's mix (synthetic melanoma only,
+:data:`MM_ONLY`) keeps its own name, beside a control (:data:`OVERSAMPLED`) that duplicates
+real melanoma crops up to the same class prior: the two differ only in where the extra
+melanoma crops come from.
 """
 
 from __future__ import annotations
@@ -12,60 +22,128 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..models.classifiers import WeightFileError
 
 #: The real-only configuration every other one is compared with.
 BASELINE = "real"
-#: The main hypothesis: real plus synthetic crops.
+#: The main hypothesis: real plus synthetic crops of both classes in the real class ratio.
 MAIN = "real+syn"
+#: The original study's mix: real plus synthetic melanoma only.
+MM_ONLY = "real+synMM"
+#: Its control: real melanoma crops duplicated up to the same class prior.
+OVERSAMPLED = "real+dupMM"
+#: Train on synthetic crops, test on real (per generator replicate).
+TSTR = "tstr"
+#: Label sanity of the export path: train on REAL training crops written by it, test real.
+PASSTHROUGH = "tstr_passthrough"
 
 
 @dataclass(frozen=True)
 class Experiment:
-    """One configuration: ``name``, the ``groups`` (questions) it belongs to, a description."""
+    """One configuration: ``name``, the ``groups`` (questions) it belongs to, a description,
+    the arguments of :func:`~hsilib.train.classifier.run_experiment` shared by every run
+    (``kwargs``) and those of each generator replicate (``per_replicate``: its synthetic
+    folders; empty for a configuration on real data only)."""
 
     name: str
     groups: tuple[str, ...]
     label: str
     kwargs: dict = field(default_factory=dict)
+    per_replicate: dict[int, dict] = field(default_factory=dict)
+
+    @property
+    def replicates(self) -> tuple[int, ...]:
+        """Generator replicates this configuration runs over (none: real data only)."""
+        return tuple(self.per_replicate)
+
+    def arguments(self, replicate: int | None) -> dict[str, Any]:
+        """Keyword arguments of ``run_experiment`` for one replicate (None: no replicates)."""
+        if replicate is None:
+            if self.per_replicate:
+                raise ValueError(f"{self.name!r} runs per generator replicate "
+                                 f"{list(self.replicates)}; name one")
+            return dict(self.kwargs)
+        if replicate not in self.per_replicate:
+            raise ValueError(f"{self.name!r} has no generator replicate {replicate}; it has "
+                             f"{list(self.replicates)}")
+        return {**self.kwargs, **self.per_replicate[replicate], "generator_seed": replicate}
+
+    def spec(self, replicate: int | None) -> dict[str, Any]:
+        """What one run of this configuration depends on (hashed by the grid)."""
+        return {"name": self.name, "groups": self.groups, "label": self.label,
+                "arguments": self.arguments(replicate)}
 
 
-def plan_experiments(cfg, study, synthetic_dirs: Mapping[str, str | Path]
+def plan_experiments(cfg, study, synthetic_dirs: Mapping[int, Mapping[str, str | Path]],
+                     passthrough_dirs: Mapping[str, str | Path] | None = None
                      ) -> tuple[list[Experiment], list[str]]:
     """All configurations of notebook 06 and a list of plain-English notes on skipped parts.
 
     ``cfg`` is the :class:`~hsilib.config.ClassifierConfig` (its weight files), ``study`` the
     :class:`~hsilib.config.ClassifierStudyConfig` (mixes, learning-curve fractions);
-    ``synthetic_dirs`` maps "MM"/"DN" to the exported synthetic crop folders. Weight files named
-    in ``cfg`` must exist (a clear error otherwise); unset ones skip their experiments.
+    ``synthetic_dirs`` maps each generator replicate (seed) to its exported folders
+    ``{"MM": ..., "DN": ...}``; ``passthrough_dirs`` (the same per class) holds the real
+    training crops written through the export path (:func:`hsilib.synth.write_synthetic`),
+    for the label-sanity check. Weight files named in ``cfg`` must exist (a clear error
+    otherwise); unset ones skip their experiments.
     """
-    mm, dn = synthetic_dirs["MM"], synthetic_dirs["DN"]
-    n_syn = {"MM": study.n_synthetic_mm, "DN": study.n_synthetic_dn}
-    syn = dict(synthetic=dict(synthetic_dirs), n_synthetic=n_syn)
+    if not synthetic_dirs:
+        raise ValueError("synthetic_dirs is empty: give at least one generator replicate")
+    reps = tuple(synthetic_dirs)
+    both = {g: dict(synthetic=dict(d)) for g, d in synthetic_dirs.items()}
+    mm_only = {g: dict(synthetic={"MM": d["MM"]}) for g, d in synthetic_dirs.items()}
+    total = dict(n_synthetic_total=study.n_synthetic_total)
+    n_mm = study.n_synthetic_mm_only
+    trts = {f"synthetic_g{g}": [d["MM"], d["DN"]] for g, d in synthetic_dirs.items()}
     plan = [
-        Experiment(BASELINE, ("main", "conventional", "curve", "synthetic_only"),
-                   "real only (baseline)", dict(extra_test={"synthetic": [mm, dn]})),
+        Experiment(BASELINE, ("main", "confound", "conventional", "curve", "synthetic_only"),
+                   "real only (baseline)", dict(extra_test=trts)),
         Experiment(MAIN, ("main", "conventional", "curve"),
-                   f"real + {study.n_synthetic_mm} synthetic MM + {study.n_synthetic_dn} DN",
-                   syn),
+                   f"real + {study.n_synthetic_total} synthetic, MM:DN as in real training",
+                   total, both),
+        Experiment(MM_ONLY, ("confound",),
+                   f"real + {n_mm} synthetic MM only (the original study's mix)",
+                   dict(n_synthetic={"MM": n_mm}), mm_only),
+        Experiment(OVERSAMPLED, ("confound",),
+                   f"real + {n_mm} duplicated real MM (same class prior as {MM_ONLY})",
+                   dict(duplicate_mm=n_mm)),
         Experiment("augment", ("conventional",), "real + augmentations", dict(augment=True)),
         Experiment("focal", ("conventional",), "real, focal loss", dict(loss="focal")),
         Experiment("balanced", ("conventional",), "real, class-balanced batches",
                    dict(balanced=True)),
-        Experiment("syn+augment", ("conventional",), "real + synthetic + augmentations",
-                   dict(syn, augment=True)),
+        Experiment("syn+augment", ("conventional",), f"as {MAIN}, + augmentations",
+                   dict(total, augment=True), both),
     ]
     for f in sorted(x for x in study.fractions if x < 1):
         pct = round(100 * f)
-        plan += [Experiment(f"real_{pct}%", ("curve",), f"{pct}% of real", dict(fraction=f)),
-                 Experiment(f"real+syn_{pct}%", ("curve",), f"{pct}% of real + synthetic",
-                            dict(syn, fraction=f))]
+        plan += [Experiment(f"{BASELINE}_{pct}%", ("curve",), f"{pct}% of real",
+                            dict(fraction=f)),
+                 Experiment(f"{MAIN}_{pct}%", ("curve",),
+                            f"{pct}% of real + {study.n_synthetic_total} synthetic (real ratio)",
+                            dict(total, fraction=f), both)]
     n_tstr = {"MM": study.n_synthetic_tstr, "DN": study.n_synthetic_tstr}
-    plan.append(Experiment("tstr", ("synthetic_only",), "synthetic only (TSTR)",
-                           dict(real_train=False, synthetic={"MM": mm, "DN": dn},
-                                n_synthetic=n_tstr)))
     skipped = []
+    tstr_runs = {}
+    for i, g in enumerate(reps):
+        run = dict(both[g])
+        if len(reps) > 1:  # held out: the next replicate's export, never seen in training
+            other = synthetic_dirs[reps[(i + 1) % len(reps)]]
+            run["extra_test"] = {"heldout": [other["MM"], other["DN"]]}
+        tstr_runs[g] = run
+    if len(reps) == 1:
+        skipped.append("TSTR on held-out synthetic crops skipped: it needs a second generator "
+                       "replicate (GANStudyConfig.generator_seeds)")
+    plan.append(Experiment(TSTR, ("synthetic_only",), "synthetic only (TSTR)",
+                           dict(real_train=False, n_synthetic=n_tstr), tstr_runs))
+    if passthrough_dirs is None:
+        skipped.append("label sanity of the export path skipped: no pass-through folders")
+    else:
+        plan.append(Experiment(PASSTHROUGH, ("synthetic_only",),
+                               "real training crops through the export path, then TSTR",
+                               dict(real_train=False, synthetic=dict(passthrough_dirs),
+                                    n_synthetic={"MM": None, "DN": None})))
     for key, what, attr in (("imagenet", "generalist ImageNet", "pretrained_weights"),
                             ("isic", "specialist ISIC melanoma", "specialist_weights")):
         path = getattr(cfg, attr)
@@ -77,7 +155,7 @@ def plan_experiments(cfg, study, synthetic_dirs: Mapping[str, str | Path]
             raise WeightFileError(f"ClassifierConfig.{attr} = {path!r}: no such file")
         plan += [Experiment(key, ("pretrained",), f"{what}, fine-tuned", dict(weights=path)),
                  Experiment(f"{key}+syn", ("pretrained",), f"{what} + synthetic",
-                            dict(syn, weights=path)),
+                            dict(total, weights=path), both),
                  Experiment(f"{key}_probe", ("pretrained",), f"{what}, linear probe",
                             dict(weights=path, freeze_backbone=True))]
     return plan, skipped

@@ -1,10 +1,24 @@
 """The numbers of the classifier study, computed from saved predictions only (notebook 06).
 
-:func:`per_seed_metrics` scores every (config, seed) on test with a threshold chosen on
-validation; :func:`summary_table` gives mean and 95% CI over seeds; :func:`paired_table`
-compares each config with the baseline on the same test images (paired t-test over seeds with
-Holm's correction (:func:`holm`), paired bootstrap and McNemar on the seed ensembles);
-:func:`confusion_counts` sums test confusion matrices over seeds.
+A configuration is trained several times: once per classifier seed, and, when it uses
+synthetic crops, once per seed AND generator replicate (a "run"). Its metrics come with three
+intervals, each covering a different source of variation:
+
+- **runs** (:func:`summary_table`, :func:`compare_seeds` in :func:`paired_table`): mean and
+  t-based 95% CI over the runs (seeds, or seeds x generator replicates) on the fixed test set;
+- **test resampling** (:func:`test_uncertainty`, :func:`paired_table`): a cluster bootstrap
+  over the SOURCE IMAGES of the test set (stratified by class; all crops of a source move
+  together), of the mean over runs of the metric, runs fixed; comparisons use the SAME
+  resamples for both configurations;
+- **DeLong** (AUROC only): the normal interval of the mean AUROC over runs from its
+  structural components, test sampling only and crops treated as independent.
+
+:func:`per_seed_metrics` scores every run on test with a threshold chosen on validation (plus
+TRTS and the held-out synthetic check of TSTR); :func:`holm` corrects p-values across
+configurations; :func:`chance_verdict` and :func:`change_verdict` put the intervals into words
+(an AUROC interval covering 0.5 is "not distinguishable from chance"; a difference interval
+covering 0 is "no detectable change"); :func:`confusion_counts` sums test confusion matrices
+over runs.
 
 Melanoma is the positive class in every number.
 """
@@ -18,40 +32,68 @@ import pandas as pd
 
 from ..metrics import classification as cm
 from ..train import classifier as tc
-from .plan import BASELINE
+from .plan import BASELINE, TSTR
 
 TABLE_METRICS = ("auroc", "auprc", "sensitivity", "specificity", "f1", "balanced_accuracy")
 #: Stated on every table and figure.
 POSITIVE_NOTE = "melanoma (MM) = positive class"
+#: Columns that identify one run of a configuration.
+RUN = ["seed", "generator_seed"]
+#: Name of TSTR's score on held-out synthetic crops (another generator replicate's export).
+TSTS_HELDOUT = "tstr_on_heldout_syn"
 
 
 def per_seed_metrics(preds: pd.DataFrame, rule: str = "youden") -> pd.DataFrame:
-    """Test metrics per (config, seed); adds ``TRTS`` = the baseline scored on synthetic crops
-    and renames the baseline's test rows ``TRTR`` in a copy for the synthetic-only table."""
+    """Test metrics per run (config, seed, generator replicate), plus three derived rows:
+
+    ``TRTR``: the baseline's test rows (a copy, for the synthetic-only table); ``TRTS``: the
+    baseline scored on each generator replicate's synthetic crops (split
+    ``test_synthetic_g<r>``, recorded as replicate ``r``); ``tstr_on_heldout_syn``: TSTR scored
+    on the synthetic crops of a replicate it was not trained on (split ``test_heldout``).
+    Thresholds always come from the run's real validation predictions.
+    """
     per_seed = tc.test_metrics(preds, rule)
     base = preds[preds["config"] == BASELINE]
-    trts = tc.test_metrics(base, rule, test_split="test_synthetic").assign(config="TRTS")
-    trtr = per_seed[per_seed["config"] == BASELINE].assign(config="TRTR")
-    return pd.concat([per_seed, trtr, trts], ignore_index=True)
+    extra = [per_seed[per_seed["config"] == BASELINE].assign(config="TRTR")]
+    for split in sorted(s for s in base["split"].unique() if s.startswith("test_synthetic_g")):
+        rep = int(split.rsplit("_g", 1)[1])
+        extra.append(tc.test_metrics(base, rule, test_split=split)
+                     .assign(config="TRTS", generator_seed=rep))
+    tstr = preds[preds["config"] == TSTR]
+    if (tstr["split"] == "test_heldout").any():
+        extra.append(tc.test_metrics(tstr, rule, test_split="test_heldout")
+                     .assign(config=TSTS_HELDOUT))
+    return pd.concat([per_seed, *extra], ignore_index=True)
 
 
 def clipped_ci(agg: pd.DataFrame) -> pd.DataFrame:
     """``agg`` (columns ``lo``, ``hi``, e.g. from
     :func:`hsilib.metrics.classification.aggregate_seeds`) with its CI clipped to [0, 1]: every
-    metric here lives there, and a t-interval over 2-5 seeds can overshoot that range."""
+    metric here lives there, and a t-interval over 2-5 runs can overshoot that range."""
     return agg.assign(lo=agg["lo"].clip(0, 1), hi=agg["hi"].clip(0, 1))
+
+
+def runs_label(per_seed: pd.DataFrame, config: str) -> str:
+    """How a configuration's runs were made, e.g. ``"2 seeds x 2 generator replicates"``."""
+    rows = per_seed[per_seed["config"] == config]
+    n_seeds = rows["seed"].nunique()
+    reps = rows.loc[rows["generator_seed"] >= 0, "generator_seed"].nunique()
+    text = f"{n_seeds} seed{'s' * (n_seeds != 1)}"
+    return text + (f" x {reps} generator replicate{'s' * (reps != 1)}" if reps else "")
 
 
 def summary_table(per_seed: pd.DataFrame, configs: Sequence[str],
                   metrics: Sequence[str] = TABLE_METRICS) -> pd.DataFrame:
-    """Wide table: one row per config, ``mean [lo, hi]`` (t-based 95% CI over seeds, clipped to
-    the metric's range [0, 1])."""
+    """Wide table: one row per config, ``mean [lo, hi]`` (t-based 95% CI over the runs, clipped
+    to the metric's range [0, 1]) and a ``runs`` column (seeds, x generator replicates for the
+    configurations with synthetic crops)."""
     chosen = per_seed[per_seed["config"].isin(configs)]
     agg = clipped_ci(cm.aggregate_seeds(chosen, "config", metrics))
     agg["cell"] = [f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in
                    zip(agg["mean"], agg["lo"], agg["hi"], strict=True)]
     wide = agg.pivot(index="config", columns="metric", values="cell")
     wide = wide.loc[[c for c in configs if c in wide.index], list(metrics)]
+    wide["runs"] = [runs_label(per_seed, c) for c in wide.index]
     wide.columns.name = POSITIVE_NOTE
     return wide
 
@@ -69,47 +111,176 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
     return out
 
 
-def _ensemble_test(preds: pd.DataFrame, config: str, rule: str) -> tuple[pd.DataFrame, float]:
-    ens = tc.ensemble(preds[preds["config"] == config])
-    val = ens[ens["split"] == "val"]
-    test = ens[ens["split"] == "test"].sort_values("id")
-    return test, cm.choose_threshold(val["label"], val["p_mm"], rule)
+# --------------------------------------------------------------------------------------------
+# Test resampling: cluster bootstrap over source images, DeLong
+# --------------------------------------------------------------------------------------------
+def test_crops(preds: pd.DataFrame) -> pd.DataFrame:
+    """The real test set (``id, source, label``, sorted by id), checked to be the same for
+    every configuration and run (they are all scored on it)."""
+    test = preds[preds["split"] == "test"]
+    ref = test[["id", "source", "label"]].drop_duplicates().sort_values("id", ignore_index=True)
+    if ref["id"].duplicated().any():
+        raise ValueError("a test crop appears with two sources or labels in the predictions")
+    sizes = test.groupby(["config", *RUN]).size()
+    if (sizes != len(ref)).any():
+        bad = sizes[sizes != len(ref)].index.tolist()[:3]
+        raise ValueError(f"runs {bad} were not scored on the same {len(ref)} test crops")
+    return ref
 
 
-def paired_table(preds: pd.DataFrame, per_seed: pd.DataFrame, others: Sequence[str],
-                 baseline: str = BASELINE, metrics: Sequence[str] = ("auroc", "f1"),
-                 rule: str = "youden", n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
-    """Each config vs ``baseline`` on the same test images, two ways.
+test_crops.__test__ = False  # not a pytest test despite its name
 
-    Over seeds: mean difference, t CI and paired t-test (``p_t``, Holm-adjusted ``p_t_holm``
-    across the configs of the table, per metric). Seed ensembles (mean probability per image):
-    paired stratified bootstrap of the difference (``boot_lo``, ``boot_hi``, ``p_boot``) and an
-    exact McNemar test on the discordant test images (``mcnemar_b``/``c``/``p``).
+
+class TestResampler:
+    """Scores configurations on the SAME cluster-bootstrap resamples of the real test set.
+
+    ``weights`` (n_boot x crops, :func:`hsilib.metrics.classification.cluster_weights`) is drawn
+    once from the test crops' sources and classes, so the resampled scores of two
+    configurations are paired. :meth:`scores` gives, per metric, the mean over a
+    configuration's runs of the metric on every resample (each run at its own validation
+    threshold); :meth:`probabilities` the runs x crops test probabilities for DeLong.
     """
-    base_test, base_thr = _ensemble_test(preds, baseline, rule)
+
+    __test__ = False  # not a pytest test class despite its name
+
+    def __init__(self, preds: pd.DataFrame, rule: str = "youden", n_boot: int = 2000,
+                 seed: int = 0):
+        self.preds, self.rule = preds, rule
+        self.test = test_crops(preds)
+        self.y = self.test["label"].to_numpy(int)
+        self.weights = cm.cluster_weights(self.test["source"], self.y, n_boot, seed)
+        self._cache: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]] = {}
+
+    def _runs(self, config: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        if config not in self._cache:
+            rows = self.preds[self.preds["config"] == config]
+            if rows.empty:
+                raise ValueError(f"no predictions of config {config!r}")
+            probs, sums = [], {}
+            for _, g in rows.groupby(RUN, sort=True):
+                v = g[g["split"] == "val"]
+                t = g[g["split"] == "test"].set_index("id").loc[self.test["id"]]
+                thr = cm.choose_threshold(v["label"], v["p_mm"], self.rule)
+                probs.append(t["p_mm"].to_numpy(float))
+                for m, vals in cm.weighted_scores(self.y, probs[-1], thr, self.weights).items():
+                    sums[m] = sums.get(m, 0) + vals
+            self._cache[config] = (np.vstack(probs), {m: s / len(probs) for m, s in sums.items()})
+        return self._cache[config]
+
+    def scores(self, config: str) -> dict[str, np.ndarray]:
+        """Metric -> n_boot resampled values of the mean over the config's runs."""
+        return self._runs(config)[1]
+
+    def probabilities(self, config: str) -> np.ndarray:
+        """Runs x test crops (in :attr:`test` order) probabilities of melanoma."""
+        return self._runs(config)[0]
+
+
+def _p_boot(d: np.ndarray) -> float:
+    # (1 + count) / (1 + n_boot): a bootstrap p-value is never exactly 0
+    return float(min(1.0, (1 + 2 * min((d <= 0).sum(), (d >= 0).sum())) / (d.size + 1)))
+
+
+def _covers(lo: float, hi: float, value: float) -> bool:
+    """An interval that is undefined (NaN) covers everything."""
+    return not (np.isfinite(lo) and np.isfinite(hi)) or lo <= value <= hi
+
+
+def chance_verdict(intervals: Sequence[tuple[float, float]]) -> str:
+    """AUROC in words: "not distinguishable from chance" when any of its intervals covers 0.5,
+    else "above chance" or "below chance"."""
+    if any(_covers(lo, hi, 0.5) for lo, hi in intervals):
+        return "not distinguishable from chance"
+    return "above chance" if intervals[0][0] > 0.5 else "below chance"
+
+
+def change_verdict(diff: float, intervals: Sequence[tuple[float, float]],
+                   p_adjusted: float = 0.0, alpha: float = 0.05) -> str:
+    """A difference in words: "no detectable change" when any of its intervals covers 0 (or
+    the adjusted p-value is not below ``alpha``), else "improvement" or "deterioration"."""
+    if any(_covers(lo, hi, 0.0) for lo, hi in intervals) or not p_adjusted < alpha:
+        return "no detectable change"
+    return "improvement" if diff > 0 else "deterioration"
+
+
+def test_uncertainty(per_seed: pd.DataFrame, resampler: TestResampler, configs: Sequence[str],
+                     metrics: Sequence[str] = ("auroc", "sensitivity", "specificity", "f1"),
+                     level: float = 0.95) -> pd.DataFrame:
+    """Per config and metric: the mean over runs with three 95% intervals: over runs
+    (``runs_lo``, ``runs_hi``), test resampling by source image (``boot_lo``, ``boot_hi``) and,
+    for AUROC, DeLong (``delong_lo``, ``delong_hi``); ``verdict`` says whether an AUROC is
+    distinguishable from chance (every interval must exclude 0.5)."""
+    a = (1 - level) / 2
+    rows = []
+    for c in configs:
+        ps = per_seed[per_seed["config"] == c]
+        boot = resampler.scores(c)
+        dl = (cm.delong(resampler.y, resampler.probabilities(c), level)
+              if "auroc" in metrics else None)
+        for m in metrics:
+            mean, lo, hi = cm.t_interval(ps[m], level)
+            row = {"config": c, "metric": m, "mean": mean, "runs": runs_label(per_seed, c),
+                   "runs_lo": max(lo, 0.0), "runs_hi": min(hi, 1.0),
+                   "boot_lo": float(np.nanquantile(boot[m], a)),
+                   "boot_hi": float(np.nanquantile(boot[m], 1 - a)),
+                   "delong_lo": np.nan, "delong_hi": np.nan, "verdict": ""}
+            if m == "auroc":
+                row.update(delong_lo=dl["lo"], delong_hi=dl["hi"])
+                row["verdict"] = chance_verdict([(row[f"{k}_lo"], row[f"{k}_hi"])
+                                                 for k in ("runs", "boot", "delong")])
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+test_uncertainty.__test__ = False  # not a pytest test despite its name
+
+
+def paired_table(per_seed: pd.DataFrame, resampler: TestResampler, others: Sequence[str],
+                 baseline: str = BASELINE, metrics: Sequence[str] = ("auroc", "f1"),
+                 level: float = 0.95) -> pd.DataFrame:
+    """Each config vs ``baseline`` on the same test crops, three ways.
+
+    Over runs: mean difference, t CI (``lo``, ``hi``) and paired t-test (``p_t``, with
+    Holm-adjusted ``p_t_holm`` across the configs of the table, per metric); runs are paired
+    by seed (and generator replicate when both configurations have them). Test resampling:
+    the difference of the run-mean metric on the SAME source-image resamples (``boot_lo``,
+    ``boot_hi``, ``p_boot``). AUROC: DeLong's paired test of the run-mean AUROCs
+    (``delong_lo``, ``delong_hi``, ``p_delong``). ``verdict``: "no detectable change" unless
+    every interval excludes 0 and ``p_t_holm`` < 0.05.
+    """
+    a = (1 - level) / 2
+    base = resampler.scores(baseline)
     rows = []
     for other in others:
-        test, thr = _ensemble_test(preds, other, rule)
-        if list(test["id"]) != list(base_test["id"]):
-            raise ValueError(f"{other!r} and {baseline!r} were not scored on the same test set")
-        boot = cm.paired_bootstrap(test["label"], base_test["p_mm"], test["p_mm"], base_thr, thr,
-                                   n_boot, seed).set_index("metric")
-        mc = cm.mcnemar(test["label"], base_test["p_mm"] >= base_thr, test["p_mm"] >= thr)
+        boot = resampler.scores(other)
+        dl = cm.delong_paired(resampler.y, resampler.probabilities(baseline),
+                              resampler.probabilities(other), level)
         for m in metrics:
-            rows.append({**cm.compare_seeds(per_seed, baseline, other, m),
-                         "boot_lo": boot.loc[m, "lo"], "boot_hi": boot.loc[m, "hi"],
-                         "p_boot": boot.loc[m, "p_boot"], "mcnemar_b": mc["b"],
-                         "mcnemar_c": mc["c"], "mcnemar_p": mc["p_value"]})
+            d = boot[m] - base[m]
+            d = d[np.isfinite(d)]
+            row = cm.compare_seeds(per_seed, baseline, other, m)
+            # a t-interval over 2-5 runs can overshoot the range of a difference, [-1, 1]
+            row.update(lo=max(row["lo"], -1.0), hi=min(row["hi"], 1.0))
+            row.update(boot_lo=float(np.quantile(d, a)), boot_hi=float(np.quantile(d, 1 - a)),
+                       p_boot=_p_boot(d), delong_lo=np.nan, delong_hi=np.nan, p_delong=np.nan)
+            if m == "auroc":
+                row.update(delong_lo=max(dl["lo"], -1.0), delong_hi=min(dl["hi"], 1.0),
+                           p_delong=dl["p_value"])
+            rows.append(row)
     table = pd.DataFrame(rows)
     table["p_t_holm"] = table.groupby("metric")["p_t"].transform(lambda s: holm(s.to_numpy()))
+    table["verdict"] = [
+        change_verdict(r["diff"], [(r["lo"], r["hi"]), (r["boot_lo"], r["boot_hi"])]
+                       + ([(r["delong_lo"], r["delong_hi"])] if r["metric"] == "auroc" else []),
+                       r["p_t_holm"]) for _, r in table.iterrows()]
     return table
 
 
 def confusion_counts(preds: pd.DataFrame, config: str, rule: str = "youden") -> np.ndarray:
-    """Test confusion matrix summed over seeds (rows true MM, DN; columns predicted MM, DN),
-    each seed at its own validation-chosen threshold."""
+    """Test confusion matrix summed over runs (rows true MM, DN; columns predicted MM, DN),
+    each run at its own validation-chosen threshold."""
     total = np.zeros((2, 2), int)
-    for _, g in preds[preds["config"] == config].groupby("seed"):
+    for _, g in preds[preds["config"] == config].groupby(RUN):
         v, t = g[g["split"] == "val"], g[g["split"] == "test"]
         c = cm.confusion(t["label"], t["p_mm"] >= cm.choose_threshold(v["label"], v["p_mm"], rule))
         total += np.array([[c["tp"], c["fn"]], [c["fp"], c["tn"]]])

@@ -4,16 +4,24 @@ Three layers, read top to bottom:
 
 1. data: :func:`hsilib.data.datasets.load_crops` turns a crop folder (one split) into one
    in-memory tensor of normalised images at the training size (a few MB at 64 px: every epoch
-   then costs only the network), and :func:`training_set` mixes in synthetic crops by count
-   per class;
+   then costs only the network), and :func:`training_set` builds one run's training crops: a
+   share of the real training split, plus synthetic crops by count per class or by a total
+   split in the real training class ratio (:func:`synthetic_counts`), plus seeded duplicates
+   of real melanoma crops (the oversampling control);
 2. objective and loop: :func:`focal_loss`, :func:`augment_batch` (the data module's
    ``train_transforms``, applied to the cached images) and :func:`train_classifier`
    (AdamW; early stopping and checkpoint selection on the VALIDATION split only);
-3. experiment: :func:`run_experiment` trains one configuration over several seeds and returns
-   the per-image predictions of the selected checkpoints on validation and test; the notebook
-   appends them to a predictions table (notebook 06: ``results/06_predictions.csv``) and every
-   table is recomputed from that file with :func:`test_metrics` (threshold chosen on
-   validation, then applied to test).
+3. experiment: :func:`run_experiment` trains one configuration over several seeds (for one
+   generator replicate of the synthetic crops) and returns per-crop predictions
+   (:data:`PRED_COLUMNS`) of the selected checkpoints on its training crops, validation and
+   test; the notebook appends them to a predictions table (notebook 06:
+   ``results/06_predictions.csv``) and every table is recomputed from that file with
+   :func:`test_metrics` (threshold chosen on validation, then applied to test) and
+   :func:`composition` (what each training set held).
+
+Every crop carries its ``source`` (the source image, from the crop folder's ``index.csv``; a
+synthetic crop is its own source). Before training, :func:`check_source_leakage` refuses a
+training set that shares a source image with validation or test.
 
 Melanoma is the positive class: ``label`` 1 = MM, ``p_mm`` = predicted probability of melanoma.
 """
@@ -21,7 +29,7 @@ Melanoma is the positive class: ``label`` 1 = MM, ``p_mm`` = predicted probabili
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -30,13 +38,18 @@ import torch
 import torch.nn.functional as F
 
 from .. import config as config_mod
-from ..data.datasets import Crops, load_crops
+from ..data.datasets import Crops, load_crops, read_index
 from ..metrics import classification as cm
 from ..models.classifiers import build_classifier, set_train_mode
 from ..runtime import device as pick_device
 from ..runtime import progress, seed_everything
 
-PRED_COLUMNS = ["config", "seed", "split", "id", "label", "p_mm", "is_synthetic"]
+#: One row per crop, configuration, run and split. ``generator_seed`` is the generator
+#: replicate whose synthetic crops the run used (-1: none); ``split`` is ``train`` (the run's
+#: training crops, synthetic and duplicated ones included), ``val``, ``test`` or ``test_<key>``
+#: (extra test sets); ``is_duplicate`` marks the added copies of the oversampling control.
+PRED_COLUMNS = ["config", "seed", "generator_seed", "split", "id", "source", "label", "p_mm",
+                "is_synthetic", "is_duplicate"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -53,19 +66,41 @@ def stratified_fraction(labels: torch.Tensor, fraction: float, seed: int) -> np.
     return np.sort(np.concatenate(keep))
 
 
+def synthetic_counts(real_labels: torch.Tensor | np.ndarray, total: int) -> dict[str, int]:
+    """``total`` synthetic crops split MM:DN in the class ratio of the real training labels
+    (melanoma count rounded half to even, nevus the rest), so adding them keeps the prior."""
+    y = np.asarray(real_labels)
+    if y.size == 0:
+        raise ValueError("no real training crops to take the class ratio from")
+    n_mm = int(round(total * float((y == 1).mean())))
+    return {"MM": n_mm, "DN": int(total) - n_mm}
+
+
 def training_set(real: Crops | None, synthetic: Mapping[str, Crops] | None,
-                 n_synthetic: Mapping[str, int] | None, fraction: float, seed: int) -> Crops:
+                 n_synthetic: Mapping[str, int | None] | None, fraction: float, seed: int, *,
+                 n_synthetic_total: int | None = None, duplicate_mm: int = 0) -> Crops:
     """The training crops of one run: a ``fraction`` of the real TRAINING split plus synthetic.
 
     ``synthetic`` maps a class ("MM"/"DN") to its synthetic crops; ``n_synthetic`` says how many
-    of each to add (drawn without replacement with ``seed``; None = all of them). Only the
-    training set is ever mixed: validation and test stay real, so selection and evaluation never
-    see a synthetic image.
+    of each to add (drawn without replacement with ``seed``; None = all of them), or
+    ``n_synthetic_total`` how many in all, split in the real training class ratio
+    (:func:`synthetic_counts`). ``duplicate_mm`` appends that many copies of real melanoma
+    training crops (a seeded permutation, repeated if needed: every crop is copied at most
+    once more than any other), which moves the class prior without any new image. Only the
+    training set is ever mixed: validation and test stay real, so selection and evaluation
+    never see a synthetic image. Copies keep their crop's id (see :func:`composition`).
     """
+    if n_synthetic is not None and n_synthetic_total is not None:
+        raise ValueError("give n_synthetic (per class) or n_synthetic_total, not both")
     parts = []
     if real is not None:
-        parts.append(real if fraction == 1 else
-                     real.subset(stratified_fraction(real.labels, fraction, seed)))
+        real = real if fraction == 1 else real.subset(
+            stratified_fraction(real.labels, fraction, seed))
+        parts.append(real)
+    if n_synthetic_total is not None:
+        if real is None:
+            raise ValueError("n_synthetic_total needs real training crops (their class ratio)")
+        n_synthetic = synthetic_counts(real.labels, n_synthetic_total)
     rng = np.random.default_rng(10_000 + seed)
     for cls, n in (n_synthetic or {}).items():
         pool = (synthetic or {}).get(cls)
@@ -76,9 +111,60 @@ def training_set(real: Crops | None, synthetic: Mapping[str, Crops] | None,
             have = 0 if pool is None else len(pool)
             raise ValueError(f"asked for {n} synthetic {cls} crops, only {have} available")
         parts.append(pool.subset(np.sort(rng.choice(len(pool), n, replace=False))))
+    if duplicate_mm:
+        mm = np.flatnonzero(real.labels.numpy() == 1) if real is not None else np.array([])
+        if mm.size == 0:
+            raise ValueError("duplicate_mm needs real melanoma training crops")
+        order = np.random.default_rng(20_000 + seed).permutation(mm)
+        parts.append(real.subset(np.resize(order, duplicate_mm)))
     if not parts:
         raise ValueError("empty training set: no real crops and no synthetic crops")
     return Crops.cat(parts)
+
+
+def crop_sources(folder: str | Path) -> dict[str, str]:
+    """``{crop id: source image}`` of a crop folder, from its ``index.csv``."""
+    index = read_index(folder)
+    return dict(zip(index["id"].astype(str), index["source"].astype(str), strict=True))
+
+
+def check_source_leakage(train_sources: Iterable[str],
+                         held_out: Mapping[str, Iterable[str]]) -> None:
+    """Raise ValueError when a training crop shares its source image with a held-out split.
+
+    ``held_out`` maps a split name ("val", "test") to its crops' sources. Crops of one source
+    image are near-copies of each other: one in training and one in test would score
+    memorisation as generalisation.
+    """
+    train = set(train_sources)
+    for split, sources in held_out.items():
+        shared = sorted(train & set(sources))
+        if shared:
+            more = f" and {len(shared) - 5} more" if len(shared) > 5 else ""
+            raise ValueError(f"source leakage: the training set shares {len(shared)} source "
+                             f"image(s) with the {split} split: {shared[:5]}{more}")
+
+
+def composition(preds: pd.DataFrame, by: Sequence[str] = ("config",)) -> pd.DataFrame:
+    """What the training sets held, from the ``train`` rows of saved predictions: crops per
+    class that are real, synthetic or duplicated copies, their total and the melanoma share,
+    per group of ``by`` (averaged over the runs of a group, which differ only when a share of
+    the real data or a count is rounded differently)."""
+    train = preds[preds["split"] == "train"]
+    kind = np.where(train["is_synthetic"], "synthetic",
+                    np.where(train["is_duplicate"], "duplicated", "real"))
+    cls = np.where(train["label"] == 1, "MM", "DN")
+    run = ["config", "seed", "generator_seed"]
+    counts = (train.assign(column=[f"{c} {k}" for c, k in zip(cls, kind, strict=True)])
+              .groupby([*run, "column"]).size().unstack(fill_value=0))
+    columns = [f"{c} {k}" for c in ("MM", "DN") for k in ("real", "synthetic", "duplicated")]
+    counts = counts.reindex(columns=columns, fill_value=0)
+    counts["total"] = counts.sum(axis=1)
+    counts["MM share"] = counts[columns[:3]].sum(axis=1) / counts["total"]
+    table = counts.reset_index().groupby(list(by), sort=False)[[*columns, "total",
+                                                                 "MM share"]].mean()
+    table.columns.name = None
+    return table
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,60 +277,83 @@ def train_classifier(cfg, train: Crops, val: Crops, seed: int, *, augment: bool 
 # --------------------------------------------------------------------------------------------
 # 3. Experiments over seeds, saved predictions, metrics recomputed from them
 # --------------------------------------------------------------------------------------------
-def _prediction_rows(name: str, seed: int, split: str, crops: Crops, p: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame({"config": name, "seed": seed, "split": split, "id": list(crops.ids),
+def _prediction_rows(name: str, seed: int, generator_seed: int, split: str, crops: Crops,
+                     sources: Sequence[str], p: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"config": name, "seed": seed, "generator_seed": generator_seed,
+                         "split": split, "id": list(crops.ids), "source": list(sources),
                          "label": crops.labels.numpy(), "p_mm": p,
-                         "is_synthetic": crops.is_synthetic.numpy()})
+                         "is_synthetic": crops.is_synthetic.numpy(),
+                         "is_duplicate": pd.Series(crops.ids).duplicated().to_numpy()
+                         if split == "train" else False})
 
 
 def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path, normaliser, *,
-                   seeds: Sequence[int], synthetic: Mapping[str, str | Path] | None = None,
-                   n_synthetic: Mapping[str, int] | None = None, fraction: float = 1.0,
-                   real_train: bool = True, extra_test: Mapping[str, str | Path] | None = None,
+                   seeds: Sequence[int], generator_seed: int = -1,
+                   synthetic: Mapping[str, str | Path] | None = None,
+                   n_synthetic: Mapping[str, int | None] | None = None,
+                   n_synthetic_total: int | None = None, duplicate_mm: int = 0,
+                   fraction: float = 1.0, real_train: bool = True,
+                   extra_test: Mapping[str, str | Path | Sequence[str | Path]] | None = None,
                    augment: bool = False, loss: str = "ce", balanced: bool = False,
                    weights: str | None = None, freeze_backbone: bool = False,
                    device: str = "auto", checkpoint_dir: str | Path | None = None,
                    checkpoint_prefix: str = "", cache: dict | None = None) -> pd.DataFrame:
     """Train configuration ``name`` once per seed; return its predictions (``PRED_COLUMNS``).
 
-    Training data: ``fraction`` of the real training split (none when ``real_train`` is False:
-    train-synthetic-test-real) plus ``n_synthetic[cls]`` crops from the folder
-    ``synthetic[cls]``. Validation (model selection) and test are always the real splits. The
-    selected checkpoint predicts ``val`` and ``test``, and every folder (or list of folders) of
-    ``extra_test`` (e.g. synthetic crops for train-real-test-synthetic) as split ``test_<key>``.
-    Checkpoints go to ``checkpoint_dir/<checkpoint_prefix><name>_seed<k>.pt`` with the resolved
-    config. ``cache``: a dict the caller owns and passes to every call on the same crops and
-    normaliser (notebook 06 does), so each folder and split is read once per run.
+    Training data (:func:`training_set`): ``fraction`` of the real training split (none when
+    ``real_train`` is False: train-synthetic-test-real) plus synthetic crops from the folders
+    ``synthetic[cls]`` (``n_synthetic`` per class, or ``n_synthetic_total`` in the real class
+    ratio) plus ``duplicate_mm`` copies of real melanoma crops. ``generator_seed`` names the
+    generator replicate the synthetic folders come from (recorded in every row; -1: none).
+    Validation (model selection) and test are always the real splits; a training set sharing
+    a source image with either is refused (:func:`check_source_leakage`). The selected
+    checkpoint predicts its training crops (``train``), ``val`` and ``test``, and every folder
+    (or list of folders) of ``extra_test`` (e.g. synthetic crops for
+    train-real-test-synthetic) as split ``test_<key>``. Checkpoints go to
+    ``checkpoint_dir/<checkpoint_prefix><name>_seed<k>[_g<generator_seed>].pt`` with the
+    resolved config. ``cache``: a dict the caller owns and passes to every call on the same
+    crops and normaliser (notebook 06 does), so each folder and split is read once per run.
     """
     cache = {} if cache is None else cache
 
-    def load(folder, split=None) -> Crops:  # a list of folders is concatenated
+    def load(folder, split=None) -> tuple[Crops, list[str]]:  # a list of folders: concatenated
         if isinstance(folder, (list, tuple)):
-            return Crops.cat([load(f) for f in folder])
+            parts = [load(f) for f in folder]
+            return Crops.cat([c for c, _ in parts]), sum((s for _, s in parts), [])
         key = (str(Path(folder).resolve()), split, int(cfg.image_size))
         if key not in cache:
-            cache[key] = load_crops(folder, normaliser, cfg.image_size, split,
-                                    splits_csv if split else None)
+            crops = load_crops(folder, normaliser, cfg.image_size, split,
+                               splits_csv if split else None)
+            source_of = crop_sources(folder)
+            cache[key] = (crops, [source_of[i] for i in crops.ids])
         return cache[key]
 
     real = load(crops_dir, "train") if real_train else None
-    val, test = load(crops_dir, "val"), load(crops_dir, "test")
+    (val, val_src), (test, test_src) = load(crops_dir, "val"), load(crops_dir, "test")
     pools = {c: load(f) for c, f in (synthetic or {}).items()}
     extra = {k: load(f) for k, f in (extra_test or {}).items()}
+    source_of = {i: s for crops, src in [*([real] if real else []), *pools.values()]
+                 for i, s in zip(crops.ids, src, strict=True)}
     dev = pick_device(device)
+    tag = f"_g{generator_seed}" if generator_seed >= 0 else ""
     frames = []
     for seed in seeds:
-        train = training_set(real, pools, n_synthetic, fraction, seed)
+        train = training_set(real[0] if real else None, {c: p for c, (p, _) in pools.items()},
+                             n_synthetic, fraction, seed, n_synthetic_total=n_synthetic_total,
+                             duplicate_mm=duplicate_mm)
+        train_src = [source_of[i] for i in train.ids]
+        check_source_leakage(train_src, {"val": val_src, "test": test_src})
         model, history = train_classifier(
             cfg, train, val, seed, augment=augment, loss=loss, balanced=balanced,
             weights=weights, freeze_backbone=freeze_backbone, device=device,
-            desc=f"{name} seed {seed}")
-        for split, crops in {"val": val, "test": test, **{f"test_{k}": c
-                                                          for k, c in extra.items()}}.items():
-            frames.append(_prediction_rows(name, seed, split, crops,
+            desc=f"{name} seed {seed}" + (f" generator {generator_seed}" if tag else ""))
+        scored = {"train": (train, train_src), "val": (val, val_src), "test": (test, test_src),
+                  **{f"test_{k}": v for k, v in extra.items()}}
+        for split, (crops, src) in scored.items():
+            frames.append(_prediction_rows(name, seed, generator_seed, split, crops, src,
                                            predict(model, crops.images, device=dev)))
         if checkpoint_dir is not None:
-            path = Path(checkpoint_dir) / f"{checkpoint_prefix}{name}_seed{seed}.pt"
+            path = Path(checkpoint_dir) / f"{checkpoint_prefix}{name}_seed{seed}{tag}.pt"
             _save_checkpoint(path, model, cfg, name, seed, history, len(train))
     return pd.concat(frames, ignore_index=True)[PRED_COLUMNS]
 
@@ -260,8 +369,9 @@ def _save_checkpoint(path: Path, model, cfg, name: str, seed: int, history: pd.D
 
 
 def test_metrics(preds: pd.DataFrame, rule: str = "youden", test_split: str = "test",
-                 by: Sequence[str] = ("config", "seed")) -> pd.DataFrame:
-    """Per (config, seed): threshold chosen on the ``val`` predictions, metrics on ``test_split``.
+                 by: Sequence[str] = ("config", "seed", "generator_seed")) -> pd.DataFrame:
+    """Per run (config, seed, generator replicate): threshold chosen on the ``val`` predictions,
+    metrics on ``test_split``.
 
     This is the ONLY place test numbers come from, and it reads nothing but saved predictions,
     so every table of notebook 06 can be recomputed from ``06_predictions.csv``.
@@ -281,9 +391,9 @@ test_metrics.__test__ = False  # not a pytest test despite its name
 
 
 def ensemble(preds: pd.DataFrame) -> pd.DataFrame:
-    """Mean probability over seeds per (config, split, image): one prediction per test image,
-    used for the paired bootstrap and McNemar tests between configurations."""
-    keys = ["config", "split", "id", "label"]
+    """Mean probability over runs (seeds and generator replicates) per (config, split, crop):
+    one prediction per crop, for ROC curves of a configuration."""
+    keys = ["config", "split", "id", "source", "label"]
     out = preds.groupby(keys, sort=False, as_index=False)["p_mm"].mean()
     out["seed"] = -1
     return out

@@ -63,41 +63,6 @@ def test_choose_threshold_youden_hand_case():
         C.choose_threshold([1, 1], [0.2, 0.3])
 
 
-def test_mcnemar_hand_table():
-    # A right & B wrong on 6 images (b), A wrong & B right on 1 (c), 5 concordant.
-    y = np.ones(12, int)
-    a = np.array([1] * 6 + [0] + [1] * 3 + [0] * 2)
-    b = np.array([0] * 6 + [1] + [1] * 3 + [0] * 2)
-    r = C.mcnemar(y, a, b)
-    assert (r["b"], r["c"]) == (6, 1)
-    # exact two-sided binomial: 2 * P(X <= 1), X ~ Bin(7, 1/2) = 2 * 8 / 128
-    assert r["p_value"] == pytest.approx(16 / 128)
-    assert C.mcnemar(y, a, a)["p_value"] == 1.0
-
-
-def test_bootstrap_ci_contains_point_and_is_seeded():
-    y, p = _fake(seed=3)
-    t = C.choose_threshold(y, p)
-    ci = C.bootstrap_ci(y, p, t, n_boot=300, seed=7)
-    assert list(ci["metric"]) == list(C.METRICS)
-    assert (ci["lo"] <= ci["value"] + 1e-12).all() and (ci["value"] <= ci["hi"] + 1e-12).all()
-    pd.testing.assert_frame_equal(ci, C.bootstrap_ci(y, p, t, n_boot=300, seed=7))
-    # stratified: class counts are the same in every resample
-    idx = C._stratified_indices(y, 50, 0)
-    assert (y[idx].sum(axis=1) == y.sum()).all()
-
-
-def test_paired_bootstrap_identical_and_better():
-    y, p = _fake(seed=4)
-    same = C.paired_bootstrap(y, p, p, 0.5, 0.5, n_boot=200)
-    assert np.allclose(same[["diff", "lo", "hi"]].to_numpy(), 0)
-    assert (same["p_boot"] == 1).all()
-    perfect = np.where(y == 1, 0.9, 0.1)
-    better = C.paired_bootstrap(y, p, perfect, 0.5, 0.5, n_boot=200).set_index("metric")
-    assert better.loc["auroc", "b"] == 1.0 and better.loc["auroc", "lo"] > 0
-    assert better.loc["auroc", "p_boot"] < 0.05
-
-
 def test_aggregate_and_compare_seeds():
     per_seed = pd.DataFrame({"config": ["a"] * 3 + ["b"] * 3, "seed": [0, 1, 2] * 2,
                              "auroc": [0.6, 0.7, 0.8, 0.7, 0.75, 0.95]})
@@ -117,3 +82,98 @@ def test_bad_input_is_named():
         C.scores([0, 2], [0.1, 0.2])
     with pytest.raises(ValueError, match="entries"):
         C.scores([0, 1], [0.1])
+
+
+# --------------------------------------------------------------------------------------------
+# Cluster bootstrap over source images
+# --------------------------------------------------------------------------------------------
+def _clustered(n_sources=30, seed=0):
+    """Test crops of ``n_sources`` source images (1-4 crops each, one class per source)."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 5, n_sources)
+    src_label = (np.arange(n_sources) % 3 == 0).astype(int)
+    sources = np.repeat([f"s{i:02d}" for i in range(n_sources)], sizes)
+    y = np.repeat(src_label, sizes)
+    p = np.clip(0.25 * y + rng.normal(0.4, 0.2, y.size), 0, 1).round(2)  # with ties
+    return sources, y, p
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cluster_weights_keep_sources_together_and_class_sizes_fixed(seed):
+    sources, y, _ = _clustered(seed=seed)
+    w = C.cluster_weights(sources, y, n_boot=200, seed=seed)
+    assert w.shape == (200, y.size)
+    for s in np.unique(sources):  # every crop of a source has its source's multiplicity
+        cols = w[:, sources == s]
+        assert (cols == cols[:, :1]).all()
+    first = np.unique(sources, return_index=True)[1]  # one column per source
+    n_mm_sources = len(set(sources[y == 1]))
+    assert (w[:, first][:, y[first] == 1].sum(1) == n_mm_sources).all()
+    assert (w[:, first].sum(1) == len(first)).all()
+    np.testing.assert_array_equal(w, C.cluster_weights(sources, y, n_boot=200, seed=seed))
+    assert not (w == w[:1]).all()  # resamples differ
+
+
+def test_weighted_scores_equal_scores_on_the_expanded_resample():
+    sources, y, p = _clustered(seed=5)
+    w = C.cluster_weights(sources, y, n_boot=40, seed=1)
+    got = C.weighted_scores(y, p, 0.45, w)
+    for r in range(len(w)):
+        idx = np.repeat(np.arange(y.size), w[r])
+        expect = C.scores(y[idx], p[idx], 0.45)
+        for m in C.METRICS:
+            assert got[m][r] == pytest.approx(expect[m], abs=1e-12), (m, r)
+
+
+# --------------------------------------------------------------------------------------------
+# DeLong
+# --------------------------------------------------------------------------------------------
+def test_delong_hand_case_with_a_tie():
+    # melanoma 0.9, 0.6, 0.4; nevus 0.5, 0.4 (the 0.4 pair is tied: counts 1/2).
+    # V10 = (1, 1, 1/4), V01 = (2/3, 5/6); AUROC = 9/12 = 0.75
+    # Var = var(V10)/3 + var(V01)/2 = (0.375 / 2) / 3 + (1/72) / 2 = 5/72
+    y, p = [1, 1, 1, 0, 0], [0.9, 0.6, 0.4, 0.5, 0.4]
+    r = C.delong(y, p)
+    assert r["auroc"] == pytest.approx(0.75) == pytest.approx(C.auroc(y, p))
+    assert r["se"] == pytest.approx(np.sqrt(5 / 72))
+    half = stats.norm.ppf(0.975) * np.sqrt(5 / 72)
+    assert (r["lo"], r["hi"]) == (pytest.approx(0.75 - half), 1.0)  # clipped at 1
+    # paired, B ranks the tied pair correctly: d10 = (0, 0, 1/4), d01 = (0, 1/6)
+    # diff = 1/12; Var = var(d10)/3 + var(d01)/2 = (1/48)/3 + (1/72)/2 = 1/144 + 1/144
+    b = [0.9, 0.6, 0.45, 0.5, 0.4]
+    pr = C.delong_paired(y, p, b)
+    assert pr["diff"] == pytest.approx(1 / 12)
+    assert pr["se"] == pytest.approx(np.sqrt(2 / 144))
+    assert pr["p_value"] == pytest.approx(2 * stats.norm.sf((1 / 12) / np.sqrt(2 / 144)))
+    same = C.delong_paired(y, p, p)
+    assert (same["diff"], same["se"], same["p_value"]) == (0.0, 0.0, 1.0)
+
+
+def test_delong_agrees_with_the_bootstrap_on_a_larger_case():
+    rng = np.random.default_rng(11)
+    y = np.r_[np.ones(150, int), np.zeros(250, int)]
+    pa = np.round(rng.normal(0.8 * y, 1.0), 1)  # rounded: many ties
+    pb = pa + rng.normal(0.3 * y, 0.7)
+    rng = np.random.default_rng(3)  # crops resampled with replacement within each class
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    idx = np.concatenate([rng.choice(pos, (3000, pos.size)), rng.choice(neg, (3000, neg.size))], 1)
+    boot_a = np.array([C.auroc(y[i], pa[i]) for i in idx])
+    boot_d = np.array([C.auroc(y[i], pb[i]) for i in idx]) - boot_a
+    assert C.delong(y, pa)["se"] == pytest.approx(boot_a.std(), rel=0.08)
+    assert C.delong_paired(y, pa, pb)["se"] == pytest.approx(boot_d.std(), rel=0.08)
+    # K classifiers: the components average, so the point estimate is the mean AUROC
+    both = np.vstack([pa, pb])
+    assert C.delong(y, both)["auroc"] == pytest.approx((C.auroc(y, pa) + C.auroc(y, pb)) / 2)
+
+
+def test_compare_seeds_pairs_generator_replicates_with_their_seed():
+    per_seed = pd.DataFrame({
+        "config": ["a", "a", "b", "b", "b", "b"], "seed": [0, 1, 0, 0, 1, 1],
+        "generator_seed": [-1, -1, 0, 1, 0, 1], "auroc": [0.6, 0.7, 0.65, 0.7, 0.6, 0.9]})
+    cmp = C.compare_seeds(per_seed, "a", "b", "auroc")
+    d = np.array([0.05, 0.1, -0.1, 0.2])
+    assert cmp["n_cells"] == 4 and cmp["diff"] == pytest.approx(d.mean())
+    assert cmp["p_t"] == pytest.approx(stats.ttest_1samp(d, 0).pvalue)
+    both = per_seed.assign(config=["a"] * 2 + ["c"] * 4)  # c vs c-like: pairs by (seed, gen)
+    both = pd.concat([both, both[both.config == "c"].assign(config="d", auroc=0.5)])
+    assert C.compare_seeds(both, "c", "d", "auroc")["n_cells"] == 4

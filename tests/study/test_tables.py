@@ -1,13 +1,25 @@
 """The study's tables, statistics and generated conclusions, on hand-made predictions."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from fakedata import fake_predictions
 
 from hsilib.metrics import classification as cm
 from hsilib.study import stats
 from hsilib.study.conclusions import conclusions
-from hsilib.study.plan import BASELINE, MAIN
+from hsilib.study.plan import BASELINE, MAIN, MM_ONLY, OVERSAMPLED, PASSTHROUGH, TSTR
+
+GAPS = {BASELINE: 0.3, MAIN: 0.4, MM_ONLY: 0.35, OVERSAMPLED: 0.3, TSTR: 0.0, PASSTHROUGH: 0.3}
+REPS = {MAIN: (0, 1), MM_ONLY: (0, 1), TSTR: (0, 1)}
+
+
+@pytest.fixture(scope="module")
+def study():
+    preds = fake_predictions(GAPS, replicates=REPS)
+    per_seed = stats.per_seed_metrics(preds)
+    resampler = stats.TestResampler(preds, n_boot=300, seed=1)
+    return preds, per_seed, resampler
 
 
 def test_holm_hand_case():
@@ -15,20 +27,93 @@ def test_holm_hand_case():
     np.testing.assert_allclose(stats.holm([0.04, 0.01, np.nan, 0.02]), [0.04, 0.03, np.nan, 0.04])
 
 
-def test_tables_and_conclusions_follow_the_numbers():
-    preds = fake_predictions({BASELINE: 0.1, MAIN: 0.4})
-    per_seed = stats.per_seed_metrics(preds)
-    assert set(per_seed["config"]) == {BASELINE, MAIN, "TRTR"}  # no synthetic test split
+def test_runs_are_seeds_times_generator_replicates(study):
+    _, per_seed, _ = study
+    assert len(per_seed[per_seed.config == MAIN]) == 6 and len(per_seed[per_seed.config ==
+                                                                      BASELINE]) == 3
     table = stats.summary_table(per_seed, [BASELINE, MAIN])
+    assert table.loc[MAIN, "runs"] == "3 seeds x 2 generator replicates"
+    assert table.loc[BASELINE, "runs"] == "3 seeds"
     mean = per_seed[per_seed.config == MAIN]["auroc"].mean()
     assert table.loc[MAIN, "auroc"].startswith(f"{mean:.3f} [")
-    paired = stats.paired_table(preds, per_seed, [MAIN], n_boot=200)
-    row = paired.set_index("metric").loc["auroc"]
-    expect = cm.compare_seeds(per_seed, BASELINE, MAIN, "auroc")
-    assert row["diff"] == pytest.approx(expect["diff"]) and row["p_t"] == expect["p_t"]
-    text = conclusions(paired, per_seed, n_test=20)
-    assert "20 images" in text and f"{row['diff']:+.3f}" in text
-    verdict = "an improvement" if row["lo"] > 0 and row["p_t"] < 0.05 else "no detectable"
-    assert verdict in text.split("Main hypothesis")[1].split("\n")[0]
+
+
+def test_resampled_scores_are_run_means_on_expanded_source_resamples(study):
+    preds, per_seed, rs = study
+    test = rs.test
+    assert list(test["id"]) == sorted(test["id"]) and len(test) == 20
+    for src in test["source"].unique():  # both crops of a source share their multiplicity
+        cols = rs.weights[:, (test["source"] == src).to_numpy()]
+        assert (cols == cols[:, :1]).all()
+    scores = rs.scores(MAIN)
+    for r in (0, 7):
+        idx = np.repeat(np.arange(len(test)), rs.weights[r])
+        values = []
+        for _, g in preds[preds.config == MAIN].groupby(["seed", "generator_seed"]):
+            v = g[g.split == "val"]
+            t = g[g.split == "test"].set_index("id").loc[test["id"]]
+            thr = cm.choose_threshold(v["label"], v["p_mm"])
+            values.append(cm.scores(t["label"].to_numpy()[idx], t["p_mm"].to_numpy()[idx],
+                                    thr)["f1"])
+        assert scores["f1"][r] == pytest.approx(np.mean(values))
+    # the point estimate of the bootstrap is the mean over runs of the summary table
+    u = stats.test_uncertainty(per_seed, rs, [MAIN]).set_index("metric")
+    assert u.loc["auroc", "mean"] == pytest.approx(per_seed[per_seed.config == MAIN].auroc.mean())
+    assert u.loc["auroc", "boot_lo"] <= u.loc["auroc", "mean"] <= u.loc["auroc", "boot_hi"]
+    dl = cm.delong(rs.y, rs.probabilities(MAIN))
+    assert dl["auroc"] == pytest.approx(u.loc["auroc", "mean"])
+    assert (u.loc["auroc", "delong_lo"], u.loc["auroc", "delong_hi"]) == (dl["lo"], dl["hi"])
+
+
+def test_paired_comparisons_share_the_resamples(study):
+    preds, per_seed, _ = study
+    twin = preds[preds.config == MAIN].assign(config="twin")  # the same predictions again
+    both = pd.concat([preds, twin], ignore_index=True)
+    rs = stats.TestResampler(both, n_boot=200, seed=3)
+    per = stats.per_seed_metrics(both)
+    same = stats.paired_table(per, rs, ["twin"], baseline=MAIN).set_index("metric")
+    # identical predictions on identical resamples: every difference is exactly zero
+    assert (same[["diff", "boot_lo", "boot_hi"]].to_numpy() == 0).all()
+    assert same.loc["auroc", "p_delong"] == 1.0 and same.loc["auroc", "delong_lo"] == 0
+    assert (same["verdict"] == "no detectable change").all()
+    assert (same["n_cells"] == 6).all()  # paired by seed and generator replicate
+    vs_base = stats.paired_table(per, rs, [MAIN]).set_index("metric")
+    assert vs_base.loc["auroc", "n_cells"] == 6  # each replicate paired with its seed
+    d = rs.scores(MAIN)["auroc"] - rs.scores(BASELINE)["auroc"]
+    assert vs_base.loc["auroc", "boot_lo"] == pytest.approx(np.quantile(d, 0.025))
+    expect = cm.compare_seeds(per, BASELINE, MAIN, "auroc")
+    assert vs_base.loc["auroc", "diff"] == pytest.approx(expect["diff"])
+
+
+def test_verdict_vocabulary():
+    assert stats.chance_verdict([(0.6, 0.9), (0.45, 0.8)]) == "not distinguishable from chance"
+    assert stats.chance_verdict([(0.6, 0.9), (0.55, 0.8)]) == "above chance"
+    assert stats.chance_verdict([(np.nan, np.nan)]) == "not distinguishable from chance"
+    assert stats.change_verdict(0.1, [(0.05, 0.2), (-0.01, 0.2)], 0.01) == "no detectable change"
+    assert stats.change_verdict(0.1, [(0.05, 0.2), (0.01, 0.2)], 0.01) == "improvement"
+    assert stats.change_verdict(-0.1, [(-0.2, -0.05)], 0.01) == "deterioration"
+    assert stats.change_verdict(0.1, [(0.05, 0.2)], 0.2) == "no detectable change"
+
+
+def test_tables_and_conclusions_follow_the_numbers(study):
+    preds, per_seed, rs = study
+    others = [MAIN, MM_ONLY, OVERSAMPLED, TSTR, PASSTHROUGH]
+    paired = stats.paired_table(per_seed, rs, others)
+    confound = stats.paired_table(per_seed, rs, [MM_ONLY], baseline=OVERSAMPLED)
+    u = stats.test_uncertainty(per_seed, rs, [BASELINE, *others])
+    text = conclusions(paired, per_seed, u, n_test=20, n_sources=10, confound=confound)
+    assert "20 crops of 10 source images" in text
+    row = paired[(paired.config == MAIN) & (paired.metric == "auroc")].iloc[0]
+    main_line = text.split("Main hypothesis")[1].split("\n")[0]
+    assert row["verdict"] in main_line and f"{row['diff']:+.3f}" in main_line
+    # TSTR was made uninformative (gap 0): its AUROC cannot be told from chance
+    tstr = u[(u.config == TSTR) & (u.metric == "auroc")].iloc[0]
+    assert tstr["verdict"] == "not distinguishable from chance"
+    assert TSTR in text.split("Not distinguishable from chance")[1]
+    assert "Synthetic melanoma only" in text and confound.iloc[0]["verdict"] in text
+    trtr = per_seed[per_seed.config == BASELINE].auroc
+    _, lo, hi = cm.t_interval(trtr)
+    value = per_seed[per_seed.config == PASSTHROUGH].auroc.mean()
+    assert ("the check holds" in text) == bool(lo <= value <= hi)
     m = stats.confusion_counts(preds, MAIN)
-    assert m.sum() == 60 and m[0].sum() == 30  # 3 seeds x 20 test images, half melanoma
+    assert m.sum() == 120 and m[0].sum() == 60  # 3 seeds x 2 replicates x 20 test crops

@@ -1,5 +1,7 @@
-"""Classifier training: seeds reproduce, synthetic crops only in training, predictions reproduce
-the reported metrics exactly. Tiny seeded crop folders in the contract's format are built here."""
+"""Classifier training: seeds reproduce, synthetic crops only in training, training mixes keep
+the class ratio or the prior they promise, no source image in both training and test,
+predictions reproduce the reported metrics exactly. Tiny seeded crop folders in the contract's
+format are built here."""
 
 from dataclasses import replace
 
@@ -15,19 +17,25 @@ from hsilib.train import classifier as T
 SIZE = 16
 
 
-def _write_crops(folder, n_per_class, synthetic=False, seed=0, classes=("MM", "DN")):
-    """Crop folder per the data contract; melanoma crops are darker in the blue bands."""
+def _write_crops(folder, n_per_class, synthetic=False, seed=0, classes=("MM", "DN"),
+                 sources=None):
+    """Crop folder per the data contract; melanoma crops are darker in the blue bands. Real
+    crops come two per source image; a synthetic crop is its own source unless ``sources``
+    (crop number -> source) says otherwise. ``n_per_class``: a count or {class: count}."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True)
     rows = []
     for cls in classes:
-        for k in range(n_per_class):
+        n = n_per_class[cls] if isinstance(n_per_class, dict) else n_per_class
+        for k in range(n):
             cid = f"{'syn_' if synthetic else ''}{cls}_{k:03d}"
             cube = rng.uniform(0.2, 0.6, (20, 20, 16)).astype(np.float32)
             if cls == "MM":
                 cube[..., :6] *= 0.6
             np.savez(folder / f"{cid}.npz", cube=cube, mask=np.ones((20, 20), np.uint8))
-            rows.append({"id": cid, "source": f"{cls}_{k // 2:04d}", "class": cls,
+            source = f"{cls}_{k // 2:04d}" if not synthetic else cid
+            source = sources[k] if sources is not None else source
+            rows.append({"id": cid, "source": source, "class": cls,
                          "label": int(cls == "MM"), "subtype": cls, "lesion_index": k % 2 + 1,
                          "y0": 0, "x0": 0, "y1": 20, "x1": 20, "mask_area": 400,
                          "path": f"{cid}.npz", "is_synthetic": synthetic,
@@ -42,11 +50,12 @@ def run(tmp_path_factory):
     from hsilib.data.datasets import BandNormaliser
 
     root = tmp_path_factory.mktemp("run06")
-    index = _write_crops(root / "crops", 12)
+    index = _write_crops(root / "crops", {"MM": 12, "DN": 24})  # train: 8 MM, 16 DN
     split = {0: "train", 1: "train", 2: "train", 3: "val", 4: "test", 5: "train"}
     index["split"] = [split[int(s[-4:]) % 6] for s in index["source"]]
     index[["id", "source", "class", "split"]].to_csv(root / "splits.csv", index=False)
     _write_crops(root / "syn_mm", 8, synthetic=True, seed=1, classes=("MM",))
+    _write_crops(root / "syn_dn", 8, synthetic=True, seed=2, classes=("DN",))
     train_ids = index.loc[index["split"] == "train", "id"]
     norm = BandNormaliser().fit(np.load(root / "crops" / f"{i}.npz")["cube"] for i in train_ids)
     cfg = replace(config.resolve("smoke", "classifier"), image_size=SIZE, epochs=3, patience=2,
@@ -69,15 +78,70 @@ def test_synthetic_enters_only_the_training_split(run):
     assert int(train.is_synthetic.sum()) == 5 and len(train) == len(real) + 5
     assert set(train.labels[train.is_synthetic].tolist()) == {1}  # synthetic melanoma
     assert {split_of[i] for i in train.ids if not i.startswith("syn_")} == {"train"}
-    preds = _experiment(r, synthetic={"MM": r["root"] / "syn_mm"}, n_synthetic={"MM": 5},
-                        extra_test={"synthetic": r["root"] / "syn_mm"})
+    syn = {"MM": r["root"] / "syn_mm", "DN": r["root"] / "syn_dn"}
+    preds = _experiment(r, synthetic=syn, n_synthetic_total=6, generator_seed=1,
+                        extra_test={"synthetic": [syn["MM"], syn["DN"]]})
+    synthetic_ids = set(T.crop_sources(syn["MM"])) | set(T.crop_sources(syn["DN"]))
     for split in ("val", "test"):
         part = preds[preds["split"] == split]
-        assert not part["is_synthetic"].any()
+        assert not part["is_synthetic"].any() and not set(part["id"]) & synthetic_ids
         assert set(part["id"]) == set(split_of[split_of == split].index)
+        # the source column is the crop index's
+        assert (part["source"] == r["index"].set_index("id").loc[part["id"], "source"].values).all()
+    train_rows = preds[preds["split"] == "train"]
+    assert train_rows["is_synthetic"].sum() == 6 and set(train_rows["id"]) & synthetic_ids
+    syn_rows = preds[preds["is_synthetic"]]
+    assert (syn_rows["source"] == syn_rows["id"]).all()  # a synthetic crop is its own source
+    assert set(preds["split"]) == {"train", "val", "test", "test_synthetic"}
+    assert (preds["generator_seed"] == 1).all()
     assert preds.loc[preds["split"] == "test_synthetic", "is_synthetic"].all()
     with pytest.raises(ValueError, match="only 8"):
         T.training_set(real, {"MM": pool}, {"MM": 9}, 1.0, seed=0)
+
+
+def test_synthetic_counts_follow_the_real_class_ratio():
+    assert T.synthetic_counts(torch.tensor([1] * 8 + [0] * 16), 6) == {"MM": 2, "DN": 4}
+    assert T.synthetic_counts(np.array([1] * 32 + [0] * 68), 100) == {"MM": 32, "DN": 68}
+    assert T.synthetic_counts(np.array([1, 0, 0]), 100) == {"MM": 33, "DN": 67}
+    with pytest.raises(ValueError, match="no real training crops"):
+        T.synthetic_counts(np.array([]), 5)
+
+
+def test_training_compositions_and_the_oversampling_control(run):
+    r = run
+    syn = {"MM": r["root"] / "syn_mm", "DN": r["root"] / "syn_dn"}
+    preds = pd.concat([
+        _experiment(r, "main", synthetic=syn, n_synthetic_total=6),
+        _experiment(r, "syn_mm_only", synthetic={"MM": syn["MM"]}, n_synthetic={"MM": 5}),
+        _experiment(r, "dup_mm", duplicate_mm=5),
+        _experiment(r, "tstr", real_train=False, synthetic=syn,
+                    n_synthetic={"MM": None, "DN": None})])
+    table = T.composition(preds)
+    expect = {  # MM real, synthetic, duplicated; DN real, synthetic, duplicated
+        "main": (8, 2, 0, 16, 4, 0), "syn_mm_only": (8, 5, 0, 16, 0, 0),
+        "dup_mm": (8, 0, 5, 16, 0, 0), "tstr": (0, 8, 0, 0, 8, 0)}
+    for name, counts in expect.items():
+        assert tuple(table.loc[name].iloc[:6]) == counts, name
+    # the main mix keeps the real prior (1/3 melanoma); the control matches its arm's prior
+    assert table.loc["main", "MM share"] == pytest.approx(8 / 24)
+    assert table.loc["dup_mm", "MM share"] == table.loc["syn_mm_only", "MM share"] == 13 / 29
+    dup = preds[(preds.config == "dup_mm") & (preds.split == "train")]
+    assert dup["is_duplicate"].sum() == 5 and not dup["is_synthetic"].any()
+    copies = dup.loc[dup["is_duplicate"], "id"]
+    assert set(copies) <= set(dup.loc[~dup["is_duplicate"] & (dup.label == 1), "id"])
+    assert copies.is_unique  # 5 copies of 8 melanomas: none copied twice
+
+
+def test_a_training_source_in_test_is_refused(run, tmp_path):
+    r = run
+    test_sources = sorted(set(r["index"].loc[r["index"]["split"] == "test", "source"]))
+    leaky = tmp_path / "leaky_mm"  # e.g. test crops passed through the export path
+    _write_crops(leaky, 3, synthetic=True, classes=("MM",), sources=test_sources[:1] * 3)
+    with pytest.raises(ValueError, match=r"source leakage.*test split.*" + test_sources[0]):
+        _experiment(r, synthetic={"MM": leaky}, n_synthetic={"MM": 2})
+    with pytest.raises(ValueError, match="val split"):
+        T.check_source_leakage(["a", "b"], {"val": ["b"], "test": ["c"]})
+    T.check_source_leakage(["a"], {"val": ["b"], "test": ["c"]})  # disjoint: no error
 
 
 def test_saved_predictions_reproduce_metrics_exactly(run, tmp_path):
@@ -87,7 +151,7 @@ def test_saved_predictions_reproduce_metrics_exactly(run, tmp_path):
     T.save_predictions(preds, path)
     again = T.test_metrics(pd.read_csv(path))
     pd.testing.assert_frame_equal(reported, again, check_exact=True)
-    assert list(reported["seed"]) == [0, 1] and (reported["n_test"] == 4).all()
+    assert list(reported["seed"]) == [0, 1] and (reported["n_test"] == 6).all()  # 2 MM + 4 DN
     # the threshold comes from validation predictions, not from the test set
     v = preds[(preds["seed"] == 0) & (preds["split"] == "val")]
     assert reported.loc[0, "threshold"] == T.cm.choose_threshold(v["label"], v["p_mm"])
@@ -96,6 +160,9 @@ def test_saved_predictions_reproduce_metrics_exactly(run, tmp_path):
 def test_checkpoints_are_named_by_the_caller(run, tmp_path):
     _experiment(run, "base", seeds=(0, 1), checkpoint_dir=tmp_path, checkpoint_prefix="nb_")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nb_base_seed0.pt", "nb_base_seed1.pt"]
+    _experiment(run, "syn", seeds=(0,), checkpoint_dir=tmp_path, checkpoint_prefix="nb_",
+                synthetic={"MM": run["root"] / "syn_mm"}, n_synthetic={"MM": 2}, generator_seed=3)
+    assert (tmp_path / "nb_syn_seed0_g3.pt").is_file()
 
 
 def test_seeds_reproduce_a_short_run(run):
