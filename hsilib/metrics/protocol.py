@@ -126,10 +126,12 @@ class _Summary:
     small: np.ndarray  # downsampled images (B x 16 x 16, flattened) for nearest neighbours
     small_all: np.ndarray  # the same for every image of the set (memorisation reference)
     tv: np.ndarray  # per-pixel total variation
-    spectra: dict[str, list[np.ndarray]]  # region -> per image: sampled (normalised) spectra
+    #: region -> per image: (count, sum, sum of outer products) of sampled normalised spectra
+    moments: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
     spectrum_sum: np.ndarray  # per image: sum of its in-field spectra (reflectance if given)
     n_field: np.ndarray  # per image: number of in-field pixels
     fits: list[np.ndarray] = field(default_factory=list)  # per image: chromophore fits
+    fit_names: tuple[str, ...] = ()  # the fitted parameters (columns of ``fits``)
 
     def rows(self, positions: np.ndarray) -> np.ndarray:
         """Rows of the images at set ``positions``."""
@@ -139,9 +141,10 @@ class _Summary:
 def _summarise(source, masks, name, extractor, to_reflectance, *, batch_size: int,
                keep: np.ndarray | None, pixels_per_image: int, physics_per_image: int,
                seed: int) -> _Summary:
-    """One pass: downsampled copies of every image; features, TV, region spectra, in-field
-    spectrum sums and (with ``physics_per_image``) sampled reflectance spectra of the images in
-    ``keep`` (all when None), so that unused training images cost no network pass."""
+    """One pass: downsampled copies of every image; features, TV, moments of sampled lesion
+    and skin spectra, in-field spectrum sums and (with ``physics_per_image``) chromophore fits of
+    sampled reflectance spectra of the images in ``keep`` (all when None), so that unused
+    training images cost no network pass."""
     rng = np.random.default_rng(seed)
     n = _length(source)
     index = np.arange(n) if keep is None else np.unique(keep)
@@ -149,7 +152,7 @@ def _summarise(source, masks, name, extractor, to_reflectance, *, batch_size: in
     selected[index] = True
     device = next(extractor.parameters(), torch.zeros(())).device
     feats, small_all, tv, sums, counts, phys = [], [], [], [], [], []
-    spectra: dict[str, list[np.ndarray]] = {"lesion": [], "skin": []}
+    spectra: dict[str, list] = {"lesion": [], "skin": []}
     for start in range(0, n, batch_size):
         idx = np.arange(start, min(start + batch_size, n))
         images, drawn = _take(source, idx, masks, name)
@@ -167,8 +170,8 @@ def _summarise(source, masks, name, extractor, to_reflectance, *, batch_size: in
         for j in range(len(images)):
             for region, inside in (("lesion", lesion[j]), ("skin", skin[j])):
                 px = pix[j][inside].numpy()
-                spectra[region].append(px[rng.choice(len(px), min(len(px), pixels_per_image),
-                                                     replace=False)])
+                px = px[rng.choice(len(px), min(len(px), pixels_per_image), replace=False)]
+                spectra[region].append((len(px), px.sum(0), px.T @ px))
             rf = refl[j][lesion[j] | skin[j]].numpy()
             sums.append(rf.sum(0))
             counts.append(len(rf))
@@ -176,13 +179,17 @@ def _summarise(source, masks, name, extractor, to_reflectance, *, batch_size: in
                 phys.append(rf[rng.choice(len(rf), min(len(rf), physics_per_image),
                                           replace=False)])
     small_all = np.concatenate(small_all)
+    moments = {region: tuple(np.array([m[i] for m in v], np.float64) for i in range(3))
+               for region, v in spectra.items()}
     summary = _Summary(index, np.concatenate(feats), small_all[index], small_all,
-                       np.concatenate(tv), spectra, np.stack(sums), np.asarray(counts))
+                       np.concatenate(tv), moments, np.stack(sums), np.asarray(counts))
     if physics_per_image:
         fitted = physics.invert_spectra(np.concatenate(phys))
-        params = fitted[[c for c in fitted.columns if c in physics.BOUNDS]]
-        bounds = np.cumsum([0, *(len(p) for p in phys)])
-        summary.fits = [params.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        summary.fit_names = tuple(c for c in fitted.columns if c in physics.BOUNDS)
+        # melanin, blood and scattering span decades: compared in log10, as chromophore_distance
+        values = np.stack([np.log10(fitted[c].to_numpy()) if physics.BOUNDS[c][2] == "log"
+                           else fitted[c].to_numpy() for c in summary.fit_names], axis=1)
+        summary.fits = np.split(values, np.cumsum([len(p) for p in phys])[:-1])
     return summary
 
 
@@ -240,21 +247,25 @@ def _paired_terms(source, idx, masks, name, heldout, held_masks, nn_idx, batch_s
 # --------------------------------------------------------------------------------------------
 # Set-level scores of one (candidate, held-out) pair of image selections
 # --------------------------------------------------------------------------------------------
+def _gaussian(moments: tuple[np.ndarray, ...], rows: np.ndarray):
+    """(count, mean, unbiased covariance) of the pixels pooled over the images ``rows``."""
+    n, s1, s2 = (m[rows].sum(0) for m in moments)
+    mean = s1 / max(n, 1)
+    return n, mean, (s2 - n * np.outer(mean, mean)) / max(n - 1, 1)
+
+
 def _set_scores(cand: _Summary, c_rows: np.ndarray, real: _Summary, r_rows: np.ndarray, *,
-                fd_name: str, n_pixels: int, seed: int) -> dict[str, float]:
+                fd_name: str, seed: int) -> dict[str, float]:
     """Set-level scores of the candidate images ``c_rows`` against the held-out images
     ``r_rows`` (rows may repeat: bootstrap resamples)."""
-    rng = np.random.default_rng(seed)
     out = {fd_name: dist.frechet_distance(real.feats[r_rows], cand.feats[c_rows]).value,
            "KID": dist.kid(real.feats[r_rows], cand.feats[c_rows], n_subsets=50,
                            subset_size=100, seed=seed).value}
     for region in ("lesion", "skin"):
-        a, b = (np.concatenate([v.spectra[region][i] for i in rows])
-                for v, rows in ((real, r_rows), (cand, c_rows)))
-        a = a[rng.choice(len(a), min(len(a), n_pixels), replace=False)]
-        b = b[rng.choice(len(b), min(len(b), n_pixels), replace=False)]
-        out[f"FD_spectral_{region}"] = (dist.frechet_distance(a, b).value
-                                        if min(len(a), len(b)) > 16 else float("nan"))
+        (n_a, *a), (n_b, *b) = (_gaussian(v.moments[region], rows)
+                                for v, rows in ((real, r_rows), (cand, c_rows)))
+        out[f"FD_spectral_{region}"] = (dist.gaussian_frechet_distance(*a, *b)
+                                        if min(n_a, n_b) > 16 else float("nan"))
     mean_a, mean_b = (v.spectrum_sum[rows].sum(0) / max(v.n_field[rows].sum(), 1)
                       for v, rows in ((real, r_rows), (cand, c_rows)))
     out["SAM_mean_spectra_deg"] = float(sp.sam_mean_spectra(
@@ -263,10 +274,12 @@ def _set_scores(cand: _Summary, c_rows: np.ndarray, real: _Summary, r_rows: np.n
     tv_real = real.tv[r_rows].mean()
     out["TV_rel_diff"] = float(abs(cand.tv[c_rows].mean() - tv_real) / tv_real)
     if cand.fits and real.fits:
-        fa, fb = (pd.concat([v.fits[i] for i in rows], ignore_index=True)
+        from scipy.stats import wasserstein_distance
+
+        fa, fb = (np.concatenate([v.fits[i] for i in rows])
                   for v, rows in ((cand, c_rows), (real, r_rows)))
-        for row in physics.chromophore_distance(fa, fb).itertuples():
-            out[f"W1_{row.parameter}"] = row.wasserstein
+        for j, name in enumerate(cand.fit_names):
+            out[f"W1_{name}"] = float(wasserstein_distance(fa[:, j], fb[:, j]))
     return out
 
 
@@ -440,23 +453,25 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, cfg: MetricsConfi
                 for _ in range(repeats)]
 
     syn_pos, train_pos = subsample(n_syn), subsample(n_train)
-    common = dict(batch_size=cfg.batch_size, pixels_per_image=max(cfg.n_pixels // 50, 16),
-                  seed=seed)
-    phys = (lambda total: math.ceil(cfg.n_pixels_physics / total)) if to_reflectance else (
-        lambda total: 0)
     train_keep = np.unique(np.concatenate(train_pos))
+
+    def summarise(name: str, keep, total: int) -> _Summary:
+        # per image: a share of the pixel budgets (a whole set: n_pixels spectra per region,
+        # n_pixels_physics for the chromophore fits)
+        return _summarise(sets[name], masks.get(name), name, extractor, to_reflectance,
+                          batch_size=cfg.batch_size, keep=keep,
+                          pixels_per_image=math.ceil(cfg.n_pixels / total),
+                          physics_per_image=(math.ceil(cfg.n_pixels_physics / total)
+                                             if to_reflectance is not None else 0), seed=seed)
+
     with torch.no_grad():
-        syn = _summarise(synthetic, masks.get("synthetic"), "synthetic", extractor,
-                         to_reflectance, keep=None, physics_per_image=phys(n_syn), **common)
-        train = _summarise(real_train, masks.get("real_train"), "real_train", extractor,
-                           to_reflectance, keep=train_keep,
-                           physics_per_image=phys(len(train_keep)), **common)
-        held = _summarise(real_heldout, masks.get("real_heldout"), "real_heldout", extractor,
-                          to_reflectance, keep=None, physics_per_image=phys(n_held), **common)
+        syn = summarise("synthetic", None, n_syn)
+        train = summarise("real_train", train_keep, len(train_keep))
+        held = summarise("real_heldout", None, n_held)
     fd_name = getattr(extractor, "score_name", "FD")
     train_rows = [train.rows(p) for p in train_pos]
     held_rows = np.arange(n_held)
-    set_kw = dict(fd_name=fd_name, n_pixels=cfg.n_pixels, seed=seed)
+    set_kw = dict(fd_name=fd_name, seed=seed)
 
     # values and floors: means over the repeats
     values = _mean_of_dicts([_set_scores(syn, p, held, held_rows, **set_kw) for p in syn_pos])
