@@ -292,7 +292,8 @@ def _interval(stats) -> tuple[float, float]:
     stats = np.asarray(stats, float)
     if stats.size == 0 or np.isnan(stats).all():
         return float("nan"), float("nan")
-    lo, hi = np.nanquantile(stats, [(1 - _LEVEL) / 2, (1 + _LEVEL) / 2])
+    with np.errstate(invalid="ignore"):  # all-infinite statistics (PSNR of copies): NaN
+        lo, hi = np.nanquantile(stats, [(1 - _LEVEL) / 2, (1 + _LEVEL) / 2])
     return float(lo), float(hi)
 
 
