@@ -9,8 +9,9 @@ same held-out set: the real-vs-real **floor**, the value a perfect generator wou
   the k-NN metrics depend on it), and both are averaged over ``MetricsConfig.n_repeats`` random
   subsamples.
 - **An interval for every row** (``ci_low``, ``ci_high``; 95 %, percentile bootstrap). They
-  cover the resampling of *images* (with replacement, the subsampling redone on each resample)
-  and never the generator's training seed: two training runs can differ by more. Which images
+  cover the resampling of *images* (with replacement; the repeats' subsamples are taken at the
+  same positions of each resampled set) and never the generator's training seed: two training
+  runs can differ by more. Which images
   each row resamples is in its ``note``: synthetic images for the means of per-synthetic-image
   terms (precision, density, the paired rows), held-out images for recall and coverage (each
   with the other set fixed), synthetic *and* held-out images for the set-level rows (Frechet
@@ -367,11 +368,11 @@ def _check_inputs(cfg: MetricsConfig, sizes: dict[str, int], masks) -> dict[str,
     for name, n in sizes.items():
         if n < 2:
             raise ValueError(f"{name} has {n} images; the metrics need at least 2")
-    for key in ("n_repeats", "n_boot", "n_boot_set", "probe_folds", "probe_width"):
-        value = getattr(cfg, key)
-        if value < (1 if key in ("n_repeats", "probe_width") else 0) or (
-                key == "probe_folds" and value < 2):
-            raise ValueError(f"MetricsConfig.{key} is {value}: too small")
+    minimum = dict(n_repeats=1, n_boot=0, n_boot_set=0, probe_epochs=0, probe_folds=2,
+                   probe_width=1)
+    for key, low in minimum.items():
+        if getattr(cfg, key) < low:
+            raise ValueError(f"MetricsConfig.{key} must be >= {low}, got {getattr(cfg, key)}")
     out = {}
     for name, m in (masks or {}).items():
         if name not in sizes:
@@ -533,12 +534,13 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, cfg: MetricsConfi
                    f"(of {n_syn} / {n_train}) vs all {n_held} held-out")
     rows = []
     for metric, value in values.items():
-        kind, what, ci_note = _describe(metric, fd_name)
+        kind, ci_note = _describe(metric, fd_name, cfg)
         ci = intervals.get(metric, (float("nan"), float("nan")))
         rows.append(dict(metric=metric, value=value, floor=floors[metric], ci_low=ci[0],
                          ci_high=ci[1], n_synthetic=n, n_real=n_held, kind=kind,
-                         note=f"{notes.get(metric, what)}; {repeat_note}; CI: {ci_note}"))
-    rows += _memorisation_rows(syn, train, held, syn_pos, syn_boot, held_boot, repeat_note)
+                         note=f"{notes[metric]}; {repeat_note}; {ci_note}"))
+    rows += _memorisation_rows(syn, train, held, syn_pos, syn_boot, held_boot,
+                               f"{repeat_note}; {_ci_note('synthetic and held-out', cfg.n_boot)}")
     if cfg.probe_epochs > 0:
         rows.append(_detectability(synthetic, real_train, real_heldout, groups, cfg, seed,
                                    device))
@@ -550,24 +552,30 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, cfg: MetricsConfi
 #: Order of the row kinds in the table.
 _KINDS = ("distribution", "spectral", "physics", "paired to nearest real", "memorisation",
           "detectability")
-_BOTH = "bootstrap over synthetic and held-out images"
 
 
-def _describe(metric: str, fd_name: str) -> tuple[str, str, str]:
-    """(kind, fallback description, what the interval resamples) of a metric row."""
+def _ci_note(images: str, n_boot: int) -> str:
+    return (f"CI: 95% bootstrap over {images} images ({n_boot} resamples), not generator "
+            "seeds")
+
+
+def _describe(metric: str, fd_name: str, cfg: MetricsConfig) -> tuple[str, str]:
+    """(kind, what the interval resamples) of a metric row."""
+    both = _ci_note("synthetic and held-out", cfg.n_boot_set)
     if metric in _PAIRED:
-        return "paired to nearest real", "", "bootstrap over synthetic images (held-out fixed)"
+        return "paired to nearest real", _ci_note("synthetic", cfg.n_boot) + (
+            "; held-out fixed")
     if metric in ("precision", "density"):
-        return "distribution", "", ("bootstrap over synthetic images (the held-out manifold "
-                                    "fixed)")
+        return "distribution", _ci_note("synthetic", cfg.n_boot) + (
+            "; the held-out manifold fixed")
     if metric in ("recall", "coverage"):
-        return "distribution", "", ("bootstrap over held-out images (the synthetic manifolds "
-                                    "fixed)")
+        return "distribution", _ci_note("held-out", cfg.n_boot) + (
+            "; the synthetic manifolds fixed")
     if metric.startswith("W1_"):
-        return "physics", "", _BOTH
+        return "physics", both
     if metric in (fd_name, "KID"):
-        return "distribution", "", _BOTH
-    return "spectral", "", _BOTH
+        return "distribution", both
+    return "spectral", both
 
 
 def _notes(fd_name: str, size, k: int, k_cfg: int, reflectance: bool) -> dict[str, str]:
@@ -595,7 +603,7 @@ def _notes(fd_name: str, size, k: int, k_cfg: int, reflectance: bool) -> dict[st
 
 
 def _memorisation_rows(syn: _Summary, train: _Summary, held: _Summary, syn_pos, syn_boot,
-                       held_boot, repeat_note: str) -> list[dict]:
+                       held_boot, tail: str) -> list[dict]:
     """Nearest-training-image distances (16x16 L2, minimum over the 8 flips and rotations of
     each training image) of synthetic vs held-out real images; the intervals resample both."""
     d_syn = dihedral_nn_distances(syn.small, train.small_all)
@@ -612,7 +620,7 @@ def _memorisation_rows(syn: _Summary, train: _Summary, held: _Summary, syn_pos, 
     common = dict(n_synthetic=len(syn_pos[0]), n_real=len(d_held), kind="memorisation")
     where = ("nearest training image over all training images and their 8 flips/rotations "
              "(L2, 16x16 downsampled)")
-    tail = f"{repeat_note}; CI: {_BOTH}; floor: its value for unseen real images"
+    tail = f"{tail}; floor: its value for unseen real images"
     return [
         dict(metric="NN_train_dist_ratio", value=float(ratio), floor=1.0, ci_low=lo_r,
              ci_high=hi_r, note=f"median distance to the {where}: synthetic / held-out (<< 1: "

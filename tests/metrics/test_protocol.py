@@ -110,14 +110,14 @@ def test_every_row_has_an_interval_that_says_what_it_resamples(sets, smooth_imag
                                         to_reflectance=_affine, cfg=_cfg(n_repeats=2))
     rows = table.set_index("metric")
     assert rows.ci_low.notna().all() and (rows.ci_low <= rows.ci_high).all()
-    both = "CI: bootstrap over synthetic and held-out images"
+    both = "CI: 95% bootstrap over synthetic and held-out images"
     for m in ("FD_bandstats", "KID", "FD_spectral_lesion", "FD_spectral_skin",
               "SAM_mean_spectra_deg", "TV_rel_diff", "W1_blood", "NN_train_dist_ratio"):
-        assert both in rows.note[m], m
+        assert both in rows.note[m] and "not generator seeds" in rows.note[m], m
     for m in ("precision", "density", "SSIM", "PSNR", "SAM_rad", "SID"):
-        assert "CI: bootstrap over synthetic images" in rows.note[m], m
+        assert "CI: 95% bootstrap over synthetic images (100 resamples)" in rows.note[m], m
     for m in ("recall", "coverage"):
-        assert "CI: bootstrap over held-out images" in rows.note[m], m
+        assert "CI: 95% bootstrap over held-out images" in rows.note[m], m
     # set-level intervals are not degenerate: resampling images moves the FD
     assert rows.ci_high["FD_bandstats"] > rows.ci_low["FD_bandstats"]
 
@@ -244,7 +244,7 @@ def test_datasets_with_masks_and_physics(sets):
         protocol.evaluate_generator(train, train, held[:1], extractor=_BandStats())
     with pytest.raises(TypeError, match="indexable"):
         protocol.evaluate_generator(iter(train), train, held, extractor=_BandStats())
-    with pytest.raises(ValueError, match="MetricsConfig.n_repeats is 0"):
+    with pytest.raises(ValueError, match="MetricsConfig.n_repeats must be >= 1, got 0"):
         protocol.evaluate_generator(train, train, held, extractor=_BandStats(),
                                     cfg=_cfg(n_repeats=0))
 
