@@ -67,6 +67,7 @@ COLUMNS = ["metric", "value", "floor", "ci_low", "ci_high", "n_synthetic", "n_re
 SET_NAMES = ("synthetic", "real_train", "real_heldout")
 _SMALL = 16  # side of the downsampled images used for nearest-neighbour search
 _LEVEL = 0.95  # coverage of every interval
+_PROBE_MIN_SIDE = 16  # the probe's SmallCNN halves the side four times
 
 
 # --------------------------------------------------------------------------------------------
@@ -324,12 +325,20 @@ def _halves_by_group(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray
     return np.array([half[g] for g in groups])
 
 
+def _probe_input(images: torch.Tensor) -> torch.Tensor:
+    """Images smaller than the probe can take, enlarged (nearest neighbour) to its minimum."""
+    if min(images.shape[-2:]) >= _PROBE_MIN_SIDE:
+        return images
+    return F.interpolate(images, size=(_PROBE_MIN_SIDE,) * 2, mode="nearest")
+
+
 def _detectability(synthetic, real_train, real_heldout, groups: Mapping | None,
                    cfg: MetricsConfig, seed: int, device: str) -> dict:
     """The detectability row: probe AUROC real vs synthetic, floor real half vs real half."""
     sets = {name: s for name, s in zip(SET_NAMES, (synthetic, real_train, real_heldout),
                                          strict=True)}
-    real = torch.cat([_take(sets[k], range(_length(sets[k])))[0] for k in SET_NAMES[1:]])
+    real = _probe_input(torch.cat([_take(sets[k], range(_length(sets[k])))[0]
+                                   for k in SET_NAMES[1:]]))
     real_groups = np.concatenate([_group_ids(groups, k, _length(sets[k]))
                                   for k in SET_NAMES[1:]])
     rng = np.random.default_rng(seed)
@@ -337,7 +346,7 @@ def _detectability(synthetic, real_train, real_heldout, groups: Mapping | None,
     n = min(n_syn, len(real))
     syn_idx = np.sort(rng.choice(n_syn, n, replace=False))
     real_idx = np.sort(rng.choice(len(real), n, replace=False))
-    images = torch.cat([real[real_idx], _take(synthetic, syn_idx)[0]])
+    images = torch.cat([real[real_idx], _probe_input(_take(synthetic, syn_idx)[0])])
     labels = np.r_[np.zeros(n), np.ones(n)]
     probe = dict(n_splits=cfg.probe_folds, epochs=cfg.probe_epochs, width=cfg.probe_width,
                  n_boot=cfg.n_boot, seed=seed, device=device)
@@ -432,8 +441,8 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, cfg: MetricsConfi
     Detectability (``detectability_AUROC``, skipped when ``cfg.probe_epochs == 0``):
     :func:`~hsilib.metrics.probe.grouped_cv_auroc` on all real images (train + held-out) vs as
     many synthetic images (the larger side subsampled at random), with ``cfg.probe_folds``,
-    ``cfg.probe_epochs``, ``cfg.probe_width``; floor: the same probe between two halves of the
-    real images split by group.
+    ``cfg.probe_epochs``, ``cfg.probe_width`` (images under 16 px enlarged to 16, nearest
+    neighbour); floor: the same probe between two halves of the real images split by group.
 
     Returns a DataFrame with columns :data:`COLUMNS`, one row per metric.
     """

@@ -306,10 +306,11 @@ def test_detectability_copies_near_chance_planted_band_near_one(smooth_images):
 
 def test_detectability_groups_and_equal_counts(sets, smooth_images, monkeypatch):
     train, held = sets
-    seen = []
+    seen, shapes = [], []
 
     def fake_probe(images, labels, groups, **kw):
         seen.append((len(images), np.asarray(labels), np.asarray(groups), kw))
+        shapes.append(tuple(images.shape))
         y = np.asarray(labels)
         return probe.ProbeResult(0.5, 0.4, 0.6, np.zeros(len(y)), y, np.asarray(groups), 2)
 
@@ -329,6 +330,11 @@ def test_detectability_groups_and_equal_counts(sets, smooth_images, monkeypatch)
     with pytest.raises(ValueError, match=r"groups\['real_train'\] must hold one id per image"):
         protocol.evaluate_generator(syn, train, held, extractor=_BandStats(), cfg=_cfg(
             probe_epochs=1), groups={"real_train": [1, 2]})
+    # images too small for the probe's network are enlarged for it
+    shapes.clear()
+    protocol.evaluate_generator(syn[:, :, :8, :8], train[:, :, :8, :8], held[:, :, :8, :8],
+                                extractor=_BandStats(), cfg=_cfg(probe_epochs=1))
+    assert shapes == [(48, 16, 16, 16), (24, 16, 16, 16)]
 
 
 # --------------------------------------------------------------------------------------------
