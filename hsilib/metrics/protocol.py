@@ -466,18 +466,19 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, cfg: MetricsConfi
     syn_pos, train_pos = subsample(n_syn), subsample(n_train)
     train_keep = np.unique(np.concatenate(train_pos))
 
-    def summarise(name: str, keep, total: int) -> _Summary:
-        # per image: a share of the pixel budgets (a whole set: n_pixels spectra per region,
-        # n_pixels_physics for the chromophore fits)
+    def summarise(name: str, keep, used: int) -> _Summary:
+        # per image: a share of the pixel budgets, so that the ``used`` images of one comparison
+        # hold about n_pixels spectra per region and n_pixels_physics for the chromophore fits
+        # (the same for value and floor: distances between samples depend on their sizes)
         return _summarise(sets[name], masks.get(name), name, extractor, to_reflectance,
                           batch_size=cfg.batch_size, keep=keep,
-                          pixels_per_image=math.ceil(cfg.n_pixels / total),
-                          physics_per_image=(math.ceil(cfg.n_pixels_physics / total)
+                          pixels_per_image=math.ceil(cfg.n_pixels / used),
+                          physics_per_image=(math.ceil(cfg.n_pixels_physics / used)
                                              if to_reflectance is not None else 0), seed=seed)
 
     with torch.no_grad():
-        syn = summarise("synthetic", None, n_syn)
-        train = summarise("real_train", train_keep, len(train_keep))
+        syn = summarise("synthetic", None, n)
+        train = summarise("real_train", train_keep, n)
         held = summarise("real_heldout", None, n_held)
     fd_name = getattr(extractor, "score_name", "FD")
     train_rows = [train.rows(p) for p in train_pos]
