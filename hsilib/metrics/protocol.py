@@ -436,7 +436,10 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, cfg: MetricsConfi
     (``cfg.n_boot`` resamples); the set-level rows (Frechet distances, KID, spectral FD,
     mean-spectrum angle, TV, chromophore distances) resample both sets (``cfg.n_boot_set``
     resamples), as do the memorisation rows (``cfg.n_boot``); detectability has the probe's
-    cluster bootstrap over groups. No interval covers generator or probe seeds.
+    cluster bootstrap over groups. No interval covers generator or probe seeds. A resample
+    repeats some images, which the set-level distances read as lost diversity: their intervals
+    lean upwards, and for a near-perfect set the value can sit at or just below ``ci_low``. Read
+    an interval as the spread of the value, and the gap to the floor for the verdict.
 
     Detectability (``detectability_AUROC``, skipped when ``cfg.probe_epochs == 0``):
     :func:`~hsilib.metrics.probe.grouped_cv_auroc` on all real images (train + held-out) vs as
