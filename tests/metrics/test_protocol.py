@@ -289,19 +289,27 @@ def test_memorisation_sees_through_flips_and_rotations(sets):
 # --------------------------------------------------------------------------------------------
 def test_detectability_copies_near_chance_planted_band_near_one(smooth_images):
     train, held = smooth_images(30, size=16, seed=20), smooth_images(10, size=16, seed=21)
+    real = torch.cat([train, held])
     cfg = _cfg(probe_epochs=10, probe_width=4, probe_folds=4, n_boot=200)
-    copies = protocol.evaluate_generator(torch.cat([train, held]), train, held,
-                                         extractor=_BandStats(), cfg=cfg, device="cpu")
-    banded = torch.cat([train, held]).clone()
+
+    def auroc(synthetic):
+        table = protocol.evaluate_generator(synthetic, train, held, extractor=_BandStats(),
+                                            cfg=cfg, device="cpu")
+        return _row(table, "detectability_AUROC")
+
+    banded = real.clone()
     banded[:, :, 6:9, :] += 0.3  # a bright horizontal band in every synthetic image
-    found = protocol.evaluate_generator(banded, train, held, extractor=_BandStats(), cfg=cfg,
-                                        device="cpu")
-    c, f = _row(copies, "detectability_AUROC"), _row(found, "detectability_AUROC")
-    assert abs(c.value - 0.5) < 0.2 and c.ci_low <= 0.5 <= c.ci_high
-    assert f.value > 0.9 and f.ci_low > 0.5
-    assert c.kind == "detectability" and c.n_synthetic == c.n_real == 40
-    assert 0 <= c.floor <= 1 and f.floor == c.floor  # the floor sees only the real images
-    assert "each real image its own group" in c.note
+    fresh, copies, found = auroc(smooth_images(40, size=16, seed=22)), auroc(real), auroc(banded)
+    # new images of the real distribution: chance
+    assert abs(fresh.value - 0.5) < 0.15 and fresh.ci_low <= 0.5 <= fresh.ci_high
+    # exact copies of the real images: never detected; the probe may even fall below chance,
+    # since it learns each copy's twin in another fold with the opposite label
+    assert copies.value < 0.6 and copies.ci_low < 0.5
+    assert found.value > 0.9 and found.ci_low > 0.5
+    assert fresh.kind == "detectability" and fresh.n_synthetic == fresh.n_real == 40
+    # the floor sees only the real images: the same for every synthetic set
+    assert 0 <= fresh.floor <= 1 and fresh.floor == copies.floor == found.floor
+    assert "each real image its own group" in fresh.note
 
 
 def test_detectability_groups_and_equal_counts(sets, smooth_images, monkeypatch):
