@@ -356,8 +356,10 @@ def _detectability(synthetic, real_train, real_heldout, groups: Mapping | None,
     floor = float("nan")
     if min(len(np.unique(real_groups[halves == h])) for h in (0, 1)) >= 2:
         floor = grouped_cv_auroc(real, halves, real_groups, **probe).auroc
-    given = groups is not None and all(groups.get(k) is not None for k in SET_NAMES[1:])
-    grouping = ("real images grouped by source image (groups=)" if given else
+    given = [k for k in SET_NAMES[1:] if groups is not None and groups.get(k) is not None]
+    grouping = ("real images grouped by source image (groups=)" if len(given) == 2 else
+                f"{given[0]} images grouped by source image (groups=), the others each their "
+                "own group" if given else
                 "each real image its own group (no groups= given: crops of one source image "
                 "may fall in different folds)")
     note = (f"classifier two-sample test: out-of-fold AUROC of a SmallCNN (width "
@@ -373,7 +375,10 @@ def _detectability(synthetic, real_train, real_heldout, groups: Mapping | None,
 # --------------------------------------------------------------------------------------------
 # The protocol
 # --------------------------------------------------------------------------------------------
-def _check_inputs(cfg: MetricsConfig, sizes: dict[str, int], masks) -> dict[str, np.ndarray]:
+def _check_inputs(cfg: MetricsConfig, sizes: dict[str, int], masks,
+                  groups) -> dict[str, np.ndarray]:
+    """Checks of the sets' sizes, ``cfg`` and the keys of ``masks`` and ``groups``; the masks
+    as arrays."""
     for name, n in sizes.items():
         if n < 2:
             raise ValueError(f"{name} has {n} images; the metrics need at least 2")
@@ -382,6 +387,9 @@ def _check_inputs(cfg: MetricsConfig, sizes: dict[str, int], masks) -> dict[str,
     for key, low in minimum.items():
         if getattr(cfg, key) < low:
             raise ValueError(f"MetricsConfig.{key} must be >= {low}, got {getattr(cfg, key)}")
+    unknown = set(groups or {}) - set(SET_NAMES[1:])
+    if unknown:
+        raise ValueError(f"groups has unknown keys {sorted(unknown)}; expected {SET_NAMES[1:]}")
     out = {}
     for name, m in (masks or {}).items():
         if name not in sizes:
@@ -452,7 +460,7 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, cfg: MetricsConfi
     cfg = cfg or MetricsConfig()
     sets = dict(zip(SET_NAMES, (synthetic, real_train, real_heldout), strict=True))
     sizes = {name: _length(s) for name, s in sets.items()}
-    masks = _check_inputs(cfg, sizes, masks)
+    masks = _check_inputs(cfg, sizes, masks, groups)
     if extractor is None:
         extractor = dist.Inception16(feature_size=cfg.feature_size,
                                      weights=cfg.inception_weights, seed=seed)

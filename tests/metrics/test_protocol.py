@@ -338,6 +338,14 @@ def test_detectability_groups_and_equal_counts(sets, smooth_images, monkeypatch)
     with pytest.raises(ValueError, match=r"groups\['real_train'\] must hold one id per image"):
         protocol.evaluate_generator(syn, train, held, extractor=_BandStats(), cfg=_cfg(
             probe_epochs=1), groups={"real_train": [1, 2]})
+    with pytest.raises(ValueError, match=r"groups has unknown keys \['synthetic'\]"):
+        protocol.evaluate_generator(syn, train, held, extractor=_BandStats(), cfg=_cfg(),
+                                    groups={"synthetic": np.arange(30)})
+    only_train = protocol.evaluate_generator(syn, train, held, extractor=_BandStats(),
+                                             groups={"real_train": ids["real_train"]},
+                                             cfg=_cfg(probe_epochs=1))
+    assert ("real_train images grouped by source image (groups=), the others each their own "
+            "group") in _row(only_train, "detectability_AUROC").note
     # images too small for the probe's network are enlarged for it
     shapes.clear()
     protocol.evaluate_generator(syn[:, :, :8, :8], train[:, :, :8, :8], held[:, :, :8, :8],
