@@ -457,7 +457,20 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, cfg: MetricsConfi
 
     Returns a DataFrame with columns :data:`COLUMNS`, one row per metric.
     """
-    cfg = cfg or MetricsConfig()
+    from threadpoolctl import threadpool_limits
+
+    # The scores are many small matrix operations: one BLAS thread is as fast for them, and
+    # threads that wait on each other stall when other processes hold the cores.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _evaluate(synthetic, real_train, real_heldout, cfg=cfg or MetricsConfig(),
+                         extractor=extractor, masks=masks, groups=groups, seed=seed,
+                         to_reflectance=to_reflectance, device=device)
+
+
+def _evaluate(synthetic, real_train, real_heldout, *, cfg: MetricsConfig, extractor,
+              masks: Mapping | None, groups: Mapping | None, seed: int,
+              to_reflectance: Callable | None, device: str) -> pd.DataFrame:
+    """The body of :func:`evaluate_generator`."""
     sets = dict(zip(SET_NAMES, (synthetic, real_train, real_heldout), strict=True))
     sizes = {name: _length(s) for name, s in sets.items()}
     masks = _check_inputs(cfg, sizes, masks, groups)
