@@ -11,13 +11,12 @@ same held-out set: the real-vs-real **floor**, the value a perfect generator wou
 - **An interval for every row** (``ci_low``, ``ci_high``; 95 %, percentile bootstrap). They
   cover the resampling of *images* (with replacement; the repeats' subsamples are taken at the
   same positions of each resampled set) and never the generator's training seed: two training
-  runs can differ by more. Which images
-  each row resamples is in its ``note``: synthetic images for the means of per-synthetic-image
-  terms (precision, density, the paired rows), held-out images for recall and coverage (each
-  with the other set fixed), synthetic *and* held-out images for the set-level rows (Frechet
-  distances, KID, spectral FD, mean-spectrum angle, TV, the chromophore distances;
-  ``n_boot_set`` resamples on precomputed features) and the memorisation rows, source images
-  (cluster bootstrap) for detectability.
+  runs can differ by more. Which images each row resamples is in its ``note``: synthetic images
+  for the means of per-synthetic-image terms (precision, density, the paired rows), held-out
+  images for recall and coverage (each with the other set fixed), synthetic *and* held-out
+  images for the set-level rows (Frechet distances, KID, spectral FD, mean-spectrum angle, TV,
+  the chromophore distances; ``n_boot_set`` resamples on precomputed per-image summaries) and
+  the memorisation rows, source images (cluster bootstrap) for detectability.
 - **Paired metrics** (SSIM, PSNR, SAM, SID) pair each synthetic image with its nearest
   held-out image (L2 on 16 x 16 downsampled images) and say so. The spectral-shape rows (SAM,
   SID, mean-spectrum angle) are computed on reflectance (``to_reflectance``) over the pixels
