@@ -79,14 +79,22 @@ class MetricsConfig:
     feature_size: int = 299  # Inception16 input side (>= 75; smaller is much faster on CPU)
     n_eval: int = 200  # synthetic images per evaluation
     k: int = 3  # neighbours for precision/recall and density/coverage (fewer for tiny sets)
-    n_pixels: int = 20_000  # per-pixel spectra per set and region for the spectral FD
-    n_pixels_physics: int = 1000  # spectra per set for the chromophore inversion
-    n_boot: int = 1000  # bootstrap resamples for the intervals of per-sample metrics
+    n_pixels: int = 20_000  # pixel spectra per region and compared set, for the spectral FD
+    n_pixels_physics: int = 1000  # in-field spectra per compared set for the chromophore fits
+    n_boot: int = 1000  # resamples: per-image-term, memorisation and detectability intervals
+    n_boot_set: int = 200  # resamples for the intervals of set-level metrics (FD, KID, ...)
+    n_repeats: int = 10  # random equal-size subsamples that value and floor are averaged over
+    probe_epochs: int = 15  # detectability probe: training epochs per fold (0: no probe)
+    probe_folds: int = 5  # detectability probe: grouped cross-validation folds
+    probe_width: int = 8  # detectability probe: SmallCNN width
 
     DELTAS: ClassVar[Deltas] = {
-        "quick": dict(feature_size=139),  # 299 takes ~50 s on 2 cores
+        # feature_size 299 takes ~50 s on 2 cores; the probe ~4 s for 75 vs 75 crops of 64 px
+        "quick": dict(feature_size=139, n_boot_set=100, n_repeats=3, probe_epochs=10,
+                      probe_folds=3),
         "smoke": dict(feature_size=75, n_eval=6, n_pixels=2000, n_pixels_physics=200,
-                      n_boot=50),
+                      n_boot=50, n_boot_set=20, n_repeats=1, probe_epochs=1, probe_folds=2,
+                      probe_width=2),
     }
 
 

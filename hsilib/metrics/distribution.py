@@ -6,7 +6,9 @@
   the network is randomly initialised with a fixed seed and the score is ``FD_rand``.
 - :func:`frechet_distance` (FD, Heusel et al. 2017), :func:`kid` (Binkowski et al. 2018),
   :func:`precision_recall` (Kynkaanniemi et al. 2019), :func:`density_coverage` (Naeem et al.
-  2020) on any features, and :func:`spectral_frechet_distance` on per-pixel spectra (no network).
+  2020) on any features, and :func:`spectral_frechet_distance` on per-pixel spectra (no network),
+  by region: :func:`region_masks` (lesion and skin, inside the dermoscope's field) from drawn
+  masks or :func:`lesion_masks`.
 - :func:`extract_features` streams images through a feature module in batches, so memory grows
   with the features (2048 floats per image), not with the images.
 
@@ -217,11 +219,26 @@ def _trace_sqrt_product(x1: np.ndarray, x2: np.ndarray) -> float:
     if n1 * n2 <= d * d:
         sv = np.linalg.svd(c1 @ c2.T, compute_uv=False)
         return float(sv.sum() / math.sqrt((n1 - 1) * (n2 - 1)))
-    s1, s2 = np.cov(c1, rowvar=False), np.cov(c2, rowvar=False)
+    return _trace_sqrt_cov_product(np.cov(c1, rowvar=False), np.cov(c2, rowvar=False))
+
+
+def _trace_sqrt_cov_product(s1: np.ndarray, s2: np.ndarray) -> float:
+    """``tr sqrt(S1 S2)`` of two covariance matrices, as ``sum sqrt eig(S1^1/2 S2 S1^1/2)``."""
     w, v = np.linalg.eigh(s1)
     root1 = (v * np.sqrt(w.clip(min=0))) @ v.T
     lam = np.linalg.eigvalsh(root1 @ s2 @ root1)
     return float(np.sqrt(lam.clip(min=0)).sum())
+
+
+def gaussian_frechet_distance(mean1, cov1, mean2, cov2) -> float:
+    """Frechet distance between two Gaussians given by their means and covariances:
+    ``|m1 - m2|^2 + tr(S1) + tr(S2) - 2 tr sqrt(S1 S2)`` (what :func:`frechet_distance` computes
+    from samples). For low-dimensional data pooled from per-image moments, e.g. pixel spectra."""
+    m1, m2 = np.asarray(mean1, np.float64), np.asarray(mean2, np.float64)
+    s1, s2 = np.asarray(cov1, np.float64), np.asarray(cov2, np.float64)
+    value = (float(((m1 - m2) ** 2).sum()) + float(np.trace(s1)) + float(np.trace(s2))
+             - 2.0 * _trace_sqrt_cov_product(s1, s2))
+    return max(value, 0.0)
 
 
 def frechet_distance(real, fake, *, name: str = "FD") -> Score:
@@ -325,13 +342,49 @@ def density_coverage(real, fake, *, k: int = 3) -> tuple[Score, Score]:
 # --------------------------------------------------------------------------------------------
 # Weight-free spectral Frechet distance (per-pixel spectra)
 # --------------------------------------------------------------------------------------------
-def lesion_masks(images) -> torch.Tensor:
-    """A rough lesion mask (``N x H x W`` bool) per image: pixels darker than Otsu's threshold of
-    the band-mean image (lesions absorb more than the surrounding skin). For images without
+#: A pixel is outside the dermoscope's field when its band mean is at most this fraction of the
+#: image's bright level (the 95th percentile of band means): out-of-field pixels are (near) zero.
+FIELD_FRACTION = 0.05
+
+
+def field_masks(images, *, fraction: float = FIELD_FRACTION) -> torch.Tensor:
+    """The inside of the dermoscope's field per image (``N x H x W`` bool): pixels whose band
+    mean exceeds ``fraction`` of the image's bright level (95th percentile of band means), so
+    (near) zero spectra, which carry no colour, are left out. Images in [0, 1] or reflectance."""
+    x = as_images(images).mean(1)
+    bright = torch.quantile(x.flatten(1).double(), 0.95, dim=1).to(x.dtype)
+    return x > (fraction * bright).clamp_min(torch.finfo(x.dtype).tiny).view(-1, 1, 1)
+
+
+def lesion_masks(images, *, fraction: float = FIELD_FRACTION) -> torch.Tensor:
+    """A rough lesion mask (``N x H x W`` bool) per image: in-field pixels (:func:`field_masks`)
+    darker than Otsu's threshold of the band-mean image (lesions absorb more than the
+    surrounding skin). Out-of-field pixels take part in neither the threshold nor the mask, so
+    a dark corner outside the dermoscope's field is never counted as lesion. For images without
     drawn masks, e.g. synthetic ones."""
     x = as_images(images).mean(1)
-    return torch.stack([img < otsu_threshold(img.flatten().double().numpy(), bins=128)
-                        for img in x])
+    field = field_masks(images, fraction=fraction)
+    out = torch.zeros_like(field)
+    for i, (img, inside) in enumerate(zip(x, field, strict=True)):
+        values = img[inside].double().numpy()
+        if values.size >= 2 and values.min() < values.max():
+            out[i] = (img < otsu_threshold(values, bins=128)) & inside
+    return out
+
+
+def region_masks(images, drawn=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(lesion, skin) masks, ``N x H x W`` bool, both inside the field (:func:`field_masks`):
+    lesion = the drawn mask (``N x [1 x] H x W``, > 0.5) where an image has a non-empty one,
+    else :func:`lesion_masks`; skin = the rest of the field."""
+    x = as_images(images)
+    field = field_masks(x)
+    lesion = (torch.zeros_like(field) if drawn is None else
+              torch.as_tensor(np.asarray(drawn)).reshape(field.shape) > 0.5)
+    empty = ~lesion.flatten(1).any(1)
+    if empty.any():
+        lesion[empty] = lesion_masks(x[empty])
+    lesion &= field
+    return lesion, field & ~lesion
 
 
 def _region_spectra(images, masks, region: str, n_pixels: int,
@@ -339,10 +392,9 @@ def _region_spectra(images, masks, region: str, n_pixels: int,
     """Up to ``n_pixels`` spectra (rows) sampled from the ``region`` of all images, streamed."""
     chunks = []
     for i, batch in enumerate(iter_batches(images, 50)):
-        m = (lesion_masks(batch) if masks is None else
-             torch.as_tensor(np.asarray(masks[i * 50:i * 50 + batch.shape[0]])).reshape(
-                 batch.shape[0], *batch.shape[-2:]) > 0.5)
-        m = m if region == "lesion" else ~m
+        drawn = None if masks is None else np.asarray(masks[i * 50:i * 50 + batch.shape[0]])
+        lesion, skin = region_masks(batch, drawn)
+        m = lesion if region == "lesion" else skin
         spectra = batch.permute(0, 2, 3, 1)[m].double().numpy()
         keep = min(len(spectra), n_pixels)  # cap what is held per batch
         chunks.append(spectra[rng.choice(len(spectra), keep, replace=False)])
@@ -360,7 +412,8 @@ def spectral_frechet_distance(real, fake, *, real_masks=None, fake_masks=None,
     No network and no weights: it asks whether the synthetic images contain the right spectra
     (colours) in the right proportions, not whether they are arranged like lesions. Masks
     (``N x [1 x] H x W``, 1 = lesion) are used where given, else computed with
-    :func:`lesion_masks`. ``n_pixels`` spectra per set and region are sampled with ``seed``.
+    :func:`lesion_masks`; both regions stay inside the field (:func:`region_masks`).
+    ``n_pixels`` spectra per set and region are sampled with ``seed``.
     """
     n_real, n_fake = len(real), len(fake)
     out = []

@@ -201,3 +201,59 @@ def test_lesion_masks_find_dark_blob():
     img[:, :, 5:12, 6:14] = 0.1
     m = dist.lesion_masks(img)
     assert m.shape == (1, 20, 20) and int(m.sum()) == 7 * 8
+
+
+def _lesion_in_a_field():
+    """Bright skin, a dark lesion, and zero corners outside the dermoscope's field."""
+    img = torch.full((1, 16, 20, 20), 0.6)
+    img[:, :, 8:13, 8:14] = 0.15
+    img[:, :, :4, :4] = 0.0
+    img[:, :, 16:, 15:] = 0.002  # near zero: sensor noise outside the field
+    return img
+
+
+def test_field_masks_leave_out_near_zero_spectra():
+    field = dist.field_masks(_lesion_in_a_field())[0]
+    assert not field[:4, :4].any() and not field[16:, 15:].any()
+    assert int(field.sum()) == 400 - 16 - 20
+
+
+def test_lesion_masks_never_count_out_of_field_pixels():
+    img = _lesion_in_a_field()
+    m = dist.lesion_masks(img)[0]
+    # only the lesion: Otsu's threshold over in-field pixels separates lesion from skin
+    want = torch.zeros(20, 20, dtype=torch.bool)
+    want[8:13, 8:14] = True
+    assert torch.equal(m, want)
+    # a threshold over all pixels (corners included) would call the corners lesion
+    from hsilib.data.preprocess import otsu_threshold
+
+    mean = img.mean(1)[0]
+    assert (mean < otsu_threshold(mean.flatten().double().numpy(), bins=128))[:4, :4].all()
+    # an image with no lesion-vs-skin contrast inside the field: no lesion pixels at all
+    flat = torch.full((1, 16, 10, 10), 0.5)
+    flat[..., :2, :] = 0
+    assert not dist.lesion_masks(flat).any()
+
+
+def test_region_masks_prefer_drawn_masks_and_stay_in_the_field():
+    img = _lesion_in_a_field().expand(2, -1, -1, -1).clone()
+    drawn = torch.zeros(2, 1, 20, 20)
+    drawn[0, :, :6, :6] = 1  # drawn over a corner: the out-of-field part is dropped
+    lesion, skin = dist.region_masks(img, drawn)
+    assert int(lesion[0].sum()) == 36 - 16 and not lesion[0, :4, :4].any()
+    assert torch.equal(lesion[1], dist.lesion_masks(img[1:])[0])  # empty drawn mask: computed
+    field = dist.field_masks(img)
+    assert torch.equal(lesion | skin, field) and not (lesion & skin).any()
+
+
+def test_gaussian_frechet_distance_equals_the_sample_version():
+    rng = np.random.default_rng(3)
+    a = rng.normal(0, 1, (500, 6))
+    b = rng.normal(0.3, 1.5, (400, 6)) @ rng.normal(0, 1, (6, 6))
+    moments = [(x.mean(0), np.cov(x, rowvar=False)) for x in (a, b)]
+    assert dist.gaussian_frechet_distance(*moments[0], *moments[1]) == pytest.approx(
+        dist.frechet_distance(a, b).value, rel=1e-9)
+    # hand case: equal covariances, means 3 apart along one axis
+    assert dist.gaussian_frechet_distance(np.zeros(2), np.eye(2), [3.0, 0.0], np.eye(2)) == (
+        pytest.approx(9.0))
