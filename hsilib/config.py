@@ -55,7 +55,7 @@ class DataConfig:
 
     DELTAS: ClassVar[Deltas] = {
         "quick": dict(scale=0.5, n_rgb=400, rgb_size=128, crop_size=64, probe_epochs=8),
-        "smoke": dict(scale=0.25, n_mm=8, n_dn=10, n_other=4, n_rgb=16, rgb_size=64,
+        "smoke": dict(scale=0.25, n_mm=14, n_dn=16, n_other=4, n_rgb=16, rgb_size=64,
                       crop_size=32, n_folds=2, workers=1, probe_epochs=1),
     }
 
