@@ -94,21 +94,33 @@ class Notebook:
 
     def outputs(self, max_per_folder: int = 8) -> pd.DataFrame:
         """The notebook's closing section: every file of the run folder written since
-        :func:`setup` (executed notebook copies left out), with its size in kB. A folder with
-        more than ``max_per_folder`` new files is one row ``folder/`` with their count."""
-        rows = []
+        :func:`setup` (executed notebook copies left out), with its size in kB. A folder that
+        holds more than ``max_per_folder`` new files, or more than ``max_per_folder`` sub-folders
+        with new files (one per grid cell, say), is one row ``folder/`` with their count."""
+        new: dict[Path, list[Path]] = {}  # folder (relative) -> its new files
         for folder, _, files in os.walk(self.run.root):
-            new = [Path(folder) / f for f in files
-                   if (Path(folder) / f).stat().st_mtime >= self.started - 1]
             rel = Path(folder).relative_to(self.run.root)
-            if not new or rel.parts[:1] == ("notebooks",):
+            if rel.parts[:1] == ("notebooks",):
                 continue
-            kb = [p.stat().st_size / 1024 for p in new]
-            if len(new) > max_per_folder:
-                rows.append({"path": f"{rel}/", "files": len(new), "kB": round(sum(kb), 1)})
-            else:
-                rows += [{"path": str(p.relative_to(self.run.root)), "files": 1,
-                          "kB": round(k, 1)} for p, k in zip(new, kb, strict=True)]
+            fresh = [Path(folder) / f for f in files
+                     if (Path(folder) / f).stat().st_mtime >= self.started - 1]
+            if fresh:
+                new[rel] = fresh
+        children: dict[Path, set[Path]] = {}
+        for rel in new:
+            for parent, child in zip(rel.parents, (rel, *rel.parents), strict=False):
+                children.setdefault(parent, set()).add(child)
+        crowded = {d for d in set(new) | set(children) if d != Path(".") and (
+            len(new.get(d, [])) > max_per_folder or len(children.get(d, ())) > max_per_folder)}
+        groups: dict[str, list[Path]] = {}
+        for rel, fresh in new.items():
+            outer = next((d for d in reversed((rel, *rel.parents)) if d in crowded), None)
+            for p in fresh:
+                key = f"{outer}/" if outer is not None else str(p.relative_to(self.run.root))
+                groups.setdefault(key, []).append(p)
+        rows = [{"path": key, "files": len(paths),
+                 "kB": round(sum(p.stat().st_size for p in paths) / 1024, 1)}
+                for key, paths in groups.items()]
         table = pd.DataFrame(rows, columns=["path", "files", "kB"]).sort_values("path")
         return table.reset_index(drop=True)
 

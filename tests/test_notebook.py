@@ -53,3 +53,12 @@ def test_setup_resolves_saves_with_the_notebook_prefix_and_lists_outputs(tmp_pat
         (nb.run.checkpoints / f"c{i}.pt").write_bytes(b"x" * 1024)
     grouped = nb.outputs(max_per_folder=2).set_index("path")
     assert grouped.loc["checkpoints/", "files"] == 3 and grouped.loc["checkpoints/", "kB"] == 3.0
+    # a folder of many small sub-folders (one per grid cell) is one row, its siblings stay
+    for i in range(3):
+        cell = nb.run.results / "cells" / f"cell{i}"
+        cell.mkdir(parents=True)
+        (cell / "result.csv").write_text("x")
+        (cell / "cell.json").write_text("y")
+    grouped = nb.outputs(max_per_folder=2).set_index("path")
+    assert grouped.loc["artifacts/results/cells/", "files"] == 6
+    assert "artifacts/results/03_table.csv" in grouped.index
