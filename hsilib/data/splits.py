@@ -4,7 +4,8 @@ Splits are grouped by source image: the crops of one cube (two lesions of one pa
 always land in the same split, which the original study did not ensure (its splits were drawn
 over crops). They are stratified by class, so each split keeps the data set's MM / DN / Other
 proportions. :func:`fold_split` turns fold ``r`` of a K-fold assignment into a
-train/val/test table of the same form (the generator study's cross-validation). The per-band normalisation fitted on the training split lives with the datasets
+train/val/test table of the same form (the generator study's cross-validation). The per-band
+normalisation fitted on the training split lives with the datasets
 (:class:`hsilib.data.datasets.BandNormaliser`).
 
 Introduced in notebook 01.
