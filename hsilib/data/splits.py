@@ -128,6 +128,13 @@ def fold_split(kfold: pd.DataFrame, r: int) -> pd.DataFrame:
     return out
 
 
+def fold_files(splits_dir: str | os.PathLike, r: int) -> tuple[Path, Path]:
+    """Where fold ``r``'s table (:func:`fold_split`) and the normaliser fitted on its training
+    crops live: ``<splits_dir>/fold<r>.csv`` and ``normalisation_fold<r>.json``. Notebook 03
+    writes them under cross-validation, notebook 06 reads them."""
+    return Path(splits_dir) / f"fold{r}.csv", Path(splits_dir) / f"normalisation_fold{r}.json"
+
+
 def save_csv(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write ``table`` as CSV without the index, atomically."""
     path = Path(path)
