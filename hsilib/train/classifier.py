@@ -411,8 +411,9 @@ def test_metrics(preds: pd.DataFrame, rule: str = "youden", test_split: str = "t
         if t.empty:
             continue
         thr = fold_thresholds(g, t, rule)
-        row = {**dict(zip(by, key, strict=True)), "threshold": float(np.mean(thr)),
-               "n_test": len(t)}
+        one = folds_of(t).nunique() == 1  # a fixed split, or a single fold: its threshold
+        row = {**dict(zip(by, key, strict=True)),
+               "threshold": float(thr[0]) if one else float(np.mean(thr)), "n_test": len(t)}
         if cv:
             row["folds"] = folds_of(t).nunique()
         rows.append({**row, **cm.scores(t["label"], t["p_mm"], thr)})
