@@ -103,7 +103,9 @@ def test_tables_and_conclusions_follow_the_numbers(study):
     confound = stats.paired_table(per_seed, rs, [MM_ONLY], baseline=OVERSAMPLED)
     u = stats.test_uncertainty(per_seed, rs, [BASELINE, *others])
     text = conclusions(paired, per_seed, u, n_test=20, n_sources=10, confound=confound)
-    assert "20 crops of 10 source images" in text
+    assert "20 crops of 10 source images" in text and "held-out test set" in text
+    pooled = conclusions(paired, per_seed.assign(folds=3), u, n_test=20, n_sources=10)
+    assert "pooled over 3 folds (every one of 20 crops of 10 source images" in pooled
     row = paired[(paired.config == MAIN) & (paired.metric == "auroc")].iloc[0]
     main_line = text.split("Main hypothesis")[1].split("\n")[0]
     assert row["verdict"] in main_line and f"{row['diff']:+.3f}" in main_line
