@@ -44,7 +44,7 @@ class DataConfig:
     crop_scale: float = 1.5  # lesion bounding box scaled about its centre before cropping
     min_lesion_px: int = 400  # smaller segments are discarded (at scale 1; scales with area)
     split_fractions: tuple[float, float, float] = (0.70, 0.15, 0.15)
-    n_folds: int = 5
+    n_folds: int = 5  # grouped K folds (kfold.csv); >= 3 for GANStudyConfig.replicates="folds"
     workers: int = 2  # processes for generation and preprocessing
     masks_dir: str | None = None  # user masks <stem>_cropNN_mask.png; None = automatic segmentation
     # per-band scaling fitted on the training crops: robust percentiles of the field's pixels,

@@ -1,7 +1,8 @@
 """Every notebook: committed clean, one `parameters` cell, and runs end to end under `smoke`.
 
 The harness executes all notebooks in order, through run_all.py and papermill, on one shared
-temporary run folder (later notebooks read what earlier ones wrote), once per test session.
+temporary run folder (later notebooks read what earlier ones wrote), once per test session; a
+second, shorter run takes the cross-validation path of the `full` profile (check 10).
 """
 
 import json
