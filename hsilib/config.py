@@ -44,7 +44,7 @@ class DataConfig:
     crop_scale: float = 1.5  # lesion bounding box scaled about its centre before cropping
     min_lesion_px: int = 400  # smaller segments are discarded (at scale 1; scales with area)
     split_fractions: tuple[float, float, float] = (0.70, 0.15, 0.15)
-    n_folds: int = 5
+    n_folds: int = 5  # grouped K folds (kfold.csv); >= 3 for GANStudyConfig.replicates="folds"
     workers: int = 2  # processes for generation and preprocessing
     masks_dir: str | None = None  # user masks <stem>_cropNN_mask.png; None = automatic segmentation
     # per-band scaling fitted on the training crops: robust percentiles of the field's pixels,
@@ -154,8 +154,14 @@ class FastGANConfig(GeneratorConfig):
 class GANStudyConfig:
     """What notebook 03 does with its generators, apart from training them.
 
-    ``generator_seeds``: one generator per class and seed; the classifiers of notebook 06 train
-    once with each, so their intervals include the spread between generator runs.
+    ``replicates``: what a generator replicate is. ``"seeds"``: one generator per class and
+    seed of ``generator_seeds``, all on the fixed training split; the classifiers of notebook 06
+    train once with each, so their intervals include the spread between generator runs.
+    ``"folds"``: grouped K-fold cross-validation over ``splits/kfold.csv``
+    (``DataConfig.n_folds`` folds, at least 3): replicate r is fold r
+    (:func:`hsilib.data.splits.fold_split`), its generators are retrained on that fold's
+    training crops only (seed ``generator_seeds[0]``), and notebook 06 runs every
+    configuration, real-only ones too, once per fold and classifier seed.
     ``compare_steps``: length of the two melanoma runs (without / with spectral losses) whose
     validation scores decide ``spectral_loss_weight`` for every generator."""
 
@@ -164,11 +170,18 @@ class GANStudyConfig:
     compare_spectral_weight: float = 1.0  # spectral_loss_weight of the comparison run
     compare_steps: int = 20_000  # steps of that comparison run (and of its matched baseline)
     generator_seeds: tuple[int, ...] = (0, 1, 2)
+    replicates: Literal["seeds", "folds"] = "folds"
 
     DELTAS: ClassVar[Deltas] = {
-        "quick": dict(n_synthetic=100, compare_steps=150, generator_seeds=(0, 1)),
-        "smoke": dict(n_synthetic=6, compare_steps=3, generator_seeds=(0, 1)),
+        "quick": dict(n_synthetic=100, compare_steps=150, generator_seeds=(0, 1),
+                      replicates="seeds"),
+        "smoke": dict(n_synthetic=6, compare_steps=3, generator_seeds=(0, 1), replicates="seeds"),
     }
+
+    def __post_init__(self) -> None:
+        _check_choices(self)
+        if not self.generator_seeds:
+            raise ConfigError("GANStudyConfig.generator_seeds: give at least one seed")
 
 
 # --------------------------------------------------------------------------------------------
@@ -208,7 +221,9 @@ class ClassifierStudyConfig:
     """What notebook 06 does with the classifiers: seeds, training mixes, thresholds, CIs.
 
     Configurations with synthetic crops run once per classifier seed and generator replicate
-    (``GANStudyConfig.generator_seeds``); real-only ones once per classifier seed.
+    (``GANStudyConfig.generator_seeds``); real-only ones once per classifier seed. Under
+    ``GANStudyConfig.replicates = "folds"`` every configuration runs once per classifier seed
+    and fold.
     """
 
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # classifier seeds

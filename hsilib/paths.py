@@ -8,7 +8,8 @@ A run folder (default ``runs/<profile>/`` at the repository root) holds::
         artifacts/            data passed between notebooks (the only channel between them)
             standin/          the generated stand-in data set (HSIDermoscopy layout + truth + RGB)
             crops/            lesion crops and their index table (notebook 01)
-            splits/           train/val/test and K-fold CSVs, normalisation JSON (notebook 01)
+            splits/           train/val/test and K-fold CSVs, normalisation JSON (notebook 01);
+                              per-fold tables and normalisers (notebook 03, cross-validation)
             synthetic/<name>/ exported synthetic crops (notebooks 03-05)
             results/          tables and predictions (later notebooks), among them
                               generator_metrics.csv: every generator evaluation (03-05, 02)

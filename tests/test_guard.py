@@ -91,3 +91,21 @@ def test_normaliser_sees_training_crops_only(tmp_path, method):
     np.testing.assert_array_equal(fitted.band_min, alone.band_min)
     np.testing.assert_array_equal(fitted.band_max, alone.band_max)
     assert fitted.n_fitted == 3
+
+
+def test_audit_per_fold_passes_own_fold_and_catches_another_folds_table(tmp_path):
+    import pandas as pd
+
+    from hsilib.data.splits import fold_split
+
+    kfold = pd.DataFrame({"id": ["a1", "a2", "b1", "c1", "d1", "e1"],
+                          "source": ["a", "a", "b", "c", "d", "e"], "class": "MM",
+                          "fold": [2, 2, 0, 1, 0, 1]})
+    tables = {r: fold_split(kfold, r) for r in range(3)}
+    fold0 = _checkpoint(tmp_path / "fastgan_mm_f0.pt", ["a1", "a2"])  # fold 0 trains on fold 2
+    audit = guard.audit_generators([fold0], tables[0])
+    assert audit.loc[0, ["train", "val", "test"]].tolist() == [2, 0, 0]
+    with pytest.raises(guard.LeakageError, match="trained on 2 validation, 0 test"):
+        guard.audit_generators([fold0], tables[1])  # fold 1 validates on fold 2
+    with pytest.raises(guard.LeakageError, match="trained on 0 validation, 2 test"):
+        guard.audit_generators([fold0], tables[2])  # fold 2 tests on it

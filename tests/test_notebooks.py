@@ -1,7 +1,8 @@
 """Every notebook: committed clean, one `parameters` cell, and runs end to end under `smoke`.
 
 The harness executes all notebooks in order, through run_all.py and papermill, on one shared
-temporary run folder (later notebooks read what earlier ones wrote), once per test session.
+temporary run folder (later notebooks read what earlier ones wrote), once per test session; a
+second, shorter run takes the cross-validation path of the `full` profile (check 10).
 """
 
 import json
@@ -65,3 +66,45 @@ def test_notebook_runs_under_smoke(path, smoke_run):
     assert record["status"] == "ok", record.get("error", proc.stderr[-4000:])
     assert record["outputs"], f"{path.stem} wrote nothing under the run folder"
     assert (out / record["executed_notebook"]).exists()
+
+
+#: The `full` profile's cross-validation (check 10) on smoke data: 3 folds (smoke has 2, too few
+#: for train, validation and test folds), one classifier seed and no learning-curve points so
+#: that it stays short.
+FOLDS_RUN = ["--set", "01.n_folds=3", "--set", "03.gan_study.replicates=folds",
+             "--set", "06.gan_study.replicates=folds", "--set", "06.classifier_study.seeds=[0]",
+             "--set", "06.classifier_study.fractions=[1.0]"]
+
+
+@pytest.mark.notebooks
+def test_cross_validation_runs_under_smoke(tmp_path):
+    import pandas as pd
+
+    proc = subprocess.run([sys.executable, str(REPO / "run_all.py"), "--profile", "smoke",
+                           "--out", str(tmp_path), *FOLDS_RUN], cwd=REPO, capture_output=True,
+                          text=True)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    for path in NOTEBOOKS:
+        record = manifest["notebooks"].get(path.stem)
+        assert record is not None and record["status"] == "ok", \
+            (record or {}).get("error", proc.stdout + proc.stderr[-4000:])
+    results = tmp_path / "artifacts" / "results"
+    # notebook 03: both generators of every fold audited against that fold's own table
+    audit = pd.read_csv(results / "03_audit_generator_inputs.csv")
+    assert sorted(set(audit["fold"])) == [0, 1, 2]
+    assert (audit[["val", "test", "unknown"]] == 0).all().all() and (audit["train"] > 0).all()
+    for r in range(3):
+        assert (tmp_path / "artifacts" / "splits" / f"fold{r}.csv").is_file()
+        for cls in ("mm", "dn"):
+            assert (tmp_path / "artifacts" / "synthetic" / f"fastgan_{cls}_f{r}" /
+                    "index.csv").is_file()
+    # notebook 06: every configuration in every fold; pooled, every MM/DN crop tested once
+    preds = pd.read_csv(results / "06_predictions.csv")
+    kfold = pd.read_csv(tmp_path / "artifacts" / "splits" / "kfold.csv")
+    crops = set(kfold.loc[kfold["class"].isin(["MM", "DN"]), "id"])
+    test = preds[preds["split"] == "test"]
+    for config, rows in test.groupby("config"):
+        assert sorted(set(rows["fold"])) == [0, 1, 2], config
+        assert sorted(rows["id"]) == sorted(crops), config
+        fold_of = kfold.set_index("id")["fold"]
+        assert (rows["fold"].to_numpy() == fold_of[rows["id"]].to_numpy()).all(), config

@@ -3,7 +3,9 @@
 Splits are grouped by source image: the crops of one cube (two lesions of one patient, say)
 always land in the same split, which the original study did not ensure (its splits were drawn
 over crops). They are stratified by class, so each split keeps the data set's MM / DN / Other
-proportions. The per-band normalisation fitted on the training split lives with the datasets
+proportions. :func:`fold_split` turns fold ``r`` of a K-fold assignment into a
+train/val/test table of the same form (the generator study's cross-validation). The per-band
+normalisation fitted on the training split lives with the datasets
 (:class:`hsilib.data.datasets.BandNormaliser`).
 
 Introduced in notebook 01.
@@ -95,6 +97,42 @@ def grouped_kfold(index: pd.DataFrame, k: int = 5, seed: int = 0) -> pd.DataFram
         out.loc[test, "fold"] = fold
     check_grouped(out, "fold")
     return out
+
+
+def fold_split(kfold: pd.DataFrame, r: int) -> pd.DataFrame:
+    """The train/val/test table of fold ``r`` of a :func:`grouped_kfold` assignment.
+
+    Test = the crops of fold ``r``, validation = those of fold ``(r + 1) mod K``, training = the
+    other ``K - 2`` folds; the columns are those of :func:`make_splits` (id, source, class,
+    split), so every loader that takes a splits table reads it unchanged. Over ``r = 0..K-1``
+    every crop is tested exactly once and validated exactly once, and the folds being grouped by
+    source, no source image is in two splits of one table. Needs ``K >= 3`` (with two folds
+    nothing would be left to train on).
+    """
+    for col in ("id", "source", "class", "fold"):
+        if col not in kfold.columns:
+            raise ValueError(f"the K-fold table needs a {col!r} column, has {list(kfold.columns)}")
+    folds = sorted(int(f) for f in kfold["fold"].unique())
+    k = len(folds)
+    if folds != list(range(k)):
+        raise ValueError(f"the K-fold table's folds must be 0..K-1, got {folds}")
+    if k < 3:
+        raise ValueError(f"fold_split needs at least 3 folds (train, validation and test), the "
+                         f"K-fold table has {k}: raise DataConfig.n_folds")
+    if not 0 <= r < k:
+        raise ValueError(f"fold r={r} outside 0..{k - 1}")
+    check_grouped(kfold, "fold")
+    out = kfold[["id", "source", "class"]].copy().reset_index(drop=True)
+    fold = kfold["fold"].to_numpy(int)
+    out["split"] = np.where(fold == r, "test", np.where(fold == (r + 1) % k, "val", "train"))
+    return out
+
+
+def fold_files(splits_dir: str | os.PathLike, r: int) -> tuple[Path, Path]:
+    """Where fold ``r``'s table (:func:`fold_split`) and the normaliser fitted on its training
+    crops live: ``<splits_dir>/fold<r>.csv`` and ``normalisation_fold<r>.json``. Notebook 03
+    writes them under cross-validation, notebook 06 reads them."""
+    return Path(splits_dir) / f"fold{r}.csv", Path(splits_dir) / f"normalisation_fold{r}.json"
 
 
 def save_csv(table: pd.DataFrame, path: str | os.PathLike) -> Path:

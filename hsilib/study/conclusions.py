@@ -49,10 +49,17 @@ def conclusions(paired: pd.DataFrame, per_seed: pd.DataFrame, uncertainty: pd.Da
     arm vs its oversampling control (a ``paired_table`` with the control as baseline).
     """
     p = paired[paired["metric"] == metric].set_index("config")
-    lines = [f"All numbers: held-out test set ({n_test} crops of {n_sources} source images), "
-             f"{POSITIVE_NOTE}, "
-             "threshold chosen on validation; differences are config minus the real-only "
-             "baseline, paired by seed (and generator replicate)."]
+    if "folds" in per_seed.columns:  # cross-validation: pooled out-of-fold predictions
+        k = int(per_seed["folds"].max())
+        lines = [f"All numbers: out-of-fold test predictions pooled over {k} folds (every one of "
+                 f"{n_test} crops of {n_sources} source images tested once per run), "
+                 f"{POSITIVE_NOTE}, each fold's threshold chosen on its own validation fold; "
+                 "differences are config minus the real-only baseline, paired by seed."]
+    else:
+        lines = [f"All numbers: held-out test set ({n_test} crops of {n_sources} source images), "
+                 f"{POSITIVE_NOTE}, "
+                 "threshold chosen on validation; differences are config minus the real-only "
+                 "baseline, paired by seed (and generator replicate)."]
     if MAIN in p.index:
         lines.append(f"- **Main hypothesis** (real + synthetic of both classes in the real "
                      f"class ratio vs real only, {metric}): {_difference(p.loc[MAIN])}.")

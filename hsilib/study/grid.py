@@ -63,8 +63,10 @@ class Cell:
     @property
     def name(self) -> str:
         """Folder name of the cell, e.g. ``real_seed1`` or ``real+syn_seed1_g0`` (as the
-        checkpoints are named)."""
-        tail = "" if self.replicate is None else f"_g{self.replicate}"
+        checkpoints are named); the experiment's ``replicate_tag`` (default ``g``) prefixes
+        the replicate, e.g. ``real_seed1_f2`` for fold 2."""
+        tag = getattr(self.experiment, "replicate_tag", "g")
+        tail = "" if self.replicate is None else f"_{tag}{self.replicate}"
         return f"{self.experiment.name}_seed{self.seed}{tail}"
 
 

@@ -9,6 +9,12 @@ replicate (:attr:`Experiment.replicates`: the generator seeds whose exports it r
 folder per class and seed); :func:`hsilib.study.grid.run_grid` then trains each configuration
 once per classifier seed and replicate.
 
+Under cross-validation (``folds=True``, for ``GANStudyConfig.replicates = "folds"``) the
+replicates are the folds: replicate r trains on fold r's training crops (with the synthetic
+crops of the generators trained on them), selects on its validation fold and predicts its test
+fold, and EVERY configuration, real-only ones included, runs once per fold (each fold has its
+own test crops); the runs record the fold, not a generator seed.
+
 The synthetic crops of the main comparison (:data:`MAIN`) enter BOTH classes in the class ratio
 of the real training split, so the class prior stays that of the real data and "looks
 synthetic" does not predict a class. The original study's mix (synthetic melanoma only,
@@ -20,7 +26,7 @@ melanoma crops come from.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +51,20 @@ class Experiment:
     """One configuration: ``name``, the ``groups`` (questions) it belongs to, a description,
     the arguments of :func:`~hsilib.train.classifier.run_experiment` shared by every run
     (``kwargs``) and those of each generator replicate (``per_replicate``: its synthetic
-    folders; empty for a configuration on real data only)."""
+    folders; empty for a configuration on real data only). With ``by_fold`` the replicates are
+    cross-validation folds: the replicate is passed as ``fold``, not ``generator_seed``."""
 
     name: str
     groups: tuple[str, ...]
     label: str
     kwargs: dict = field(default_factory=dict)
     per_replicate: dict[int, dict] = field(default_factory=dict)
+    by_fold: bool = False
+
+    @property
+    def replicate_tag(self) -> str:
+        """Prefix of a replicate in file names: ``f`` (fold) or ``g`` (generator seed)."""
+        return "f" if self.by_fold else "g"
 
     @property
     def replicates(self) -> tuple[int, ...]:
@@ -68,7 +81,8 @@ class Experiment:
         if replicate not in self.per_replicate:
             raise ValueError(f"{self.name!r} has no generator replicate {replicate}; it has "
                              f"{list(self.replicates)}")
-        return {**self.kwargs, **self.per_replicate[replicate], "generator_seed": replicate}
+        key = "fold" if self.by_fold else "generator_seed"
+        return {**self.kwargs, **self.per_replicate[replicate], key: replicate}
 
     def spec(self, replicate: int | None) -> dict[str, Any]:
         """What one run of this configuration depends on (hashed by the grid)."""
@@ -77,7 +91,7 @@ class Experiment:
 
 
 def plan_experiments(cfg, study, synthetic_dirs: Mapping[int, Mapping[str, str | Path]],
-                     passthrough_dirs: Mapping[str, str | Path] | None = None
+                     passthrough_dirs: Mapping | None = None, folds: bool = False
                      ) -> tuple[list[Experiment], list[str]]:
     """All configurations of notebook 06 and a list of plain-English notes on skipped parts.
 
@@ -88,6 +102,12 @@ def plan_experiments(cfg, study, synthetic_dirs: Mapping[int, Mapping[str, str |
     training crops written through the export path (:func:`hsilib.synth.write_synthetic`),
     for the label-sanity check. Weight files named in ``cfg`` must exist (a clear error
     otherwise); unset ones skip their experiments.
+
+    ``folds``: the keys of ``synthetic_dirs`` are cross-validation folds (the exports of the
+    generators trained on each fold's training crops) and ``passthrough_dirs`` maps each fold
+    to its folders (that fold's training crops); every configuration then runs once per fold
+    (module docstring), and the baseline is scored on its own fold's exports only (split
+    ``test_synthetic``).
     """
     if not synthetic_dirs:
         raise ValueError("synthetic_dirs is empty: give at least one generator replicate")
@@ -97,9 +117,12 @@ def plan_experiments(cfg, study, synthetic_dirs: Mapping[int, Mapping[str, str |
     total = dict(n_synthetic_total=study.n_synthetic_total)
     n_mm = study.n_synthetic_mm_only
     trts = {f"synthetic_g{g}": [d["MM"], d["DN"]] for g, d in synthetic_dirs.items()}
+    trts_args, trts_per = (({}, {g: dict(extra_test={"synthetic": [d["MM"], d["DN"]]})
+                             for g, d in synthetic_dirs.items()}) if folds
+                           else (dict(extra_test=trts), {}))
     plan = [
         Experiment(BASELINE, ("main", "confound", "conventional", "curve", "synthetic_only"),
-                   "real only (baseline)", dict(extra_test=trts)),
+                   "real only (baseline)", trts_args, trts_per),
         Experiment(MAIN, ("main", "conventional", "curve"),
                    f"real + {study.n_synthetic_total} synthetic, MM:DN as in real training",
                    total, both),
@@ -139,6 +162,14 @@ def plan_experiments(cfg, study, synthetic_dirs: Mapping[int, Mapping[str, str |
                            dict(real_train=False, n_synthetic=n_tstr), tstr_runs))
     if passthrough_dirs is None:
         skipped.append("label sanity of the export path skipped: no pass-through folders")
+    elif folds:
+        if set(passthrough_dirs) != set(reps):
+            raise ValueError(f"passthrough_dirs must map every fold {list(reps)} to its folders, "
+                             f"got keys {list(passthrough_dirs)}")
+        plan.append(Experiment(PASSTHROUGH, ("synthetic_only",),
+                               "real training crops through the export path, then TSTR",
+                               dict(real_train=False, n_synthetic={"MM": None, "DN": None}),
+                               {r: dict(synthetic=dict(d)) for r, d in passthrough_dirs.items()}))
     else:
         plan.append(Experiment(PASSTHROUGH, ("synthetic_only",),
                                "real training crops through the export path, then TSTR",
@@ -158,4 +189,7 @@ def plan_experiments(cfg, study, synthetic_dirs: Mapping[int, Mapping[str, str |
                             dict(total, weights=path), both),
                  Experiment(f"{key}_probe", ("pretrained",), f"{what}, linear probe",
                             dict(weights=path, freeze_backbone=True))]
+    if folds:  # every configuration once per fold: each fold has its own test crops
+        plan = [replace(e, by_fold=True, per_replicate=e.per_replicate or {r: {} for r in reps})
+                for e in plan]
     return plan, skipped

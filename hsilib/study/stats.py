@@ -20,6 +20,16 @@ configurations; :func:`chance_verdict` and :func:`change_verdict` put the interv
 covering 0 is "no detectable change"); :func:`confusion_counts` sums test confusion matrices
 over runs.
 
+Under cross-validation (``GANStudyConfig.replicates = "folds"``) a run is one configuration
+and classifier seed with its K folds POOLED: every crop is a test crop of exactly one fold, so
+the pooled out-of-fold predictions score every crop once per run, each fold's crops at the
+threshold chosen on that fold's own validation crops
+(:func:`hsilib.train.classifier.fold_thresholds`). The test set of every run is then the whole
+data set (MM and DN crops), the same for every run, and the cluster bootstrap, DeLong and the
+paired tables work on it unchanged; what they cover changes: the runs interval covers the
+classifier seeds (the folds' training variation is inside each pooled run), and the test
+resampling covers which source images the study happened to have, not a held-out split.
+
 Melanoma is the positive class in every number.
 """
 
@@ -48,8 +58,10 @@ def per_seed_metrics(preds: pd.DataFrame, rule: str = "youden") -> pd.DataFrame:
 
     ``TRTR``: the baseline's test rows (a copy, for the synthetic-only table); ``TRTS``: the
     baseline scored on each generator replicate's synthetic crops (split
-    ``test_synthetic_g<r>``, recorded as replicate ``r``); ``tstr_on_heldout_syn``: TSTR scored
-    on the synthetic crops of a replicate it was not trained on (split ``test_heldout``).
+    ``test_synthetic_g<r>``, recorded as replicate ``r``; under cross-validation the split
+    ``test_synthetic``, each fold's baseline on its own fold's exports);
+    ``tstr_on_heldout_syn``: TSTR scored on the synthetic crops of a replicate it was not
+    trained on (split ``test_heldout``).
     Thresholds always come from the run's real validation predictions.
     """
     per_seed = tc.test_metrics(preds, rule)
@@ -59,6 +71,9 @@ def per_seed_metrics(preds: pd.DataFrame, rule: str = "youden") -> pd.DataFrame:
         rep = int(split.rsplit("_g", 1)[1])
         extra.append(tc.test_metrics(base, rule, test_split=split)
                      .assign(config="TRTS", generator_seed=rep))
+    if (base["split"] == "test_synthetic").any():  # folds: each fold's own generators' crops
+        extra.append(tc.test_metrics(base, rule, test_split="test_synthetic")
+                     .assign(config="TRTS"))
     tstr = preds[preds["config"] == TSTR]
     if (tstr["split"] == "test_heldout").any():
         extra.append(tc.test_metrics(tstr, rule, test_split="test_heldout")
@@ -79,6 +94,8 @@ def runs_label(per_seed: pd.DataFrame, config: str) -> str:
     n_seeds = rows["seed"].nunique()
     reps = rows.loc[rows["generator_seed"] >= 0, "generator_seed"].nunique()
     text = f"{n_seeds} seed{'s' * (n_seeds != 1)}"
+    if "folds" in rows.columns and len(rows):
+        return text + f", each pooling {int(rows['folds'].max())} folds"
     return text + (f" x {reps} generator replicate{'s' * (reps != 1)}" if reps else "")
 
 
@@ -116,7 +133,8 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 def test_crops(preds: pd.DataFrame) -> pd.DataFrame:
     """The real test set (``id, source, label``, sorted by id), checked to be the same for
-    every configuration and run (they are all scored on it)."""
+    every configuration and run (they are all scored on it; under cross-validation a run's test
+    set is the union of its folds' test crops)."""
     test = preds[preds["split"] == "test"]
     ref = test[["id", "source", "label"]].drop_duplicates().sort_values("id", ignore_index=True)
     if ref["id"].duplicated().any():
@@ -158,9 +176,8 @@ class TestResampler:
                 raise ValueError(f"no predictions of config {config!r}")
             probs, sums = [], {}
             for _, g in rows.groupby(RUN, sort=True):
-                v = g[g["split"] == "val"]
                 t = g[g["split"] == "test"].set_index("id").loc[self.test["id"]]
-                thr = cm.choose_threshold(v["label"], v["p_mm"], self.rule)
+                thr = tc.fold_thresholds(g, t, self.rule)  # one per fold under folds
                 probs.append(t["p_mm"].to_numpy(float))
                 for m, vals in cm.weighted_scores(self.y, probs[-1], thr, self.weights).items():
                     sums[m] = sums.get(m, 0) + vals
@@ -281,7 +298,7 @@ def confusion_counts(preds: pd.DataFrame, config: str, rule: str = "youden") -> 
     each run at its own validation-chosen threshold."""
     total = np.zeros((2, 2), int)
     for _, g in preds[preds["config"] == config].groupby(RUN):
-        v, t = g[g["split"] == "val"], g[g["split"] == "test"]
-        c = cm.confusion(t["label"], t["p_mm"] >= cm.choose_threshold(v["label"], v["p_mm"], rule))
+        t = g[g["split"] == "test"]
+        c = cm.confusion(t["label"], t["p_mm"] >= tc.fold_thresholds(g, t, rule))
         total += np.array([[c["tp"], c["fn"]], [c["fp"], c["tn"]]])
     return total

@@ -45,11 +45,12 @@ from ..runtime import device as pick_device
 from ..runtime import progress, seed_everything
 
 #: One row per crop, configuration, run and split. ``generator_seed`` is the generator
-#: replicate whose synthetic crops the run used (-1: none); ``split`` is ``train`` (the run's
+#: replicate whose synthetic crops the run used (-1: none); ``fold`` the cross-validation fold
+#: whose train/val/test table the run used (-1: the fixed split); ``split`` is ``train`` (the run's
 #: training crops, synthetic and duplicated ones included), ``val``, ``test`` or ``test_<key>``
 #: (extra test sets); ``is_duplicate`` marks the added copies of the oversampling control.
-PRED_COLUMNS = ["config", "seed", "generator_seed", "split", "id", "source", "label", "p_mm",
-                "is_synthetic", "is_duplicate"]
+PRED_COLUMNS = ["config", "seed", "generator_seed", "fold", "split", "id", "source", "label",
+                "p_mm", "is_synthetic", "is_duplicate"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -151,10 +152,11 @@ def composition(preds: pd.DataFrame, by: Sequence[str] = ("config",)) -> pd.Data
     per group of ``by`` (averaged over the runs of a group, which differ only when a share of
     the real data or a count is rounded differently)."""
     train = preds[preds["split"] == "train"]
+    train = train.assign(fold=folds_of(train))  # each fold's run has its own training set
     kind = np.where(train["is_synthetic"], "synthetic",
                     np.where(train["is_duplicate"], "duplicated", "real"))
     cls = np.where(train["label"] == 1, "MM", "DN")
-    run = ["config", "seed", "generator_seed"]
+    run = ["config", "seed", "generator_seed", "fold"]
     counts = (train.assign(column=[f"{c} {k}" for c, k in zip(cls, kind, strict=True)])
               .groupby([*run, "column"]).size().unstack(fill_value=0))
     columns = [f"{c} {k}" for c in ("MM", "DN") for k in ("real", "synthetic", "duplicated")]
@@ -277,10 +279,11 @@ def train_classifier(cfg, train: Crops, val: Crops, seed: int, *, augment: bool 
 # --------------------------------------------------------------------------------------------
 # 3. Experiments over seeds, saved predictions, metrics recomputed from them
 # --------------------------------------------------------------------------------------------
-def _prediction_rows(name: str, seed: int, generator_seed: int, split: str, crops: Crops,
-                     sources: Sequence[str], p: np.ndarray) -> pd.DataFrame:
+def _prediction_rows(name: str, seed: int, generator_seed: int, fold: int, split: str,
+                     crops: Crops, sources: Sequence[str], p: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"config": name, "seed": seed, "generator_seed": generator_seed,
-                         "split": split, "id": list(crops.ids), "source": list(sources),
+                         "fold": fold, "split": split, "id": list(crops.ids),
+                         "source": list(sources),
                          "label": crops.labels.numpy(), "p_mm": p,
                          "is_synthetic": crops.is_synthetic.numpy(),
                          "is_duplicate": pd.Series(crops.ids).duplicated().to_numpy()
@@ -288,7 +291,7 @@ def _prediction_rows(name: str, seed: int, generator_seed: int, split: str, crop
 
 
 def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path, normaliser, *,
-                   seeds: Sequence[int], generator_seed: int = -1,
+                   seeds: Sequence[int], generator_seed: int = -1, fold: int = -1,
                    synthetic: Mapping[str, str | Path] | None = None,
                    n_synthetic: Mapping[str, int | None] | None = None,
                    n_synthetic_total: int | None = None, duplicate_mm: int = 0,
@@ -304,13 +307,14 @@ def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path
     ``real_train`` is False: train-synthetic-test-real) plus synthetic crops from the folders
     ``synthetic[cls]`` (``n_synthetic`` per class, or ``n_synthetic_total`` in the real class
     ratio) plus ``duplicate_mm`` copies of real melanoma crops. ``generator_seed`` names the
-    generator replicate the synthetic folders come from (recorded in every row; -1: none).
-    Validation (model selection) and test are always the real splits; a training set sharing
-    a source image with either is refused (:func:`check_source_leakage`). The selected
+    generator replicate the synthetic folders come from (recorded in every row; -1: none),
+    ``fold`` the cross-validation fold whose table ``splits_csv`` is (recorded likewise; -1: the
+    fixed split). Validation (model selection) and test are always the real splits; a training
+    set sharing a source image with either is refused (:func:`check_source_leakage`). The selected
     checkpoint predicts its training crops (``train``), ``val`` and ``test``, and every folder
     (or list of folders) of ``extra_test`` (e.g. synthetic crops for
     train-real-test-synthetic) as split ``test_<key>``. Checkpoints go to
-    ``checkpoint_dir/<checkpoint_prefix><name>_seed<k>[_g<generator_seed>].pt`` with the
+    ``checkpoint_dir/<checkpoint_prefix><name>_seed<k>[_g<generator_seed>][_f<fold>].pt`` with the
     resolved config. ``cache``: a dict the caller owns and passes to every call on the same
     crops and normaliser (notebook 06 does), so each folder and split is read once per run.
     """
@@ -336,6 +340,7 @@ def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path
                  for i, s in zip(crops.ids, src, strict=True)}
     dev = pick_device(device)
     tag = f"_g{generator_seed}" if generator_seed >= 0 else ""
+    tag += f"_f{fold}" if fold >= 0 else ""
     frames = []
     for seed in seeds:
         train = training_set(real[0] if real else None, {c: p for c, (p, _) in pools.items()},
@@ -346,11 +351,12 @@ def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path
         model, history = train_classifier(
             cfg, train, val, seed, augment=augment, loss=loss, balanced=balanced,
             weights=weights, freeze_backbone=freeze_backbone, device=device,
-            desc=f"{name} seed {seed}" + (f" generator {generator_seed}" if tag else ""))
+            desc=f"{name} seed {seed}" + (f" generator {generator_seed}" if generator_seed >= 0
+                                          else "") + (f" fold {fold}" if fold >= 0 else ""))
         scored = {"train": (train, train_src), "val": (val, val_src), "test": (test, test_src),
                   **{f"test_{k}": v for k, v in extra.items()}}
         for split, (crops, src) in scored.items():
-            frames.append(_prediction_rows(name, seed, generator_seed, split, crops, src,
+            frames.append(_prediction_rows(name, seed, generator_seed, fold, split, crops, src,
                                            predict(model, crops.images, device=dev)))
         if checkpoint_dir is not None:
             path = Path(checkpoint_dir) / f"{checkpoint_prefix}{name}_seed{seed}{tag}.pt"
@@ -368,22 +374,49 @@ def _save_checkpoint(path: Path, model, cfg, name: str, seed: int, history: pd.D
                     "history": history.to_dict("list")}, tmp)
 
 
+def folds_of(rows: pd.DataFrame) -> pd.Series:
+    """The ``fold`` column of predictions (-1 for rows stored before it existed)."""
+    return rows["fold"] if "fold" in rows.columns else pd.Series(-1, index=rows.index)
+
+
+def fold_thresholds(run: pd.DataFrame, scored: pd.DataFrame, rule: str = "youden") -> np.ndarray:
+    """The decision threshold of every row of ``scored`` (a subset of ``run``, the predictions
+    of one run): chosen on the ``val`` rows of ``run`` of the same fold. Under a fixed split
+    (fold -1) that is one threshold for the whole run; under cross-validation each fold's test
+    crops are called with the threshold of that fold's own validation crops."""
+    folds, chosen = folds_of(run), {}
+    for f in pd.unique(folds_of(scored)):
+        v = run[(run["split"] == "val") & (folds == f)]
+        chosen[f] = cm.choose_threshold(v["label"], v["p_mm"], rule)
+    return folds_of(scored).map(chosen).to_numpy(float)
+
+
 def test_metrics(preds: pd.DataFrame, rule: str = "youden", test_split: str = "test",
                  by: Sequence[str] = ("config", "seed", "generator_seed")) -> pd.DataFrame:
     """Per run (config, seed, generator replicate): threshold chosen on the ``val`` predictions,
     metrics on ``test_split``.
 
+    Under cross-validation (``fold`` >= 0) a run pools its folds' out-of-fold test predictions
+    (every crop scored once), each fold at the threshold of its own validation fold
+    (:func:`fold_thresholds`); ``threshold`` is then the mean of the folds' thresholds and the
+    extra column ``folds`` counts them. Put ``"fold"`` into ``by`` for per-fold scores.
+
     This is the ONLY place test numbers come from, and it reads nothing but saved predictions,
     so every table of notebook 06 can be recomputed from ``06_predictions.csv``.
     """
+    cv = bool((folds_of(preds) >= 0).any())
     rows = []
     for key, g in preds.groupby(list(by), sort=False):
-        v, t = g[g["split"] == "val"], g[g["split"] == test_split]
+        t = g[g["split"] == test_split]
         if t.empty:
             continue
-        thr = cm.choose_threshold(v["label"], v["p_mm"], rule)
-        rows.append({**dict(zip(by, key, strict=True)), "threshold": thr, "n_test": len(t),
-                     **cm.scores(t["label"], t["p_mm"], thr)})
+        thr = fold_thresholds(g, t, rule)
+        one = folds_of(t).nunique() == 1  # a fixed split, or a single fold: its threshold
+        row = {**dict(zip(by, key, strict=True)),
+               "threshold": float(thr[0]) if one else float(np.mean(thr)), "n_test": len(t)}
+        if cv:
+            row["folds"] = folds_of(t).nunique()
+        rows.append({**row, **cm.scores(t["label"], t["p_mm"], thr)})
     return pd.DataFrame(rows)
 
 
@@ -391,7 +424,7 @@ test_metrics.__test__ = False  # not a pytest test despite its name
 
 
 def ensemble(preds: pd.DataFrame) -> pd.DataFrame:
-    """Mean probability over runs (seeds and generator replicates) per (config, split, crop):
+    """Mean probability over runs (seeds, generator replicates, folds) per (config, split, crop):
     one prediction per crop, for ROC curves of a configuration."""
     keys = ["config", "split", "id", "source", "label"]
     out = preds.groupby(keys, sort=False, as_index=False)["p_mm"].mean()

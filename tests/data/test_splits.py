@@ -8,7 +8,13 @@ import pytest
 import torch
 
 from hsilib.data.datasets import BandNormaliser
-from hsilib.data.splits import check_grouped, grouped_kfold, make_splits, save_csv
+from hsilib.data.splits import (
+    check_grouped,
+    fold_split,
+    grouped_kfold,
+    make_splits,
+    save_csv,
+)
 
 
 def fake_index(seed=0, n=(85, 175, 70)):
@@ -193,3 +199,31 @@ def test_data_config_normalisation_fields_match_the_normaliser():
         config.resolve("quick", "data", normalisation="zscore")
     with pytest.raises(config.ConfigError, match="norm_percentiles"):
         config.resolve("quick", "data", norm_percentiles=(99.5, 0.5))
+
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_fold_split_grouped_disjoint_every_crop_tested_once(k):
+    kfold = grouped_kfold(fake_index(3), k=k, seed=0)
+    tables = [fold_split(kfold, r) for r in range(k)]
+    for r, table in enumerate(tables):
+        assert list(table.columns) == ["id", "source", "class", "split"]
+        assert table.id.tolist() == kfold.id.tolist()  # every crop in exactly one split
+        check_grouped(table, "split")  # no source image in two splits
+        fold = kfold.set_index("id")["fold"]
+        for split, want in (("test", r), ("val", (r + 1) % k)):
+            assert set(fold[table.id[table.split == split]]) == {want}
+        assert set(fold[table.id[table.split == "train"]]) == set(range(k)) - {r, (r + 1) % k}
+    tested = pd.concat([t[t.split == "test"] for t in tables])
+    validated = pd.concat([t[t.split == "val"] for t in tables])
+    assert sorted(tested.id) == sorted(kfold.id) == sorted(validated.id)  # each exactly once
+
+
+def test_fold_split_refuses_two_folds_and_a_missing_fold():
+    kfold = grouped_kfold(fake_index(0, n=(10, 10, 4)), k=2, seed=0)
+    with pytest.raises(ValueError, match="at least 3 folds"):
+        fold_split(kfold, 0)
+    kfold3 = grouped_kfold(fake_index(0, n=(10, 10, 4)), k=3, seed=0)
+    with pytest.raises(ValueError, match="fold r=3"):
+        fold_split(kfold3, 3)
+    with pytest.raises(ValueError, match="0..K-1"):
+        fold_split(kfold3[kfold3.fold != 1], 0)

@@ -3,10 +3,13 @@ wrong weight paths."""
 
 from dataclasses import replace
 
+import pandas as pd
 import pytest
 
 from hsilib import config
+from hsilib.data.splits import fold_split, grouped_kfold
 from hsilib.models.classifiers import WeightFileError
+from hsilib.study.grid import grid_cells
 from hsilib.study.plan import (
     BASELINE,
     MAIN,
@@ -75,3 +78,48 @@ def test_synthetic_configurations_run_per_generator_replicate():
     fewer = {e.name: e for e in plan_experiments(cfg, study, {0: DIRS[0]}, PASS)[0]}
     assert fewer[MAIN].spec(0) == plan[MAIN].spec(0)
     assert "extra_test" not in fewer[TSTR].arguments(0)  # one replicate: nothing held out
+
+
+def _crop_index(n_sources=(9, 12)):
+    """Two crops per source image, MM and DN sources."""
+    return pd.DataFrame([{"id": f"{c}{i}_{k}", "source": f"{c}{i}", "class": c}
+                         for c, n in zip(("MM", "DN"), n_sources, strict=True)
+                         for i in range(n) for k in (1, 2)])
+
+
+def test_folds_plan_one_cell_per_config_seed_fold_and_no_test_source_in_training():
+    k, seeds = 3, (0, 1)
+    kfold = grouped_kfold(_crop_index(), k=k, seed=0)
+    tables = {r: fold_split(kfold, r) for r in range(k)}
+    dirs = {r: {"MM": f"/x/fastgan_mm_f{r}", "DN": f"/x/fastgan_dn_f{r}"} for r in range(k)}
+    passthrough = {r: {"MM": f"/x/passthrough_mm_f{r}", "DN": f"/x/passthrough_dn_f{r}"}
+                   for r in range(k)}
+    # what each fold's generators (and pass-through folders) were made from: its training crops
+    made_from = {d: set(tables[r].source[tables[r].split == "train"])
+                 for r in range(k) for d in [*dirs[r].values(), *passthrough[r].values()]}
+    cfg = config.resolve("smoke", "classifier")
+    study = config.resolve("smoke", "classifier_study")
+    plan, _ = plan_experiments(cfg, study, dirs, passthrough, folds=True)
+    cells = grid_cells(plan, seeds)
+    assert len(cells) == len(plan) * len(seeds) * k
+    assert len({c.name for c in cells}) == len(cells)
+    assert {(c.experiment.name, c.seed, c.replicate) for c in cells} == {
+        (e.name, s, r) for e in plan for s in seeds for r in range(k)}
+    for cell in cells:
+        args = cell.experiment.arguments(cell.replicate)
+        assert args["fold"] == cell.replicate and "generator_seed" not in args
+        assert cell.name.endswith(f"_seed{cell.seed}_f{cell.replicate}")
+        table = tables[cell.replicate]
+        test_sources = set(table.source[table.split == "test"])
+        training = set() if args.get("real_train") is False else set(
+            table.source[table.split == "train"])
+        for folder in (args.get("synthetic") or {}).values():
+            training |= made_from[folder]
+        assert training and not training & test_sources, cell.name
+        assert not training & set(table.source[table.split == "val"]), cell.name
+    base = {e.name: e for e in plan}[BASELINE]
+    assert base.arguments(2)["extra_test"] == {"synthetic": list(dirs[2].values())}
+    # another fold's generators were trained on this fold's test crops: the audit would catch it
+    assert made_from[dirs[1]["MM"]] & set(tables[0].source[tables[0].split == "test"])
+    with pytest.raises(ValueError, match="every fold"):
+        plan_experiments(cfg, study, dirs, {0: passthrough[0]}, folds=True)

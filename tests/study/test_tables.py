@@ -9,6 +9,7 @@ from hsilib.metrics import classification as cm
 from hsilib.study import stats
 from hsilib.study.conclusions import conclusions
 from hsilib.study.plan import BASELINE, MAIN, MM_ONLY, OVERSAMPLED, PASSTHROUGH, TSTR
+from hsilib.train import classifier as tc
 
 GAPS = {BASELINE: 0.3, MAIN: 0.4, MM_ONLY: 0.35, OVERSAMPLED: 0.3, TSTR: 0.0, PASSTHROUGH: 0.3}
 REPS = {MAIN: (0, 1), MM_ONLY: (0, 1), TSTR: (0, 1)}
@@ -102,7 +103,9 @@ def test_tables_and_conclusions_follow_the_numbers(study):
     confound = stats.paired_table(per_seed, rs, [MM_ONLY], baseline=OVERSAMPLED)
     u = stats.test_uncertainty(per_seed, rs, [BASELINE, *others])
     text = conclusions(paired, per_seed, u, n_test=20, n_sources=10, confound=confound)
-    assert "20 crops of 10 source images" in text
+    assert "20 crops of 10 source images" in text and "held-out test set" in text
+    pooled = conclusions(paired, per_seed.assign(folds=3), u, n_test=20, n_sources=10)
+    assert "pooled over 3 folds (every one of 20 crops of 10 source images" in pooled
     row = paired[(paired.config == MAIN) & (paired.metric == "auroc")].iloc[0]
     main_line = text.split("Main hypothesis")[1].split("\n")[0]
     assert row["verdict"] in main_line and f"{row['diff']:+.3f}" in main_line
@@ -117,3 +120,31 @@ def test_tables_and_conclusions_follow_the_numbers(study):
     assert ("the check holds" in text) == bool(lo <= value <= hi)
     m = stats.confusion_counts(preds, MAIN)
     assert m.sum() == 120 and m[0].sum() == 60  # 3 seeds x 2 replicates x 20 test crops
+
+
+def _fold_preds():
+    """Two folds, one run: each fold's validation picks its own threshold (0.5 and 0.25)."""
+    rows = [  # fold, split, id, label, p_mm
+        (0, "val", "v0p", 1, 0.8), (0, "val", "v0n", 0, 0.2),
+        (0, "test", "a", 1, 0.45), (0, "test", "b", 0, 0.3),
+        (1, "val", "v1p", 1, 0.4), (1, "val", "v1n", 0, 0.1),
+        (1, "test", "c", 1, 0.3), (1, "test", "d", 0, 0.2)]
+    return pd.DataFrame([{"config": BASELINE, "seed": 0, "generator_seed": -1, "fold": f,
+                          "split": s, "id": i, "source": f"src_{i}", "label": y, "p_mm": p,
+                          "is_synthetic": False, "is_duplicate": False}
+                         for f, s, i, y, p in rows])
+
+
+def test_folds_pool_out_of_fold_predictions_at_each_folds_threshold():
+    preds = _fold_preds()
+    row = tc.test_metrics(preds).iloc[0]
+    # a (0.45) misses fold 0's 0.5, c (0.3) passes fold 1's 0.25: one of two melanomas found
+    assert row["n_test"] == 4 and row["folds"] == 2 and row["threshold"] == pytest.approx(0.375)
+    assert row["sensitivity"] == 0.5 and row["specificity"] == 1.0
+    assert row["auroc"] == pytest.approx(3.5 / 4)  # pooled: 0.3 vs 0.3 is a tie
+    per_fold = tc.test_metrics(preds, by=("config", "seed", "fold"))
+    assert per_fold["threshold"].tolist() == pytest.approx([0.5, 0.25])
+    resampler = stats.TestResampler(preds, n_boot=20, seed=0)
+    assert resampler.test["id"].tolist() == ["a", "b", "c", "d"]  # every crop once
+    assert stats.confusion_counts(preds, BASELINE).tolist() == [[1, 1], [0, 2]]
+    assert stats.runs_label(tc.test_metrics(preds), BASELINE) == "1 seed, each pooling 2 folds"
