@@ -5,9 +5,10 @@
 200 training images for the floors and the memorisation check), Inception16 features at the
 ``quick`` profile's ``MetricsConfig.feature_size`` (139 px; InceptionV3 at 299 px takes ~50 s
 for this suite on 2 CPU cores, so only the GPU ``full`` profile keeps 299), the chromophore
-distances on 1000 pixels per set included. The parts are timed separately to show where the
-time goes. Measured on the 2-core development machine (lightly loaded): 13.3 s at
-139 px, 5.9 s at 75 px, 48.5 s at 299 px.
+distances on 1000 pixels per set included, with the quick profile's equal-size repeats,
+bootstrap intervals and detectability probe. The parts are timed separately to show where the
+time goes. Measured on the idle 2-core development machine: 26.4 s, of which about 10 s are the
+two detectability probes (value and floor).
 """
 
 from __future__ import annotations
