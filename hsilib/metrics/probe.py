@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..runtime import device as pick_device
+from .classification import auroc
 
 
 @dataclass(frozen=True)
@@ -57,18 +58,6 @@ class ProbeResult:
                 f"{verdict}")
 
 
-def auroc_with_ties(labels: np.ndarray, scores: np.ndarray) -> float:
-    """AUROC = P(score of a positive > score of a negative) + 1/2 P(tie) (Mann-Whitney)."""
-    from scipy.stats import rankdata
-
-    y = np.asarray(labels).astype(bool)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = rankdata(np.asarray(scores, float))
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def cluster_bootstrap_auroc(labels, scores, groups, *, n_boot: int = 1000, seed: int = 0,
                             level: float = 0.95) -> tuple[float, float]:
     """Percentile interval of the AUROC when whole groups are resampled with replacement,
@@ -84,7 +73,7 @@ def cluster_bootstrap_auroc(labels, scores, groups, *, n_boot: int = 1000, seed:
     for _ in range(n_boot):
         idx = np.concatenate([np.concatenate([rows[k] for k in rng.choice(ids, len(ids))])
                               for ids, rows in members.values()])
-        stats.append(auroc_with_ties(y[idx], s[idx]))
+        stats.append(auroc(y[idx], s[idx]))
     a = (1 - level) / 2
     lo, hi = np.nanquantile(stats, [a, 1 - a])
     return float(lo), float(hi)
@@ -166,7 +155,7 @@ def grouped_cv_auroc(images, labels, groups, *, n_splits: int = 5, epochs: int =
         scores[te] = _fit_predict(x[tr], yt[tr], x[te], epochs=epochs, batch_size=batch_size,
                                   lr=lr, width=width, seed=seed * 100 + fold, dev=dev)
     lo, hi = cluster_bootstrap_auroc(y, scores, g, n_boot=n_boot, seed=seed)
-    return ProbeResult(auroc_with_ties(y, scores), lo, hi, scores, y, g, k)
+    return ProbeResult(auroc(y, scores), lo, hi, scores, y, g, k)
 
 
-__all__ = ["ProbeResult", "auroc_with_ties", "cluster_bootstrap_auroc", "grouped_cv_auroc"]
+__all__ = ["ProbeResult", "cluster_bootstrap_auroc", "grouped_cv_auroc"]
