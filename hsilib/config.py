@@ -184,6 +184,55 @@ class GANStudyConfig:
             raise ConfigError("GANStudyConfig.generator_seeds: give at least one seed")
 
 
+
+# --------------------------------------------------------------------------------------------
+# 05 VAE
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class VAEConfig(GeneratorConfig):
+    """Variational auto-encoder (notebook 05); defaults: the study's VAE (latent 64, KL weight
+    1e-2, lr 2e-4, 256 px, batch 16)."""
+
+    family: ClassVar[str] = "vae"
+
+    latent_dim: int = 64
+    base_width: int = 32  # channels of the full-size feature map; doubled per halving, max x8
+    kl_weight: float = 1e-2  # weight of KL(q(z|x) || N(0, I)) against the per-value MSE
+    spectral_loss_weight: float = 0.0  # SAM + SID between reconstruction and input; 0 = off
+    conditional: bool = False  # CVAE: the class (MM / DN) is an input of encoder and decoder
+    betas: tuple[float, float] = (0.9, 0.999)
+
+    DELTAS: ClassVar[Deltas] = {
+        # ~0.05-0.1 s per step on 2 cores at 64 px: a KL sweep, two classes x two seeds and a
+        # conditional VAE fit the notebook's 5 minutes
+        "quick": dict(image_size=64, batch_size=8, steps=300, latent_dim=32, base_width=16,
+                      log_every=10, sample_every=200, checkpoint_every=200),
+        "smoke": dict(image_size=32, batch_size=4, steps=3, latent_dim=8, base_width=4,
+                      log_every=1, sample_every=2, checkpoint_every=2),
+    }
+
+
+@dataclass(frozen=True)
+class VAEStudyConfig:
+    """What notebook 05 does with its VAEs apart from training them: the KL-weight sweep (on
+    melanoma, measured on validation), the number of exported crops per class; the generator
+    seeds are ``GANStudyConfig.generator_seeds`` (one VAE per class and seed)."""
+
+    kl_sweep: tuple[float, ...] = (1e-3, 1e-2, 1e-1)
+    sweep_steps: int = 20_000  # steps per sweep run; equal to VAEConfig.steps: one run is reused
+    n_synthetic: int = 200  # crops exported per class and seed
+    n_interpolation: int = 7  # images on the latent path between two validation lesions
+
+    DELTAS: ClassVar[Deltas] = {
+        "quick": dict(sweep_steps=300, n_synthetic=100),
+        "smoke": dict(sweep_steps=3, n_synthetic=6, n_interpolation=3),
+    }
+
+    def __post_init__(self) -> None:
+        if not self.kl_sweep or min(self.kl_sweep) <= 0:
+            raise ConfigError(f"VAEStudyConfig.kl_sweep: give positive weights, got "
+                              f"{self.kl_sweep}")
+
 # --------------------------------------------------------------------------------------------
 # 06 classifiers
 # --------------------------------------------------------------------------------------------
@@ -269,6 +318,8 @@ class StudyConfig:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     fastgan: FastGANConfig = field(default_factory=FastGANConfig)
     gan_study: GANStudyConfig = field(default_factory=GANStudyConfig)
+    vae: VAEConfig = field(default_factory=VAEConfig)
+    vae_study: VAEStudyConfig = field(default_factory=VAEStudyConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     classifier_study: ClassifierStudyConfig = field(default_factory=ClassifierStudyConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)

@@ -26,7 +26,7 @@ from .. import config
 from .objective import Objective
 
 # family -> module whose import registers it (the project's own families)
-_BUILTIN = {"fastgan": "hsilib.models.fastgan"}
+_BUILTIN = {"fastgan": "hsilib.models.fastgan", "vae": "hsilib.models.vae"}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,285 @@
+"""A variational auto-encoder (VAE) for hyperspectral cubes: any band count, 32 to 256 pixels.
+
+Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014. The likelihood-based alternative
+to adversarial training: an encoder ``q(z | x) = N(mu(x), diag(sigma(x)^2))`` and a decoder
+``x_hat(z)`` are trained together to maximise the evidence lower bound (ELBO)
+
+    log p(x) >= E_q[log p(x | z)] - KL(q(z | x) || N(0, I)).
+
+With a Gaussian likelihood of fixed variance the first term is, up to constants, minus the
+squared reconstruction error; the loss minimised here is its per-value mean plus ``kl_weight``
+times the KL divergence (summed over the latent dimensions), optionally plus SAM + SID between
+reconstruction and input (``spectral_loss_weight``). Sampling decodes ``z ~ N(0, I)``: the
+decoder's U-Net-style up blocks (upsample, two 3 x 3 convolutions) take no encoder skips, so a
+sample needs the prior alone.
+
+With ``conditional=True`` the model is a conditional VAE (CVAE): the class label (MM or DN) is
+given to the encoder as constant one-hot channels and to the decoder concatenated to ``z``, and
+``sample(n, seed=..., cls="MM")`` draws lesions of that class.
+
+Introduced in notebook 05 (``notebooks/05_vae.ipynb``)::
+
+    cfg = config.resolve("quick", "vae")
+    objective = VAEObjective(cfg)                   # encoder, decoder, loss (for the trainer)
+    x_hat, mu, logvar = objective.reconstruct(images)
+    samples = objective.sample(8, seed=0)           # 8 x 16 x 64 x 64 in [-1, 1]
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import config
+from ..labels import LABELS
+from . import losses, registry
+from .objective import Objective, Step, seeded
+
+SIZES = (32, 64, 128, 256)
+CLASSES = ("MM", "DN")  # the classes of a conditional VAE, in one-hot order
+
+
+def _check_size(image_size: int) -> None:
+    if image_size not in SIZES:
+        raise ValueError(f"image_size must be one of {SIZES}, got {image_size}")
+
+
+def widths(image_size: int, base: int) -> list[int]:
+    """Channel widths of the feature maps from ``image_size`` down to 4 x 4: ``base`` at full
+    size, doubled at every halving, at most ``8 * base``."""
+    n = image_size.bit_length() - 2  # 32 -> 4 maps (32, 16, 8, 4)
+    return [base * min(2 ** i, 8) for i in range(n)]
+
+
+# --------------------------------------------------------------------------------------------
+# The closed-form pieces of the ELBO
+# --------------------------------------------------------------------------------------------
+def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """``KL(N(mu, diag(exp(logvar))) || N(0, I))`` per row (summed over the last dimension):
+    ``0.5 * sum(mu^2 + exp(logvar) - 1 - logvar)``."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
+
+
+def reparameterise(mu: torch.Tensor, logvar: torch.Tensor,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """``z = mu + sigma * eps`` with ``eps ~ N(0, I)``: a sample of ``q(z | x)`` through which
+    gradients reach ``mu`` and ``logvar`` (the randomness sits in ``eps`` alone)."""
+    eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype).to(mu.device)
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
+def vae_terms(x: torch.Tensor, x_hat: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
+              kl_weight: float, spectral_loss_weight: float = 0.0) -> dict[str, torch.Tensor]:
+    """The per-image terms of the loss: ``rec`` (mean squared error over bands and pixels),
+    ``kl`` (:func:`kl_standard_normal`), optionally ``spec`` (SAM + SID of each image), and
+    ``loss = rec + kl_weight * kl (+ spectral_loss_weight * spec)``; every entry has one value
+    per image. ``-loss`` is the (weighted) ELBO up to constants."""
+    rec = (x_hat - x).pow(2).flatten(1).mean(1)
+    kl = kl_standard_normal(mu, logvar)
+    out = {"rec": rec, "kl": kl, "loss": rec + kl_weight * kl}
+    if spectral_loss_weight > 0:
+        spec = torch.stack([losses.spectral_loss(a[None], b[None])
+                            for a, b in zip(x_hat, x, strict=True)])
+        out["spec"] = spec
+        out["loss"] = out["loss"] + spectral_loss_weight * spec
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Networks
+# --------------------------------------------------------------------------------------------
+class Encoder(nn.Module):
+    """Image (B x n_bands x S x S) [+ one-hot class] -> (mu, logvar), each B x latent_dim.
+
+    Stride-2 4 x 4 convolutions (BN, LeakyReLU) halve the side down to 4 x 4; two linear heads
+    read the flattened 4 x 4 map. A class condition enters as constant one-hot channels.
+    """
+
+    def __init__(self, image_size: int, n_bands: int, latent_dim: int, base: int,
+                 n_classes: int = 0) -> None:
+        super().__init__()
+        _check_size(image_size)
+        self.n_classes = n_classes
+        w = widths(image_size, base)
+        layers: list[nn.Module] = [nn.Conv2d(n_bands + n_classes, w[0], 3, 1, 1),
+                                   nn.LeakyReLU(0.2, inplace=True)]
+        for c_in, c_out in pairwise(w):
+            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.BatchNorm2d(c_out),
+                       nn.LeakyReLU(0.2, inplace=True)]
+        self.features = nn.Sequential(*layers)
+        self.to_mu = nn.Linear(w[-1] * 16, latent_dim)
+        self.to_logvar = nn.Linear(w[-1] * 16, latent_dim)
+
+    def forward(self, x: torch.Tensor, onehot: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.n_classes:
+            x = torch.cat([x, onehot[:, :, None, None].expand(-1, -1, *x.shape[-2:])], 1)
+        h = self.features(x).flatten(1)
+        return self.to_mu(h), self.to_logvar(h)
+
+
+class UpBlock(nn.Module):
+    """U-Net-style up-sampling block: nearest x2, then two 3 x 3 conv + BN + LeakyReLU. Unlike
+    a U-Net it concatenates no encoder features, so the decoder runs from ``z`` alone."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            nn.Conv2d(c_in, c_out, 3, 1, 1), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(c_out, c_out, 3, 1, 1), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.main(x)
+
+
+class Decoder(nn.Module):
+    """z (B x latent_dim) [+ one-hot class] -> image B x n_bands x S x S in [-1, 1] (tanh)."""
+
+    def __init__(self, image_size: int, n_bands: int, latent_dim: int, base: int,
+                 n_classes: int = 0) -> None:
+        super().__init__()
+        _check_size(image_size)
+        self.n_classes = n_classes
+        w = widths(image_size, base)[::-1]  # 4 x 4 first
+        self.c0 = w[0]
+        self.init = nn.Linear(latent_dim + n_classes, w[0] * 16)
+        self.ups = nn.Sequential(*[UpBlock(c_in, c_out) for c_in, c_out in pairwise(w)])
+        self.to_image = nn.Conv2d(w[-1], n_bands, 3, 1, 1)
+
+    def forward(self, z: torch.Tensor, onehot: torch.Tensor | None = None) -> torch.Tensor:
+        if self.n_classes:
+            z = torch.cat([z, onehot], 1)
+        h = F.leaky_relu(self.init(z), 0.2).view(len(z), self.c0, 4, 4)
+        return torch.tanh(self.to_image(self.ups(h)))
+
+
+# --------------------------------------------------------------------------------------------
+# The objective
+# --------------------------------------------------------------------------------------------
+class VAEObjective(Objective):
+    """The VAE's training step for :class:`hsilib.train.trainer.Trainer`: one optimiser (Adam
+    over encoder and decoder), one update per step on the mean of :func:`vae_terms`'
+    ``loss``. The EMA of the decoder is sampled; ``score`` is minus the per-image loss at the
+    posterior mean (a deterministic, weighted ELBO: higher = better explained by the model).
+    A conditional VAE reads the batch's ``label`` (1 = MM, 0 = DN)."""
+
+    family = "vae"
+    ema_nets = ("decoder",)
+
+    def __init__(self, cfg: config.VAEConfig) -> None:
+        k = len(CLASSES) if cfg.conditional else 0
+        enc = Encoder(cfg.image_size, cfg.n_bands, cfg.latent_dim, cfg.base_width, k)
+        dec = Decoder(cfg.image_size, cfg.n_bands, cfg.latent_dim, cfg.base_width, k)
+        super().__init__(cfg, {"encoder": enc, "decoder": dec})
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        params = [p for net in self.nets.values() for p in net.parameters()]
+        return {"vae": torch.optim.Adam(params, lr=self.cfg.lr, betas=self.cfg.betas)}
+
+    def onehot(self, n: int, cls: str | None = None, label: torch.Tensor | None = None
+               ) -> torch.Tensor | None:
+        """The decoder's and encoder's class input: None for an unconditional VAE; else one-hot
+        rows (order :data:`CLASSES`) from a class name or from binary labels (1 = MM)."""
+        if not self.cfg.conditional:
+            if cls is not None:
+                raise TypeError("this VAE is unconditional (conditional=False); got cls="
+                                f"{cls!r}")
+            return None
+        if label is None:
+            if cls not in CLASSES:
+                raise ValueError(f"a conditional VAE needs cls in {CLASSES}, got {cls!r}")
+            label = torch.full((n,), LABELS[cls])
+        idx = torch.where(label.long() == LABELS["MM"], CLASSES.index("MM"), CLASSES.index("DN"))
+        return F.one_hot(idx, len(CLASSES)).float().to(self.device)
+
+    def forward_terms(self, x: torch.Tensor, onehot: torch.Tensor | None = None,
+                      sample: bool = True, ema: bool = False) -> dict[str, torch.Tensor]:
+        """Encode ``x``, draw ``z`` (reparameterised; the posterior mean when not ``sample``),
+        decode, and return :func:`vae_terms` plus ``x_hat``, ``mu`` and ``logvar``."""
+        mu, logvar = self.nets["encoder"](x, onehot)
+        z = reparameterise(mu, logvar) if sample else mu
+        x_hat = self.net("decoder", ema)(z, onehot)
+        terms = vae_terms(x.float(), x_hat.float(), mu.float(), logvar.float(),
+                          self.cfg.kl_weight, self.cfg.spectral_loss_weight)
+        return terms | {"x_hat": x_hat, "mu": mu, "logvar": logvar}
+
+    def train_step(self, step: Step) -> dict[str, float]:
+        batch = step.batch(0)
+        x = batch["image"]
+        onehot = self.onehot(len(x), label=batch.get("label")) if self.cfg.conditional else None
+        if self.cfg.conditional and "label" not in batch:
+            raise ValueError("a conditional VAE trains on data with a 'label' entry")
+        with step.autocast():
+            t = self.forward_terms(x, onehot)
+        loss = t["loss"].mean()
+        step.update("vae", loss)
+        return {k: float(t[k].detach().mean()) for k in ("rec", "kl", "spec") if k in t} | {
+            "loss": loss.item()}
+
+    @torch.no_grad()
+    def reconstruct(self, images: torch.Tensor, *, cls: str | None = None,
+                    batch_size: int | None = None, ema: bool = True
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Deterministic reconstructions (decoded posterior means) of ``images`` in [-1, 1], with
+        the posterior means and log-variances; CPU float32."""
+        self.nets.eval()
+        out: list[tuple[torch.Tensor, ...]] = []
+        batch_size = batch_size or self.cfg.batch_size
+        for s in range(0, len(images), batch_size):
+            x = images[s:s + batch_size].to(self.device)
+            onehot = self.onehot(len(x), cls)
+            with self.autocast():
+                mu, logvar = self.nets["encoder"](x, onehot)
+                x_hat = self.net("decoder", ema)(mu, onehot)
+            out.append((x_hat.float().cpu(), mu.float().cpu(), logvar.float().cpu()))
+        return tuple(torch.cat(parts) for parts in zip(*out, strict=True))  # type: ignore[return-value]
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor, *, cls: str | None = None, ema: bool = True
+               ) -> torch.Tensor:
+        """Images (CPU float32, [-1, 1]) of latent codes ``z`` (e.g. an interpolation path)."""
+        self.nets.eval()
+        with self.autocast():
+            x = self.net("decoder", ema)(z.to(self.device), self.onehot(len(z), cls))
+        return x.float().cpu()
+
+    @torch.no_grad()
+    def sample(self, n: int, *, seed: int, batch_size: int | None = None, ema: bool = True,
+               cls: str | None = None, **condition: Any) -> torch.Tensor:
+        """``n`` images in [-1, 1] (CPU float32) decoded from ``z ~ N(0, I)`` drawn with
+        ``seed`` (the EMA decoder by default); ``cls`` (MM or DN) for a conditional VAE. The
+        decoder is in eval mode, so the images depend on the weights, ``seed``, ``cls`` only."""
+        if condition:
+            raise TypeError(f"the VAE takes only cls as a condition; got {sorted(condition)}")
+        dec, out = self.net("decoder", ema).eval(), []
+        batch_size = batch_size or self.cfg.batch_size
+        with seeded(seed, self.device) as gen:
+            z = torch.randn(n, self.cfg.latent_dim, generator=gen)
+        for s in range(0, n, batch_size):
+            zb = z[s:s + batch_size].to(self.device)
+            with self.autocast():
+                out.append(dec(zb, self.onehot(len(zb), cls)).float().cpu())
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def score(self, images: torch.Tensor, batch_size: int | None = None,
+              cls: str | None = None, **condition: Any) -> torch.Tensor:
+        """Minus the per-image loss at the posterior mean (higher = better explained)."""
+        if condition:
+            raise TypeError(f"the VAE takes only cls as a condition; got {sorted(condition)}")
+        self.nets.eval()
+        out, batch_size = [], batch_size or self.cfg.batch_size
+        for s in range(0, len(images), batch_size):
+            x = images[s:s + batch_size].to(self.device)
+            with self.autocast():
+                t = self.forward_terms(x, self.onehot(len(x), cls), sample=False, ema=True)
+            out.append(-t["loss"].float().cpu())
+        return torch.cat(out)
+
+
+registry.register("vae", config.VAEConfig, VAEObjective)
