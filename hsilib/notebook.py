@@ -36,6 +36,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "01": ("data",),
     "03": ("fastgan", "gan_study", "metrics"),
     "06": ("classifier", "classifier_study", "gan_study"),
+    "07": ("proportion_study", "classifier", "gan_study"),
 }
 
 
