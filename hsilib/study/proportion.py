@@ -198,7 +198,8 @@ def plan_proportions(study, real_counts: Mapping[str, int], families: Sequence[s
     (``run.synthetic``), ``scored`` whether each family's critic scores its samples (default:
     all do; a family without runs its unfiltered arms only). Configurations: the real-only
     baseline; per family, mix and amount an unfiltered arm and, where filtering runs, ``top``
-    and ``random`` arms; per melanoma-only amount the duplication control
+    and ``random`` arms (an amount that rounds to no synthetic crop of a class leaves that class
+    out, and the arm out when no class is left); per melanoma-only amount the duplication control
     ``real+dupMM_<pct>%`` (:func:`describe` tabulates family, mix, amount and filter).
     """
     root = Path(root)
@@ -210,6 +211,9 @@ def plan_proportions(study, real_counts: Mapping[str, int], families: Sequence[s
         for mix in study.mixes:
             for pct in study.amounts:
                 counts = amount_counts(real_counts, pct)
+                classes = [c for c in MIXES[mix] if counts[c] > 0]
+                if not classes:  # rounds to no synthetic crop: the baseline itself
+                    continue
                 hows = ["none"]
                 if mix in study.filter_mixes and pct in filter_at and scored.get(family, True):
                     hows += ["top", "random"]
@@ -217,20 +221,22 @@ def plan_proportions(study, real_counts: Mapping[str, int], families: Sequence[s
                     per_rep = {}
                     for r in replicates:
                         dirs = {}
-                        for cls in MIXES[mix]:
+                        for cls in classes:
                             sub = Subset(family, cls, int(r), counts[cls], how)
                             subsets[sub.name] = sub
                             dirs[cls] = root / sub.name
                         per_rep[int(r)] = dict(synthetic=dirs)
-                    n_text = " + ".join(f"{counts[c]} {c}" for c in MIXES[mix])
+                    n_text = " + ".join(f"{counts[c]} {c}" for c in classes)
                     plan.append(Experiment(
                         arm_name(family, mix, pct, how), (family, mix, how),
                         f"real + {n_text} synthetic from {family} ({pct:g}% of real, "
                         f"filter {how})",
-                        dict(n_synthetic={c: None for c in MIXES[mix]}), per_rep))
+                        dict(n_synthetic={c: None for c in classes}), per_rep))
     if "MM" in study.mixes:
         for pct in study.amounts:
             n_mm = amount_counts(real_counts, pct)["MM"]
+            if n_mm == 0:
+                continue
             plan.append(Experiment(f"{DUPLICATED}_{pct:g}%", ("control", "MM", "none"),
                                    f"real + {n_mm} duplicated real MM (prior of {pct:g}% MM)",
                                    dict(duplicate_mm=n_mm)))

@@ -215,3 +215,13 @@ def test_rerun_skips_finished_cells_and_gives_identical_tables(study, capsys):
         study["preds"]))
     names = json.loads((study["root"] / "cells" / "real_seed0" / "cell.json").read_text())
     assert names["name"] == "real"
+
+
+def test_amounts_that_round_to_zero_leave_their_class_out():
+    pcfg = replace(config.resolve("smoke", "proportion_study"), amounts=(10.0,),
+                   mixes=("MM", "DN", "both"), filter_mixes=())
+    plan, subsets = P.plan_proportions(pcfg, {"MM": 4, "DN": 20}, ["fastgan"], (0,), "syn")
+    # 10% of 4 MM rounds to 0: no MM-only arm, no duplication control, DN only in "both"
+    assert [e.name for e in plan] == ["real", "fastgan_DN_10%", "fastgan_both_10%"]
+    assert plan[2].arguments(0)["n_synthetic"] == {"DN": None}
+    assert {(s.cls, s.n) for s in subsets} == {("DN", 2)}
