@@ -1,7 +1,8 @@
-"""Figures of the classifier study (notebook 06): bars with CIs, learning curves, ROC curves and
-confusion matrices. The numbers come from :mod:`hsilib.study.stats`; a "run" is one classifier
-seed (with one generator replicate for configurations with synthetic crops); melanoma is the
-positive class in every figure.
+"""Figures of the classifier studies: bars with CIs, learning curves, ROC curves and confusion
+matrices (notebook 06); scores against the amount of synthetic data and filtered vs unfiltered
+vs random subsets (notebook 07). The numbers come from :mod:`hsilib.study.stats`; a "run" is one
+classifier seed (with one generator replicate for configurations with synthetic crops); melanoma
+is the positive class in every figure.
 """
 
 from __future__ import annotations
