@@ -271,12 +271,15 @@ def amount_table(uncertainty: pd.DataFrame, arms: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([table[table["config"] != BASELINE], *starts], ignore_index=True)
 
 
-def conclusions(paired: pd.DataFrame, arms: pd.DataFrame, filtered: pd.DataFrame) -> str:
+def conclusions(paired: pd.DataFrame, arms: pd.DataFrame, filtered: pd.DataFrame,
+                prior: pd.DataFrame | None = None) -> str:
     """Plain-English findings from the paired tables: which arms change AUROC and sensitivity
     against the real-only baseline (every interval must exclude 0 and the Holm-adjusted
-    p < 0.05), and what filtering does against the unfiltered and the random arm of equal size.
-    ``filtered`` is :func:`hsilib.study.stats.paired_table` rows of each ``top`` arm against
-    its ``random`` and ``none`` arms (column ``against``)."""
+    p < 0.05), whether synthetic melanoma differs from duplicated real melanoma at the same
+    prior (``prior``: melanoma-only arms against their controls), and what filtering does
+    against the unfiltered and the random arm of equal size. ``filtered`` is
+    :func:`hsilib.study.stats.paired_table` rows of each ``top`` arm against its ``random`` and
+    ``none`` arms (column ``against``)."""
     lines = []
     p = paired.merge(arms, on="config")
     for metric in ("auroc", "sensitivity"):
@@ -292,6 +295,12 @@ def conclusions(paired: pd.DataFrame, arms: pd.DataFrame, filtered: pd.DataFrame
         lines.append(f"  The largest mean {metric} difference is `{best.config}` "
                      f"({best['diff']:+.3f}, test-bootstrap CI [{best.boot_lo:+.3f}, "
                      f"{best.boot_hi:+.3f}], Holm p = {best.p_t_holm:.3g}: {best.verdict}).")
+    if prior is not None and len(prior):
+        rows = prior[prior.metric == "auroc"]
+        found = rows[rows.verdict != "no detectable change"]
+        lines.append(f"- Synthetic vs duplicated real melanoma at the same prior: {len(found)} of "
+                     f"{len(rows)} amounts differ in AUROC distinguishably from zero (mean "
+                     f"differences {', '.join(f'{d:+.3f}' for d in rows['diff'])}).")
     if len(filtered):
         for _, r in filtered[filtered.metric == "auroc"].iterrows():
             lines.append(f"- Filtering: `{r.config}` vs `{r.against}`: AUROC {r['diff']:+.3f} "
