@@ -225,3 +225,20 @@ def test_amounts_that_round_to_zero_leave_their_class_out():
     assert [e.name for e in plan] == ["real", "fastgan_DN_10%", "fastgan_both_10%"]
     assert plan[2].arguments(0)["n_synthetic"] == {"DN": None}
     assert {(s.cls, s.n) for s in subsets} == {("DN", 2)}
+
+
+def test_conclusions_name_the_effects_distinguishable_from_zero():
+    arms = pd.DataFrame({"config": ["a", "b"], "family": "fastgan", "mix": "both",
+                         "percent": [50.0, 100.0], "filter": "none"})
+    paired = pd.DataFrame([
+        dict(config=c, metric=m, diff=d, boot_lo=d - 0.02, boot_hi=d + 0.02, p_t_holm=p,
+             verdict=v)
+        for c, d, p, v in (("a", 0.10, 0.01, "improvement"),
+                           ("b", 0.01, 0.60, "no detectable change"))
+        for m in ("auroc", "sensitivity")])
+    filtered = paired[paired.config == "b"].assign(config="b_top", against="b_random")
+    text = P.conclusions(paired, arms, filtered)
+    assert "**auroc** vs the real-only baseline: 1 of 2 configurations" in text
+    assert "`a` +0.100 [+0.080, +0.120]" in text
+    assert "`b_top` vs `b_random`: AUROC +0.010 [-0.010, +0.030] (no detectable change)" in text
+    assert "Filtering: no arm" in P.conclusions(paired, arms, filtered.iloc[:0])
