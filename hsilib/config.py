@@ -295,6 +295,54 @@ class ClassifierStudyConfig:
         _check_choices(self)
 
 
+@dataclass(frozen=True)
+class ProportionStudyConfig:
+    """What notebook 07 does: how much synthetic data, from which generator, filtered or not.
+
+    Each configuration runs once per classifier seed and generator replicate
+    (``GANStudyConfig.generator_seeds``), with the classifier of ``ClassifierConfig``.
+    ``amounts`` are percentages of the real training count of each class (0 is the real-only
+    baseline, always run); ``mixes`` add synthetic melanoma only, nevus only, or both in the real
+    class ratio. ``generators`` lists ``(family, checkpoint pattern)`` per generator family (the
+    pattern is formatted with ``cls`` = mm/dn and ``replicate``); a family whose checkpoints are
+    missing is skipped with a note. Filtering keeps the ``filter_fraction`` of an over-sampled
+    draw the critic scores highest, against a random subset of the same draw of the same size;
+    it runs at ``filter_amounts`` (None: every amount) for the mixes in ``filter_mixes``.
+    """
+
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # classifier seeds
+    amounts: tuple[float, ...] = (25.0, 50.0, 100.0, 200.0, 400.0)  # % of real count per class
+    mixes: tuple[Literal["MM", "DN", "both"], ...] = ("MM", "DN", "both")
+    generators: tuple[tuple[str, str], ...] = (("fastgan", "fastgan_{cls}_g{replicate}.pt"),)
+    filter_fraction: float = 0.3  # share of the over-sampled draw kept by the critic's score
+    filter_amounts: tuple[float, ...] | None = None  # amounts with filtered arms; None = all
+    filter_mixes: tuple[Literal["MM", "DN", "both"], ...] = ("MM", "DN", "both")
+    pool_seed: int = 7000  # sampling seed of a pool: pool_seed + generator replicate
+    threshold_rule: Literal["youden", "f1", "fixed"] = "youden"  # threshold chosen on validation
+    n_boot: int = 2000  # cluster-bootstrap resamples (source images) for test CIs, paired tests
+
+    DELTAS: ClassVar[Deltas] = {
+        # 2 seeds x 2 generator replicates, 3 amounts x 3 mixes, filtering at 100% (both
+        # classes): 52 runs, notebook 07 in under 10 minutes on 2 cores
+        "quick": dict(seeds=(0, 1), amounts=(50.0, 100.0, 200.0), filter_amounts=(100.0,),
+                      filter_mixes=("both",), n_boot=500),
+        "smoke": dict(seeds=(0,), amounts=(50.0,), mixes=("MM", "both"), filter_mixes=("both",),
+                      n_boot=50),
+    }
+
+    def __post_init__(self) -> None:
+        _check_choices(self)
+        object.__setattr__(self, "generators", tuple(tuple(g) for g in self.generators))
+        if any(a < 0 for a in self.amounts):
+            raise ConfigError(f"ProportionStudyConfig.amounts must be >= 0, got {self.amounts}")
+        if not 0 < self.filter_fraction <= 1:
+            raise ConfigError("ProportionStudyConfig.filter_fraction must be in (0, 1], got "
+                              f"{self.filter_fraction}")
+        if len({f for f, _ in self.generators}) != len(self.generators):
+            raise ConfigError("ProportionStudyConfig.generators: family names must be unique, "
+                              f"got {self.generators}")
+
+
 # --------------------------------------------------------------------------------------------
 # Benchmarks (python -m hsilib.bench)
 # --------------------------------------------------------------------------------------------
@@ -322,6 +370,7 @@ class StudyConfig:
     vae_study: VAEStudyConfig = field(default_factory=VAEStudyConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     classifier_study: ClassifierStudyConfig = field(default_factory=ClassifierStudyConfig)
+    proportion_study: ProportionStudyConfig = field(default_factory=ProportionStudyConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
 
     DELTAS: ClassVar[Deltas] = {"quick": dict(save_pdf=False), "smoke": dict(save_pdf=False)}

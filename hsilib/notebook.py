@@ -37,6 +37,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "03": ("fastgan", "gan_study", "metrics"),
     "05": ("vae", "vae_study", "gan_study", "metrics"),
     "06": ("classifier", "classifier_study", "gan_study"),
+    "07": ("proportion_study", "classifier", "gan_study"),
 }
 
 

@@ -74,6 +74,10 @@ def test_notebook_runs_under_smoke(path, smoke_run):
 FOLDS_RUN = ["--set", "01.n_folds=3", "--set", "03.gan_study.replicates=folds",
              "--set", "06.gan_study.replicates=folds", "--set", "06.classifier_study.seeds=[0]",
              "--set", "06.classifier_study.fractions=[1.0]"]
+#: Notebooks that support generator replicates by seed only (they stop with an error under
+#: folds), left out of the cross-validation run.
+SEEDS_ONLY = {"07"}
+FOLDS_NOTEBOOKS = [p for p in NOTEBOOKS if p.name[:2] not in SEEDS_ONLY]
 
 
 @pytest.mark.notebooks
@@ -81,10 +85,11 @@ def test_cross_validation_runs_under_smoke(tmp_path):
     import pandas as pd
 
     proc = subprocess.run([sys.executable, str(REPO / "run_all.py"), "--profile", "smoke",
-                           "--out", str(tmp_path), *FOLDS_RUN], cwd=REPO, capture_output=True,
-                          text=True)
+                           "--out", str(tmp_path), *FOLDS_RUN,
+                           "--only", *(p.name[:2] for p in FOLDS_NOTEBOOKS)], cwd=REPO,
+                          capture_output=True, text=True)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    for path in NOTEBOOKS:
+    for path in FOLDS_NOTEBOOKS:
         record = manifest["notebooks"].get(path.stem)
         assert record is not None and record["status"] == "ok", \
             (record or {}).get("error", proc.stdout + proc.stderr[-4000:])

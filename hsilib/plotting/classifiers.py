@@ -1,7 +1,8 @@
-"""Figures of the classifier study (notebook 06): bars with CIs, learning curves, ROC curves and
-confusion matrices. The numbers come from :mod:`hsilib.study.stats`; a "run" is one classifier
-seed (with one generator replicate for configurations with synthetic crops); melanoma is the
-positive class in every figure.
+"""Figures of the classifier studies: bars with CIs, learning curves, ROC curves and confusion
+matrices (notebook 06); scores against the amount of synthetic data and filtered vs unfiltered
+vs random subsets (notebook 07). The numbers come from :mod:`hsilib.study.stats`; a "run" is one
+classifier seed (with one generator replicate for configurations with synthetic crops); melanoma
+is the positive class in every figure.
 """
 
 from __future__ import annotations
@@ -89,4 +90,49 @@ def plot_confusions(preds: pd.DataFrame, configs: Sequence[str], rule: str = "yo
         ax.set_ylabel("true")
         ax.set_title(c, fontsize=9)
     fig.suptitle(f"test confusion matrices, summed over runs; {POSITIVE_NOTE}", fontsize=9)
+    return fig
+
+
+def plot_amount_curves(table: pd.DataFrame, metrics: Sequence[str] = ("auroc", "sensitivity")):
+    """Notebook 07: test ``metrics`` (mean over runs) against the amount of synthetic data (% of
+    the real training count per class), one line per generator family and mix (unfiltered
+    arms; the real-MM duplication control as a dashed line), with the test-bootstrap 95% CI as a
+    band. ``table``: :func:`hsilib.study.proportion.amount_table`."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.8 * len(metrics), 3.6), squeeze=False)
+    rows = table[table["filter"] == "none"]
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for (family, mix), line in rows[rows.metric == metric].groupby(["family", "mix"]):
+            line = line.sort_values("percent")
+            style = "--" if family == "duplicated" else "o-"
+            label = "real MM duplicated" if family == "duplicated" else f"{family}, {mix}"
+            ax.plot(line["percent"], line["mean"], style, label=label)
+            ax.fill_between(line["percent"], line["boot_lo"], line["boot_hi"], alpha=0.15)
+        ax.set_xlabel("synthetic crops per class (% of its real training count)")
+        ax.set_ylabel(f"test {metric} ({POSITIVE_NOTE})")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_filtering(table: pd.DataFrame, metrics: Sequence[str] = ("auroc", "sensitivity")):
+    """Notebook 07: unfiltered vs top-scored vs random subsets of equal size, per generator
+    family, mix and amount that ran all three: mean over runs with test-bootstrap 95% CI."""
+    has = table.groupby(["family", "mix", "percent"])["filter"].transform("nunique") == 3
+    rows = table[has]
+    groups = list(rows.groupby(["family", "mix", "percent"]).groups)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(1.5 + 1.6 * max(len(groups), 1)
+                                                       * len(metrics), 3.4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for k, how in enumerate(("none", "top", "random")):
+            sel = rows[(rows.metric == metric) & (rows["filter"] == how)].set_index(
+                ["family", "mix", "percent"]).loc[groups] if groups else rows.iloc[:0]
+            err = np.vstack([sel["mean"] - sel["boot_lo"], sel["boot_hi"] - sel["mean"]])
+            ax.bar(np.arange(len(sel)) + 0.27 * k, sel["mean"], 0.27,
+                   yerr=np.nan_to_num(np.clip(err, 0, None)), capsize=3, label=how)
+        ax.set_xticks(np.arange(len(groups)) + 0.27,
+                      [f"{f}, {m}, {p:g}%" for f, m, p in groups], fontsize=8)
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel(f"test {metric} ({POSITIVE_NOTE})")
+        ax.legend(fontsize=8, title="subset")
+    fig.tight_layout()
     return fig

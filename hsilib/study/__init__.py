@@ -1,4 +1,4 @@
-"""The study logic of the classifier notebooks (06, later 07 and 08), apart from training
+"""The study logic of the classifier notebooks (06, 07, later 08), apart from training
 (:mod:`hsilib.train`) and from figures (:mod:`hsilib.plotting`).
 
 =====================  =========================================================================
@@ -15,6 +15,9 @@ statistics             :mod:`hsilib.study.stats`: per-run metrics, summary table
                        runs, test-set intervals (cluster bootstrap over source images, DeLong),
                        paired comparisons on shared resamples with Holm's correction, verdicts
 generated prose        :mod:`hsilib.study.conclusions`: the closing text, from the numbers
+amount, generator,     :mod:`hsilib.study.proportion` (notebook 07): synthetic pools with critic
+filtering              scores, top-scored and random subsets of equal size, the amount x mix x
+                       generator family x filter plan, its generated findings
 =====================  =========================================================================
 
 Melanoma is the positive class in every number.
