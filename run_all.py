@@ -8,6 +8,8 @@
     python run_all.py --data ~/HSIDermoscopy --profile full --out runs/real
     python run_all.py --set 03.lpips_weights=/w/vgg16.pth --set 06.classifier_study.seeds=[0,1,2]
     python run_all.py --set 03.gan_study.n_synthetic=50    # another section the notebook reads
+    python run_all.py --executor ray                     # grid cells as Ray tasks (this machine)
+    python run_all.py --executor ray --cluster auto      # ... on a running Ray cluster
 
 Each executed notebook is saved under ``<run>/notebooks/``; ``<run>/manifest.json`` records the
 git SHA, package versions, device, and for every notebook its status, parameters, wall time and
@@ -164,12 +166,12 @@ def write_json(path: Path, obj: dict) -> None:
 # ---------------------------------------------------------------------------------------------
 # Execution
 # ---------------------------------------------------------------------------------------------
-def execute(nb: Path, out: Path, params: dict) -> None:
+def execute(nb: Path, out: Path, params: dict, env: dict | None = None) -> None:
     import papermill as pm
 
     env_keep = dict(os.environ)
     os.environ.update(NO_ALBUMENTATIONS_UPDATE="1", HF_HUB_OFFLINE="1", HSILIB_PLAIN_PROGRESS="1",
-                      PYTHONUNBUFFERED="1")
+                      PYTHONUNBUFFERED="1", **(env or {}))
     try:
         pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name="python3",
                             cwd=str(nb.parent), progress_bar=False, log_output=False,
@@ -215,8 +217,25 @@ def main(argv: list[str] | None = None) -> int:
                     help="override a config key of notebook NN (its OVERRIDES parameter): "
                          "KEY of its own section or SECTION.KEY; checked before anything "
                          "runs; repeatable, e.g. --set 03.steps=2000")
+    ap.add_argument("--executor", choices=("local", "ray"), default="local",
+                    help="where the cells of experiment grids (notebooks 06-08) run: one after "
+                         "another in the notebook (local), or as Ray tasks (ray)")
+    ap.add_argument("--cluster", default=None, metavar="ADDRESS",
+                    help="with --executor ray: a running Ray cluster (default RAY_ADDRESS, "
+                         "else Ray started on this machine)")
     ap.add_argument("--notebooks", default=str(REPO / "notebooks"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.cluster and args.executor != "ray":
+        raise SystemExit("error: --cluster needs --executor ray")
+    if args.executor == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise SystemExit("error: --executor ray needs Ray: pip install -e '.[cluster]'") \
+                from None
+    executor_env = {"HSILIB_EXECUTOR": args.executor}
+    if args.cluster:
+        executor_env["HSILIB_RAY_ADDRESS"] = args.cluster
 
     profile = args.profile or default_profile()
     print(f"profile: {profile}" + ("" if args.profile else " (default for this machine)"),
@@ -243,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     manifest = json.loads(run.manifest.read_text()) if run.manifest.exists() else {}
     manifest.update(profile=profile, run_dir=str(run.root), data_dir=data_dir, seed=args.seed,
                     updated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    executor=args.executor, cluster=args.cluster,
                     git=git_state(), environment=environment())
     records = manifest.setdefault("notebooks", {})
     earlier_outputs: list[Path] = []
@@ -270,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         try:
-            execute(nb, executed, params)
+            execute(nb, executed, params, executor_env)
             status, error = "ok", None
         except Exception as exc:  # papermill raises its own error types; report any
             status, error = "failed", failure_report(exc, executed)

@@ -173,3 +173,20 @@ def test_bad_data_folder_is_named(fixture, tmp_path):
     nbs, out = fixture
     with pytest.raises(SystemExit, match="nowhere"):
         run(nbs, out, "--data", str(tmp_path / "nowhere"))
+
+
+def test_executor_reaches_the_notebooks_and_the_manifest(fixture):
+    nbs, out = fixture
+    make_notebook(nbs / "02_second.ipynb",
+                  "import os\nfrom pathlib import Path\n"
+                  "env = os.environ\n"
+                  "(Path(RUN_DIR) / 'artifacts' / 'ex.txt').write_text("
+                  "env['HSILIB_EXECUTOR'] + ' ' + env.get('HSILIB_RAY_ADDRESS', '-'))")
+    pytest.importorskip("ray")
+    assert run(nbs, out, "--executor", "ray", "--cluster", "10.0.0.1:6379") == 0
+    assert (out / "artifacts" / "ex.txt").read_text() == "ray 10.0.0.1:6379"
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["executor"] == "ray" and m["cluster"] == "10.0.0.1:6379"
+    assert "HSILIB_EXECUTOR" not in os.environ  # the runner's own environment is restored
+    with pytest.raises(SystemExit, match="--cluster needs --executor ray"):
+        run(nbs, out, "--cluster", "auto")

@@ -29,6 +29,7 @@ MODULES = (
     "hsilib.bench.metrics",
     "hsilib.bench.gan",
     "hsilib.bench.classifiers",
+    "hsilib.bench.grid",
 )
 
 

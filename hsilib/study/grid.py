@@ -16,10 +16,16 @@ without training anything::
 Where the cells run is the executor's business. An executor has one method,
 ``map(fn, cells) -> iterable of fn(cell)`` in the order of ``cells``, like the built-in
 :func:`map` or :meth:`concurrent.futures.Executor.map`; :class:`SequentialExecutor` (the
-default) runs them in this process, one after another. A distributed backend (e.g. Ray) only
-needs another class with that method: the cells are plain dataclasses and the function it
-receives pickles whenever ``run_cell`` does; results come back to this process, which alone
-writes the files (no shared file system needed).
+default) runs them in this process, one after another. An executor may instead offer
+``map_unordered(fn, cells) -> iterable of (index, outcome)`` in the order the cells finish,
+an outcome being the result or a :class:`CellFailure`: then each result is stored as soon as it
+arrives, a failed cell is reported with its traceback, and the other cells go on (the grid
+raises :class:`GridError` at the end). :class:`hsilib.study.ray_executor.RayExecutor` does
+this on a local or remote Ray cluster: the cells are plain dataclasses and the function pickles
+whenever ``run_cell`` does (cloudpickle); results come back to this process, which alone writes
+the files. :func:`make_executor` builds one by name; with no executor given, :func:`run_grid`
+takes the one named by the environment (``HSILIB_EXECUTOR``, set by ``run_all.py
+--executor``).
 
 Layout of ``out_dir``: one folder ``<experiment name>_seed<k>/`` (``..._seed<k>_g<r>/`` for
 replicate ``r``) per cell, holding ``result.pkl`` (the cell's DataFrame, exact) and
@@ -78,10 +84,53 @@ class Executor(Protocol):
 
 class SequentialExecutor:
     """The default executor: the cells one after another, in this process, lazily (each result
-    is stored before the next cell starts)."""
+    is stored before the next cell starts); the first exception stops the grid."""
 
     def map(self, fn: Callable[[Cell], Any], cells: Sequence[Cell]) -> Iterable[Any]:
         return map(fn, cells)
+
+
+@dataclass(frozen=True)
+class CellFailure:
+    """What an executor with ``map_unordered`` returns for a cell that raised."""
+
+    error: str  # "ExceptionType: message"
+    traceback: str
+
+
+class GridError(RuntimeError):
+    """Some cells of a grid failed (the others were stored); ``failures`` maps cell names to
+    their :class:`CellFailure`."""
+
+    def __init__(self, failures: Mapping[str, CellFailure], n_cells: int):
+        self.failures = dict(failures)
+        names = ", ".join(self.failures)
+        super().__init__(f"{len(self.failures)} of {n_cells} cells failed ({names}); the others "
+                         "are stored and a rerun runs only the failed ones. First traceback:\n"
+                         + next(iter(self.failures.values())).traceback)
+
+
+EXECUTORS = ("local", "ray")
+
+
+def make_executor(name: str | None = None, *, address: str | None = None,
+                  **options: Any) -> Executor:
+    """The executor called ``name``: ``"local"`` (:class:`SequentialExecutor`) or ``"ray"``
+    (:class:`hsilib.study.ray_executor.RayExecutor` on the cluster at ``address``, else
+    ``RAY_ADDRESS``, else an embedded one; ``options`` go to it). ``None`` reads the
+    environment: ``HSILIB_EXECUTOR`` (default ``local``) and ``HSILIB_RAY_ADDRESS``."""
+    import os
+
+    if name is None:
+        name = os.environ.get("HSILIB_EXECUTOR") or "local"
+        address = address or os.environ.get("HSILIB_RAY_ADDRESS") or None
+    if name not in EXECUTORS:
+        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {name!r}")
+    if name == "local":
+        return SequentialExecutor()
+    from .ray_executor import RayExecutor
+
+    return RayExecutor(address=address, **options)
 
 
 def _describe(experiment: Any, replicate: int | None) -> Any:
@@ -186,20 +235,39 @@ def run_grid(experiments: Sequence[Any],
     arguments and what ``context`` describes. ``out_dir``: one folder per cell (module
     docstring). ``context``: JSON-able description of everything else the results depend on
     (e.g. the resolved config); changing it reruns every cell. ``executor``: where the cells run
-    (default :class:`SequentialExecutor`).
+    (default: :func:`make_executor` from the environment, i.e. :class:`SequentialExecutor`
+    unless ``HSILIB_EXECUTOR`` says otherwise).
 
     Each result is written atomically as soon as the executor yields it, so an exception stops
-    the grid with every finished cell stored and no partial folder. Returns the results of all
-    cells concatenated in grid order (``ignore_index``), read back from ``out_dir``.
+    the grid with every finished cell stored and no partial folder. With an executor that runs
+    cells concurrently (``map_unordered``), a failing cell does not stop the others: every
+    result is stored, then :class:`GridError` names the failed cells with their tracebacks.
+    Returns the results of all cells concatenated in grid order (``ignore_index``), read back
+    from ``out_dir``.
     """
     out_dir = Path(out_dir)
     cells = grid_cells(experiments, seeds, context)
     todo = [c for c in cells if not is_done(c, out_dir)]
     print(f"{len(cells) - len(todo)} of {len(cells)} cells stored in {out_dir}; running "
           f"{len(todo)}")
-    results = (executor or SequentialExecutor()).map(partial(_timed, run_cell), todo)
-    for cell, (result, seconds) in zip(todo, results, strict=True):
-        _store(cell, result, out_dir, seconds)
-        print(f"{cell.name:28s} {seconds:7.1f} s")
+    executor = executor or make_executor()
+    fn = partial(_timed, run_cell)
+    if hasattr(executor, "map_unordered"):
+        failures: dict[str, CellFailure] = {}
+        for i, outcome in executor.map_unordered(fn, todo):
+            cell = todo[i]
+            if isinstance(outcome, CellFailure):
+                failures[cell.name] = outcome
+                print(f"{cell.name:28s} FAILED: {outcome.error}\n{outcome.traceback}")
+                continue
+            result, seconds = outcome
+            _store(cell, result, out_dir, seconds)
+            print(f"{cell.name:28s} {seconds:7.1f} s")
+        if failures:
+            raise GridError(failures, len(todo))
+    else:
+        for cell, (result, seconds) in zip(todo, executor.map(fn, todo), strict=True):
+            _store(cell, result, out_dir, seconds)
+            print(f"{cell.name:28s} {seconds:7.1f} s")
     return pd.concat([pd.read_pickle(out_dir / c.name / RESULT_FILE) for c in cells],
                      ignore_index=True)

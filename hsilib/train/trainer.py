@@ -186,6 +186,7 @@ class Trainer:
         self.on_sample, self.on_eval = on_sample, on_eval
         self.desc = desc or objective.family
         self.step = 0
+        self.show_progress = True  # False: no progress bar (e.g. ranks > 0 of a parallel run)
         self.history: list[dict[str, float]] = []
         self.evals: list[dict[str, float]] = []
 
@@ -240,7 +241,8 @@ class Trainer:
             if checkpoint:
                 self.save(checkpoint)
             return self.history_frame()
-        bar = progress(total=steps, desc=self.desc, initial=self.step)
+        bar = progress(total=steps, desc=self.desc, initial=self.step,
+                       disable=not self.show_progress)
         try:
             while self.step < steps:
                 logs = self.train_step()
