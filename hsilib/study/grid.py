@@ -250,8 +250,19 @@ def run_grid(experiments: Sequence[Any],
     todo = [c for c in cells if not is_done(c, out_dir)]
     print(f"{len(cells) - len(todo)} of {len(cells)} cells stored in {out_dir}; running "
           f"{len(todo)}")
+    own = executor is None  # made here from the environment: stopped here when done
     executor = executor or make_executor()
-    fn = partial(_timed, run_cell)
+    try:
+        _run_cells(executor, partial(_timed, run_cell), todo, out_dir)
+    finally:
+        if own and hasattr(executor, "shutdown"):
+            executor.shutdown()
+    return pd.concat([pd.read_pickle(out_dir / c.name / RESULT_FILE) for c in cells],
+                     ignore_index=True)
+
+
+def _run_cells(executor: Executor, fn: Callable[[Cell], Any], todo: list[Cell],
+               out_dir: Path) -> None:
     if hasattr(executor, "map_unordered"):
         failures: dict[str, CellFailure] = {}
         for i, outcome in executor.map_unordered(fn, todo):
@@ -269,5 +280,3 @@ def run_grid(experiments: Sequence[Any],
         for cell, (result, seconds) in zip(todo, executor.map(fn, todo), strict=True):
             _store(cell, result, out_dir, seconds)
             print(f"{cell.name:28s} {seconds:7.1f} s")
-    return pd.concat([pd.read_pickle(out_dir / c.name / RESULT_FILE) for c in cells],
-                     ignore_index=True)
