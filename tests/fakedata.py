@@ -168,3 +168,31 @@ def make_big_fake_standin(out: str | Path, *, n: tuple[int, int, int] = (85, 175
 
 if __name__ == "__main__":
     print(make_fake_standin(sys.argv[1] if len(sys.argv) > 1 else "tests/_fakedata"))
+
+
+def write_fake_crops(folder, n_per_class, synthetic=False, seed=0, classes=("MM", "DN"),
+                 sources=None):
+    """Crop folder per the data contract; melanoma crops are darker in the blue bands. Real
+    crops come two per source image; a synthetic crop is its own source unless ``sources``
+    (crop number -> source) says otherwise. ``n_per_class``: a count or {class: count}."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    rows = []
+    for cls in classes:
+        n = n_per_class[cls] if isinstance(n_per_class, dict) else n_per_class
+        for k in range(n):
+            cid = f"{'syn_' if synthetic else ''}{cls}_{k:03d}"
+            cube = rng.uniform(0.2, 0.6, (20, 20, 16)).astype(np.float32)
+            if cls == "MM":
+                cube[..., :6] *= 0.6
+            np.savez(folder / f"{cid}.npz", cube=cube, mask=np.ones((20, 20), np.uint8))
+            source = f"{cls}_{k // 2:04d}" if not synthetic else cid
+            source = sources[k] if sources is not None else source
+            rows.append({"id": cid, "source": source, "class": cls,
+                         "label": int(cls == "MM"), "subtype": cls, "lesion_index": k % 2 + 1,
+                         "y0": 0, "x0": 0, "y1": 20, "x1": 20, "mask_area": 400,
+                         "path": f"{cid}.npz", "is_synthetic": synthetic,
+                         "generator": "fastgan" if synthetic else "",
+                         "checkpoint_sha": "", "seed": seed if synthetic else -1})
+    pd.DataFrame(rows).to_csv(folder / "index.csv", index=False)
+    return pd.DataFrame(rows)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from fakedata import write_fake_crops
 
 from hsilib import config
 from hsilib.data.datasets import BandNormaliser
@@ -68,23 +69,7 @@ SIZE = 16
 
 def _crops(folder, n_per_class, seed=0):
     """Real crops per the data contract, two per source image; melanoma darker in blue bands."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True)
-    rows = []
-    for cls, n in n_per_class.items():
-        for k in range(n):
-            cid = f"{cls}_{k:03d}"
-            cube = rng.uniform(0.2, 0.6, (20, 20, 16)).astype(np.float32)
-            if cls == "MM":
-                cube[..., :6] *= 0.6
-            np.savez(folder / f"{cid}.npz", cube=cube, mask=np.ones((20, 20), np.uint8))
-            rows.append({"id": cid, "source": f"{cls}_{k // 2:04d}", "class": cls,
-                         "label": int(cls == "MM"), "subtype": cls, "lesion_index": k % 2 + 1,
-                         "y0": 0, "x0": 0, "y1": 20, "x1": 20, "mask_area": 400,
-                         "path": f"{cid}.npz", "is_synthetic": False, "generator": "",
-                         "checkpoint_sha": "", "seed": -1})
-    pd.DataFrame(rows).to_csv(folder / "index.csv", index=False)
-    return pd.DataFrame(rows)
+    return write_fake_crops(folder, n_per_class, seed=seed, classes=tuple(n_per_class))
 
 
 @pytest.fixture(scope="module")

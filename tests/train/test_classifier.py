@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from fakedata import write_fake_crops
 
 from hsilib import config
 from hsilib.data.datasets import load_crops
@@ -17,45 +18,17 @@ from hsilib.train import classifier as T
 SIZE = 16
 
 
-def _write_crops(folder, n_per_class, synthetic=False, seed=0, classes=("MM", "DN"),
-                 sources=None):
-    """Crop folder per the data contract; melanoma crops are darker in the blue bands. Real
-    crops come two per source image; a synthetic crop is its own source unless ``sources``
-    (crop number -> source) says otherwise. ``n_per_class``: a count or {class: count}."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True)
-    rows = []
-    for cls in classes:
-        n = n_per_class[cls] if isinstance(n_per_class, dict) else n_per_class
-        for k in range(n):
-            cid = f"{'syn_' if synthetic else ''}{cls}_{k:03d}"
-            cube = rng.uniform(0.2, 0.6, (20, 20, 16)).astype(np.float32)
-            if cls == "MM":
-                cube[..., :6] *= 0.6
-            np.savez(folder / f"{cid}.npz", cube=cube, mask=np.ones((20, 20), np.uint8))
-            source = f"{cls}_{k // 2:04d}" if not synthetic else cid
-            source = sources[k] if sources is not None else source
-            rows.append({"id": cid, "source": source, "class": cls,
-                         "label": int(cls == "MM"), "subtype": cls, "lesion_index": k % 2 + 1,
-                         "y0": 0, "x0": 0, "y1": 20, "x1": 20, "mask_area": 400,
-                         "path": f"{cid}.npz", "is_synthetic": synthetic,
-                         "generator": "fastgan" if synthetic else "",
-                         "checkpoint_sha": "", "seed": seed if synthetic else -1})
-    pd.DataFrame(rows).to_csv(folder / "index.csv", index=False)
-    return pd.DataFrame(rows)
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     from hsilib.data.datasets import BandNormaliser
 
     root = tmp_path_factory.mktemp("run06")
-    index = _write_crops(root / "crops", {"MM": 12, "DN": 24})  # train: 8 MM, 16 DN
+    index = write_fake_crops(root / "crops", {"MM": 12, "DN": 24})  # train: 8 MM, 16 DN
     split = {0: "train", 1: "train", 2: "train", 3: "val", 4: "test", 5: "train"}
     index["split"] = [split[int(s[-4:]) % 6] for s in index["source"]]
     index[["id", "source", "class", "split"]].to_csv(root / "splits.csv", index=False)
-    _write_crops(root / "syn_mm", 8, synthetic=True, seed=1, classes=("MM",))
-    _write_crops(root / "syn_dn", 8, synthetic=True, seed=2, classes=("DN",))
+    write_fake_crops(root / "syn_mm", 8, synthetic=True, seed=1, classes=("MM",))
+    write_fake_crops(root / "syn_dn", 8, synthetic=True, seed=2, classes=("DN",))
     train_ids = index.loc[index["split"] == "train", "id"]
     norm = BandNormaliser().fit(np.load(root / "crops" / f"{i}.npz")["cube"] for i in train_ids)
     cfg = replace(config.resolve("smoke", "classifier"), image_size=SIZE, epochs=3, patience=2,
@@ -136,7 +109,7 @@ def test_a_training_source_in_test_is_refused(run, tmp_path):
     r = run
     test_sources = sorted(set(r["index"].loc[r["index"]["split"] == "test", "source"]))
     leaky = tmp_path / "leaky_mm"  # e.g. test crops passed through the export path
-    _write_crops(leaky, 3, synthetic=True, classes=("MM",), sources=test_sources[:1] * 3)
+    write_fake_crops(leaky, 3, synthetic=True, classes=("MM",), sources=test_sources[:1] * 3)
     with pytest.raises(ValueError, match=r"source leakage.*test split.*" + test_sources[0]):
         _experiment(r, synthetic={"MM": leaky}, n_synthetic={"MM": 2})
     with pytest.raises(ValueError, match="val split"):
