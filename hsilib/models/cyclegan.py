@@ -48,8 +48,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import config
-from . import registry
 from ..train.trainer import TensorSampler
+from . import registry
 from .objective import Objective, Step
 
 

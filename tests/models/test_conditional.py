@@ -54,7 +54,8 @@ def test_one_step_and_registry_round_trip(name, tmp_path):
     if kw.get("rgb_weight"):
         assert logs["g_rgb_l1"] > 0
     for k, net in tr.objective.nets.items():
-        assert any(not torch.equal(a, b) for a, b in zip(before[k], net.parameters())), k
+        pairs = zip(before[k], net.parameters(), strict=True)
+        assert any(not torch.equal(a, b) for a, b in pairs), k
     loaded, ckpt = registry.load(tr.save(tmp_path / f"{name}.pt"))
     assert ckpt["family"] == "cfastgan" and isinstance(loaded, conditional.CondFastGANObjective)
     cond = _cond(kw, data, 4)
@@ -158,7 +159,7 @@ def test_all_zero_mask_gives_no_lesion_after_brief_training():
     _, test_masks = _fake_lesions(8, s, 99)
     disc = obj.sample(8, seed=1, mask=test_masks)
     dices = []
-    for x, m in zip(disc, test_masks.numpy() > 0.5):
+    for x, m in zip(disc, test_masks.numpy() > 0.5, strict=True):
         seg = segment(x)
         dices.append(2 * (seg & m).sum() / max(1, seg.sum() + m.sum()))
     assert np.mean(dices) > 0.6

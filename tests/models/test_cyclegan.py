@@ -95,7 +95,8 @@ def test_identity_term_matches_its_formula():
         expected = (obj.render(obj.nets["G_hs"](rgb)) - rgb).abs().mean()
         assert obj.identity_loss(rgb, cubes).item() == pytest.approx(expected.item(), rel=1e-6)
     # the rendering maps reflectance 0.05 .. 0.8 to sRGB in [-1, 1], brighter for brighter cubes
-    dark, bright = obj.render(torch.full((1, 16, 4, 4), -0.8)), obj.render(torch.full((1, 16, 4, 4), 0.8))
+    dark = obj.render(torch.full((1, 16, 4, 4), -0.8))
+    bright = obj.render(torch.full((1, 16, 4, 4), 0.8))
     assert dark.min() >= -1 and bright.max() <= 1 and (bright > dark).all()
 
 
@@ -106,7 +107,8 @@ def test_one_step_changes_every_network_and_checkpoint_round_trip(tmp_path):
     logs = tr.train_step()
     assert {"g_adv", "g_cycle", "g_identity", "d_hs", "d_rgb"} <= set(logs)
     for k, net in tr.objective.nets.items():
-        assert any(not torch.equal(a, b) for a, b in zip(before[k], net.parameters())), k
+        pairs = zip(before[k], net.parameters(), strict=True)
+        assert any(not torch.equal(a, b) for a, b in pairs), k
     path = tr.save(tmp_path / "cyclegan.pt")
     loaded, ckpt = registry.load(path)
     assert ckpt["family"] == "cyclegan" and isinstance(loaded, cyclegan.CycleGANObjective)
