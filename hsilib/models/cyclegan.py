@@ -146,10 +146,14 @@ def lsgan_loss(pred: torch.Tensor, target_real: bool) -> torch.Tensor:
     return F.mse_loss(pred, torch.full_like(pred, 1.0 if target_real else 0.0))
 
 
-def cycle_loss(a: torch.Tensor, b: torch.Tensor, g_ab: nn.Module, g_ba: nn.Module
+def cycle_loss(a: torch.Tensor, b: torch.Tensor, g_ab: nn.Module, g_ba: nn.Module, *,
+               fake_b: torch.Tensor | None = None, fake_a: torch.Tensor | None = None
                ) -> torch.Tensor:
-    """``|g_ba(g_ab(a)) - a|_1 + |g_ab(g_ba(b)) - b|_1`` (mean absolute errors)."""
-    return (g_ba(g_ab(a)) - a).abs().mean() + (g_ab(g_ba(b)) - b).abs().mean()
+    """``|g_ba(g_ab(a)) - a|_1 + |g_ab(g_ba(b)) - b|_1`` (mean absolute errors); ``fake_b =
+    g_ab(a)`` and ``fake_a = g_ba(b)`` may be passed when already computed."""
+    fake_b = g_ab(a) if fake_b is None else fake_b
+    fake_a = g_ba(b) if fake_a is None else fake_a
+    return (g_ba(fake_b) - a).abs().mean() + (g_ab(fake_a) - b).abs().mean()
 
 
 class ImagePool:
@@ -266,8 +270,7 @@ class CycleGANObjective(Objective):
         with step.autocast():
             fake_hs, fake_rgb = n["G_hs"](rgb), n["G_rgb"](cubes)
             adv = lsgan_loss(n["D_hs"](fake_hs), True) + lsgan_loss(n["D_rgb"](fake_rgb), True)
-            cyc = ((n["G_rgb"](fake_hs) - rgb).abs().mean()
-                   + (n["G_hs"](fake_rgb) - cubes).abs().mean())
+            cyc = cycle_loss(rgb, cubes, n["G_hs"], n["G_rgb"], fake_b=fake_hs, fake_a=fake_rgb)
             loss_g = adv + cfg.cycle_weight * cyc
             logs = {"g_adv": adv.item(), "g_cycle": cyc.item()}
             if cfg.identity_weight > 0:

@@ -115,6 +115,24 @@ def test_class_conditional_generator_uses_its_class():
         obj2.sample(2, seed=0)
 
 
+def test_class_conditional_samples_carry_their_class_after_brief_training():
+    """Fake data where the class sets the level (DN +0.5, MM -0.5 in every band): after a
+    short training the samples drawn for each label sit on their class's side."""
+    s, n = 32, 48
+    cfg = config.resolve("smoke", "cond_gan", condition="none", n_classes=2, steps=40, ngf=8,
+                         ndf=8, batch_size=8, diffaug=(), lr=1e-3)
+    labels = torch.arange(n) % 2
+    g = torch.Generator().manual_seed(0)
+    img = (0.5 - labels.float())[:, None, None, None] + 0.05 * torch.randn(n, 16, s, s, generator=g)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tr = make_trainer(cfg, {"image": img, "label": labels}, seed=0, device="cpu")
+        tr.fit(cfg.steps)
+    dn = tr.objective.sample(8, seed=1, label=0).mean((1, 2, 3))
+    mm = tr.objective.sample(8, seed=1, label=1).mean((1, 2, 3))
+    assert (dn > mm).all() and dn.mean() - mm.mean() > 0.5
+
+
 def _fake_lesions(n, s, seed):
     """Skin (level +0.6 in [-1, 1]) with a dark disc (-0.8) exactly where the mask is 1."""
     rng = np.random.default_rng(seed)

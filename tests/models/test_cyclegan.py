@@ -56,6 +56,9 @@ def test_cycle_loss_zero_for_identity_and_inverse_generators():
     # not inverses: g_ba(g_ab(a)) = 2a, g_ab(g_ba(b)) = 2b -> mean|a| + mean|b|
     expected = (a.abs().mean() + b.abs().mean()).item()
     assert cyclegan.cycle_loss(a, b, Scale(2.0), Scale(1.0)).item() == pytest.approx(expected)
+    # precomputed translations give the same value (the training step passes them)
+    assert cyclegan.cycle_loss(a, b, Scale(2.0), Scale(1.0), fake_b=2 * a,
+                               fake_a=b).item() == pytest.approx(expected)
 
 
 def test_image_pool_returns_past_images_half_the_time_once_full():
