@@ -211,8 +211,9 @@ class CondGANConfig(FastGANConfig):
     band_max: tuple[float, ...] = ()
 
     DELTAS: ClassVar[Deltas] = {
-        # ~0.25-0.5 s per step on 2 cores at 64 px, ngf 16 (noisy: shared machine); six
-        # generators of notebook 04 share its 10 minutes
+        # 1.0-1.4x the time of a FastGAN quick step (measured side by side on a loaded machine;
+        # FastGAN's is ~0.22 s idle at 64 px, ngf 16): six such generators and a CycleGAN share
+        # notebook 04's 10 minutes
         "quick": dict(image_size=64, batch_size=8, steps=150, ngf=16, ndf=16, z_dim=64,
                       spade_hidden=16, log_every=10, sample_every=0, checkpoint_every=0),
         "smoke": dict(image_size=32, batch_size=4, steps=3, ngf=4, ndf=4, z_dim=16,
@@ -257,6 +258,7 @@ class CycleGANConfig(GeneratorConfig):
     band_max: tuple[float, ...] = ()
 
     DELTAS: ClassVar[Deltas] = {
+        # ~0.7x a FastGAN quick step (measured side by side on a loaded machine)
         "quick": dict(image_size=64, batch_size=4, steps=150, decay_start=75, ngf=16, ndf=16,
                       log_every=10, sample_every=0, checkpoint_every=0),
         "smoke": dict(image_size=32, batch_size=2, steps=3, decay_start=1, ngf=4, ndf=4,
