@@ -186,6 +186,121 @@ class GANStudyConfig:
 
 
 # --------------------------------------------------------------------------------------------
+# 04 conditional generators
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CondGANConfig(FastGANConfig):
+    """Conditional FastGAN (notebook 04): FastGAN whose generator and discriminator also see a
+    condition. ``condition``: ``"mask"`` (the lesion mask), ``"rgb"`` (an RGB dermoscopy image)
+    or ``"none"``; ``norm``: how a map enters the generator, ``"concat"`` (concatenated to the
+    input features of every block) or ``"spade"`` (spatially-adaptive normalisation, Park et al.
+    2019); ``n_classes`` > 0 adds the class (MM / DN) as an input of both networks.
+    ``rgb_weight`` > 0 (``condition="rgb"`` only) adds the L1 distance between the sRGB
+    rendering of the generated cube and the conditioning image to the generator's loss; the
+    rendering needs the training normaliser's ``band_min`` / ``band_max`` (reflectance of the
+    normalised range's ends), which the notebook fills in."""
+
+    family: ClassVar[str] = "cfastgan"
+
+    condition: Literal["none", "mask", "rgb"] = "mask"
+    norm: Literal["concat", "spade"] = "concat"
+    n_classes: int = 0  # 0: no class input; 2: MM / DN
+    spade_hidden: int = 128  # channels of SPADE's shared map convolution (Park et al.: 128)
+    rgb_weight: float = 0.0
+    band_min: tuple[float, ...] = ()
+    band_max: tuple[float, ...] = ()
+
+    DELTAS: ClassVar[Deltas] = {
+        # 1.0-1.4x the time of a FastGAN quick step (measured side by side on a loaded machine;
+        # FastGAN's is ~0.22 s idle at 64 px, ngf 16): six such generators and a CycleGAN share
+        # notebook 04's 10 minutes
+        "quick": dict(image_size=64, batch_size=8, steps=150, ngf=16, ndf=16, z_dim=64,
+                      spade_hidden=16, log_every=10, sample_every=0, checkpoint_every=0),
+        "smoke": dict(image_size=32, batch_size=4, steps=3, ngf=4, ndf=4, z_dim=16,
+                      spade_hidden=4, log_every=1, sample_every=0, checkpoint_every=0),
+    }
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.n_classes < 0 or self.n_classes == 1:
+            raise ConfigError(f"CondGANConfig.n_classes: 0 (no class) or >= 2, got "
+                              f"{self.n_classes}")
+        if len(self.band_min) != len(self.band_max):
+            raise ConfigError("CondGANConfig.band_min and band_max must have the same length")
+        if self.rgb_weight > 0 and self.condition != "rgb":
+            raise ConfigError("CondGANConfig.rgb_weight > 0 needs condition='rgb'")
+
+
+@dataclass(frozen=True)
+class CycleGANConfig(GeneratorConfig):
+    """CycleGAN between RGB dermoscopy images and hyperspectral cubes (notebook 04); defaults:
+    Zhu et al. 2017 and the study (U-Net generators at 256 px, 70 x 70 PatchGAN discriminators,
+    least-squares GAN loss, cycle weight 10, identity weight 0.5 x the cycle weight, a history
+    of 50 generated images per discriminator, batch 1, Adam 2e-4 with betas (0.5, 0.999), the
+    rate constant for the first half of training and decaying linearly to 0 after
+    ``decay_start``). ``band_min`` / ``band_max``: the training normaliser's range, so that the
+    identity term can render a cube to sRGB (see :mod:`hsilib.models.cyclegan`)."""
+
+    family: ClassVar[str] = "cyclegan"
+
+    batch_size: int = 1
+    steps: int = 100_000
+    decay_start: int = 50_000
+    ngf: int = 64
+    ndf: int = 64
+    d_layers: int = 3  # PatchGAN stride-2 layers (3: 70 x 70 receptive field)
+    cycle_weight: float = 10.0
+    identity_weight: float = 0.5  # times cycle_weight
+    pool_size: int = 50
+    rgb_channels: int = 3
+    ema_decay: float = 0.0  # CycleGAN samples the trained generators (no EMA)
+    band_min: tuple[float, ...] = ()
+    band_max: tuple[float, ...] = ()
+
+    DELTAS: ClassVar[Deltas] = {
+        # ~0.7x a FastGAN quick step (measured side by side on a loaded machine)
+        "quick": dict(image_size=64, batch_size=4, steps=150, decay_start=75, ngf=16, ndf=16,
+                      log_every=10, sample_every=0, checkpoint_every=0),
+        "smoke": dict(image_size=32, batch_size=2, steps=3, decay_start=1, ngf=4, ndf=4,
+                      d_layers=2, pool_size=4, log_every=1, sample_every=0, checkpoint_every=0),
+    }
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 <= self.decay_start < self.steps:
+            raise ConfigError(f"CycleGANConfig.decay_start must be in [0, steps), got "
+                              f"{self.decay_start} for steps={self.steps}")
+        if self.image_size & (self.image_size - 1) or self.image_size < 16:
+            raise ConfigError(f"CycleGANConfig.image_size must be a power of two >= 16, got "
+                              f"{self.image_size}")
+        if len(self.band_min) != len(self.band_max):
+            raise ConfigError("CycleGANConfig.band_min and band_max must have the same length")
+
+
+@dataclass(frozen=True)
+class ConditionalStudyConfig:
+    """What notebook 04 does with its conditional generators apart from training them.
+
+    ``eval_repeats`` / ``eval_probe_epochs`` (None: the metrics section's values) lighten the
+    metric protocol for the notebook's many evaluations; ``n_recon``: validation crops scored
+    in the reconstruction tables (None: all); ``spade_rgb_weight``: the rendering-consistency
+    weight of the SPADE-RGB generator (``CondGANConfig.rgb_weight``)."""
+
+    n_synthetic: int = 200  # crops per class: exports and evaluations
+    eval_repeats: int | None = None
+    eval_probe_epochs: int | None = None
+    n_recon: int | None = None
+    spade_rgb_weight: float = 1.0
+    n_show: int = 6  # conditions shown per figure
+
+    DELTAS: ClassVar[Deltas] = {
+        # each protocol evaluation is ~10-25 s on 2 cores; notebook 04 runs six
+        "quick": dict(n_synthetic=60, eval_repeats=1, eval_probe_epochs=0, n_recon=40),
+        "smoke": dict(n_synthetic=6, eval_repeats=1, eval_probe_epochs=0, n_recon=4, n_show=3),
+    }
+
+
+# --------------------------------------------------------------------------------------------
 # 05 VAE
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -370,6 +485,9 @@ class StudyConfig:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     fastgan: FastGANConfig = field(default_factory=FastGANConfig)
     gan_study: GANStudyConfig = field(default_factory=GANStudyConfig)
+    cond_gan: CondGANConfig = field(default_factory=CondGANConfig)
+    cyclegan: CycleGANConfig = field(default_factory=CycleGANConfig)
+    conditional_study: ConditionalStudyConfig = field(default_factory=ConditionalStudyConfig)
     vae: VAEConfig = field(default_factory=VAEConfig)
     vae_study: VAEStudyConfig = field(default_factory=VAEStudyConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)

@@ -35,6 +35,7 @@ from .runtime import seed_everything
 SECTIONS: dict[str, tuple[str, ...]] = {
     "01": ("data",),
     "03": ("fastgan", "gan_study", "metrics"),
+    "04": ("cond_gan", "cyclegan", "conditional_study", "gan_study", "metrics"),
     "05": ("vae", "vae_study", "gan_study", "metrics"),
     "06": ("classifier", "classifier_study", "gan_study"),
     "07": ("proportion_study", "classifier", "gan_study"),

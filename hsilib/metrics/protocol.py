@@ -716,8 +716,9 @@ def record_generator_metrics(path: str | Path, table: pd.DataFrame, *, notebook:
 
 
 def read_generator_metrics(path: str | Path) -> pd.DataFrame:
-    """The generator-results table at ``path``, with its columns checked."""
-    table = pd.read_csv(path)
+    """The generator-results table at ``path``, with its columns checked (key columns read as
+    text, so notebook "03" stays "03" and a rerun replaces its rows instead of adding them)."""
+    table = pd.read_csv(path, dtype={k: str for k in ("notebook", "family", "variant", "class")})
     missing = [c for c in RESULT_COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"{path} is not a generator-results table: no columns {missing}")

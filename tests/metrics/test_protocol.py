@@ -409,3 +409,17 @@ def test_record_and_side_by_side_take_the_new_rows(sets, smooth_images, tmp_path
     assert {"detectability_AUROC", "SID"} <= set(side.metric)
     assert side.set_index("metric").loc["SID", "b"] == pytest.approx(_row(tables["b"], "SID")
                                                                      .value)
+
+
+def test_recording_the_same_evaluation_twice_replaces_it(tmp_path):
+    """Notebook numbers such as "04" are text: a rerun must replace its rows, not add them."""
+    table = pd.DataFrame({"metric": ["recon_RMSE", "recon_SAM_deg"], "value": [0.1, 5.0],
+                          "floor": [0.0, 0.0], "ci_low": [0.09, 4.0], "ci_high": [0.11, 6.0],
+                          "n_synthetic": [4, 4], "n_real": [4, 4]})
+    csv = tmp_path / "generator_metrics.csv"
+    for wall in (1.0, 2.0):
+        protocol.record_generator_metrics(csv, table, notebook="04", family="cyclegan",
+                                          variant="rgb_to_hs", cls="both", seed=0, step=3,
+                                          wall_s=wall)
+    back = protocol.read_generator_metrics(csv)
+    assert len(back) == 2 and set(back.notebook) == {"04"} and set(back.wall_s) == {2.0}
