@@ -26,7 +26,8 @@ from .. import config
 from .objective import Objective
 
 # family -> module whose import registers it (the project's own families)
-_BUILTIN = {"fastgan": "hsilib.models.fastgan", "vae": "hsilib.models.vae"}
+_BUILTIN = {"fastgan": "hsilib.models.fastgan", "vae": "hsilib.models.vae",
+            "shsgan": "hsilib.models.shsgan", "classic": "hsilib.models.classic"}
 
 
 @dataclass(frozen=True)
