@@ -293,7 +293,8 @@ class AblationStudyConfig:
                                          ("probe_folds", 2), ("feature_size", 75),
                                          ("n_boot", 300), ("n_boot_set", 50),
                                          ("n_pixels", 5000), ("n_pixels_physics", 300))),
-        "smoke": dict(seeds=(0,), n_eval=6, n_recon=6, n_rgb=16, recon_pixels=50),
+        "smoke": dict(seeds=(0,), n_eval=6, n_recon=6, n_rgb=16, recon_pixels=50,
+                      dn_arms=("critic_2d", "critic_3d_sn_fft")),
     }
 
     def __post_init__(self) -> None:
