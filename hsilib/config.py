@@ -286,15 +286,17 @@ class AblationStudyConfig:
 
     DELTAS: ClassVar[Deltas] = {
         # ten arms x two classes in about 10 minutes on 2 cores: one seed, MM for every arm and
-        # DN for the four critic arms, a lighter evaluation (one repeat, a 3-epoch probe)
+        # DN for the critic ladder and the RGB-to-HS arm, a lighter evaluation (one repeat, a
+        # 4-epoch probe, 75 px features)
         "quick": dict(seeds=(0,), n_eval=60, n_rgb=200, recon_pixels=200,
-                      dn_arms=("critic_2d", "critic_3d", "critic_3d_sn", "critic_3d_sn_fft"),
+                      dn_arms=("critic_2d", "critic_3d", "critic_3d_sn", "critic_3d_sn_fft",
+                               "shsgan_rgb"),
                       metrics_overrides=(("n_repeats", 1), ("probe_epochs", 4),
                                          ("probe_folds", 2), ("feature_size", 75),
                                          ("n_boot", 300), ("n_boot_set", 50),
                                          ("n_pixels", 5000), ("n_pixels_physics", 300))),
         "smoke": dict(seeds=(0,), n_eval=6, n_recon=6, n_rgb=16, recon_pixels=50,
-                      dn_arms=("critic_2d", "critic_3d_sn_fft")),
+                      dn_arms=("critic_2d", "critic_3d_sn_fft", "shsgan_rgb")),
     }
 
     def __post_init__(self) -> None:

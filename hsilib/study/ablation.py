@@ -86,7 +86,9 @@ def critic_conclusion(table: pd.DataFrame, metric: str, *, lower_is_better: bool
             improved = delta < 0 if lower_is_better else delta > 0
             verdict = ("within the intervals (not distinguishable)" if overlap else
                        ("better" if improved else "worse") + ", intervals apart")
-            parts.append(f"{LADDER_STEP.get(cur, cur)}: {_fmt(a.value)} -> {_fmt(b.value)} "
+            adjacent = CRITIC_LADDER.index(cur) == CRITIC_LADDER.index(prev) + 1
+            step = LADDER_STEP[cur] if adjacent else f"{prev} -> {cur}"
+            parts.append(f"{step}: {_fmt(a.value)} -> {_fmt(b.value)} "
                          f"[{_fmt(b.ci_low)}, {_fmt(b.ci_high)}], {verdict}")
         best = r.loc[present].value.idxmin() if lower_is_better else \
             r.loc[present].value.idxmax()

@@ -59,3 +59,9 @@ def test_reconstruction_conclusion_against_the_linear_baseline():
     assert "sam_deg 5.5 [4.5, 6.5] degrees vs linear 5 [4, 6]: not distinguishable" in text
     with pytest.raises(ValueError, match="linear"):
         reconstruction_conclusion(t[t.model != "linear"])
+
+
+def test_critic_conclusion_names_skipped_rungs():
+    t = _table({"critic_2d": (1.0, 0.9, 1.1), "critic_3d_sn_fft": (0.5, 0.4, 0.6)})
+    assert "critic_2d -> critic_3d_sn_fft: 1 -> 0.5 [0.4, 0.6], better" in critic_conclusion(
+        t, "FD")
