@@ -97,8 +97,7 @@ def critic_conclusion(table: pd.DataFrame, metric: str, *, lower_is_better: bool
         lines.append(f"- **{cls}**, {metric} ({better} is better; real-vs-real floor "
                      f"{_fmt(r.floor.mean())}): " + "; ".join(parts) + ".")
         if best == present[0]:
-            lines.append(f"  The 2-D critic itself has the best {metric}: no spectral critic "
-                         "change improved it.")
+            lines.append(f"  No spectral critic change improved on the 2-D critic's {metric}.")
         else:
             lines.append(f"  Best: {best} ({_fmt(top.value)}), "
                          + ("beyond the 2-D critic's interval." if apart else

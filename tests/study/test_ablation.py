@@ -45,7 +45,8 @@ def test_critic_conclusion_calls_a_difference_only_when_intervals_are_apart():
 
 def test_critic_conclusion_when_the_2d_critic_is_best():
     t = _table({"critic_2d": (0.4, 0.3, 0.5), "critic_3d": (0.9, 0.8, 1.0)})
-    assert "no spectral critic change improved it" in critic_conclusion(t, "FD")
+    assert "No spectral critic change improved on the 2-D critic's FD" in critic_conclusion(
+        t, "FD")
 
 
 def test_reconstruction_conclusion_against_the_linear_baseline():
