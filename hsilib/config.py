@@ -186,6 +186,138 @@ class GANStudyConfig:
 
 
 # --------------------------------------------------------------------------------------------
+# 02 SHS-GAN critic ablation, the RGB-to-hyperspectral SHS-GAN and the classic GAN families
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ShsGANConfig(GeneratorConfig):
+    """WGAN-GP generators of notebook 02 (:mod:`hsilib.models.shsgan`). Defaults: the study's
+    first experiment (DCGAN generator, 64 x 64 x 16, batch 4, Adam lr 1e-5, gradient penalty
+    10, two critic updates per generator update)."""
+
+    family: ClassVar[str] = "shsgan"
+
+    image_size: int = 64
+    batch_size: int = 4
+    steps: int = 20_000
+    lr: float = 1e-5
+    betas: tuple[float, float] = (0.5, 0.9)
+    generator: Literal["dcgan", "3d", "rgb"] = "dcgan"  # rgb: the RGB-to-HS SHS-GAN
+    critic: Literal["2d", "3d", "3d_sn", "3d_sn_fft"] = "3d_sn_fft"
+    attention: bool = False  # band attention at G's output and D's input
+    z_dim: int = 100
+    ngf: int = 64
+    ndf: int = 64  # 2-D critic width
+    ndf3d: int = 16  # 3-D critic width (its maps keep all bands: 16 x wider per channel)
+    gp_weight: float = 10.0
+    n_critic: int = 2
+    rgb_weight: float = 10.0  # RGB-consistency loss of generator="rgb"
+    reflectance_min: tuple[float, ...] = ()  # training normaliser's band_min (generator="rgb")
+    reflectance_max: tuple[float, ...] = ()  # and band_max
+    ema_decay: float = 0.999
+    sample_every: int = 1000
+    checkpoint_every: int = 1000
+
+    DELTAS: ClassVar[Deltas] = {
+        # lr 1e-5 barely moves in a hundred CPU steps: quick uses lr 2e-4, and 32 px because the
+        # gradient penalty's double backward through the 3-D critic costs ~0.3-0.8 s per step
+        # at 64 px on 2 busy cores (the notebook says so)
+        "quick": dict(image_size=32, batch_size=4, steps=100, lr=2e-4, z_dim=64, ngf=16,
+                      ndf=16, ndf3d=4,
+                      log_every=10, sample_every=0, checkpoint_every=0),
+        "smoke": dict(image_size=32, batch_size=2, steps=2, lr=2e-4, z_dim=8, ngf=4, ndf=4,
+                      ndf3d=2, log_every=1, sample_every=0, checkpoint_every=0),
+    }
+
+    def __post_init__(self) -> None:
+        _check_choices(self)
+        if self.n_critic < 1:
+            raise ConfigError(f"ShsGANConfig.n_critic must be >= 1, got {self.n_critic}")
+        if len(self.reflectance_min) != len(self.reflectance_max):
+            raise ConfigError("ShsGANConfig.reflectance_min and reflectance_max must have the "
+                              "same length")
+
+
+@dataclass(frozen=True)
+class ClassicGANConfig(GeneratorConfig):
+    """DCGAN, SN-GAN and AC-GAN of notebook 02 (:mod:`hsilib.models.classic`). Defaults: the
+    DCGAN paper's Adam (lr 2e-4, beta1 0.5) at the study's 64 x 64 x 16."""
+
+    family: ClassVar[str] = "classic"
+
+    image_size: int = 64
+    batch_size: int = 16
+    steps: int = 20_000
+    variant: Literal["dcgan", "sngan", "acgan"] = "dcgan"
+    z_dim: int = 100
+    ngf: int = 64
+    ndf: int = 64
+    aux_weight: float = 1.0  # AC-GAN: weight of the auxiliary class loss
+    sample_every: int = 1000
+    checkpoint_every: int = 1000
+
+    DELTAS: ClassVar[Deltas] = {
+        "quick": dict(image_size=32, batch_size=8, steps=100, z_dim=64, ngf=16, ndf=16,
+                      log_every=10,
+                      sample_every=0, checkpoint_every=0),
+        "smoke": dict(image_size=32, batch_size=2, steps=2, z_dim=8, ngf=4, ndf=4,
+                      log_every=1, sample_every=0, checkpoint_every=0),
+    }
+
+
+@dataclass(frozen=True)
+class AblationStudyConfig:
+    """What notebook 02 runs: ``arms`` (names of :data:`hsilib.study.ablation.ARMS`), one
+    generator per arm, class and seed of ``seeds`` (AC-GAN: one per seed for both classes),
+    each for its section's ``steps``. Evaluation: the protocol's metrics for MM on every arm and
+    for DN on the arms of ``dn_arms`` (None: all), with the ``metrics`` section changed by
+    ``metrics_overrides`` (e.g. fewer repeats to fit the CPU budget); ``n_eval`` synthetic
+    crops per evaluation and export; ``n_recon`` validation crops (per class) for the
+    RGB-to-HS reconstruction scores; ``n_rgb``: unpaired RGB images (None: all)."""
+
+    arms: tuple[str, ...] = ("critic_2d", "critic_3d", "critic_3d_sn", "critic_3d_sn_fft",
+                             "shsgan_rgb", "dcgan", "sngan", "acgan", "g3d", "attention")
+    seeds: tuple[int, ...] = (0, 1, 2)
+    dn_arms: tuple[str, ...] | None = None
+    metrics_overrides: tuple[tuple[str, Any], ...] = ()
+    n_eval: int = 200
+    n_recon: int | None = None  # None: every validation crop
+    recon_pixels: int = 500  # pixels per model for the chromophore fit
+    n_rgb: int | None = None
+
+    DELTAS: ClassVar[Deltas] = {
+        # ten arms x two classes in about 10 minutes on 2 cores: one seed, MM for every arm and
+        # DN for the critic ladder and the RGB-to-HS arm, a lighter evaluation (one repeat, a
+        # 4-epoch probe, 75 px features)
+        "quick": dict(seeds=(0,), n_eval=60, n_rgb=200, recon_pixels=200,
+                      dn_arms=("critic_2d", "critic_3d", "critic_3d_sn", "critic_3d_sn_fft",
+                               "shsgan_rgb"),
+                      metrics_overrides=(("n_repeats", 1), ("probe_epochs", 4),
+                                         ("probe_folds", 2), ("feature_size", 75),
+                                         ("n_boot", 300), ("n_boot_set", 50),
+                                         ("n_pixels", 5000), ("n_pixels_physics", 300))),
+        "smoke": dict(seeds=(0,), n_eval=6, n_recon=6, n_rgb=16, recon_pixels=50,
+                      dn_arms=("critic_2d", "critic_3d_sn_fft", "shsgan_rgb")),
+    }
+
+    def __post_init__(self) -> None:
+        from .study.ablation import ARMS  # noqa: PLC0415  (light: a dict of names)
+
+        unknown = [a for a in self.arms + tuple(self.dn_arms or ()) if a not in ARMS]
+        if unknown:
+            raise ConfigError(f"AblationStudyConfig: unknown arms {unknown}; known: "
+                              f"{', '.join(ARMS)}")
+        if not self.seeds:
+            raise ConfigError("AblationStudyConfig.seeds: give at least one seed")
+        object.__setattr__(self, "metrics_overrides",
+                           tuple(tuple(kv) for kv in self.metrics_overrides))
+        bad = [k for k, _ in self.metrics_overrides
+               if k not in {f.name for f in dataclasses.fields(MetricsConfig)}]
+        if bad:
+            raise ConfigError(f"AblationStudyConfig.metrics_overrides: unknown MetricsConfig "
+                              f"keys {bad}")
+
+
+# --------------------------------------------------------------------------------------------
 # 04 conditional generators
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -485,6 +617,9 @@ class StudyConfig:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     fastgan: FastGANConfig = field(default_factory=FastGANConfig)
     gan_study: GANStudyConfig = field(default_factory=GANStudyConfig)
+    shsgan: ShsGANConfig = field(default_factory=ShsGANConfig)
+    classic: ClassicGANConfig = field(default_factory=ClassicGANConfig)
+    ablation_study: AblationStudyConfig = field(default_factory=AblationStudyConfig)
     cond_gan: CondGANConfig = field(default_factory=CondGANConfig)
     cyclegan: CycleGANConfig = field(default_factory=CycleGANConfig)
     conditional_study: ConditionalStudyConfig = field(default_factory=ConditionalStudyConfig)

@@ -34,6 +34,7 @@ from .runtime import seed_everything
 #: Config sections read by each notebook; the first is its own (bare OVERRIDES keys go there).
 SECTIONS: dict[str, tuple[str, ...]] = {
     "01": ("data",),
+    "02": ("ablation_study", "shsgan", "classic", "metrics"),
     "03": ("fastgan", "gan_study", "metrics"),
     "04": ("cond_gan", "cyclegan", "conditional_study", "gan_study", "metrics"),
     "05": ("vae", "vae_study", "gan_study", "metrics"),

@@ -28,6 +28,7 @@ MODULES = (
     "hsilib.bench.data",
     "hsilib.bench.metrics",
     "hsilib.bench.gan",
+    "hsilib.bench.ablation",
     "hsilib.bench.classifiers",
     "hsilib.bench.grid",
 )

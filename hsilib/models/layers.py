@@ -206,3 +206,165 @@ def downsample(images: torch.Tensor, size: int) -> torch.Tensor:
     if images.shape[-1] == size and images.shape[-2] == size:
         return images
     return F.interpolate(images, size=(size, size), mode="area")
+
+
+# ============================================================================================
+# Hyperspectral GAN blocks (notebook 02): a 3-D convolutional generator, 3-D critics and
+# band-wise (spectral) attention. Shared by hsilib.models.shsgan and hsilib.models.classic.
+# ============================================================================================
+def maybe_sn(module: nn.Module, on: bool) -> nn.Module:
+    """``module`` with spectral normalisation of its weight when ``on`` (Miyato et al. 2018)."""
+    return nn.utils.spectral_norm(module) if on else module
+
+
+class BandAttention(nn.Module):
+    """Self-attention across the bands (channels) of a ``B x C x H x W`` map.
+
+    Each band is a token described by its ``pool x pool`` average-pooled image; with queries
+    ``q = W_q d`` and keys ``k = W_k d`` of those descriptors, the band-by-band weights are
+    ``A = softmax(q k^T / sqrt(dim))`` (C x C, rows sum to 1) and the block returns
+    ``x + gamma * (A x)``: each band gains a learned mixture of the bands it attends to.
+    ``gamma`` starts at 0, so the block starts as the identity (as in SAGAN, Zhang et al. 2019,
+    here over bands instead of pixels).
+    """
+
+    def __init__(self, pool: int = 4, dim: int = 16) -> None:
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(pool)
+        self.q = nn.Linear(pool * pool, dim, bias=False)
+        self.k = nn.Linear(pool * pool, dim, bias=False)
+        self.gamma = nn.Parameter(torch.zeros(1))
+        self.scale = dim ** -0.5
+
+    def weights(self, x: torch.Tensor) -> torch.Tensor:
+        """The ``B x C x C`` attention weights of ``x``."""
+        d = self.pool(x).flatten(2)  # B x C x pool^2
+        return torch.softmax(self.q(d) @ self.k(d).transpose(1, 2) * self.scale, dim=-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.weights(x)
+        mixed = (a @ x.flatten(2)).view_as(x)
+        return x + self.gamma * mixed
+
+
+def _n_halvings(image_size: int) -> int:
+    if image_size < 8 or image_size & (image_size - 1):
+        raise ValueError(f"image_size must be a power of two >= 8, got {image_size}")
+    return image_size.bit_length() - 3  # 64 -> 4 halvings to 4 x 4
+
+
+class BandConv3d(nn.Module):
+    """A 3-D convolution over (band, height, width) with a band kernel of ``kb`` (odd), band
+    stride 1 and band padding ``kb // 2``, computed as a 2-D convolution: the ``kb``
+    neighbouring bands of every band are stacked as channels (zero beyond the ends) and one
+    ``Conv2d(c_in * kb, c_out, k, stride, padding)`` runs over all bands at once.
+
+    Exactly equal to ``nn.Conv3d(c_in, c_out, (kb, k, k), (1, s, s), (kb // 2, p, p))`` with the
+    weight ``conv.weight.view(c_out, c_in, kb, k, k)`` (a test checks it), but it uses the fast
+    2-D kernels, which matters for the double backward of a gradient penalty on the CPU.
+    Input and output are ``B x C x D x H x W``.
+    """
+
+    def __init__(self, c_in: int, c_out: int, kb: int = 3, k: int = 4, stride: int = 2,
+                 padding: int = 1, bias: bool = True, sn: bool = False) -> None:
+        super().__init__()
+        if kb % 2 != 1:
+            raise ValueError(f"BandConv3d: the band kernel must be odd, got {kb}")
+        self.kb = kb
+        self.conv = maybe_sn(nn.Conv2d(c_in * kb, c_out, k, stride, padding, bias=bias), sn)
+
+    def weight3d(self) -> torch.Tensor:
+        """The equivalent ``nn.Conv3d`` weight, ``c_out x c_in x kb x k x k``."""
+        w = self.conv.weight
+        return w.view(w.shape[0], -1, self.kb, *w.shape[-2:])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, d, h, w = x.shape
+        half = self.kb // 2
+        xp = F.pad(x, (0, 0, 0, 0, half, half))  # zero bands beyond both ends
+        stack = torch.stack([xp[:, :, j:j + d] for j in range(self.kb)], 2)  # B C kb D H W
+        stack = stack.permute(0, 3, 1, 2, 4, 5).reshape(b * d, c * self.kb, h, w)
+        out = self.conv(stack)
+        return out.view(b, d, *out.shape[1:]).transpose(1, 2)
+
+
+class Generator3D(nn.Module):
+    """Latent ``z`` -> cube ``B x n_bands x S x S`` in [-1, 1] through 3-D convolutions.
+
+    The cube is treated as a one-channel volume (band, height, width): ``z`` becomes a
+    ``width x b0 x 4 x 4`` volume (``b0`` bands), then each up block doubles height and width
+    (and the band depth until it reaches ``n_bands``) by nearest upsampling and a 3 x 3 x 3
+    convolution (:class:`BandConv3d`; BN, ReLU); a last 3 x 3 x 3 convolution gives one
+    channel. Every kernel spans three neighbouring bands, so nearby wavelengths are generated
+    together.
+    """
+
+    def __init__(self, image_size: int, n_bands: int, z_dim: int, width: int) -> None:
+        super().__init__()
+        n_up = _n_halvings(image_size)
+        band_ups = 0
+        while n_bands % 2 ** (band_ups + 1) == 0 and n_bands // 2 ** (band_ups + 1) >= 2 \
+                and band_ups < n_up:
+            band_ups += 1
+        self.b0, self.width = n_bands // 2 ** band_ups, width
+        self.init = nn.Linear(z_dim, width * self.b0 * 16)
+        blocks: list[nn.Module] = []
+        c = width
+        for i in range(n_up):
+            c_out = max(width // 2 ** (i + 1), 4)
+            scale = (2 if i < band_ups else 1, 2, 2)
+            blocks += [nn.Upsample(scale_factor=scale, mode="nearest"),
+                       BandConv3d(c, c_out, 3, 3, 1, 1, bias=False), nn.BatchNorm3d(c_out),
+                       nn.ReLU(True)]
+            c = c_out
+        self.ups = nn.Sequential(*blocks)
+        self.out = BandConv3d(c, 1, 3, 3, 1, 1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.init(z.flatten(1))).view(len(z), self.width, self.b0, 4, 4)
+        return torch.tanh(self.out(self.ups(h))[:, 0])
+
+
+class Critic3D(nn.Module):
+    """Cube ``B x n_bands x S x S`` -> one score per image, by 3-D convolutions over
+    (band, height, width) of the cube as a one-channel volume.
+
+    Each block is a ``3 x 4 x 4`` convolution (:class:`BandConv3d`), stride 1 along the bands
+    and 2 in space (so the band axis keeps its resolution and order), LeakyReLU(0.2); no batch
+    norm (the gradient penalty is per sample). ``sn``: spectral normalisation of every weight.
+    ``fft``: a spectral arm reads ``|rfft(x)|`` along the band axis (the magnitude of each
+    pixel's spectrum's Fourier coefficients), processes it with 2-D convolutions and is
+    concatenated with the spatial features before the linear head.
+    """
+
+    def __init__(self, image_size: int, n_bands: int, width: int, *, sn: bool = False,
+                 fft: bool = False) -> None:
+        super().__init__()
+        n_down = _n_halvings(image_size)
+        layers: list[nn.Module] = []
+        c = 1
+        for i in range(n_down):
+            c_out = width * min(2 ** i, 8)
+            layers += [BandConv3d(c, c_out, 3, 4, 2, 1, sn=sn), nn.LeakyReLU(0.2, True)]
+            c = c_out
+        self.features = nn.Sequential(*layers)
+        n_feat = c * n_bands * 16
+        self.fft = None
+        if fft:
+            n_freq = n_bands // 2 + 1
+            arm: list[nn.Module] = []
+            c = n_freq
+            for i in range(n_down):
+                c_out = width * min(2 ** i, 8)
+                arm += [maybe_sn(nn.Conv2d(c, c_out, 4, 2, 1), sn), nn.LeakyReLU(0.2, True)]
+                c = c_out
+            self.fft = nn.Sequential(*arm)
+            n_feat += c * 16
+        self.head = maybe_sn(nn.Linear(n_feat, 1), sn)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.features(x[:, None]).flatten(1)
+        if self.fft is not None:
+            mag = torch.fft.rfft(x.float(), dim=1).abs().to(x.dtype)
+            h = torch.cat([h, self.fft(mag).flatten(1)], 1)
+        return self.head(h)[:, 0]
