@@ -34,7 +34,7 @@ from .runtime import seed_everything
 #: Config sections read by each notebook; the first is its own (bare OVERRIDES keys go there).
 SECTIONS: dict[str, tuple[str, ...]] = {
     "01": ("data",),
-    "03": ("fastgan", "gan_study", "metrics"),
+    "03": ("fastgan", "gan_study", "metrics", "stylegan2"),
     "05": ("vae", "vae_study", "gan_study", "metrics"),
     "06": ("classifier", "classifier_study", "gan_study"),
     "07": ("proportion_study", "classifier", "gan_study"),

@@ -26,7 +26,8 @@ from .. import config
 from .objective import Objective
 
 # family -> module whose import registers it (the project's own families)
-_BUILTIN = {"fastgan": "hsilib.models.fastgan", "vae": "hsilib.models.vae"}
+_BUILTIN = {"fastgan": "hsilib.models.fastgan", "vae": "hsilib.models.vae",
+            "stylegan2": "hsilib.models.stylegan2"}
 
 
 @dataclass(frozen=True)
