@@ -211,11 +211,20 @@ class GANStudyConfig:
     compare_steps: int = 20_000  # steps of that comparison run (and of its matched baseline)
     generator_seeds: tuple[int, ...] = (0, 1, 2)
     replicates: Literal["seeds", "folds"] = "folds"
+    # StyleGAN2-ADA part: SeFa directions, traversals and inversion of validation crops
+    sefa_k: int = 5  # SeFa directions shown (top eigenvectors)
+    sefa_layers: tuple[int, ...] = (0, 1, 2)  # modulated convolutions whose style weights count
+    traversal_sd: float = 3.0  # traversals span +- this many SDs of w along a direction
+    n_traversal: int = 16  # latents per traversal point for the lesion / spectrum / chromophore read
+    n_invert: int = 16  # validation crops inverted into W and W+
+    invert_steps: int = 500  # optimiser steps per inversion
 
     DELTAS: ClassVar[Deltas] = {
         "quick": dict(n_synthetic=100, compare_steps=150, generator_seeds=(0, 1),
-                      replicates="seeds"),
-        "smoke": dict(n_synthetic=6, compare_steps=3, generator_seeds=(0, 1), replicates="seeds"),
+                      replicates="seeds", sefa_k=3, n_traversal=8, n_invert=8,
+                      invert_steps=150),
+        "smoke": dict(n_synthetic=6, compare_steps=3, generator_seeds=(0, 1), replicates="seeds",
+                      sefa_k=2, sefa_layers=(0,), n_traversal=2, n_invert=2, invert_steps=3),
     }
 
     def __post_init__(self) -> None:
