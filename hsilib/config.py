@@ -215,7 +215,7 @@ class GANStudyConfig:
     sefa_k: int = 5  # SeFa directions shown (top eigenvectors)
     sefa_layers: tuple[int, ...] = (0, 1, 2)  # modulated convolutions whose style weights count
     traversal_sd: float = 3.0  # traversals span +- this many SDs of w along a direction
-    n_traversal: int = 16  # latents per traversal point for the lesion / spectrum / chromophore read
+    n_traversal: int = 16  # latents per traversal point (lesion, spectrum, chromophore reads)
     n_invert: int = 16  # validation crops inverted into W and W+
     invert_steps: int = 500  # optimiser steps per inversion
 
