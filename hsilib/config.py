@@ -151,6 +151,48 @@ class FastGANConfig(GeneratorConfig):
 
 
 @dataclass(frozen=True)
+class StyleGAN2Config(GeneratorConfig):
+    """StyleGAN2-ADA (notebook 03, second family); defaults: Karras et al. 2020's 256-px setting
+    (widths 16384 / resolution up to 512, 8 mapping layers, lr 2.5e-3, betas (0, 0.99), R1 every
+    16 steps, path length every 4, ADA target 0.6 adjusted every 4 steps over 500k images)."""
+
+    family: ClassVar[str] = "stylegan2"
+
+    betas: tuple[float, float] = (0.0, 0.99)
+    lr: float = 2.5e-3
+    z_dim: int = 512
+    w_dim: int = 512
+    mapping_layers: int = 8
+    mapping_lr_mul: float = 0.01
+    channel_base: int = 16384  # feature maps at resolution r: min(channel_max, channel_base // r)
+    channel_max: int = 512
+    style_mixing: float = 0.9  # probability of mixing two latents per generated image
+    r1_gamma: float = 1.0  # weight gamma of (gamma / 2) E||grad D(real)||^2
+    r1_every: int = 16  # lazy R1: every this many steps
+    pl_weight: float = 2.0  # path-length regularisation; 0 = off
+    pl_every: int = 4
+    ada_target: float = 0.6  # target of r_t = E[sign(D(real))]
+    ada_interval: int = 4  # steps between adjustments of p
+    ada_kimg: float = 500.0  # thousands of real images for p to go from 0 to 1
+    ada_ops: tuple[str, ...] = ("xflip", "rot90", "translate", "scale", "cutout")
+
+    DELTAS: ClassVar[Deltas] = {
+        # notebook 03 trains each run for the seconds its FastGAN counterpart took; steps is
+        # only a cap. A step measured at 0.7-0.85 x a FastGAN quick step on the same (busy)
+        # 2-core CPU, so ~350-450 steps fit FastGAN's 300. ADA must move p within a few hundred
+        # steps, hence the small ada_kimg (p from 0 to 1 in 125 steps of 8 images)
+        "quick": dict(image_size=64, batch_size=8, steps=1000, z_dim=64, w_dim=64,
+                      mapping_layers=2, channel_base=1024, channel_max=64, r1_gamma=0.1,
+                      pl_weight=0.0, ada_kimg=1.0, log_every=10, sample_every=100,
+                      checkpoint_every=100),
+        "smoke": dict(image_size=32, batch_size=4, steps=3, z_dim=16, w_dim=16,
+                      mapping_layers=1, channel_base=128, channel_max=8, r1_every=2,
+                      pl_every=2, ada_interval=1, ada_kimg=0.01, log_every=1, sample_every=2,
+                      checkpoint_every=2),
+    }
+
+
+@dataclass(frozen=True)
 class GANStudyConfig:
     """What notebook 03 does with its generators, apart from training them.
 
@@ -171,11 +213,20 @@ class GANStudyConfig:
     compare_steps: int = 20_000  # steps of that comparison run (and of its matched baseline)
     generator_seeds: tuple[int, ...] = (0, 1, 2)
     replicates: Literal["seeds", "folds"] = "folds"
+    # StyleGAN2-ADA part: SeFa directions, traversals and inversion of validation crops
+    sefa_k: int = 5  # SeFa directions shown (top eigenvectors)
+    sefa_layers: tuple[int, ...] = (0, 1, 2)  # modulated convolutions whose style weights count
+    traversal_sd: float = 3.0  # traversals span +- this many SDs of w along a direction
+    n_traversal: int = 16  # latents per traversal point (lesion, spectrum, chromophore reads)
+    n_invert: int = 16  # validation crops inverted into W and W+
+    invert_steps: int = 500  # optimiser steps per inversion
 
     DELTAS: ClassVar[Deltas] = {
         "quick": dict(n_synthetic=100, compare_steps=150, generator_seeds=(0, 1),
-                      replicates="seeds"),
-        "smoke": dict(n_synthetic=6, compare_steps=3, generator_seeds=(0, 1), replicates="seeds"),
+                      replicates="seeds", sefa_k=3, n_traversal=8, n_invert=8,
+                      invert_steps=150),
+        "smoke": dict(n_synthetic=6, compare_steps=3, generator_seeds=(0, 1), replicates="seeds",
+                      sefa_k=2, sefa_layers=(0,), n_traversal=2, n_invert=2, invert_steps=3),
     }
 
     def __post_init__(self) -> None:
@@ -616,6 +667,7 @@ class StudyConfig:
     data: DataConfig = field(default_factory=DataConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     fastgan: FastGANConfig = field(default_factory=FastGANConfig)
+    stylegan2: StyleGAN2Config = field(default_factory=StyleGAN2Config)
     gan_study: GANStudyConfig = field(default_factory=GANStudyConfig)
     shsgan: ShsGANConfig = field(default_factory=ShsGANConfig)
     classic: ClassicGANConfig = field(default_factory=ClassicGANConfig)

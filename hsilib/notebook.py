@@ -35,7 +35,7 @@ from .runtime import seed_everything
 SECTIONS: dict[str, tuple[str, ...]] = {
     "01": ("data",),
     "02": ("ablation_study", "shsgan", "classic", "metrics"),
-    "03": ("fastgan", "gan_study", "metrics"),
+    "03": ("fastgan", "gan_study", "metrics", "stylegan2"),
     "04": ("cond_gan", "cyclegan", "conditional_study", "gan_study", "metrics"),
     "05": ("vae", "vae_study", "gan_study", "metrics"),
     "06": ("classifier", "classifier_study", "gan_study"),

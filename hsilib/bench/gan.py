@@ -1,4 +1,4 @@
-"""Benchmarks: FastGAN training steps per second (batch 8, 16 bands) at 64, 128 and 256 px.
+"""Benchmarks: GAN training steps per second (batch 8, 16 bands) at 64, 128 and 256 px.
 
 Two variants at the published widths (ngf = ndf = 64, z_dim = 256) on the same machine:
 
@@ -12,8 +12,14 @@ Two variants at the published widths (ngf = ndf = 64, z_dim = 256) on the same m
   the EMA kept as a separate parameter list. Same networks and losses, so the difference is
   purely the loop.
 
-Both use the L1 + (1 - SSIM) reconstruction loss (no LPIPS backbone file offline). CUDA variants
-are registered only when a CUDA device is present.
+A third, ``gan.stylegan2_<S>_<dev>``, times this repository's StyleGAN2-ADA step
+(:class:`hsilib.models.stylegan2.StyleGAN2Objective`, the ``full`` widths: 16384 / resolution up to
+512, 8 mapping layers) through the same trainer; its lazy R1 (every 16 steps) and path-length
+(every 4 steps) updates run on some steps only, so a short run's time depends on which steps it
+covers.
+
+The FastGAN variants use the L1 + (1 - SSIM) reconstruction loss (no LPIPS backbone file
+offline). CUDA variants are registered only when a CUDA device is present.
 """
 
 from __future__ import annotations
@@ -105,13 +111,33 @@ def _reference(size: int, device: str, steps: int):
     return run
 
 
+def _stylegan2(size: int, device: str, steps: int):
+    from ..train.trainer import make_trainer
+
+    cfg = config.resolve("full", "stylegan2", image_size=size, batch_size=BATCH,
+                         amp=device == "cuda")
+    trainer = make_trainer(cfg, _images(cfg), seed=0, device=device)
+    trainer.sampler.augment = None
+
+    def run():
+        for _ in range(steps):
+            trainer.train_step()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return steps
+
+    return run
+
+
 def _register(size: int, device: str) -> None:
     steps = {"cpu": {64: 2, 128: 1, 256: 1}, "cuda": {64: 20, 128: 10, 256: 5}}[device][size]
     repeats = 2 if device == "cpu" else 3
     for name, fn, what in (("fastgan", _ours, "this repo's trainer"),
-                           ("reference", _reference, "published loop")):
+                           ("reference", _reference, "published loop"),
+                           ("stylegan2", _stylegan2, "StyleGAN2-ADA, this repo's trainer")):
         register(f"gan.{name}_{size}_{device}", group="gan", unit="steps", repeats=repeats,
-                 note=f"{what}, {size}px, batch {BATCH}, 16 bands, ngf=ndf=64, {device}")(
+                 note=f"{what}, {size}px, batch {BATCH}, 16 bands, "
+                 f"{'full widths' if name == 'stylegan2' else 'ngf=ndf=64'}, {device}")(
             lambda cfg, fn=fn, size=size, steps=steps: fn(size, device, steps))
 
 

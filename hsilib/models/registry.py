@@ -28,7 +28,8 @@ from .objective import Objective
 # family -> module whose import registers it (the project's own families)
 _BUILTIN = {"fastgan": "hsilib.models.fastgan", "vae": "hsilib.models.vae",
             "cfastgan": "hsilib.models.conditional", "cyclegan": "hsilib.models.cyclegan",
-            "shsgan": "hsilib.models.shsgan", "classic": "hsilib.models.classic"}
+            "shsgan": "hsilib.models.shsgan", "classic": "hsilib.models.classic",
+            "stylegan2": "hsilib.models.stylegan2"}
 
 
 @dataclass(frozen=True)
