@@ -182,12 +182,14 @@ def export_envi_set(dataset: HSIDermoscopy, out_dir: str | os.PathLike,
     """Write every cube of ``dataset`` as ENVI in the same class-folder layout.
 
     The set is written into a temporary folder, then renamed onto ``out_dir`` in one step; the
-    result opens with ``HSIDermoscopy(out_dir)``.
+    result opens with ``HSIDermoscopy(out_dir)``. ``out_dir`` may not overlap the data set's
+    own folder, and an existing one is replaced only when the project wrote it
+    (:func:`hsilib.paths.atomic_dir`).
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise FileExistsError(f"{out_dir}: exists; pass overwrite=True to replace it")
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, (dataset.root,)) as tmp:
         for folder in CLASS_FOLDERS.values():
             (tmp / folder).mkdir()
         for _, row in dataset.index.iterrows():
