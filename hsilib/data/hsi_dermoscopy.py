@@ -101,16 +101,57 @@ def _read_mat_v73(path: Path) -> np.ndarray:
         return np.asarray(f[names[0]]).transpose(2, 1, 0)
 
 
+#: Header field in which :func:`export_envi` records the SHA-256 of the data file it wrote.
+ENVI_CHECKSUM_KEY = "hsilib data sha256"
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def _read_envi(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read an ENVI pair, checking first that the data file fits the header: its size must be
+    header offset + lines x samples x bands x bytes per value, and the data file's SHA-256
+    must match the one :func:`export_envi` recorded (when the header has it)."""
     import spectral.io.envi as envi
 
     try:
         img = envi.open(str(path))
+    except Exception as err:
+        raise CubeFormatError(
+            f"{path}: unreadable ENVI file ({type(err).__name__}: {err})") from err
+    data = Path(img.filename)
+    meta = img.metadata
+    try:
+        expected = int(meta.get("header offset", 0)) + (
+            img.nrows * img.ncols * img.nbands * np.dtype(img.dtype).itemsize)
+    except (TypeError, ValueError) as err:
+        raise CubeFormatError(f"{path}: unreadable ENVI header ({err})") from err
+    size = data.stat().st_size
+    if size != expected:
+        raise CubeFormatError(
+            f"{path}: the data file {data} has {size} bytes, the header says {expected} "
+            f"({img.nrows} lines x {img.ncols} samples x {img.nbands} bands of "
+            f"{np.dtype(img.dtype).name}): header and data do not belong together (an "
+            "interrupted export?)")
+    recorded = meta.get(ENVI_CHECKSUM_KEY)
+    if recorded and _sha256(data) != recorded:
+        raise CubeFormatError(
+            f"{path}: the data file {data} is not the one this header was written with "
+            "(checksum differs): header and data do not belong together (an interrupted "
+            "export?)")
+    try:
         cube = np.asarray(img.load())
     except Exception as err:
         raise CubeFormatError(
             f"{path}: unreadable ENVI file ({type(err).__name__}: {err})") from err
-    wl = img.metadata.get("wavelength")
+    wl = meta.get("wavelength")
     return cube, (np.asarray([float(w) for w in wl], np.float32) if wl else None)
 
 
@@ -148,7 +189,9 @@ def export_envi(hdr_path: str | os.PathLike, cube: np.ndarray,
     """Write ``cube`` as ENVI ``<name>.hdr`` + ``<name>.img`` with its wavelengths (nm).
 
     Both files are written into a temporary folder beside the target and renamed into place
-    (the header last), so an interrupted export leaves no half-written pair.
+    (the header last). The header records the data file's size (its shape) and SHA-256, and
+    reading checks both, so a pair broken by an interruption between the two renames (a new
+    data file under an old header) is an error, never a cube of the wrong shape.
     """
     import spectral.io.envi as envi
 
@@ -163,6 +206,8 @@ def export_envi(hdr_path: str | os.PathLike, cube: np.ndarray,
         tmp_hdr = Path(tmp) / hdr_path.name
         envi.save_image(str(tmp_hdr), cube, dtype=np.float32, metadata=meta, force=True,
                         ext=".img", interleave="bsq")
+        with open(tmp_hdr, "a") as f:  # the checksum of the data file, read back on load
+            f.write(f"{ENVI_CHECKSUM_KEY} = {_sha256(tmp_hdr.with_suffix('.img'))}\n")
         os.replace(tmp_hdr.with_suffix(".img"), hdr_path.with_suffix(".img"))
         os.replace(tmp_hdr, hdr_path)
     return hdr_path
