@@ -47,15 +47,36 @@ class CubeFormatError(ValueError):
     """A cube file is unreadable or holds something other than a finite H x W x B array."""
 
 
+class DataScaleWarning(UserWarning):
+    """Cubes of one data set differ in scale by orders of magnitude (raw counts beside
+    reflectance?)."""
+
+
+class SubtypeWarning(UserWarning):
+    """An ``OtherCube`` file name names no known subtype (it is counted as ``unknown``)."""
+
+
 # --------------------------------------------------------------------------------------------
 # One cube: read, validate, write
 # --------------------------------------------------------------------------------------------
 def validate_cube(cube: Any, source: str | os.PathLike = "<array>",
-                  n_bands: int = len(WAVELENGTHS_NM)) -> np.ndarray:
-    """Return ``cube`` as float32 H x W x ``n_bands``; raise :class:`CubeFormatError` naming
-    ``source`` if it is not numeric, not 3-D, has the wrong band count or non-finite values."""
+                  n_bands: int = len(WAVELENGTHS_NM), integer_scale: float | None = None
+                  ) -> np.ndarray:
+    """Return ``cube`` as float32 H x W x ``n_bands`` reflectance; raise :class:`CubeFormatError`
+    naming ``source`` when it is not one.
+
+    Accepted: a real floating-point array (reflectance, about 0 to 1; small negative values
+    from dark-current subtraction are kept) of shape H x W x ``n_bands`` with H, W >= 1, finite
+    values and at least one value above 0. Integer arrays (raw camera counts) are accepted only
+    with ``integer_scale``, the count that means reflectance 1 (e.g. 4095 for a 12-bit white
+    reference): the cube is divided by it. Refused: booleans, complex or non-numeric data,
+    integers without a scale, a wrong rank or band count, an empty image, NaN/inf, and a cube
+    with no positive value (not reflectance).
+    """
     arr = np.asarray(cube)
-    if arr.dtype.kind not in "biuf":
+    if arr.dtype.kind == "b":
+        raise CubeFormatError(f"{source}: a boolean array (a mask?), not a reflectance cube")
+    if arr.dtype.kind not in "iuf":
         raise CubeFormatError(f"{source}: expected a numeric array, got dtype {arr.dtype}")
     if arr.ndim != 3:
         raise CubeFormatError(
@@ -63,11 +84,51 @@ def validate_cube(cube: Any, source: str | os.PathLike = "<array>",
     if arr.shape[-1] != n_bands:
         raise CubeFormatError(
             f"{source}: expected {n_bands} bands on the last axis, got shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise CubeFormatError(f"{source}: empty image, shape {arr.shape}")
+    if arr.dtype.kind in "iu":
+        if integer_scale is None:
+            raise CubeFormatError(
+                f"{source}: integer data (dtype {arr.dtype}, values {arr.min()}..{arr.max()}) "
+                "looks like raw camera counts, not reflectance; convert it to reflectance "
+                "(float), or pass integer_scale=<the count of reflectance 1>")
+        if not integer_scale > 0:
+            raise CubeFormatError(f"{source}: integer_scale must be > 0, got {integer_scale}")
+        arr = arr.astype(np.float32) / np.float32(integer_scale)
     arr = arr.astype(np.float32, copy=False)
     bad = ~np.isfinite(arr)
     if bad.any():
         raise CubeFormatError(f"{source}: {int(bad.sum())} NaN/inf values in the cube")
+    if not (arr > 0).any():
+        raise CubeFormatError(f"{source}: no value above 0 (max {float(arr.max()):g}): not "
+                              "reflectance")
     return arr
+
+
+def cube_scale(cube: np.ndarray) -> float:
+    """A cube's scale: the 99th percentile of its values (reflectance: about 0.3 to 1)."""
+    return float(np.percentile(cube, 99))
+
+
+def check_scales(scales: dict[str, float], ratio: float = 100.0) -> str | None:
+    """Warn (:class:`DataScaleWarning`) when the cube scales (:func:`cube_scale`, by file) of
+    one data set differ by more than ``ratio``: raw counts beside reflectance would make any
+    global normaliser squash the reflectance cubes to near zero. Returns the message or None."""
+    import warnings
+
+    values = {k: v for k, v in scales.items() if v > 0}
+    if len(values) < 2:
+        return None
+    lo, hi = min(values, key=values.get), max(values, key=values.get)
+    if values[hi] <= ratio * values[lo]:
+        return None
+    med = float(np.median(list(values.values())))
+    odd = sorted(k for k, v in values.items() if v > 10 * med or v < med / 10)
+    msg = (f"cube scales differ by {values[hi] / values[lo]:.3g}x: {hi} (99th percentile "
+           f"{values[hi]:g}) vs {lo} ({values[lo]:g}); raw counts beside reflectance? Files "
+           f"far from the median scale {med:g}: {odd[:10]}")
+    warnings.warn(msg, DataScaleWarning, stacklevel=2)
+    return msg
 
 
 def _read_mat(path: Path) -> np.ndarray:
@@ -155,9 +216,11 @@ def _read_envi(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     return cube, (np.asarray([float(w) for w in wl], np.float32) if wl else None)
 
 
-def load_cube(path: str | os.PathLike, n_bands: int = len(WAVELENGTHS_NM)) -> np.ndarray:
+def load_cube(path: str | os.PathLike, n_bands: int = len(WAVELENGTHS_NM),
+              integer_scale: float | None = None) -> np.ndarray:
     """Read one cube file (``.mat`` of any key name and float type, or ENVI ``.hdr``) as float32
-    H x W x B, validated; every error names the file."""
+    H x W x B reflectance, validated (:func:`validate_cube`: integer counts need
+    ``integer_scale``); every error names the file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such cube file")
@@ -167,7 +230,7 @@ def load_cube(path: str | os.PathLike, n_bands: int = len(WAVELENGTHS_NM)) -> np
         cube = _read_mat(path)
     else:
         raise CubeFormatError(f"{path}: unknown cube format (expected .mat or ENVI .hdr)")
-    return validate_cube(cube, path, n_bands)
+    return validate_cube(cube, path, n_bands, integer_scale)
 
 
 def save_cube(path: str | os.PathLike, cube: np.ndarray, key: str = "cube") -> Path:
@@ -248,7 +311,10 @@ def export_envi_set(dataset: HSIDermoscopy, out_dir: str | os.PathLike,
 # --------------------------------------------------------------------------------------------
 def parse_subtype(stem: str, cls: str) -> str:
     """Subtype from a file name: MM/DN for those folders; for Other, the first known token
-    (``SUBTYPE_TOKENS``, case-insensitive, e.g. ``sk_12`` -> ``SK``), else ``"unknown"``."""
+    (``SUBTYPE_TOKENS``, case-insensitive, e.g. ``sk_12`` -> ``SK``), else ``"unknown"``.
+
+    A name glued to a token counts only when the token is followed by a digit, a non-letter or
+    ``cube`` (``Lentigo3a``, ``SKcube``); ``Skin_01`` is not SK."""
     if cls in ("MM", "DN"):
         return cls
     canon = {t.lower(): t for t in SUBTYPE_TOKENS}
@@ -256,7 +322,7 @@ def parse_subtype(stem: str, cls: str) -> str:
         if token.lower() in canon:
             return canon[token.lower()]
     for token in SUBTYPE_TOKENS:  # glued names such as "Lentigo3a" or "SKcube"
-        if stem.lower().startswith(token.lower()):
+        if re.match(rf"{token}(?:$|[^A-Za-z]|cube)", stem, flags=re.IGNORECASE):
             return token
     return "unknown"
 
@@ -296,6 +362,14 @@ class HSIDermoscopy:
         if not rows:
             raise DatasetNotFoundError(f"{self.root}: no .mat or .hdr cubes in the class folders")
         self.index = pd.DataFrame(rows)
+        unknown = self.index.path[self.index.subtype == "unknown"]
+        if len(unknown):
+            import warnings
+
+            warnings.warn(
+                f"{len(unknown)} OtherCube file name(s) name no known subtype "
+                f"({', '.join(SUBTYPE_TOKENS)}); their subtype is 'unknown': "
+                f"{', '.join(p.name for p in unknown[:10])}", SubtypeWarning, stacklevel=2)
         dup = self.index.stem[self.index.stem.duplicated()]
         if len(dup):
             raise ValueError(f"{self.root}: file stems must be unique, repeated: {list(dup)}")

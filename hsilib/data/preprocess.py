@@ -477,9 +477,10 @@ def crop_in_field(cube: np.ndarray, masks: list[np.ndarray], size: int, scale: f
 
 
 def _crops_of_one(row: dict[str, Any], out_dir: str, size: int, scale: float, min_area: int,
-                  masks_dir: str | None) -> tuple[list[dict[str, Any]], list[str]]:
-    """Worker: crops of one source cube, written into ``out_dir``; (index rows, warnings)."""
-    from .hsi_dermoscopy import load_cube
+                  masks_dir: str | None) -> tuple[list[dict[str, Any]], list[str], float]:
+    """Worker: crops of one source cube, written into ``out_dir``; (index rows, warnings, the
+    cube's scale)."""
+    from .hsi_dermoscopy import cube_scale, load_cube
 
     cube = load_cube(row["path"])
     with warnings.catch_warnings(record=True) as caught:
@@ -505,7 +506,7 @@ def _crops_of_one(row: dict[str, Any], out_dir: str, size: int, scale: float, mi
                      "is_synthetic": False, "generator": "real", "checkpoint_sha": "none",
                      "seed": -1, "field_fill": round(crop["field_fill"], 6),
                      "touches_field_edge": crop["touches_field_edge"]})
-    return rows, [str(w.message) for w in caught]
+    return rows, [str(w.message) for w in caught], cube_scale(cube)
 
 
 def _sha(path: Path) -> str:
@@ -583,7 +584,9 @@ def make_crops(dataset: Any, out_dir: str | os.PathLike, *, size: int, scale: fl
     to redo the crops). A mask edited there is never overwritten unless ``overwrite_masks``
     (:func:`sync_editable_masks`).
 
-    Errors, raised before anything is replaced: a ``masks_dir`` that does not exist or holds no
+    Cubes whose scales differ by orders of magnitude raise a
+    :class:`~hsilib.data.hsi_dermoscopy.DataScaleWarning` naming them. Errors, raised before
+    anything is replaced: a ``masks_dir`` that does not exist or holds no
     mask of any cube of ``dataset``, and a run that makes no crop at all. Warnings of all files
     are gathered into one :class:`SegmentationWarning`. Returns the index (also in
     ``.attrs["warnings"]``).
@@ -617,15 +620,20 @@ def make_crops(dataset: Any, out_dir: str | os.PathLike, *, size: int, scale: fl
         else:
             results = [_crops_of_one(j, *args)
                        for j in bar(jobs, total=len(jobs), desc="crops", disable=not progress)]
-        for r, w in results:
+        scales = {}
+        for job, (r, w, scale) in zip(jobs, results, strict=True):
             rows += r
             notes += w
+            scales[Path(job["path"]).name] = scale
         if not rows:
             raise ValueError(f"no lesion crop from the {len(jobs)} cubes of {root} "
                              f"(masks_dir={masks_dir}, min_area={min_area}); {out_dir} is left "
                              "as it was. Notes: " + "; ".join(notes[:5]))
         index = pd.DataFrame(rows, columns=[*CROP_COLUMNS, *OPTIONAL_COLUMNS])
         index.to_csv(tmp / "index.csv", index=False)
+    from .hsi_dermoscopy import check_scales
+
+    check_scales(scales)  # raw counts beside reflectance: a warning naming the files
     if edit_masks_dir is not None and (masks_dir is None or Path(masks_dir).resolve()
                                        != Path(edit_masks_dir).resolve()):
         notes += sync_editable_masks(Path(out_dir) / "masks", edit_masks_dir,
