@@ -111,7 +111,7 @@ class GeneratorConfig:
 
     family: ClassVar[str] = ""
     #: output sides the family's networks support (checked when a config is resolved)
-    image_sizes: ClassVar[tuple[int, ...]] = (16, 32, 64, 128, 256, 512, 1024)
+    image_sizes: ClassVar[tuple[int, ...]] = (4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
     image_size: int = 256  # output side
     n_bands: int = 16  # spectral bands of the generated cubes

@@ -228,8 +228,13 @@ def atomic_dir(target: str | os.PathLike,
             check_output_dir(target)  # still ours (nothing changed it meanwhile)
             old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
             os.replace(target, old / "x")  # move aside first: the swap is two renames
-            os.replace(tmp, target)
-            shutil.rmtree(old)
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                os.replace(old / "x", target)  # put the old folder back
+                raise
+            finally:
+                shutil.rmtree(old)  # the replaced folder (or nothing, once put back)
         else:
             os.replace(tmp, target)
     finally:
