@@ -157,6 +157,22 @@ def environment() -> dict:
             "cpu_count": os.cpu_count()}
 
 
+def read_manifest(path: Path) -> dict:
+    """The run's manifest (``{}`` when there is none yet); a corrupt one is an error naming it."""
+    if not path.exists():
+        return {}
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"error: {path} is not a readable manifest ({type(err).__name__}: "
+                         f"{err}); move it away to start the run record afresh (every "
+                         "notebook then reruns)") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("notebooks", {}), dict):
+        raise SystemExit(f"error: {path} is not a manifest of run_all.py (expected a JSON "
+                         "object with a 'notebooks' object); move it away to start afresh")
+    return manifest
+
+
 def write_json(path: Path, obj: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(obj, indent=2, default=str))
@@ -250,16 +266,21 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
     from hsilib.paths import run_paths
 
-    run = run_paths(args.out, profile).make()
+    # everything is checked before the run folder is created or touched
+    run = run_paths(args.out, profile)
+    for folder in (run.root, *run.root.parents):
+        if folder.exists() and not folder.is_dir():
+            raise SystemExit(f"error: --out {run.root}: {folder} is a file, not a folder")
     found = find_notebooks(Path(args.notebooks))
     notebooks = select(found, args.only, args.start)
     if not notebooks:
         raise SystemExit(f"error: no NN_*.ipynb notebooks in {args.notebooks}")
     overrides = parse_overrides(args.overrides, {p.name[:2] for p in found})
     check_overrides(overrides)
+    manifest = read_manifest(run.manifest)
+    run.make()
     print(f"run folder: {run.root}", flush=True)
 
-    manifest = json.loads(run.manifest.read_text()) if run.manifest.exists() else {}
     manifest.update(profile=profile, run_dir=str(run.root), data_dir=data_dir, seed=args.seed,
                     updated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     executor=args.executor, cluster=args.cluster,
@@ -287,6 +308,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{head} running ...", flush=True)
         executed = run.notebooks / nb.name
         before = _run_files(run.root)
+        # recorded as running until it ends: a run killed meanwhile leaves no "ok" record, so
+        # the next run reruns this notebook from the start instead of trusting partial outputs
+        old = records.get(name) or {}
+        records[name] = {"status": "running", "status_last_run": "running",
+                         "parameters": params, "outputs": old.get("outputs", [])}
+        write_json(run.manifest, manifest)
         t0 = time.perf_counter()
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         try:

@@ -110,6 +110,8 @@ class GeneratorConfig:
     """
 
     family: ClassVar[str] = ""
+    #: output sides the family's networks support (checked when a config is resolved)
+    image_sizes: ClassVar[tuple[int, ...]] = (4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
     image_size: int = 256  # output side
     n_bands: int = 16  # spectral bands of the generated cubes
@@ -132,6 +134,7 @@ class FastGANConfig(GeneratorConfig):
     """FastGAN (notebook 03); defaults: Liu et al. 2021 and the study (256 px, batch 16)."""
 
     family: ClassVar[str] = "fastgan"
+    image_sizes: ClassVar[tuple[int, ...]] = (32, 64, 128, 256)  # fastgan.SIZES
 
     z_dim: int = 256
     ngf: int = 64
@@ -492,6 +495,7 @@ class VAEConfig(GeneratorConfig):
     1e-2, lr 2e-4, 256 px, batch 16)."""
 
     family: ClassVar[str] = "vae"
+    image_sizes: ClassVar[tuple[int, ...]] = (32, 64, 128, 256)  # vae.SIZES
 
     latent_dim: int = 64
     base_width: int = 32  # channels of the full-size feature map; doubled per halving, max x8
@@ -703,6 +707,98 @@ def _check_choices(obj: Any) -> None:
         hint, value = hints[f.name], getattr(obj, f.name)
         if typing.get_origin(hint) is Literal and value not in typing.get_args(hint):
             raise ConfigError(f"{type(obj).__name__}.{f.name}: {_choices_error(value, hint)}")
+    _check_ranges(obj)
+
+
+# --------------------------------------------------------------------------------------------
+# Ranges: one table of rules by field name, applied to every section (new ones included)
+# --------------------------------------------------------------------------------------------
+#: Integer fields that must be at least 1 (any section), with their own minimum where larger.
+#: Any other integer field must be >= 0, except names containing "seed".
+POSITIVE_INTS: dict[str, int] = {
+    "steps": 1, "batch_size": 1, "epochs": 1, "patience": 1, "image_size": 1, "crop_size": 1,
+    "rgb_size": 1, "n_bands": 1, "z_dim": 1, "ngf": 1, "ndf": 1, "latent_dim": 1,
+    "base_width": 1, "k": 1, "n_eval": 1, "n_boot": 1, "n_boot_set": 1, "n_repeats": 1,
+    "repeats": 1, "n_synthetic": 1, "n_interpolation": 2, "probe_folds": 2, "probe_width": 1,
+    "n_pixels": 1, "n_pixels_physics": 1, "workers": 1, "feature_size": 75, "n_folds": 2,
+    "sweep_steps": 1, "compare_steps": 1,
+}
+#: Devices: "auto", "cpu", "mps", "cuda" or "cuda:N".
+DEVICE_RE = r"auto|cpu|mps|cuda(:\d+)?"
+
+
+def _positive_minimum(name: str) -> int | None:
+    if name in POSITIVE_INTS:
+        return POSITIVE_INTS[name]
+    if name.endswith(("_batch_size", "_epochs")) and not name.startswith("probe_"):
+        return 1
+    if name.endswith("_steps") and not name.startswith("warmup"):
+        return 1
+    return None
+
+
+def _range_error(name: str, value: Any, obj: Any) -> str | None:
+    """Why ``value`` is out of range for field ``name`` of ``obj`` (None when it is fine)."""
+    import math
+    import re
+
+    if isinstance(value, bool) or value is None:
+        return None
+    if name == "device" or name.endswith("_device"):
+        if not isinstance(value, str) or not re.fullmatch(DEVICE_RE, value):
+            return "must be 'auto', 'cpu', 'mps', 'cuda' or 'cuda:N'"
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number"
+    if isinstance(value, int):
+        low = _positive_minimum(name)
+        if low is not None and value < low:
+            return f"must be >= {low}"
+        if low is None and "seed" not in name and value < 0:
+            return "must be >= 0"
+        if name == "image_size" and isinstance(obj, GeneratorConfig) and \
+                value not in type(obj).image_sizes:
+            return (f"must be one of the sizes {type(obj).__name__} supports: "
+                    f"{', '.join(map(str, type(obj).image_sizes))}")
+        return None
+    if isinstance(value, float):
+        if (name == "lr" or name.endswith("_lr")) and value <= 0:
+            return "must be > 0"
+        if (name.endswith("weight") or name == "weight_decay") and value < 0:
+            return "must be >= 0"
+        if name.endswith("decay") and name != "weight_decay" and not 0 <= value < 1:
+            return "must be in [0, 1)"
+        if "fraction" in name and not 0 < value <= 1:
+            return "must be in (0, 1]"
+        if name == "scale" and value <= 0:
+            return "must be > 0"
+        if name == "crop_scale" and value < 1:
+            return "must be >= 1 (the crop holds the whole lesion box)"
+        return None
+    if isinstance(value, tuple) and value and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        if not all(math.isfinite(v) for v in value):
+            return "must hold finite numbers"
+        if name == "betas" and not all(0 <= v < 1 for v in value):
+            return "must be in [0, 1) each"
+        if name == "split_fractions":
+            if not all(0 < v < 1 for v in value) or abs(sum(value) - 1) > 1e-6:
+                return "must be three shares in (0, 1) that sum to 1"
+        elif "fraction" in name and not all(0 < v <= 1 for v in value):
+            return "must be in (0, 1] each"
+    return None
+
+
+def _check_ranges(obj: Any) -> None:
+    """Raise :class:`ConfigError` naming the section, field and value of the first field out of
+    range (the rules of :func:`_range_error`, by field name, so a new section gets them)."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            continue
+        why = _range_error(f.name, value, obj)
+        if why:
+            raise ConfigError(f"{type(obj).__name__}.{f.name} {why}, got {value!r}")
 
 
 def _choices_error(value: Any, hint: Any) -> str:
@@ -774,7 +870,12 @@ def _override(obj: Any, overrides: dict[str, Any], where: str) -> Any:
         elif typing.get_origin(hint) is tuple or hint is float:
             value = tuple(value) if typing.get_origin(hint) is tuple else float(value)
         changes[key] = value
-    return replace(obj, **changes)
+    try:
+        out = replace(obj, **changes)
+        _check_ranges(out)  # also for sections without a __post_init__
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return out
 
 
 def resolve(profile: str, section: str | None = None, **overrides: Any) -> Any:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +37,18 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 RUNS_ROOT = REPO_ROOT / "runs"
 
 
+#: File that marks a folder as written by this project (:func:`atomic_dir`): only such folders
+#: (or empty ones) are ever replaced.
+OUTPUT_MARKER = ".hsilib-output"
+
+
 class MissingInputError(FileNotFoundError):
     """A notebook's input is missing: the notebook that writes it has not run."""
+
+
+class OutputFolderError(ValueError):
+    """An output folder would replace data the project did not write (an input folder, or a
+    folder without the project's marker)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,11 @@ class RunPaths:
     @property
     def crops(self) -> Path:
         return self.artifacts / "crops"
+
+    @property
+    def masks(self) -> Path:
+        """Editable copies of the lesion masks (never inside a folder that a rerun replaces)."""
+        return self.artifacts / "masks"
 
     @property
     def splits(self) -> Path:
@@ -156,22 +171,72 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+def _overlap(a: Path, b: Path) -> bool:
+    """True when folders ``a`` and ``b`` are the same or one lies inside the other."""
+    return a == b or a in b.parents or b in a.parents
+
+
+def check_output_dir(target: str | os.PathLike,
+                     inputs: Iterable[str | os.PathLike | None] = ()) -> Path:
+    """Raise :class:`OutputFolderError` unless ``target`` may be replaced whole.
+
+    Refused: a ``target`` that equals, contains or lies inside any of ``inputs`` (None entries
+    are skipped); an existing ``target`` that is not a folder; an existing non-empty folder
+    without the project's :data:`OUTPUT_MARKER` (something the project did not write).
+    Returns the resolved ``target``.
+    """
+    out = Path(target).expanduser().resolve()
+    for inp in inputs:
+        if inp is None:
+            continue
+        src = Path(inp).expanduser().resolve()
+        if _overlap(out, src):
+            raise OutputFolderError(
+                f"output folder {out} overlaps the input folder {src} (same folder, or one "
+                "inside the other): writing it would replace the input. Choose another output "
+                "folder.")
+    if out.exists() or out.is_symlink():
+        if not out.is_dir() or out.is_symlink():
+            raise OutputFolderError(f"output folder {out} exists and is not a folder")
+        if not (out / OUTPUT_MARKER).is_file() and any(out.iterdir()):
+            raise OutputFolderError(
+                f"output folder {out} exists and was not written by this project (no "
+                f"{OUTPUT_MARKER} file): it is never replaced. Move it away or choose another "
+                "output folder.")
+    return out
+
+
 @contextmanager
-def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
+def atomic_dir(target: str | os.PathLike,
+               inputs: Iterable[str | os.PathLike | None] = ()) -> Iterator[Path]:
     """Yield a temporary folder beside ``target``; on success it replaces ``target`` whole.
 
-    An existing ``target`` is removed only once the new folder is complete; an exception leaves
-    the old one untouched and no temporary folder behind.
+    Before anything is written, :func:`check_output_dir` refuses a ``target`` that overlaps one
+    of ``inputs`` or that holds files the project did not write; the new folder gets the
+    :data:`OUTPUT_MARKER` that allows the next run to replace it. An existing ``target`` is
+    removed only once the new folder is complete; an exception leaves the old one untouched
+    and no temporary folder behind.
     """
-    target = Path(target)
+    target = check_output_dir(target, inputs)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700 folders
+        (tmp / OUTPUT_MARKER).write_text("written by hsilib; a rerun may replace this folder\n")
         if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
+            check_output_dir(target)  # still ours (nothing changed it meanwhile)
+            old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+            os.replace(target, old / "x")  # move aside first: the swap is two renames
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                os.replace(old / "x", target)  # put the old folder back
+                raise
+            finally:
+                shutil.rmtree(old)  # the replaced folder (or nothing, once put back)
+        else:
+            os.replace(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)

@@ -41,15 +41,15 @@ def test_atomic_dir_replaces_whole_folders_only_on_success(tmp_path):
     target = tmp_path / "crops"
     with paths.atomic_dir(target) as tmp:
         (tmp / "a.txt").write_text("1")
-    assert sorted(p.name for p in target.iterdir()) == ["a.txt"]
+    assert sorted(p.name for p in target.iterdir()) == [paths.OUTPUT_MARKER, "a.txt"]
     assert target.stat().st_mode & 0o777 == 0o777 & ~paths._umask()  # not mkdtemp's 0700
 
     with paths.atomic_dir(target) as tmp:  # a rerun replaces the folder whole
         (tmp / "b.txt").write_text("2")
-    assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
+    assert sorted(p.name for p in target.iterdir()) == [paths.OUTPUT_MARKER, "b.txt"]
 
     with pytest.raises(KeyError), paths.atomic_dir(target) as tmp:
         (tmp / "c.txt").write_text("half")
         raise KeyError("interrupted")
-    assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
+    assert sorted(p.name for p in target.iterdir()) == [paths.OUTPUT_MARKER, "b.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["crops"]

@@ -190,3 +190,79 @@ def test_executor_reaches_the_notebooks_and_the_manifest(fixture):
     assert "HSILIB_EXECUTOR" not in os.environ  # the runner's own environment is restored
     with pytest.raises(SystemExit, match="--cluster needs --executor ray"):
         run(nbs, out, "--cluster", "auto")
+
+
+# -- argument errors leave nothing behind; a killed run reruns only what did not finish --------
+def _tree(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize("extra, message", [
+    (("--set", "02.stepz=5"), "unknown key 'stepz'"),
+    (("--set", "02.steps=-3"), r"steps must be >= 1, got -3"),
+    (("--set", "02.batch_size=0"), r"batch_size must be >= 1"),
+    (("--set", "steps=5"), "NN.key=value"),
+    (("--only", "07"), "no notebook numbered '07'"),
+    (("--from", "9"), "no notebook numbered '9'"),
+])
+def test_argument_errors_create_no_run_folder(fixture, monkeypatch, extra, message):
+    nbs, out = fixture
+    monkeypatch.setitem(SECTIONS, "02", ("fastgan", "metrics"))
+    before = _tree(out.parent)
+    with pytest.raises(SystemExit, match=message):
+        run(nbs, out, *extra)
+    assert not out.exists() and _tree(out.parent) == before
+
+
+def test_out_pointing_at_a_file_is_named(fixture):
+    nbs, out = fixture
+    out.write_text("a file")
+    with pytest.raises(SystemExit, match=rf"--out {out}: {out} is a file"):
+        run(nbs, out)
+    with pytest.raises(SystemExit, match=rf"{out} is a file"):
+        run(nbs, out / "sub")
+    assert out.read_text() == "a file"
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"notebooks": 3}'])
+def test_a_corrupt_manifest_is_named_and_left_alone(fixture, content):
+    nbs, out = fixture
+    out.mkdir()
+    (out / "manifest.json").write_text(content)
+    before = _tree(out)
+    with pytest.raises(SystemExit, match=rf"{out / 'manifest.json'} is not a"):
+        run(nbs, out)
+    assert _tree(out) == before and (out / "manifest.json").read_text() == content
+
+
+def test_a_killed_run_reruns_the_interrupted_notebook_only(fixture, monkeypatch, capsys):
+    nbs, out = fixture
+    assert run(nbs, out) == 0
+    time.sleep(0.05)  # notebook 02 changes: it is stale and reruns
+    make_notebook(nbs / "02_second.ipynb",
+                  "from pathlib import Path\n"
+                  "a = Path(RUN_DIR) / 'artifacts'\n"
+                  "(a / 'second.txt').write_text((a / 'first.txt').read_text() + '+v2')")
+    real = run_all.execute
+
+    def killed(nb, executed, params):  # 02 starts writing, then the process is killed
+        (Path(params["RUN_DIR"]) / "artifacts" / "second.txt").write_text("half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_all, "execute", killed)
+    capsys.readouterr()
+    with pytest.raises(KeyboardInterrupt):
+        run(nbs, out)
+    assert "01_first" in capsys.readouterr().out  # 01 was skipped (fresh)
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["notebooks"]["01_first"]["status"] == "ok"
+    assert m["notebooks"]["02_second"]["status"] == "running"  # not "ok": not complete
+    monkeypatch.setattr(run_all, "execute", real)
+    first = (out / "artifacts" / "first.txt").stat().st_mtime_ns
+    assert run(nbs, out) == 0
+    printed = capsys.readouterr().out
+    assert "01_first" in printed and "skipped" in printed.split("02_second")[0]
+    assert (out / "artifacts" / "first.txt").stat().st_mtime_ns == first  # 01 not rerun
+    assert (out / "artifacts" / "second.txt").read_text() == "smoke-3+v2"  # 02 from the start
+    assert json.loads((out / "manifest.json").read_text())["notebooks"]["02_second"][
+        "status"] == "ok"

@@ -287,8 +287,13 @@ def fit_train_normaliser(crops_dir: str | os.PathLike, splits: pd.DataFrame | st
 
 def write_crop_folder(out_dir: str | os.PathLike,
                       items: Iterable[tuple[dict[str, Any], np.ndarray, np.ndarray | None]],
-                      overwrite: bool = True) -> pd.DataFrame:
+                      overwrite: bool = True,
+                      inputs: Iterable[str | os.PathLike | None] = ()) -> pd.DataFrame:
     """Write a crop folder from (row, cube, mask) triples, atomically (temp folder + rename).
+
+    An existing ``out_dir`` is replaced only when the project wrote it and ``overwrite`` is
+    True; ``out_dir`` may not overlap any folder of ``inputs`` (see
+    :func:`hsilib.paths.atomic_dir`).
 
     ``row`` gives the index columns (:data:`~hsilib.data.preprocess.CROP_COLUMNS`); ``path`` is
     set to ``<id>.npz``; ``mask`` may be None (all zeros). The optional columns
@@ -303,7 +308,7 @@ def write_crop_folder(out_dir: str | os.PathLike,
     if out_dir.exists() and not overwrite:
         raise FileExistsError(f"{out_dir}: exists; pass overwrite=True to replace it")
     rows = []
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, inputs) as tmp:
         for row, cube, mask in items:
             cube = np.asarray(cube, np.float32)
             mask = np.zeros(cube.shape[:2], np.uint8) if mask is None else np.asarray(mask,

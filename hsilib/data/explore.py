@@ -92,7 +92,8 @@ def dice_summary(masks_dir: str | os.PathLike, truth_dir: str | os.PathLike | No
 
     if truth_dir is None or not Path(truth_dir).is_dir():
         print("No ground-truth masks (real data): segmentation quality cannot be measured here; "
-              "inspect the overlays, or edit crops/masks and rerun with masks_dir.")
+              "inspect the overlays, or edit the masks in artifacts/masks and rerun with "
+              "masks_dir set to that folder.")
         return None
     report = segmentation_report(masks_dir, truth_dir)
     if out_csv is not None:

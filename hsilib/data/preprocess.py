@@ -477,9 +477,10 @@ def crop_in_field(cube: np.ndarray, masks: list[np.ndarray], size: int, scale: f
 
 
 def _crops_of_one(row: dict[str, Any], out_dir: str, size: int, scale: float, min_area: int,
-                  masks_dir: str | None) -> tuple[list[dict[str, Any]], list[str]]:
-    """Worker: crops of one source cube, written into ``out_dir``; (index rows, warnings)."""
-    from .hsi_dermoscopy import load_cube
+                  masks_dir: str | None) -> tuple[list[dict[str, Any]], list[str], float]:
+    """Worker: crops of one source cube, written into ``out_dir``; (index rows, warnings, the
+    cube's scale)."""
+    from .hsi_dermoscopy import cube_scale, load_cube
 
     cube = load_cube(row["path"])
     with warnings.catch_warnings(record=True) as caught:
@@ -505,29 +506,111 @@ def _crops_of_one(row: dict[str, Any], out_dir: str, size: int, scale: float, mi
                      "is_synthetic": False, "generator": "real", "checkpoint_sha": "none",
                      "seed": -1, "field_fill": round(crop["field_fill"], 6),
                      "touches_field_edge": crop["touches_field_edge"]})
-    return rows, [str(w.message) for w in caught]
+    return rows, [str(w.message) for w in caught], cube_scale(cube)
+
+
+def _sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+#: Record, in an editable mask folder, of the files the project wrote there and their hashes.
+MASK_RECORD = ".hsilib-masks.json"
+
+
+def sync_editable_masks(src: str | os.PathLike, dest: str | os.PathLike, *,
+                        overwrite: bool = False) -> list[str]:
+    """Copy the masks of ``src`` into the editable folder ``dest`` without losing an edit.
+
+    A file of ``dest`` that the project wrote and nobody changed since (its hash is in
+    ``dest/.hsilib-masks.json``) is replaced, or removed when ``src`` no longer has it; a file
+    that was edited (or that the project never wrote) is kept unless ``overwrite`` is True.
+    Returns a note for every kept file.
+    """
+    import json
+    import shutil
+
+    from ..paths import atomic_path
+
+    src, dest = Path(src), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    record_path = dest / MASK_RECORD
+    try:
+        record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    except ValueError:
+        record = {}
+    new_files = {p.name: p for p in sorted(src.glob("*_mask.png"))}
+    kept, out = [], {}
+
+    def untouched(path: Path) -> bool:
+        return record.get(path.name) == _sha(path)
+
+    for name, path in new_files.items():
+        target = dest / name
+        if target.exists() and not overwrite and not untouched(target):
+            kept.append(f"{target}: edited (or not written by this project), kept; pass "
+                        "overwrite_masks=True to replace it with the new automatic mask")
+            continue
+        with atomic_path(target) as tmp:
+            shutil.copyfile(path, tmp)
+        out[name] = _sha(target)
+    for name in set(record) - set(new_files):
+        target = dest / name
+        if target.is_file() and untouched(target):
+            target.unlink()
+    with atomic_path(record_path) as tmp:
+        tmp.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
+    return kept
 
 
 def make_crops(dataset: Any, out_dir: str | os.PathLike, *, size: int, scale: float = 1.5,
                min_area: int, masks_dir: str | os.PathLike | None = None, workers: int = 1,
-               progress: bool = True) -> pd.DataFrame:
+               progress: bool = True, edit_masks_dir: str | os.PathLike | None = None,
+               overwrite_masks: bool = False) -> pd.DataFrame:
     """Segment (or read user masks from ``masks_dir``) and crop every cube of ``dataset``, each
     crop kept inside the dermoscope field (:func:`crop_in_field`).
 
     Writes the crop folder of the data contract: ``index.csv`` (:data:`CROP_COLUMNS` and
     :data:`OPTIONAL_COLUMNS`), one
     ``<id>.npz`` per crop (``cube`` float32 size x size x B raw reflectance, ``mask`` uint8),
-    and ``masks/<stem>_cropNN_mask.png`` full-size masks (edit them and pass the folder as
-    ``masks_dir`` to redo the crops by hand). Everything goes into a temporary folder that
-    replaces ``out_dir`` only when complete. Warnings of all files are gathered into one
-    :class:`SegmentationWarning`. Returns the index (also in ``.attrs["warnings"]``).
+    and ``masks/<stem>_cropNN_mask.png``, the full-size masks the crops were cut with.
+    Everything goes into a temporary folder that replaces ``out_dir`` only when complete, and
+    only when ``out_dir`` is a crop folder the project wrote (:func:`hsilib.paths.atomic_dir`);
+    ``out_dir`` may not overlap the data set's folder, ``masks_dir`` or ``edit_masks_dir``.
+
+    ``edit_masks_dir`` (optional; notebook 01 uses ``artifacts/masks``): a folder outside
+    ``out_dir`` that receives a copy of the masks to edit by hand (then pass it as ``masks_dir``
+    to redo the crops). A mask edited there is never overwritten unless ``overwrite_masks``
+    (:func:`sync_editable_masks`).
+
+    Cubes whose scales differ by orders of magnitude raise a
+    :class:`~hsilib.data.hsi_dermoscopy.DataScaleWarning` naming them. Errors, raised before
+    anything is replaced: a ``masks_dir`` that does not exist or holds no
+    mask of any cube of ``dataset``, and a run that makes no crop at all. Warnings of all files
+    are gathered into one :class:`SegmentationWarning`. Returns the index (also in
+    ``.attrs["warnings"]``).
     """
+    from ..paths import check_output_dir
     from ..runtime import process_pool
     from ..runtime import progress as bar
 
+    root = getattr(dataset, "root", None)
+    check_output_dir(out_dir, (root, masks_dir, edit_masks_dir))
+    if masks_dir is not None:
+        mdir = Path(masks_dir)
+        if not mdir.is_dir():
+            raise FileNotFoundError(f"masks_dir {mdir} does not exist (or is not a folder)")
+        stems = set(dataset.index["stem"].astype(str))
+        have = {m.group(1) for p in mdir.glob("*_crop*_mask.png")
+                if (m := re.match(r"(.+)_crop\d+_mask\.png$", p.name))}
+        if not stems & have:
+            raise ValueError(f"masks_dir {mdir} holds no mask <stem>_cropNN_mask.png of any "
+                             f"of the {len(stems)} cubes (e.g. {sorted(stems)[:3]}); check "
+                             "the folder name")
     jobs = [dict(r) for _, r in dataset.index.iterrows()]
     rows, notes = [], []
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, (root, masks_dir, edit_masks_dir)) as tmp:
         args = (str(tmp), size, scale, min_area, None if masks_dir is None else str(masks_dir))
         (tmp / "masks").mkdir()
         if workers > 1:
@@ -537,11 +620,24 @@ def make_crops(dataset: Any, out_dir: str | os.PathLike, *, size: int, scale: fl
         else:
             results = [_crops_of_one(j, *args)
                        for j in bar(jobs, total=len(jobs), desc="crops", disable=not progress)]
-        for r, w in results:
+        scales = {}
+        for job, (r, w, scale) in zip(jobs, results, strict=True):
             rows += r
             notes += w
+            scales[Path(job["path"]).name] = scale
+        if not rows:
+            raise ValueError(f"no lesion crop from the {len(jobs)} cubes of {root} "
+                             f"(masks_dir={masks_dir}, min_area={min_area}); {out_dir} is left "
+                             "as it was. Notes: " + "; ".join(notes[:5]))
         index = pd.DataFrame(rows, columns=[*CROP_COLUMNS, *OPTIONAL_COLUMNS])
         index.to_csv(tmp / "index.csv", index=False)
+    from .hsi_dermoscopy import check_scales
+
+    check_scales(scales)  # raw counts beside reflectance: a warning naming the files
+    if edit_masks_dir is not None and (masks_dir is None or Path(masks_dir).resolve()
+                                       != Path(edit_masks_dir).resolve()):
+        notes += sync_editable_masks(Path(out_dir) / "masks", edit_masks_dir,
+                                     overwrite=overwrite_masks)
     if notes:  # one warning for the whole set, the first notes in full
         more = f"\n... and {len(notes) - 20} more (index.attrs['warnings'])"
         more = more if len(notes) > 20 else ""

@@ -57,10 +57,12 @@ class Score:
 # Inception feature network for B bands
 # --------------------------------------------------------------------------------------------
 def _load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    from ..models.checkpoint import safe_load
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"FID Inception weights not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = safe_load(path, "cpu", "FID Inception weight file")
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, dict):

@@ -71,44 +71,63 @@ def _first_conv_name(model: nn.Module) -> str:
 
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    from .checkpoint import CheckpointError, safe_load
+
     if not path.is_file():
         raise WeightFileError(
             f"weight file {path} does not exist; pretrained starting points are only read from "
             "local files (nothing is downloaded): set ClassifierConfig.pretrained_weights / "
             "specialist_weights to a .pth/.pt/.safetensors file")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        sd = load_file(str(path))
-    else:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        sd = safe_load(path, "cpu", "weight file")
+    except CheckpointError as err:
+        raise WeightFileError(str(err)) from err
     for key in ("state_dict", "model", "model_state_dict"):  # common wrappers
         if isinstance(sd, dict) and isinstance(sd.get(key), dict):
             sd = sd[key]
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise WeightFileError(f"weight file {path}: not a state dict of tensors")
     return {k.removeprefix("module."): v for k, v in sd.items()}
 
 
 def load_pretrained(model: nn.Module, path: str | Path, n_bands: int) -> nn.Module:
     """Load a 3-channel (or already ``n_bands``) checkpoint into ``model``, widening its stem.
 
-    The classification head is kept from the checkpoint only when its shape fits (a 2-class ISIC
-    model); otherwise it stays randomly initialised. Any other missing or unexpected key is an
-    error naming the file, so a checkpoint of the wrong architecture cannot load silently.
+    Only a 3-channel (RGB) first convolution is widened to ``n_bands``; any other channel count
+    is an error naming the file and both shapes. The classification head is kept from the
+    checkpoint only when its shape fits (a 2-class ISIC model); otherwise it stays randomly
+    initialised. Any other missing or unexpected key, or any other tensor of the wrong shape,
+    is an error naming the file, raised before anything is loaded, so a checkpoint of the wrong
+    architecture can neither load silently nor overwrite part of the model.
     """
     path = Path(path).expanduser()
     sd = _read_state_dict(path)
     conv = _first_conv_name(model)
     if conv not in sd:
         raise WeightFileError(f"{path} has no {conv!r}: not a checkpoint of this architecture")
-    if sd[conv].shape[1] != n_bands:
-        sd[conv] = widen_rgb_conv(sd[conv].float(), n_bands)
     own = model.state_dict()
+    file_shape, model_shape = tuple(sd[conv].shape), tuple(own[conv].shape)
+    if sd[conv].ndim != 4:
+        raise WeightFileError(f"{path}: first convolution {conv!r} has shape {file_shape}, "
+                              f"the model's is {model_shape}")
+    if sd[conv].shape[1] != n_bands:
+        if sd[conv].shape[1] != 3:
+            raise WeightFileError(
+                f"{path}: first convolution {conv!r} takes {sd[conv].shape[1]} channels (shape "
+                f"{file_shape}); the model takes {n_bands} bands (shape {model_shape}). Only "
+                "3-channel RGB weights are widened; weights of any other band count must "
+                f"already have {n_bands}.")
+        sd[conv] = widen_rgb_conv(sd[conv].float(), n_bands)
     head = {k for k in own if k.startswith(_head_prefix(model))}
     sd = {k: v for k, v in sd.items() if not (k in head and v.shape != own[k].shape)}
-    missing, unexpected = model.load_state_dict(sd, strict=False)
-    bad = [k for k in missing if k not in head] + list(unexpected)
-    if bad:
-        raise WeightFileError(f"{path} does not fit the model: e.g. {bad[:5]}")
+    missing = [k for k in own if k not in sd and k not in head]
+    unexpected = [k for k in sd if k not in own]
+    shapes = [f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+              for k, v in sd.items() if k in own and v.shape != own[k].shape]
+    if missing or unexpected or shapes:
+        raise WeightFileError(f"{path} does not fit the model (nothing was loaded): e.g. "
+                              f"{(missing + unexpected + shapes)[:5]}")
+    model.load_state_dict(sd, strict=False)
     return model
 
 

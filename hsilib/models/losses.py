@@ -134,7 +134,9 @@ class MultibandLPIPS(nn.Module):
             warnings.simplefilter("ignore")
             # pnet_rand=True: build a random backbone, never download; heads load from the package
             self.lpips = lpips.LPIPS(pretrained=True, net=net, pnet_rand=True, verbose=False)
-        state = torch.load(weights, map_location="cpu", weights_only=True)
+        from .checkpoint import safe_load
+
+        state = safe_load(weights, "cpu", "LPIPS backbone weight file")
         state = state.get("state_dict", state)
         self._load_backbone(state, net, weights)
         self._widen(n_bands)

@@ -140,6 +140,14 @@ class Objective:
     def state_dict(self) -> dict[str, Any]:
         return {"nets": self.nets.state_dict(), "ema": self.ema.state_dict()}
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any], source: Any = "state dict") -> None:
+        """Load networks and EMA; every key and shape is checked first (``source`` names the
+        file in the error), so a state that does not fit leaves the weights untouched."""
+        from .checkpoint import CheckpointError, check_state_dict
+
+        if not isinstance(state, Mapping) or not {"nets", "ema"} <= set(state):
+            raise CheckpointError(f"{source}: the objective state needs 'nets' and 'ema'")
+        check_state_dict(self.nets, state["nets"], f"{source} (networks)")
+        check_state_dict(self.ema, state["ema"], f"{source} (EMA networks)")
         self.nets.load_state_dict(state["nets"])
         self.ema.load_state_dict(state["ema"])

@@ -23,7 +23,10 @@ from typing import Any
 import torch
 
 from .. import config
+from .checkpoint import CheckpointError, safe_load
 from .objective import Objective
+
+__all__ = ["CheckpointError", "build", "family", "load", "read_checkpoint", "register"]
 
 # family -> module whose import registers it (the project's own families)
 _BUILTIN = {"fastgan": "hsilib.models.fastgan", "vae": "hsilib.models.vae",
@@ -82,11 +85,9 @@ def build(cfg: Any, *, seed: int | None = None) -> Objective:
 def read_checkpoint(path: str | Path, device: Any = "cpu") -> dict[str, Any]:
     """The dict a :class:`~hsilib.train.trainer.Trainer` saved, loaded with weights_only=True."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    ckpt = torch.load(path, map_location=device, weights_only=True)
+    ckpt = safe_load(path, device, "checkpoint")
     if not isinstance(ckpt, dict) or not {"family", "config", "objective"} <= set(ckpt):
-        raise ValueError(f"{path} is not a generator checkpoint of this project (it needs "
+        raise CheckpointError(f"{path} is not a generator checkpoint of this project (it needs "
                          "'family', 'config' and 'objective' entries)")
     return ckpt
 
@@ -96,9 +97,13 @@ def load(path: str | Path, device: Any = "cpu") -> tuple[Objective, dict[str, An
     with the checkpoint dict (``family``, ``config``, ``step``, ``history``, ...)."""
     ckpt = read_checkpoint(path, device)
     fam = family(ckpt["family"])
-    cfg = config.from_dict(fam.config_class, ckpt["config"])
+    try:
+        cfg = config.from_dict(fam.config_class, ckpt["config"])
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: its config does not fit {fam.config_class.__name__} "
+                              f"({err})") from err
     objective = fam.build(cfg)
-    objective.load_state_dict(ckpt["objective"])
+    objective.load_state_dict(ckpt["objective"], source=path)
     return objective.to(device).train(False), ckpt
 
 

@@ -218,7 +218,8 @@ def selection_score(y: np.ndarray, p: np.ndarray, metric: str) -> float:
 def train_classifier(cfg, train: Crops, val: Crops, seed: int, *, augment: bool = False,
                      loss: str = "ce", balanced: bool = False, weights: str | None = None,
                      freeze_backbone: bool = False, device: str = "auto",
-                     desc: str = "") -> tuple[torch.nn.Module, pd.DataFrame]:
+                     desc: str = "", checkpoint: str | Path | None = None
+                     ) -> tuple[torch.nn.Module, pd.DataFrame]:
     """Train one classifier; return the checkpoint with the best validation score and a history.
 
     ``cfg`` is a :class:`hsilib.config.ClassifierConfig` (arch, lr, batch size, epochs, patience,
@@ -226,6 +227,12 @@ def train_classifier(cfg, train: Crops, val: Crops, seed: int, *, augment: bool 
     proportional to class frequency (what torch's ``WeightedRandomSampler`` does, drawn here from
     the seeded generator); ``loss`` is ``"ce"`` or ``"focal"``. Training stops when the
     validation score has not improved for ``cfg.patience`` epochs.
+
+    ``checkpoint``: a file written (atomically) after every epoch with everything the loop
+    holds (weights, optimiser, best state, history and every random state, the augmentation's
+    included). When it exists at the start, training resumes after its last epoch, and on the
+    CPU the result equals that of an uninterrupted run exactly. It must come from a run with the
+    same config, seed, options and training crops, else a ValueError names it.
     """
     if loss not in ("ce", "focal"):
         raise ValueError(f"loss must be 'ce' or 'focal', got {loss!r}")
@@ -243,7 +250,23 @@ def train_classifier(cfg, train: Crops, val: Crops, seed: int, *, augment: bool 
     y_val = val.labels.numpy()
     class_w = 1.0 / torch.bincount(train.labels, minlength=2).clamp(min=1).double()
     best, best_state, stale, rows = -np.inf, None, 0, []
-    for epoch in progress(range(cfg.epochs), total=cfg.epochs, desc=desc or cfg.arch):
+    run_key = {"config": config_mod.to_dict(cfg), "seed": seed, "augment": augment,
+               "loss": loss, "balanced": balanced, "weights": None if weights is None
+               else str(weights), "freeze_backbone": freeze_backbone,
+               "train_ids": [str(i) for i in train.ids]}
+    start, done = 0, False
+    if checkpoint is not None and Path(checkpoint).is_file():
+        state = _read_loop_state(checkpoint, run_key)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        g.set_state(state["generator"])
+        _set_loop_rng(state["rng"], transform if augment else None)
+        best, stale, rows = state["best"], state["stale"], list(state["rows"])
+        best_state, start, done = state["best_state"], state["epoch"] + 1, state["done"]
+    for epoch in progress(range(start, cfg.epochs), total=cfg.epochs, initial=start,
+                          desc=desc or cfg.arch):
+        if done:
+            break
         n = len(train)
         order = (torch.multinomial(class_w[train.labels], n, replacement=True, generator=g)
                  if balanced else torch.randperm(n, generator=g))
@@ -268,8 +291,15 @@ def train_classifier(cfg, train: Crops, val: Crops, seed: int, *, augment: bool 
             best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
         else:
             stale += 1
-            if stale >= cfg.patience:
-                break
+            done = stale >= cfg.patience
+        if checkpoint is not None:
+            _write_loop_state(checkpoint, {
+                **run_key, "epoch": epoch, "done": done, "best": float(best), "stale": stale,
+                "rows": rows, "best_state": best_state, "model": model.state_dict(),
+                "optimizer": opt.state_dict(), "generator": g.get_state(),
+                "rng": _loop_rng(transform if augment else None)})
+        if done:
+            break
     model.load_state_dict(best_state)
     history = pd.DataFrame(rows)
     history["selected"] = history["val_score"] == best
@@ -362,6 +392,52 @@ def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path
             path = Path(checkpoint_dir) / f"{checkpoint_prefix}{name}_seed{seed}{tag}.pt"
             _save_checkpoint(path, model, cfg, name, seed, history, len(train))
     return pd.concat(frames, ignore_index=True)[PRED_COLUMNS]
+
+
+def _loop_rng(transform) -> dict:
+    """Every random state the loop draws from: Python, NumPy, torch (via the trainer's
+    :func:`~hsilib.train.trainer.rng_state`) and, with augmentation, each albumentations
+    transform's own generators; plain ints, lists and tensors only (weights_only=True)."""
+    from .trainer import rng_state
+
+    state = {"global": rng_state(), "transforms": []}
+    if transform is not None:
+        for t in [transform, *transform.transforms]:
+            version, mt, gauss = t.py_random.getstate()
+            state["transforms"].append({"numpy": t.random_generator.bit_generator.state,
+                                        "python": [version, list(mt), gauss]})
+    return state
+
+
+def _set_loop_rng(state: dict, transform) -> None:
+    from .trainer import set_rng_state
+
+    set_rng_state(state["global"])
+    if transform is not None:
+        for t, s in zip([transform, *transform.transforms], state["transforms"], strict=True):
+            t.random_generator.bit_generator.state = s["numpy"]
+            version, mt, gauss = s["python"]
+            t.py_random.setstate((version, tuple(mt), gauss))
+
+
+def _write_loop_state(path: str | Path, state: dict) -> None:
+    from ..paths import atomic_path
+
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _read_loop_state(path: str | Path, run_key: dict) -> dict:
+    from ..models.checkpoint import CheckpointError, safe_load
+
+    state = safe_load(path, "cpu", "classifier training checkpoint")
+    if not isinstance(state, dict) or "epoch" not in state:
+        raise CheckpointError(f"{path} is not a classifier training checkpoint")
+    differ = sorted(k for k in run_key if state.get(k) != run_key[k])
+    if differ:
+        raise ValueError(f"{path} comes from another training run (differs in {differ}); it "
+                         "cannot resume this one: remove it or pass another checkpoint path")
+    return state
 
 
 def _save_checkpoint(path: Path, model, cfg, name: str, seed: int, history: pd.DataFrame,

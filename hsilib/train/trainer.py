@@ -306,7 +306,7 @@ class Trainer:
             raise ValueError(f"{path} was trained as family {ckpt['family']!r} with another "
                              f"config (differs in {diff or 'family'}); it cannot resume this "
                              f"{self.objective.family!r} run")
-        self.objective.load_state_dict(ckpt["objective"])
+        self.objective.load_state_dict(ckpt["objective"], source=path)
         for name, opt in self.optimizers.items():
             opt.load_state_dict(ckpt["optimizers"][name])
         self.step, self.history = ckpt["step"], list(ckpt["history"])
