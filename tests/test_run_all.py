@@ -245,7 +245,7 @@ def test_a_killed_run_reruns_the_interrupted_notebook_only(fixture, monkeypatch,
                   "(a / 'second.txt').write_text((a / 'first.txt').read_text() + '+v2')")
     real = run_all.execute
 
-    def killed(nb, executed, params):  # 02 starts writing, then the process is killed
+    def killed(nb, executed, params, env=None):  # 02 starts writing, then the process is killed
         (Path(params["RUN_DIR"]) / "artifacts" / "second.txt").write_text("half")
         raise KeyboardInterrupt
 
