@@ -171,17 +171,24 @@ class GANStudyConfig:
     compare_steps: int = 20_000  # steps of that comparison run (and of its matched baseline)
     generator_seeds: tuple[int, ...] = (0, 1, 2)
     replicates: Literal["seeds", "folds"] = "folds"
+    # training steps at which every generator run of notebooks 03 and 05 also keeps a snapshot
+    # (checkpoints/snapshots/<name>_s<step>.pt): states along training for notebook 08
+    snapshot_steps: tuple[int, ...] = (5000, 20_000, 50_000)
 
     DELTAS: ClassVar[Deltas] = {
         "quick": dict(n_synthetic=100, compare_steps=150, generator_seeds=(0, 1),
-                      replicates="seeds"),
-        "smoke": dict(n_synthetic=6, compare_steps=3, generator_seeds=(0, 1), replicates="seeds"),
+                      replicates="seeds", snapshot_steps=(100,)),
+        "smoke": dict(n_synthetic=6, compare_steps=3, generator_seeds=(0, 1), replicates="seeds",
+                      snapshot_steps=(1,)),
     }
 
     def __post_init__(self) -> None:
         _check_choices(self)
         if not self.generator_seeds:
             raise ConfigError("GANStudyConfig.generator_seeds: give at least one seed")
+        if any(s < 1 for s in self.snapshot_steps):
+            raise ConfigError(f"GANStudyConfig.snapshot_steps must be >= 1, got "
+                              f"{self.snapshot_steps}")
 
 
 
@@ -348,6 +355,66 @@ class ProportionStudyConfig:
 
 
 # --------------------------------------------------------------------------------------------
+# 08 metric correlation
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CorrelationStudyConfig:
+    """What notebook 08 does: do generator metrics predict whether synthetic data helps?
+
+    A generator state is one single-class generator checkpoint (final or a snapshot along
+    training) trained on notebook 01's training split. Each state draws ``amount`` % of its
+    class's real training count (seed ``pool_seed``); those crops are scored with the metric
+    protocol against the validation crops (the ``metrics`` section with the ``metric_*`` fields
+    below, a lighter setting than the generator notebooks') and added to the real training set
+    of a fixed, fast probe classifier (``probe_*``), trained once per seed of ``seeds``; the
+    state's utility is the change of test AUROC and sensitivity against the real-only probe,
+    paired by seed. Correlations across states: Spearman, Kendall and Pearson with
+    ``n_boot`` bootstrap resamples of the states and ``n_perm`` permutations, Holm-corrected;
+    ``study_r`` is the original study's reported bound on |r|.
+    """
+
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # probe classifier seeds
+    amount: float = 100.0  # synthetic crops added, % of the real training count of the class
+    pool_seed: int = 8000  # sampling seed of every state's synthetic crops
+    probe_arch: Literal["small", "resnet50", "densenet201", "efficientnet_b6"] = "small"
+    probe_image_size: int = 64
+    probe_batch_size: int = 32
+    probe_lr: float = 2e-3
+    probe_epochs: int = 30
+    probe_patience: int = 8
+    metric_feature_size: int = 299  # Inception16 input side for the states' FD / KID / PRDC
+    metric_repeats: int = 5  # MetricsConfig.n_repeats for the states
+    metric_boot: int = 200  # MetricsConfig.n_boot and n_boot_set for the states
+    metric_probe_epochs: int = 10  # detectability probe epochs (0: no detectability)
+    metric_probe_folds: int = 3
+    n_boot: int = 2000  # bootstrap resamples of the generator states (correlation CIs)
+    n_perm: int = 9999  # permutations per correlation (p-value resolution 1 / (n_perm + 1))
+    study_r: float = 0.18  # the original study's |Pearson r| bound, marked on the figures
+    alpha: float = 0.05  # family-wise level of the Holm-corrected tests
+
+    DELTAS: ClassVar[Deltas] = {
+        # ~20 states x (light metrics ~4 s + 2 probe runs ~2 s each): notebook 08 in about
+        # 4 minutes on 2 cores beyond notebooks 01, 03 and 05
+        "quick": dict(seeds=(0, 1), probe_epochs=15, probe_patience=5, metric_feature_size=75,
+                      metric_repeats=1, metric_boot=50, metric_probe_epochs=3,
+                      metric_probe_folds=2, n_boot=1000, n_perm=1999),
+        "smoke": dict(seeds=(0, 1), probe_image_size=32, probe_batch_size=4, probe_lr=1e-3,
+                      probe_epochs=2, probe_patience=1, metric_feature_size=75,
+                      metric_repeats=1, metric_boot=20, metric_probe_epochs=1,
+                      metric_probe_folds=2, n_boot=200, n_perm=199),
+    }
+
+    def __post_init__(self) -> None:
+        _check_choices(self)
+        if not self.seeds:
+            raise ConfigError("CorrelationStudyConfig.seeds: give at least one seed")
+        if self.amount <= 0:
+            raise ConfigError(f"CorrelationStudyConfig.amount must be > 0, got {self.amount}")
+        if self.n_perm < 1 or self.n_boot < 1:
+            raise ConfigError("CorrelationStudyConfig.n_perm and n_boot must be >= 1")
+
+
+# --------------------------------------------------------------------------------------------
 # Benchmarks (python -m hsilib.bench)
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -375,6 +442,7 @@ class StudyConfig:
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     classifier_study: ClassifierStudyConfig = field(default_factory=ClassifierStudyConfig)
     proportion_study: ProportionStudyConfig = field(default_factory=ProportionStudyConfig)
+    correlation_study: CorrelationStudyConfig = field(default_factory=CorrelationStudyConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
 
     DELTAS: ClassVar[Deltas] = {"quick": dict(save_pdf=False), "smoke": dict(save_pdf=False)}
