@@ -374,6 +374,7 @@ class CorrelationStudyConfig:
     """
 
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # probe classifier seeds
+    max_states: int | None = None  # at most this many states, spread over the sorted list
     amount: float = 100.0  # synthetic crops added, % of the real training count of the class
     pool_seed: int = 8000  # sampling seed of every state's synthetic crops
     probe_arch: Literal["small", "resnet50", "densenet201", "efficientnet_b6"] = "small"
@@ -398,8 +399,8 @@ class CorrelationStudyConfig:
         "quick": dict(seeds=(0, 1), probe_epochs=15, probe_patience=5, metric_feature_size=75,
                       metric_repeats=1, metric_boot=50, metric_probe_epochs=3,
                       metric_probe_folds=2, n_boot=1000, n_perm=1999),
-        "smoke": dict(seeds=(0, 1), probe_image_size=32, probe_batch_size=4, probe_lr=1e-3,
-                      probe_epochs=2, probe_patience=1, metric_feature_size=75,
+        "smoke": dict(seeds=(0, 1), max_states=8, probe_image_size=32, probe_batch_size=4,
+                      probe_lr=1e-3, probe_epochs=2, probe_patience=1, metric_feature_size=75,
                       metric_repeats=1, metric_boot=20, metric_probe_epochs=1,
                       metric_probe_folds=2, n_boot=200, n_perm=199),
     }
@@ -410,6 +411,9 @@ class CorrelationStudyConfig:
             raise ConfigError("CorrelationStudyConfig.seeds: give at least one seed")
         if self.amount <= 0:
             raise ConfigError(f"CorrelationStudyConfig.amount must be > 0, got {self.amount}")
+        if self.max_states is not None and self.max_states < 3:
+            raise ConfigError("CorrelationStudyConfig.max_states must be >= 3 (or None), got "
+                              f"{self.max_states}")
         if self.n_perm < 1 or self.n_boot < 1:
             raise ConfigError("CorrelationStudyConfig.n_perm and n_boot must be >= 1")
 

@@ -368,6 +368,17 @@ def discover_states(checkpoint_dir: str | Path, splits: pd.DataFrame | str | Pat
     return pd.DataFrame(rows, columns=STATE_COLUMNS), notes
 
 
+def spread_subset(states: pd.DataFrame, max_states: int | None) -> pd.DataFrame:
+    """At most ``max_states`` rows of ``states`` (all when None or fewer), chosen evenly
+    spaced along the table sorted by family, class, seed and step, so that every family and
+    training stage stays represented; the rows keep their order."""
+    if max_states is None or len(states) <= max_states:
+        return states
+    order = states.sort_values(["family", "class", "seed", "step", "state"]).index
+    keep = order[np.unique(np.linspace(0, len(order) - 1, max_states).round().astype(int))]
+    return states.loc[states.index.isin(keep)]
+
+
 def metric_gaps(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """One row per state, one column per metric: value minus its real-vs-real floor (the
     value where the floor is undefined), from :func:`evaluate_generator` tables keyed by

@@ -160,3 +160,13 @@ def test_snapshots_and_discovered_states(tmp_path):
     assert states.set_index("step").loc[1, "progress"] == pytest.approx(1 / 3)
     text = " ".join(notes)
     assert "vae_mm_leaky.pt" in text and "vae_mixed.pt" in text and "counted once" in text
+
+
+def test_spread_subset_keeps_every_family_and_the_ends():
+    states = pd.DataFrame({"state": [f"s{i}" for i in range(12)],
+                           "family": ["a"] * 6 + ["b"] * 6, "class": "MM", "seed": 0,
+                           "step": list(range(6)) * 2})
+    sub = cor.spread_subset(states, 4)
+    assert len(sub) == 4 and set(sub.family) == {"a", "b"}
+    assert {"s0", "s11"} <= set(sub.state)
+    assert cor.spread_subset(states, None) is states and len(cor.spread_subset(states, 20)) == 12
