@@ -48,8 +48,10 @@ def forest(table: pd.DataFrame, utility: str, bound: float,
     for k, method in enumerate(methods):
         m = t[t.method == method].set_index("metric").reindex(metrics)
         y = np.arange(len(metrics)) + (k - (len(methods) - 1) / 2) * 0.25
-        ax.errorbar(m["r"], y, xerr=[m["r"] - m["lo"], m["hi"] - m["r"]], fmt="o", ms=4,
-                    capsize=2, label=method)
+        # a percentile interval need not contain the estimate: clip the bars at it
+        xerr = [(m["r"] - m["lo"]).clip(lower=0).fillna(0), (m["hi"] - m["r"]).clip(lower=0)
+                .fillna(0)]
+        ax.errorbar(m["r"], y, xerr=xerr, fmt="o", ms=4, capsize=2, label=method)
     ax.set_yticks(range(len(metrics)), metrics)
     ax.set_xlim(-1.05, 1.05)
     ax.set_xlabel(f"correlation with the change of test {utility} (95% bootstrap over states)")
