@@ -85,8 +85,9 @@ def scatter(metrics: pd.DataFrame, utility: pd.Series, groups: Sequence[str],
             ax.fill_between(xs, my - bound * slope * (xs - mx), my + bound * slope * (xs - mx),
                             color="0.85", zorder=0)
         row = table[(table.metric == col) & (table.utility == utility.name)]
-        text = "; ".join(f"{r.method[0]}={r.r:+.2f}" for r in row.itertuples()
-                         if r.method in ("spearman", "pearson"))
+        names = {"spearman": "Spearman", "pearson": "Pearson"}
+        text = ", ".join(f"{names[r.method]} {r.r:+.2f}" for r in row.itertuples()
+                         if r.method in names)
         ax.set_title(f"{col}\n{text}", fontsize=8)
         ax.axhline(0, color="0.4", lw=0.6)
         ax.tick_params(labelsize=7)
