@@ -394,10 +394,12 @@ class CorrelationStudyConfig:
     alpha: float = 0.05  # family-wise level of the Holm-corrected tests
 
     DELTAS: ClassVar[Deltas] = {
-        # ~20 states x (light metrics ~4 s + 2 probe runs ~2 s each): notebook 08 in about
-        # 4 minutes on 2 cores beyond notebooks 01, 03 and 05
-        "quick": dict(seeds=(0, 1), probe_epochs=15, probe_patience=5, metric_feature_size=75,
-                      metric_repeats=1, metric_boot=50, metric_probe_epochs=3,
+        # notebooks 03 and 05 leave ~23 states under quick; 14 of them x (light metrics, an
+        # estimated ~10 s, + 2 probe runs of ~2-3 s) aim at notebook 08 in under 5 minutes on
+        # 2 idle cores beyond notebooks 01, 03 and 05 (estimated, not measured: shared CPU)
+        "quick": dict(seeds=(0, 1), max_states=14, probe_epochs=15, probe_patience=5,
+                      metric_feature_size=75, metric_repeats=1, metric_boot=50,
+                      metric_probe_epochs=2,
                       metric_probe_folds=2, n_boot=1000, n_perm=1999),
         "smoke": dict(seeds=(0, 1), max_states=8, probe_image_size=32, probe_batch_size=4,
                       probe_lr=1e-3, probe_epochs=2, probe_patience=1, metric_feature_size=75,
