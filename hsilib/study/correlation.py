@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -312,10 +313,11 @@ def discover_states(checkpoint_dir: str | Path, splits: pd.DataFrame | str | Pat
     """Every single-class generator checkpoint in ``checkpoint_dir`` and its ``snapshots/``.
 
     A checkpoint qualifies when :func:`hsilib.models.registry.read_checkpoint` reads it (other
-    files, such as classifier weights, are ignored) and every crop id it trained on lies in the
-    ``train_split`` of ``splits`` (notebook 01's split, the one whose test crops score the probe
-    classifier) and in one class. Two files of the same run at the same step (a run saved under
-    two names) count once. Returns one row per state (:data:`STATE_COLUMNS`; ``progress`` =
+    files are ignored; the classifier notebooks' weights, named ``NN_*.pt``, are not even
+    opened, since under ``full`` they are many and large) and every crop id it trained on lies
+    in the ``train_split`` of ``splits`` (notebook 01's split, the one whose test crops score the
+    probe classifier) and in one class. Two files of the same run at the same step (a run saved
+    under two names) count once. Returns one row per state (:data:`STATE_COLUMNS`; ``progress`` =
     step / the config's planned steps; ``seed`` = the run's data and initial-weight seed) and a
     list of notes on the checkpoints left out and why.
     """
@@ -331,6 +333,8 @@ def discover_states(checkpoint_dir: str | Path, splits: pd.DataFrame | str | Pat
     paths = sorted(folder.glob("*.pt")) + sorted((folder / "snapshots").glob("*.pt"))
     rows, notes, seen = [], [], {}
     for path in paths:
+        if re.match(r"\d\d_", path.name):  # a classifier notebook's weights (06_, 07_, ...)
+            continue
         try:
             ckpt = read_checkpoint(path, "cpu")
         except Exception:  # noqa: BLE001 (not a generator checkpoint of this project)

@@ -150,6 +150,7 @@ def test_snapshots_and_discovered_states(tmp_path):
     make_trainer(cfg, images, seed=2, device="cpu", data_ids=ids[:3] + ["d0", "d1", "d2"]).fit(
         1, checkpoint=tmp_path / "vae_mixed.pt")
     (tmp_path / "not_a_generator.pt").write_bytes(b"junk")
+    tr.save(tmp_path / "06_real_seed0.pt")  # named like a classifier notebook's weights
     splits = pd.DataFrame({"id": ids + ["v0", "v1", "v2", "d0", "d1", "d2"],
                            "split": ["train"] * 6 + ["val"] * 3 + ["train"] * 3,
                            "class": ["MM"] * 9 + ["DN"] * 3, "source": "x"})
