@@ -224,18 +224,26 @@ class GANStudyConfig:
     n_invert: int = 16  # validation crops inverted into W and W+
     invert_steps: int = 500  # optimiser steps per inversion
 
+    # training steps at which every generator run of notebooks 03 and 05 also keeps a snapshot
+    # (checkpoints/snapshots/<name>_s<step>.pt): states along training for notebook 08
+    snapshot_steps: tuple[int, ...] = (5000, 20_000, 50_000)
+
     DELTAS: ClassVar[Deltas] = {
         "quick": dict(n_synthetic=100, compare_steps=150, generator_seeds=(0, 1),
                       replicates="seeds", sefa_k=3, n_traversal=8, n_invert=8,
-                      invert_steps=150),
+                      invert_steps=150, snapshot_steps=(100,)),
         "smoke": dict(n_synthetic=6, compare_steps=3, generator_seeds=(0, 1), replicates="seeds",
-                      sefa_k=2, sefa_layers=(0,), n_traversal=2, n_invert=2, invert_steps=3),
+                      sefa_k=2, sefa_layers=(0,), n_traversal=2, n_invert=2, invert_steps=3,
+                      snapshot_steps=(1,)),
     }
 
     def __post_init__(self) -> None:
         _check_choices(self)
         if not self.generator_seeds:
             raise ConfigError("GANStudyConfig.generator_seeds: give at least one seed")
+        if any(s < 1 for s in self.snapshot_steps):
+            raise ConfigError(f"GANStudyConfig.snapshot_steps must be >= 1, got "
+                              f"{self.snapshot_steps}")
 
 
 
@@ -650,6 +658,72 @@ class ProportionStudyConfig:
 
 
 # --------------------------------------------------------------------------------------------
+# 08 metric correlation
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CorrelationStudyConfig:
+    """What notebook 08 does: do generator metrics predict whether synthetic data helps?
+
+    A generator state is one single-class generator checkpoint (final or a snapshot along
+    training) trained on notebook 01's training split. Each state draws ``amount`` % of its
+    class's real training count (seed ``pool_seed``); those crops are scored with the metric
+    protocol against the validation crops (the ``metrics`` section with the ``metric_*`` fields
+    below, a lighter setting than the generator notebooks') and added to the real training set
+    of a fixed, fast probe classifier (``probe_*``), trained once per seed of ``seeds``; the
+    state's utility is the change of test AUROC and sensitivity against the real-only probe,
+    paired by seed. Correlations across states: Spearman, Kendall and Pearson with
+    ``n_boot`` bootstrap resamples of the states and ``n_perm`` permutations, Holm-corrected;
+    ``study_r`` is the original study's reported bound on |r|.
+    """
+
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # probe classifier seeds
+    max_states: int | None = None  # at most this many states, spread over the sorted list
+    amount: float = 100.0  # synthetic crops added, % of the real training count of the class
+    pool_seed: int = 8000  # sampling seed of every state's synthetic crops
+    probe_arch: Literal["small", "resnet50", "densenet201", "efficientnet_b6"] = "small"
+    probe_image_size: int = 64
+    probe_batch_size: int = 32
+    probe_lr: float = 2e-3
+    probe_epochs: int = 30
+    probe_patience: int = 8
+    metric_feature_size: int = 299  # Inception16 input side for the states' FD / KID / PRDC
+    metric_repeats: int = 5  # MetricsConfig.n_repeats for the states
+    metric_boot: int = 200  # MetricsConfig.n_boot and n_boot_set for the states
+    metric_probe_epochs: int = 10  # detectability probe epochs (0: no detectability)
+    metric_probe_folds: int = 3
+    n_boot: int = 2000  # bootstrap resamples of the generator states (correlation CIs)
+    n_perm: int = 9999  # permutations per correlation (p-value resolution 1 / (n_perm + 1))
+    study_r: float = 0.18  # the original study's |Pearson r| bound, marked on the figures
+    alpha: float = 0.05  # family-wise level of the Holm-corrected tests
+
+    DELTAS: ClassVar[Deltas] = {
+        # notebooks 03 and 05 leave ~23 states under quick; 14 of them x (light metrics, an
+        # estimated ~10 s, + 2 probe runs of ~2-3 s) aim at notebook 08 in under 5 minutes on
+        # 2 idle cores beyond notebooks 01, 03 and 05 (estimated, not measured: shared CPU)
+        "quick": dict(seeds=(0, 1), max_states=14, probe_epochs=15, probe_patience=5,
+                      metric_feature_size=75, metric_repeats=1, metric_boot=50,
+                      metric_probe_epochs=2,
+                      metric_probe_folds=2, n_boot=1000, n_perm=1999),
+        "smoke": dict(seeds=(0, 1), max_states=8, probe_image_size=32, probe_batch_size=4,
+                      probe_lr=1e-3, probe_epochs=2, probe_patience=1, metric_feature_size=75,
+                      metric_repeats=1, metric_boot=20, metric_probe_epochs=1,
+                      metric_probe_folds=2, n_boot=200, n_perm=199),
+    }
+
+    def __post_init__(self) -> None:
+        _check_choices(self)
+        if not self.seeds:
+            raise ConfigError("CorrelationStudyConfig.seeds: give at least one seed")
+        if self.amount <= 0:
+            raise ConfigError(f"CorrelationStudyConfig.amount must be > 0, got {self.amount}")
+        if self.max_states is not None and self.max_states < 3:
+            raise ConfigError("CorrelationStudyConfig.max_states must be >= 3 (or None), got "
+                              f"{self.max_states}")
+        if self.n_perm < 1 or self.n_boot < 1:
+            raise ConfigError("CorrelationStudyConfig.n_perm and n_boot must be >= 1")
+
+
+# --------------------------------------------------------------------------------------------
 # Benchmarks (python -m hsilib.bench)
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -684,6 +758,7 @@ class StudyConfig:
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     classifier_study: ClassifierStudyConfig = field(default_factory=ClassifierStudyConfig)
     proportion_study: ProportionStudyConfig = field(default_factory=ProportionStudyConfig)
+    correlation_study: CorrelationStudyConfig = field(default_factory=CorrelationStudyConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
 
     DELTAS: ClassVar[Deltas] = {"quick": dict(save_pdf=False), "smoke": dict(save_pdf=False)}

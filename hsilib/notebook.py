@@ -40,6 +40,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "05": ("vae", "vae_study", "gan_study", "metrics"),
     "06": ("classifier", "classifier_study", "gan_study"),
     "07": ("proportion_study", "classifier", "gan_study"),
+    "08": ("correlation_study", "metrics", "gan_study"),
 }
 
 

@@ -11,6 +11,9 @@ generators (nb 03-05)  :mod:`hsilib.plotting.gan`: real vs synthetic sample grid
                        spectra, loss curves
 classifiers (nb 06)    :mod:`hsilib.plotting.classifiers`: bars with CIs, learning curves, ROC
                        curves, confusion matrices (numbers from :mod:`hsilib.study.stats`)
+metric correlation     :mod:`hsilib.plotting.correlation`: metric x utility heat map, forest
+(nb 08)                and scatter plots with the study's |r| bound, metric x metric matrix,
+                       utilities per generator state
 =====================  =========================================================================
 
 The figure modules import matplotlib (and torch) when imported; ``import hsilib.plotting``

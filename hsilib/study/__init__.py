@@ -1,4 +1,4 @@
-"""The study logic of the classifier notebooks (06, 07, later 08), apart from training
+"""The study logic of the classifier notebooks (06, 07, 08), apart from training
 (:mod:`hsilib.train`) and from figures (:mod:`hsilib.plotting`).
 
 =====================  =========================================================================
@@ -18,6 +18,10 @@ generated prose        :mod:`hsilib.study.conclusions`: the closing text, from t
 amount, generator,     :mod:`hsilib.study.proportion` (notebook 07): synthetic pools with critic
 filtering              scores, top-scored and random subsets of equal size, the amount x mix x
                        generator family x filter plan, its generated findings
+metrics vs utility     :mod:`hsilib.study.correlation` (notebook 08): generator states from the
+                       checkpoints, utilities from a probe classifier, Spearman / Kendall /
+                       Pearson with bootstrap intervals over states, permutation p-values,
+                       Holm, partial correlation within groups, generated findings
 =====================  =========================================================================
 
 Melanoma is the positive class in every number.

@@ -232,11 +232,15 @@ class Trainer:
         return logs
 
     # -- the loop ---------------------------------------------------------------------------
-    def fit(self, steps: int, checkpoint: str | Path | None = None) -> pd.DataFrame:
+    def fit(self, steps: int, checkpoint: str | Path | None = None,
+            snapshot_steps: Sequence[int] = ()) -> pd.DataFrame:
         """Train until ``self.step == steps`` (resumes from the current step); returns history.
 
-        Writes ``checkpoint`` every ``checkpoint_every`` steps and at the end.
+        Writes ``checkpoint`` every ``checkpoint_every`` steps and at the end; at each step of
+        ``snapshot_steps`` reached on the way it also keeps a copy that is never overwritten,
+        :func:`snapshot_path` (states along training, read by notebook 08).
         """
+        snapshots = {int(s) for s in snapshot_steps}
         if self.step >= steps:  # nothing left to do (e.g. a snapshot step equal to the end)
             if checkpoint:
                 self.save(checkpoint)
@@ -257,6 +261,8 @@ class Trainer:
                                        **self.on_eval(self.step, self.objective)})
                 if checkpoint and self.checkpoint_every and self.step % self.checkpoint_every == 0:
                     self.save(checkpoint)
+                if checkpoint and self.step in snapshots:
+                    self.save(snapshot_path(checkpoint, self.step))
         finally:
             bar.close()
         if checkpoint:
@@ -315,6 +321,14 @@ class Trainer:
             self.sampler.seed = ckpt["data_seed"]
         set_rng_state(ckpt["rng"])
         return self
+
+
+def snapshot_path(checkpoint: str | Path, step: int) -> Path:
+    """Where :meth:`Trainer.fit` keeps the state of ``checkpoint`` at ``step``:
+    ``<folder>/snapshots/<stem>_s<step, 6 digits>.pt``, e.g.
+    ``checkpoints/snapshots/fastgan_mm_g0_s000150.pt``."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.parent / "snapshots" / f"{checkpoint.stem}_s{int(step):06d}.pt"
 
 
 def make_trainer(cfg: config.GeneratorConfig, data: Mapping[str, torch.Tensor] | torch.Tensor,

@@ -1,0 +1,173 @@
+"""Correlations of notebook 08 against scipy, hand-computed cases and planted relations."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import stats as sps
+
+from hsilib import config
+from hsilib.study import correlation as cor
+from hsilib.study.stats import holm
+from hsilib.train.trainer import make_trainer, snapshot_path
+
+RNG = np.random.default_rng(3)
+X = RNG.normal(size=25)
+Y = 0.4 * X + RNG.normal(size=25)
+X_TIES = np.round(X, 0)  # many ties
+Y_TIES = np.round(Y * 2, 0)
+
+
+@pytest.mark.parametrize("x, y", [(X, Y), (X_TIES, Y_TIES), (X, -X ** 3)])
+def test_correlations_match_scipy(x, y):
+    assert cor.correlation(x, y, "spearman") == pytest.approx(sps.spearmanr(x, y)[0], abs=1e-12)
+    assert cor.correlation(x, y, "kendall") == pytest.approx(sps.kendalltau(x, y)[0], abs=1e-12)
+    assert cor.correlation(x, y, "pearson") == pytest.approx(sps.pearsonr(x, y)[0], abs=1e-12)
+
+
+def test_rows_equal_one_by_one_and_constant_is_nan():
+    xs = RNG.normal(size=(6, 12))
+    ys = RNG.normal(size=(6, 12))
+    for method in cor.METHODS:
+        rows = cor.correlation_rows(xs, ys, method)
+        one = [cor.correlation(a, b, method) for a, b in zip(xs, ys, strict=True)]
+        assert rows == pytest.approx(one)
+        assert np.isnan(cor.correlation(np.ones(5), np.arange(5.0), method))
+    with pytest.raises(ValueError, match="method"):
+        cor.correlation(X, Y, "distance")
+
+
+def test_permutation_pvalue_of_monotone_relation_is_the_minimum():
+    x = np.arange(12.0)
+    y = np.exp(x / 3)  # perfectly monotone, not linear
+    for method in ("spearman", "kendall"):
+        assert cor.permutation_pvalue(x, y, method, n_perm=499, seed=0) == 1 / 500
+    # no relation at all: the p-value is far from the minimum
+    assert cor.permutation_pvalue(x, np.zeros(12) + (x % 2), "spearman", n_perm=499) > 0.3
+
+
+def test_permutation_pvalue_is_roughly_uniform_under_the_null():
+    ps = [cor.permutation_pvalue(RNG.normal(size=15), RNG.normal(size=15), n_perm=199, seed=s)
+          for s in range(200)]
+    assert 0.02 < np.mean(np.array(ps) < 0.1) < 0.2  # ~10% below 0.1
+
+
+def test_planted_relation_is_recovered_and_noise_is_not():
+    rng = np.random.default_rng(7)
+    n = 30
+    metric = rng.uniform(0, 1, n)  # a fake FD: lower is better
+    utility = -0.05 * metric + rng.normal(scale=0.008, size=n)  # planted negative relation
+    noise_metric = rng.uniform(0, 1, n)
+    res = cor.correlation_test(metric, utility, "spearman", n_boot=500, n_perm=999)
+    assert res["r"] < -0.7 and res["hi"] < 0 and res["p_perm"] == 1 / 1000
+    table = cor.correlation_table(pd.DataFrame({"FD": metric, "noise": noise_metric}),
+                                  pd.DataFrame({"auroc": utility}), n_boot=300, n_perm=999)
+    sp = table[table.method == "spearman"].set_index("metric")
+    assert sp.loc["FD", "verdict"] == "negative association"
+    assert sp.loc["noise", "verdict"] == "no detectable association"
+    assert sp.loc["FD", "vs_bound"] == "beyond the bound"
+    assert set(table.method) == set(cor.METHODS)
+
+
+def test_bootstrap_interval_covers_estimate_and_holm_is_per_utility_and_method():
+    lo, hi = cor.bootstrap_interval(X, Y, "spearman", n_boot=400, seed=1)
+    assert lo < cor.correlation(X, Y) < hi
+    table = cor.correlation_table(pd.DataFrame({"a": X, "b": Y_TIES, "c": X_TIES}),
+                                  pd.DataFrame({"auroc": Y, "sensitivity": X}), n_boot=50,
+                                  n_perm=99, methods=("spearman",))
+    for _, g in table.groupby(["utility", "method"]):
+        assert g["p_holm"].to_numpy() == pytest.approx(holm(g["p_perm"].to_numpy()))
+
+
+def test_holm_against_a_hand_computed_case():
+    # sorted 0.01, 0.02, 0.04, 0.30 -> 4*0.01, 3*0.02, max(0.06, 2*0.04), max(0.08, 0.30)
+    assert holm([0.04, 0.01, 0.30, 0.02]) == pytest.approx([0.08, 0.04, 0.30, 0.06])
+
+
+def test_partial_correlation_removes_a_group_offset():
+    # within each family the metric and the utility rise together; between families they fall
+    x = np.array([1, 2, 3, 11, 12, 13], float)
+    y = np.array([21, 22, 23, 1, 2, 3], float)
+    groups = ["a"] * 3 + ["b"] * 3
+    assert cor.correlation(x, y, "spearman") < 0
+    assert cor.partial_correlation(x, y, groups, "spearman") == pytest.approx(1.0)
+    assert cor.partial_correlation(x, y, groups, "pearson") == pytest.approx(1.0)
+
+
+def test_partial_pearson_equals_the_classical_formula_for_one_dummy():
+    rng = np.random.default_rng(0)
+    z = np.repeat([0.0, 1.0], 10)
+    x = z + rng.normal(size=20)
+    y = 2 * z + 0.5 * x + rng.normal(size=20)
+    rxy, rxz, ryz = (sps.pearsonr(a, b)[0] for a, b in ((x, y), (x, z), (y, z)))
+    want = (rxy - rxz * ryz) / np.sqrt((1 - rxz ** 2) * (1 - ryz ** 2))
+    assert cor.partial_correlation(x, y, z.astype(int), "pearson") == pytest.approx(want)
+    res = cor.partial_test(x, y, z.astype(int), n_boot=200, n_perm=199)
+    assert res["r"] == pytest.approx(cor.partial_correlation(x, y, z.astype(int)))
+    assert 1 / 200 <= res["p_perm"] <= 1
+
+
+def test_bound_and_association_verdicts():
+    assert cor.bound_verdict(0.2, 0.6, 0.18) == "beyond the bound"
+    assert cor.bound_verdict(-0.1, 0.1, 0.18) == "within the bound"
+    assert cor.bound_verdict(-0.1, 0.4, 0.18) == "crosses the bound"
+    assert cor.predicts_verdict(-0.6, -0.2, 0.01) == "negative association"
+    assert cor.predicts_verdict(-0.6, -0.2, 0.2) == "no detectable association"
+    assert cor.predicts_verdict(-0.6, 0.1, 0.001) == "no detectable association"
+
+
+def test_metric_gaps_and_metric_matrix():
+    t = pd.DataFrame({"metric": ["FD", "recall"], "value": [0.5, 0.4], "floor": [0.1, np.nan]})
+    gaps = cor.metric_gaps({"s1": t, "s2": t.assign(value=[0.3, 0.9])})
+    assert gaps.loc["s1", "FD"] == pytest.approx(0.4) and gaps.loc["s2", "recall"] == 0.9
+    m = cor.metric_matrix(pd.DataFrame({"a": X, "b": -X, "c": Y}))
+    assert m.loc["a", "b"] == pytest.approx(-1) and m.loc["a", "a"] == pytest.approx(1)
+    assert m.loc["a", "c"] == pytest.approx(sps.spearmanr(X, Y)[0])
+
+
+def test_utility_table_pairs_by_seed():
+    per_seed = pd.DataFrame({"config": ["real", "real", "s1", "s1"], "seed": [0, 1, 0, 1],
+                             "generator_seed": -1, "auroc": [0.7, 0.8, 0.75, 0.79],
+                             "sensitivity": [0.5, 0.6, 0.5, 0.7]})
+    u = cor.utility_table(per_seed, ["s1"])
+    row = u[u.utility == "auroc"].iloc[0]
+    assert row["diff"] == pytest.approx(((0.75 - 0.7) + (0.79 - 0.8)) / 2)
+    assert row["n_cells"] == 2
+
+
+def test_snapshots_and_discovered_states(tmp_path):
+    cfg = config.resolve("smoke", "vae", steps=3)
+    ids = [f"c{i}" for i in range(6)]
+    images = torch.rand(6, cfg.n_bands, cfg.image_size, cfg.image_size) * 2 - 1
+    ckpt = tmp_path / "vae_mm_g0.pt"
+    tr = make_trainer(cfg, images, seed=0, device="cpu", data_ids=ids)
+    tr.fit(3, checkpoint=ckpt, snapshot_steps=(1, 2))
+    assert snapshot_path(ckpt, 2) == tmp_path / "snapshots" / "vae_mm_g0_s000002.pt"
+    assert snapshot_path(ckpt, 1).is_file() and snapshot_path(ckpt, 2).is_file()
+    tr.save(tmp_path / "copy_of_final.pt")  # the same run and step: counted once
+    make_trainer(cfg, images, seed=1, device="cpu", data_ids=ids[:3] + ["v0", "v1", "v2"]).fit(
+        1, checkpoint=tmp_path / "vae_mm_leaky.pt")
+    make_trainer(cfg, images, seed=2, device="cpu", data_ids=ids[:3] + ["d0", "d1", "d2"]).fit(
+        1, checkpoint=tmp_path / "vae_mixed.pt")
+    (tmp_path / "not_a_generator.pt").write_bytes(b"junk")
+    tr.save(tmp_path / "06_real_seed0.pt")  # named like a classifier notebook's weights
+    splits = pd.DataFrame({"id": ids + ["v0", "v1", "v2", "d0", "d1", "d2"],
+                           "split": ["train"] * 6 + ["val"] * 3 + ["train"] * 3,
+                           "class": ["MM"] * 9 + ["DN"] * 3, "source": "x"})
+    states, notes = cor.discover_states(tmp_path, splits)
+    assert sorted(states.state) == ["vae_mm_g0", "vae_mm_g0_s000001", "vae_mm_g0_s000002"] or \
+        sorted(states.state) == ["copy_of_final", "vae_mm_g0_s000001", "vae_mm_g0_s000002"]
+    assert set(states["class"]) == {"MM"} and sorted(states.step) == [1, 2, 3]
+    assert states.set_index("step").loc[1, "progress"] == pytest.approx(1 / 3)
+    text = " ".join(notes)
+    assert "vae_mm_leaky.pt" in text and "vae_mixed.pt" in text and "counted once" in text
+
+
+def test_spread_subset_keeps_every_family_and_the_ends():
+    states = pd.DataFrame({"state": [f"s{i}" for i in range(12)],
+                           "family": ["a"] * 6 + ["b"] * 6, "class": "MM", "seed": 0,
+                           "step": list(range(6)) * 2})
+    sub = cor.spread_subset(states, 4)
+    assert len(sub) == 4 and set(sub.family) == {"a", "b"}
+    assert {"s0", "s11"} <= set(sub.state)
+    assert cor.spread_subset(states, None) is states and len(cor.spread_subset(states, 20)) == 12
