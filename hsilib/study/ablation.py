@@ -102,7 +102,8 @@ def critic_conclusion(table: pd.DataFrame, metric: str, *, lower_is_better: bool
             lines.append(f"  Best: {best} ({_fmt(top.value)}), "
                          + ("beyond the 2-D critic's interval." if apart else
                             "but its interval overlaps the 2-D critic's: the critic change is "
-                            "not distinguishable from run-to-run noise at this budget."))
+                            "not distinguishable at this budget (the intervals resample "
+                            "images; the spread between training seeds comes on top)."))
     return "\n".join(lines)
 
 
