@@ -40,7 +40,7 @@ import torch.distributed as dist
 from .. import config
 from ..models import registry
 from ..models.objective import Objective
-from .trainer import TensorSampler, Trainer, set_rng_state
+from .trainer import TensorSampler, Trainer, check_images, set_rng_state, trainer_options
 
 SEED_STRIDE = 7919  # rank r > 0 reseeds torch with seed + SEED_STRIDE * r
 
@@ -200,16 +200,10 @@ def make_distributed_trainer(cfg: config.GeneratorConfig,
     if cfg.batch_size % world:
         raise ValueError(f"batch_size {cfg.batch_size} does not split evenly over {world} "
                          "processes")
-    image = data if isinstance(data, torch.Tensor) else data["image"]
-    want = (cfg.n_bands, cfg.image_size, cfg.image_size)
-    if tuple(image.shape[1:]) != want:
-        raise ValueError(f"images are {tuple(image.shape[1:])}, the {cfg.family} config asks "
-                         f"for {want} (n_bands, image_size, image_size)")
+    check_images(cfg, data)
     objective = registry.build(cfg, seed=seed)
     sampler = RankSampler(TensorSampler(data, cfg.batch_size // world, seed=seed), rank, world)
-    options = dict(ema_decay=cfg.ema_decay, amp=cfg.amp, log_every=cfg.log_every,
-                   sample_every=cfg.sample_every, checkpoint_every=cfg.checkpoint_every,
-                   device=local_device())
+    options = trainer_options(cfg) | {"device": local_device()}
     return DistributedTrainer(objective, sampler, seed=seed, **(options | kwargs))
 
 

@@ -339,13 +339,23 @@ def make_trainer(cfg: config.GeneratorConfig, data: Mapping[str, torch.Tensor] |
     ``seed``); the batch size, EMA decay, AMP and intervals from ``cfg``; extra keyword
     arguments go to :class:`Trainer`.
     """
+    check_images(cfg, data)
+    objective = registry.build(cfg, seed=seed)
+    return Trainer(objective, TensorSampler(data, cfg.batch_size, seed=seed), device=device,
+                   **(trainer_options(cfg) | kwargs))
+
+
+def check_images(cfg: config.GeneratorConfig,
+                 data: Mapping[str, torch.Tensor] | torch.Tensor) -> None:
+    """Raise ValueError unless the images are N x n_bands x image_size x image_size."""
     image = data if isinstance(data, torch.Tensor) else data["image"]
     want = (cfg.n_bands, cfg.image_size, cfg.image_size)
     if tuple(image.shape[1:]) != want:
         raise ValueError(f"images are {tuple(image.shape[1:])}, the {cfg.family} config asks "
                          f"for {want} (n_bands, image_size, image_size)")
-    objective = registry.build(cfg, seed=seed)
-    options = dict(ema_decay=cfg.ema_decay, amp=cfg.amp, log_every=cfg.log_every,
-                   sample_every=cfg.sample_every, checkpoint_every=cfg.checkpoint_every)
-    return Trainer(objective, TensorSampler(data, cfg.batch_size, seed=seed), device=device,
-                   **(options | kwargs))
+
+
+def trainer_options(cfg: config.GeneratorConfig) -> dict[str, Any]:
+    """The :class:`Trainer` arguments a generator config sets (EMA, AMP, intervals)."""
+    return dict(ema_decay=cfg.ema_decay, amp=cfg.amp, log_every=cfg.log_every,
+                sample_every=cfg.sample_every, checkpoint_every=cfg.checkpoint_every)
