@@ -13,6 +13,7 @@ import torch
 
 from .. import config
 from . import register
+from .gan import train_steps
 
 SIZE = 64
 
@@ -40,14 +41,7 @@ def _setup(arm: str, device: str, steps: int):
     trainer = Trainer(registry.build(cfg, seed=0), sampler, amp=cfg.amp, device=device,
                       log_every=0)
 
-    def run():
-        for _ in range(steps):
-            trainer.train_step()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        return steps
-
-    return run
+    return train_steps(trainer, steps, device)
 
 
 def _register(device: str) -> None:

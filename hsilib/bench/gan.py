@@ -35,6 +35,19 @@ SIZES = (64, 128, 256)
 BATCH = 8
 
 
+def train_steps(trainer, steps: int, device: str):
+    """The timed part of a training-step benchmark: ``steps`` trainer steps (synchronised on
+    CUDA), returning the step count."""
+    def run():
+        for _ in range(steps):
+            trainer.train_step()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return steps
+
+    return run
+
+
 def _config(size: int, device: str):
     return config.resolve("full", "fastgan", image_size=size, batch_size=BATCH,
                           amp=device == "cuda", lpips_weights=None)
@@ -55,14 +68,7 @@ def _ours(size: int, device: str, steps: int):
         trainer.objective.recon  # the loss module, built inside the warning filter  # noqa: B018
     trainer.sampler.augment = None  # the reference loop has no flip/rotate either: equal work
 
-    def run():
-        for _ in range(steps):
-            trainer.train_step()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        return steps
-
-    return run
+    return train_steps(trainer, steps, device)
 
 
 def _reference(size: int, device: str, steps: int):
@@ -119,14 +125,7 @@ def _stylegan2(size: int, device: str, steps: int):
     trainer = make_trainer(cfg, _images(cfg), seed=0, device=device)
     trainer.sampler.augment = None
 
-    def run():
-        for _ in range(steps):
-            trainer.train_step()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        return steps
-
-    return run
+    return train_steps(trainer, steps, device)
 
 
 def _register(size: int, device: str) -> None:
