@@ -189,3 +189,10 @@ def test_name_lists_of_the_config_match_the_code():
     assert ARMS is config.ARMS  # one table: the ablation study reads the config's
     hints = typing.get_type_hints(config.CorrelationStudyConfig)
     assert typing.get_args(hints["probe_arch"]) == ARCHS
+
+
+def test_lists_become_tuples_also_in_optional_fields():
+    cfg = config.resolve("smoke", "proportion_study", filter_amounts=[100.0], mixes=["MM"])
+    assert cfg.filter_amounts == (100.0,) and cfg.mixes == ("MM",)
+    assert config.resolve("smoke", "ablation_study", dn_arms=["dcgan"]).dn_arms == ("dcgan",)
+    hash(cfg)  # a frozen section holds no list

@@ -24,6 +24,8 @@ The markers:
 - :data:`DEVICE`: a torch device name; :data:`SUPPORTED_SIZE`: one of the section class's
   ``image_sizes`` (generator families).
 
+A declaration that many fields share is named once, beside the sections that use it
+(``Width = Annotated[int, Range(1, MAX_WIDTH)]``, then ``z_dim: Width = 256``).
 ``None`` passes every marker (an optional field's ``None`` means "not set"). A subclass that
 re-declares an inherited field only to change its default may write the bare type: the
 markers of the nearest base that declares the field apply. Rules that tie fields together are
@@ -312,8 +314,10 @@ def override(obj: Any, overrides: dict[str, Any], where: str) -> Any:
                 f"{where}.{key} must be {getattr(hint, '__name__', hint)}, "
                 f"got {type(value).__name__} {value!r}"
             )
-        elif typing.get_origin(hint) is tuple or hint is float:
-            value = tuple(value) if typing.get_origin(hint) is tuple else float(value)
+        elif isinstance(value, list):  # JSON and --set give lists; sections hold tuples
+            value = tuple(value)
+        elif hint is float:
+            value = float(value)
         changes[key] = value
     try:
         return replace(obj, **changes)  # the section checks itself when built
