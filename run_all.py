@@ -217,9 +217,11 @@ def failure_report(exc: Exception, executed: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from hsilib.config import PROFILES
+
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--profile", choices=("smoke", "quick", "full"), default=None,
+    ap.add_argument("--profile", choices=PROFILES, default=None,
                     help="default: full when CUDA is available, else quick")
     ap.add_argument("--only", nargs="+", metavar="NN", help="run only these notebook numbers")
     ap.add_argument("--from", dest="start", metavar="NN", help="start at this notebook number")

@@ -137,7 +137,7 @@ def test_construction_checks_choices():
 
 
 def test_each_section_holds_its_profile_deltas():
-    for name, cls in config._sections().items():
+    for name, cls in config.sections().items():
         for profile, deltas in cls.DELTAS.items():
             assert profile in config.PROFILES
             assert set(deltas) <= {f.name for f in dataclasses.fields(cls)}, (name, profile)
@@ -149,3 +149,50 @@ def test_generator_configs_name_their_family():
     assert config.FastGANConfig.family == "fastgan"
     assert "family" not in config.to_dict(config.FastGANConfig())  # a class fact, not a knob
     assert issubclass(config.FastGANConfig, config.GeneratorConfig)
+
+
+def test_print_shows_one_field_per_line_grouped_as_declared():
+    assert str(config.resolve("smoke", "bench")) == "BenchConfig\n  repeats = 1\n  warmup = 0"
+    cfg = config.resolve("smoke", "fastgan", lpips_weights="/w/vgg16.pth", diffaug=["cutout"])
+    assert str(cfg) == "\n".join([
+        "FastGANConfig",
+        "  [GeneratorConfig]",
+        "  image_size = 32", "  n_bands = 16", "  batch_size = 4", "  steps = 3",
+        "  lr = 0.0002", "  betas = (0.5, 0.999)", "  ema_decay = 0.999", "  log_every = 1",
+        "  sample_every = 2", "  checkpoint_every = 2", "  amp = True",
+        "  [FastGANConfig]",
+        "  z_dim = 16", "  ngf = 4", "  ndf = 4", "  diffaug = ('cutout',)",
+        "  lpips_weights = '/w/vgg16.pth'", "  lpips_net = 'vgg'",
+        "  spectral_loss_weight = 0.0",
+    ])
+    assert f"{cfg}" == str(cfg)  # what the notebooks' f-strings print
+    assert repr(cfg).startswith("FastGANConfig(image_size=32, n_bands=16,")  # dataclass repr
+    assert "\n" not in repr(cfg)
+    cond = str(config.resolve("smoke", "cond_gan")).splitlines()
+    assert [ln for ln in cond if ln.startswith("  [")] == [
+        "  [GeneratorConfig]", "  [FastGANConfig]", "  [CondGANConfig]"]
+    assert cond[cond.index("  [CondGANConfig]") + 1] == "  condition = 'mask'"
+
+
+def test_print_of_the_study_nests_every_section():
+    text = str(config.resolve("smoke"))
+    assert text.startswith("StudyConfig\n  profile = 'smoke'\n  save_pdf = False\n"
+                           "  DataConfig\n    scale = 0.25\n    n_mm = 14\n")
+    assert text.endswith("\n  BenchConfig\n    repeats = 1\n    warmup = 0")
+    for name, cls in config.sections().items():
+        assert f"\n  {cls.__name__}\n" in text, name
+
+
+def test_name_lists_of_the_config_match_the_code():
+    from hsilib.study.ablation import ARMS
+
+    assert ARMS is config.ARMS  # one table: the ablation study reads the config's
+    hints = typing.get_type_hints(config.CorrelationStudyConfig)
+    assert typing.get_args(hints["probe_arch"]) == ARCHS
+
+
+def test_lists_become_tuples_also_in_optional_fields():
+    cfg = config.resolve("smoke", "proportion_study", filter_amounts=[100.0], mixes=["MM"])
+    assert cfg.filter_amounts == (100.0,) and cfg.mixes == ("MM",)
+    assert config.resolve("smoke", "ablation_study", dn_arms=["dcgan"]).dn_arms == ("dcgan",)
+    hash(cfg)  # a frozen section holds no list

@@ -15,26 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-#: arm -> (config section, changed fields, one-line description)
-ARMS: dict[str, tuple[str, dict[str, Any], str]] = {
-    "critic_2d": ("shsgan", {"generator": "dcgan", "critic": "2d"},
-                  "DCGAN G, 2-D critic, WGAN-GP"),
-    "critic_3d": ("shsgan", {"generator": "dcgan", "critic": "3d"},
-                  "DCGAN G, 3-D critic, WGAN-GP"),
-    "critic_3d_sn": ("shsgan", {"generator": "dcgan", "critic": "3d_sn"},
-                     "DCGAN G, 3-D critic + spectral norm, WGAN-GP"),
-    "critic_3d_sn_fft": ("shsgan", {"generator": "dcgan", "critic": "3d_sn_fft"},
-                         "DCGAN G, 3-D + SN + FFT critic, WGAN-GP"),
-    "shsgan_rgb": ("shsgan", {"generator": "rgb", "critic": "3d_sn_fft"},
-                   "RGB-to-HS SHS-GAN: U-Net G from RGB, 3-D + SN + FFT critic, RGB consistency"),
-    "dcgan": ("classic", {"variant": "dcgan"}, "DCGAN, non-saturating loss"),
-    "sngan": ("classic", {"variant": "sngan"}, "SN-GAN, spectral norm + hinge"),
-    "acgan": ("classic", {"variant": "acgan"}, "AC-GAN, one G for MM and DN, auxiliary head"),
-    "g3d": ("shsgan", {"generator": "3d", "critic": "3d_sn_fft"},
-            "3-D convolutional G, 3-D + SN + FFT critic"),
-    "attention": ("shsgan", {"generator": "dcgan", "critic": "3d_sn_fft", "attention": True},
-                  "DCGAN G + band attention, band attention + 3-D + SN + FFT critic"),
-}
+from ..config import ARMS  # arm -> (config section, changed fields, description)
 
 #: the critic ladder of the study, in order
 CRITIC_LADDER = ("critic_2d", "critic_3d", "critic_3d_sn", "critic_3d_sn_fft")

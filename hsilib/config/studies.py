@@ -1,0 +1,394 @@
+"""Study sections: what notebooks 02-08 do with their generators and classifiers, the
+classifier itself, and the benchmarks. Bounds are declared beside each field (see
+:mod:`hsilib.config.engine`)."""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal
+
+from .data import MetricsConfig
+from .engine import (
+    DEVICE,
+    MAX_BATCH,
+    MAX_COUNT,
+    MAX_EPOCHS,
+    MAX_IMAGES,
+    MAX_PERCENT,
+    MAX_SIDE,
+    MAX_STEPS,
+    MAX_WIDTH,
+    MAX_WORKERS,
+    NON_EMPTY,
+    SEED,
+    WEIGHT,
+    ConfigError,
+    Deltas,
+    OneOf,
+    Range,
+    Section,
+    override,
+)
+from .generators import generator_families
+
+Seeds = Annotated[tuple[int, ...], SEED, NON_EMPTY]  # seeds of repeated runs: at least one
+Samples = Annotated[int, Range(1, MAX_COUNT)]  # samples drawn, resamples, permutations
+Classifiers = Literal["small", "resnet50", "densenet201", "efficientnet_b6"]
+#: the ways synthetic crops join the real training set (notebook 07)
+MIXES = ("MM", "DN", "both")
+
+#: notebook 02's arms: arm -> (config section, changed fields, one-line description)
+ARMS: dict[str, tuple[str, dict[str, Any], str]] = {
+    "critic_2d": ("shsgan", {"generator": "dcgan", "critic": "2d"},
+                  "DCGAN G, 2-D critic, WGAN-GP"),
+    "critic_3d": ("shsgan", {"generator": "dcgan", "critic": "3d"},
+                  "DCGAN G, 3-D critic, WGAN-GP"),
+    "critic_3d_sn": ("shsgan", {"generator": "dcgan", "critic": "3d_sn"},
+                     "DCGAN G, 3-D critic + spectral norm, WGAN-GP"),
+    "critic_3d_sn_fft": ("shsgan", {"generator": "dcgan", "critic": "3d_sn_fft"},
+                         "DCGAN G, 3-D + SN + FFT critic, WGAN-GP"),
+    "shsgan_rgb": ("shsgan", {"generator": "rgb", "critic": "3d_sn_fft"},
+                   "RGB-to-HS SHS-GAN: U-Net G from RGB, 3-D + SN + FFT critic, RGB consistency"),
+    "dcgan": ("classic", {"variant": "dcgan"}, "DCGAN, non-saturating loss"),
+    "sngan": ("classic", {"variant": "sngan"}, "SN-GAN, spectral norm + hinge"),
+    "acgan": ("classic", {"variant": "acgan"}, "AC-GAN, one G for MM and DN, auxiliary head"),
+    "g3d": ("shsgan", {"generator": "3d", "critic": "3d_sn_fft"},
+            "3-D convolutional G, 3-D + SN + FFT critic"),
+    "attention": ("shsgan", {"generator": "dcgan", "critic": "3d_sn_fft", "attention": True},
+                  "DCGAN G + band attention, band attention + 3-D + SN + FFT critic"),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# 02-05 generator studies
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GANStudyConfig(Section):
+    """What notebook 03 does with its generators, apart from training them.
+
+    ``replicates``: what a generator replicate is. ``"seeds"``: one generator per class and
+    seed of ``generator_seeds``, all on the fixed training split; the classifiers of notebook 06
+    train once with each, so their intervals include the spread between generator runs.
+    ``"folds"``: grouped K-fold cross-validation over ``splits/kfold.csv``
+    (``DataConfig.n_folds`` folds, at least 3): replicate r is fold r
+    (:func:`hsilib.data.splits.fold_split`), its generators are retrained on that fold's
+    training crops only (seed ``generator_seeds[0]``), and notebook 06 runs every
+    configuration, real-only ones too, once per fold and classifier seed.
+    ``compare_steps``: length of the two melanoma runs (without / with spectral losses) whose
+    validation scores decide ``spectral_loss_weight`` for every generator."""
+
+    n_synthetic: Samples = 200  # crops exported per class
+    # keep this share of samples, best critic scores first
+    filter_top_fraction: Annotated[float, Range(gt=0, le=1)] = 1.0
+    # spectral_loss_weight of the comparison run
+    compare_spectral_weight: Annotated[float, WEIGHT] = 1.0
+    # steps of that comparison run (and of its matched baseline)
+    compare_steps: Annotated[int, Range(1, MAX_STEPS)] = 20_000
+    generator_seeds: Seeds = (0, 1, 2)
+    replicates: Literal["seeds", "folds"] = "folds"
+    # StyleGAN2-ADA part: SeFa directions, traversals and inversion of validation crops
+    sefa_k: Annotated[int, Range(0, MAX_WIDTH)] = 5  # SeFa directions shown (top eigenvectors)
+    # modulated convolutions whose style weights count
+    sefa_layers: Annotated[tuple[int, ...], Range(0, 1000)] = (0, 1, 2)
+    # traversals span +- this many SDs of w along a direction
+    traversal_sd: Annotated[float, Range(gt=0)] = 3.0
+    # latents per traversal point (lesion, spectrum, chromophore reads)
+    n_traversal: Annotated[int, Range(0, MAX_COUNT)] = 16
+    n_invert: Annotated[int, Range(0, MAX_COUNT)] = 16  # validation crops inverted into W, W+
+    invert_steps: Annotated[int, Range(1, MAX_STEPS)] = 500  # optimiser steps per inversion
+
+    # training steps at which every generator run of notebooks 03 and 05 also keeps a snapshot
+    # (checkpoints/snapshots/<name>_s<step>.pt): states along training for notebook 08
+    snapshot_steps: Annotated[tuple[int, ...], Range(1, MAX_STEPS)] = (5000, 20_000, 50_000)
+
+    DELTAS: ClassVar[Deltas] = {
+        "quick": dict(n_synthetic=100, compare_steps=150, generator_seeds=(0, 1),
+                      replicates="seeds", sefa_k=3, n_traversal=8, n_invert=8,
+                      invert_steps=150, snapshot_steps=(100,)),
+        "smoke": dict(n_synthetic=6, compare_steps=3, generator_seeds=(0, 1), replicates="seeds",
+                      sefa_k=2, sefa_layers=(0,), n_traversal=2, n_invert=2, invert_steps=3,
+                      snapshot_steps=(1,)),
+    }
+
+
+@dataclass(frozen=True)
+class AblationStudyConfig(Section):
+    """What notebook 02 runs: ``arms`` (names of :data:`ARMS`), one generator per arm, class
+    and seed of ``seeds`` (AC-GAN: one per seed for both classes), each for its section's
+    ``steps``. Evaluation: the protocol's metrics for MM on every arm and for DN on the arms of
+    ``dn_arms`` (None: all), with the ``metrics`` section changed by ``metrics_overrides``
+    (e.g. fewer repeats to fit the CPU budget); ``n_eval`` synthetic crops per evaluation and
+    export; ``n_recon`` validation crops (per class) for the RGB-to-HS reconstruction scores;
+    ``n_rgb``: unpaired RGB images (None: all)."""
+
+    arms: Annotated[tuple[str, ...], OneOf(*ARMS)] = tuple(ARMS)
+    seeds: Seeds = (0, 1, 2)
+    dn_arms: Annotated[tuple[str, ...] | None, OneOf(*ARMS)] = None
+    # (MetricsConfig key, value) pairs, checked as MetricsConfig checks them
+    metrics_overrides: tuple[tuple[str, Any], ...] = ()
+    n_eval: Samples = 200
+    n_recon: Annotated[int | None, Range(0, MAX_COUNT)] = None  # None: every validation crop
+    recon_pixels: Annotated[int, Range(0, MAX_COUNT)] = 500  # pixels per model (chromophores)
+    n_rgb: Annotated[int | None, Range(0, MAX_IMAGES)] = None
+
+    DELTAS: ClassVar[Deltas] = {
+        # ten arms x two classes in about 10 minutes on 2 cores: one seed, MM for every arm and
+        # DN for the critic ladder and the RGB-to-HS arm, a lighter evaluation (one repeat, a
+        # 4-epoch probe, 75 px features)
+        "quick": dict(seeds=(0,), n_eval=60, n_rgb=200, recon_pixels=200,
+                      dn_arms=("critic_2d", "critic_3d", "critic_3d_sn", "critic_3d_sn_fft",
+                               "shsgan_rgb"),
+                      metrics_overrides=(("n_repeats", 1), ("probe_epochs", 4),
+                                         ("probe_folds", 2), ("feature_size", 75),
+                                         ("n_boot", 300), ("n_boot_set", 50),
+                                         ("n_pixels", 5000), ("n_pixels_physics", 300))),
+        "smoke": dict(seeds=(0,), n_eval=6, n_recon=6, n_rgb=16, recon_pixels=50,
+                      dn_arms=("critic_2d", "critic_3d_sn_fft", "shsgan_rgb")),
+    }
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metrics_overrides",
+                           tuple(tuple(kv) for kv in self.metrics_overrides))
+        super().__post_init__()
+
+    def validate(self) -> None:
+        override(MetricsConfig(), dict(self.metrics_overrides),
+                 "AblationStudyConfig.metrics_overrides")
+
+
+@dataclass(frozen=True)
+class ConditionalStudyConfig(Section):
+    """What notebook 04 does with its conditional generators apart from training them.
+
+    ``eval_repeats`` / ``eval_probe_epochs`` (None: the metrics section's values) lighten the
+    metric protocol for the notebook's many evaluations; ``n_recon``: validation crops scored
+    in the reconstruction tables (None: all); ``spade_rgb_weight``: the rendering-consistency
+    weight of the SPADE-RGB generator (``CondGANConfig.rgb_weight``)."""
+
+    n_synthetic: Samples = 200  # crops per class: exports and evaluations
+    eval_repeats: Annotated[int | None, Range(1, 1000)] = None
+    eval_probe_epochs: Annotated[int | None, Range(0, MAX_EPOCHS)] = None
+    n_recon: Annotated[int | None, Range(0, MAX_COUNT)] = None
+    spade_rgb_weight: Annotated[float, WEIGHT] = 1.0
+    n_show: Annotated[int, Range(0, 1000)] = 6  # conditions shown per figure
+
+    DELTAS: ClassVar[Deltas] = {
+        # each protocol evaluation is ~10-25 s on 2 cores; notebook 04 runs six
+        "quick": dict(n_synthetic=60, eval_repeats=1, eval_probe_epochs=0, n_recon=40),
+        "smoke": dict(n_synthetic=6, eval_repeats=1, eval_probe_epochs=0, n_recon=4, n_show=3),
+    }
+
+
+@dataclass(frozen=True)
+class VAEStudyConfig(Section):
+    """What notebook 05 does with its VAEs apart from training them: the KL-weight sweep (on
+    melanoma, measured on validation), the number of exported crops per class; the generator
+    seeds are ``GANStudyConfig.generator_seeds`` (one VAE per class and seed)."""
+
+    kl_sweep: Annotated[tuple[float, ...], Range(gt=0), NON_EMPTY] = (1e-3, 1e-2, 1e-1)
+    # steps per sweep run; equal to VAEConfig.steps: one run is reused
+    sweep_steps: Annotated[int, Range(1, MAX_STEPS)] = 20_000
+    n_synthetic: Samples = 200  # crops exported per class and seed
+    # images on the latent path between two validation lesions
+    n_interpolation: Annotated[int, Range(2, 1000)] = 7
+
+    DELTAS: ClassVar[Deltas] = {
+        "quick": dict(sweep_steps=300, n_synthetic=100),
+        "smoke": dict(sweep_steps=3, n_synthetic=6, n_interpolation=3),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# 06 classifiers, 07 proportions, 08 metric correlation
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ClassifierConfig(Section):
+    """Melanoma classifiers (notebook 06). Defaults: the study's DenseNet201 setting."""
+
+    arch: Classifiers = "densenet201"
+    image_size: Annotated[int, Range(1, MAX_SIDE)] = 224
+    batch_size: Annotated[int, Range(1, MAX_BATCH)] = 8
+    lr: Annotated[float, Range(gt=0)] = 1e-4
+    weight_decay: Annotated[float, WEIGHT] = 1e-2
+    epochs: Annotated[int, Range(1, MAX_EPOCHS)] = 400
+    patience: Annotated[int, Range(1, MAX_EPOCHS)] = 100  # epochs without a better validation
+    select_metric: Literal["loss", "sensitivity", "specificity", "precision", "f1",
+                           "balanced_accuracy", "accuracy", "auroc", "auprc"] = "auroc"
+    pretrained_weights: str | None = None  # local ImageNet checkpoint (3-channel)
+    specialist_weights: str | None = None  # local ISIC melanoma checkpoint (3-channel)
+    num_workers: Annotated[int, Range(0, MAX_WORKERS)] = 0
+    device: Annotated[str, DEVICE] = "auto"
+
+    DELTAS: ClassVar[Deltas] = {
+        "quick": dict(arch="small", image_size=64, batch_size=32, lr=2e-3, epochs=40,
+                      patience=10),
+        "smoke": dict(arch="small", image_size=32, batch_size=4, lr=1e-3, epochs=2,
+                      patience=1),
+    }
+
+
+@dataclass(frozen=True)
+class ClassifierStudyConfig(Section):
+    """What notebook 06 does with the classifiers: seeds, training mixes, thresholds, CIs.
+
+    Configurations with synthetic crops run once per classifier seed and generator replicate
+    (``GANStudyConfig.generator_seeds``); real-only ones once per classifier seed. Under
+    ``GANStudyConfig.replicates = "folds"`` every configuration runs once per classifier seed
+    and fold.
+    """
+
+    seeds: Seeds = (0, 1, 2, 3, 4)  # classifier seeds
+    # main comparison: synthetic crops, split MM:DN as real training
+    n_synthetic_total: Annotated[int, Range(0, MAX_COUNT)] = 100
+    # the original study's mix: synthetic MM only (+ its control)
+    n_synthetic_mm_only: Annotated[int, Range(0, MAX_COUNT)] = 100
+    # synthetic crops per class for TSTR; None = all exported
+    n_synthetic_tstr: Annotated[int | None, Range(0, MAX_COUNT)] = None
+    # learning curve: shares of real training data
+    fractions: Annotated[tuple[float, ...], Range(gt=0, le=1)] = (0.25, 0.5, 1.0)
+    threshold_rule: Literal["youden", "f1", "fixed"] = "youden"  # threshold chosen on validation
+    # cluster-bootstrap resamples (source images) for test CIs, paired tests
+    n_boot: Samples = 2000
+
+    DELTAS: ClassVar[Deltas] = {
+        # 3 seeds (x 2 generator replicates for synthetic mixes), three curve points, TSTR on
+        # 50 crops per class: 60 runs, notebook 06 in about 5 minutes on 2 cores
+        "quick": dict(seeds=(0, 1, 2), n_synthetic_tstr=50, n_boot=500),
+        "smoke": dict(seeds=(0, 1), n_synthetic_total=6, n_synthetic_mm_only=4,
+                      fractions=(0.5, 1.0), n_boot=50),
+    }
+
+
+@dataclass(frozen=True)
+class ProportionStudyConfig(Section):
+    """What notebook 07 does: how much synthetic data, from which generator, filtered or not.
+
+    Each configuration runs once per classifier seed and generator replicate
+    (``GANStudyConfig.generator_seeds``), with the classifier of ``ClassifierConfig``.
+    ``amounts`` are percentages of the real training count of each class (0 is the real-only
+    baseline, always run); ``mixes`` add synthetic melanoma only, nevus only, or both in the real
+    class ratio. ``generators`` lists ``(family, checkpoint pattern)`` per generator family (the
+    pattern is formatted with ``cls`` = mm/dn and ``replicate``); a family whose checkpoints are
+    missing is skipped with a note. Filtering keeps the ``filter_fraction`` of an over-sampled
+    draw the critic scores highest, against a random subset of the same draw of the same size;
+    it runs at ``filter_amounts`` (None: every amount) for the mixes in ``filter_mixes``.
+    """
+
+    seeds: Seeds = (0, 1, 2, 3, 4)  # classifier seeds
+    # % of the real count per class
+    amounts: Annotated[tuple[float, ...], Range(0, MAX_PERCENT)] = (25.0, 50.0, 100.0, 200.0,
+                                                                   400.0)
+    mixes: Annotated[tuple[str, ...], OneOf(*MIXES)] = MIXES
+    generators: tuple[tuple[str, str], ...] = (("fastgan", "fastgan_{cls}_g{replicate}.pt"),
+                                              ("vae", "vae_{cls}_g{replicate}.pt"))
+    # share of the over-sampled draw kept by the critic's score
+    filter_fraction: Annotated[float, Range(gt=0, le=1)] = 0.3
+    # amounts with filtered arms; None = all
+    filter_amounts: Annotated[tuple[float, ...] | None, Range(0, MAX_PERCENT)] = None
+    filter_mixes: Annotated[tuple[str, ...], OneOf(*MIXES)] = MIXES
+    pool_seed: Annotated[int, SEED] = 7000  # sampling seed of a pool: + generator replicate
+    threshold_rule: Literal["youden", "f1", "fixed"] = "youden"  # threshold chosen on validation
+    # cluster-bootstrap resamples (source images) for test CIs, paired tests
+    n_boot: Samples = 2000
+
+    DELTAS: ClassVar[Deltas] = {
+        # FastGAN only, 2 seeds x 2 generator replicates, 3 amounts x 3 mixes, filtering at 100%
+        # (both classes): 52 runs, notebook 07 in about 5 minutes on 2 cores; the VAE's 44 more
+        # runs would take it past its 10-minute share (measured: 10 min with the FastGAN runs
+        # already done)
+        "quick": dict(seeds=(0, 1), amounts=(50.0, 100.0, 200.0), filter_amounts=(100.0,),
+                      filter_mixes=("both",), n_boot=500,
+                      generators=(("fastgan", "fastgan_{cls}_g{replicate}.pt"),)),
+        "smoke": dict(seeds=(0,), amounts=(50.0,), mixes=("MM", "both"), filter_mixes=("both",),
+                      n_boot=50),
+    }
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "generators", tuple(tuple(g) for g in self.generators))
+        super().__post_init__()
+
+    def validate(self) -> None:
+        families = generator_families()
+        for family, pattern in self.generators:
+            if family not in families:
+                raise ConfigError(f"ProportionStudyConfig.generators: unknown family "
+                                  f"{family!r}, got {self.generators!r}; choose from "
+                                  f"{', '.join(map(repr, families))}")
+            names = {f for _, f, _, _ in string.Formatter().parse(pattern) if f is not None}
+            if not names <= {"cls", "replicate"}:
+                raise ConfigError(f"ProportionStudyConfig.generators: the pattern {pattern!r} "
+                                  f"may name only {{cls}} and {{replicate}}")
+        if len({f for f, _ in self.generators}) != len(self.generators):
+            raise ConfigError("ProportionStudyConfig.generators: family names must be unique, "
+                              f"got {self.generators}")
+
+
+@dataclass(frozen=True)
+class CorrelationStudyConfig(Section):
+    """What notebook 08 does: do generator metrics predict whether synthetic data helps?
+
+    A generator state is one single-class generator checkpoint (final or a snapshot along
+    training) trained on notebook 01's training split. Each state draws ``amount`` % of its
+    class's real training count (seed ``pool_seed``); those crops are scored with the metric
+    protocol against the validation crops (the ``metrics`` section with the ``metric_*`` fields
+    below, a lighter setting than the generator notebooks') and added to the real training set
+    of a fixed, fast probe classifier (``probe_*``), trained once per seed of ``seeds``; the
+    state's utility is the change of test AUROC and sensitivity against the real-only probe,
+    paired by seed. Correlations across states: Spearman, Kendall and Pearson with
+    ``n_boot`` bootstrap resamples of the states and ``n_perm`` permutations, Holm-corrected;
+    ``study_r`` is the original study's reported bound on |r|.
+    """
+
+    seeds: Seeds = (0, 1, 2, 3, 4)  # probe classifier seeds
+    # at most this many states, spread over the sorted list
+    max_states: Annotated[int | None, Range(3, MAX_COUNT)] = None
+    # synthetic crops added, % of the real training count of the class
+    amount: Annotated[float, Range(gt=0, le=MAX_PERCENT)] = 100.0
+    pool_seed: Annotated[int, SEED] = 8000  # sampling seed of every state's synthetic crops
+    probe_arch: Classifiers = "small"
+    probe_image_size: Annotated[int, Range(1, MAX_SIDE)] = 64
+    probe_batch_size: Annotated[int, Range(1, MAX_BATCH)] = 32
+    probe_lr: Annotated[float, Range(gt=0)] = 2e-3
+    probe_epochs: Annotated[int, Range(1, MAX_EPOCHS)] = 30
+    probe_patience: Annotated[int, Range(1, MAX_EPOCHS)] = 8
+    # Inception16 input side for the states' FD / KID / PRDC
+    metric_feature_size: Annotated[int, Range(75, MAX_SIDE)] = 299
+    metric_repeats: Annotated[int, Range(1, 1000)] = 5  # MetricsConfig.n_repeats for the states
+    metric_boot: Samples = 200  # MetricsConfig.n_boot and n_boot_set for the states
+    # detectability probe epochs (0: no detectability)
+    metric_probe_epochs: Annotated[int, Range(0, MAX_EPOCHS)] = 10
+    metric_probe_folds: Annotated[int, Range(2, 100)] = 3
+    n_boot: Samples = 2000  # bootstrap resamples of the generator states (correlation CIs)
+    # permutations per correlation (p-value resolution 1 / (n_perm + 1))
+    n_perm: Samples = 9999
+    # the original study's |Pearson r| bound, marked on the figures
+    study_r: Annotated[float, Range(0, 1)] = 0.18
+    alpha: Annotated[float, Range(gt=0, lt=1)] = 0.05  # family-wise level of the Holm tests
+
+    DELTAS: ClassVar[Deltas] = {
+        # notebooks 03 and 05 leave ~23 states under quick; 14 of them x (light metrics, an
+        # estimated ~10 s, + 2 probe runs of ~2-3 s) aim at notebook 08 in under 5 minutes on
+        # 2 idle cores beyond notebooks 01, 03 and 05 (estimated, not measured: shared CPU)
+        "quick": dict(seeds=(0, 1), max_states=14, probe_epochs=15, probe_patience=5,
+                      metric_feature_size=75, metric_repeats=1, metric_boot=50,
+                      metric_probe_epochs=2,
+                      metric_probe_folds=2, n_boot=1000, n_perm=1999),
+        "smoke": dict(seeds=(0, 1), max_states=8, probe_image_size=32, probe_batch_size=4,
+                      probe_lr=1e-3, probe_epochs=2, probe_patience=1, metric_feature_size=75,
+                      metric_repeats=1, metric_boot=20, metric_probe_epochs=1,
+                      metric_probe_folds=2, n_boot=200, n_perm=199),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Benchmarks (python -m hsilib.bench)
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BenchConfig(Section):
+    """Repeats and sizes for ``python -m hsilib.bench``."""
+
+    repeats: Annotated[int, Range(1, 1000)] = 3
+    warmup: Annotated[int, Range(0, 1000)] = 1
+
+    DELTAS: ClassVar[Deltas] = {"smoke": dict(repeats=1, warmup=0)}
