@@ -59,13 +59,13 @@ from ..runtime import device as pick_device
 from . import distribution as dist
 from . import physics
 from . import spectral as sp
+from .intervals import bootstrap, percentile_interval
 from .probe import grouped_cv_auroc
 
 COLUMNS = ["metric", "value", "floor", "ci_low", "ci_high", "n_synthetic", "n_real", "kind",
            "note"]
 SET_NAMES = ("synthetic", "real_train", "real_heldout")
 _SMALL = 16  # side of the downsampled images used for nearest-neighbour search
-_LEVEL = 0.95  # coverage of every interval
 _PROBE_MIN_SIDE = 16  # the probe's SmallCNN halves the side four times
 
 
@@ -286,16 +286,6 @@ def _set_scores(cand: _Summary, c_rows: np.ndarray, real: _Summary, r_rows: np.n
 
 def _mean_of_dicts(dicts: list[dict[str, float]]) -> dict[str, float]:
     return {k: float(np.mean([d[k] for d in dicts])) for k in dicts[0]}
-
-
-def _interval(stats) -> tuple[float, float]:
-    """Percentile interval of bootstrap statistics (NaN without any)."""
-    stats = np.asarray(stats, float)
-    if stats.size == 0 or np.isnan(stats).all():
-        return float("nan"), float("nan")
-    with np.errstate(invalid="ignore"):  # all-infinite statistics (PSNR of copies): NaN
-        lo, hi = np.nanquantile(stats, [(1 - _LEVEL) / 2, (1 + _LEVEL) / 2])
-    return float(lo), float(hi)
 
 
 # --------------------------------------------------------------------------------------------
@@ -544,21 +534,20 @@ def _evaluate(synthetic, real_train, real_heldout, *, cfg: MetricsConfig, extrac
 
     # bootstrap resamples of the synthetic and held-out sets (positions, with replacement)
     boot = np.random.default_rng(seed + 1)
-    syn_boot = boot.integers(0, n_syn, (cfg.n_boot, n_syn))
-    held_boot = boot.integers(0, n_held, (cfg.n_boot, n_held))
+    syn_boot = bootstrap(n_syn, cfg.n_boot, boot)
+    held_boot = bootstrap(n_held, cfg.n_boot, boot)
     intervals = {}
     for metric, terms in per_syn.items():
         f = stat[metric]
-        intervals[metric] = _interval(np.mean(
+        intervals[metric] = percentile_interval(np.mean(
             [f(terms[syn_boot[:, p]], axis=1) for p in syn_pos], axis=0))
     for metric, terms in per_held.items():
-        intervals[metric] = _interval(terms[:, held_boot].mean(axis=(0, 2)))
+        intervals[metric] = percentile_interval(terms[:, held_boot].mean(axis=(0, 2)))
     set_boot = [_mean_of_dicts([_set_scores(syn, sb[p], held, hb, **set_kw) for p in syn_pos])
-                for sb, hb in zip(boot.integers(0, n_syn, (cfg.n_boot_set, n_syn)),
-                                  boot.integers(0, n_held, (cfg.n_boot_set, n_held)),
-                                  strict=True)]
+                for sb, hb in zip(bootstrap(n_syn, cfg.n_boot_set, boot),
+                                  bootstrap(n_held, cfg.n_boot_set, boot), strict=True)]
     for metric in (set_boot[0] if set_boot else {}):
-        intervals[metric] = _interval([b[metric] for b in set_boot])
+        intervals[metric] = percentile_interval([b[metric] for b in set_boot])
 
     notes = _notes(fd_name, getattr(extractor, "feature_size", None), k, cfg.k,
                    to_reflectance is not None)
@@ -648,8 +637,8 @@ def _memorisation_rows(syn: _Summary, train: _Summary, held: _Summary, syn_pos, 
     p5_b = np.quantile(d_held[held_boot], 0.05, axis=1)
     closer_b = np.mean([(d_syn[syn_boot[:, p]] < p5_b[:, None]).mean(1) for p in syn_pos],
                        axis=0)
-    lo_r, hi_r = _interval(med_syn_b / np.median(d_held[held_boot], axis=1))
-    lo_c, hi_c = _interval(closer_b)
+    lo_r, hi_r = percentile_interval(med_syn_b / np.median(d_held[held_boot], axis=1))
+    lo_c, hi_c = percentile_interval(closer_b)
     common = dict(n_synthetic=len(syn_pos[0]), n_real=len(d_held), kind="memorisation")
     where = ("nearest training image over all training images and their 8 flips/rotations "
              "(L2, 16x16 downsampled)")

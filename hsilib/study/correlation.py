@@ -39,6 +39,13 @@ import pandas as pd
 from scipy import stats as sps
 
 from ..metrics import classification as cm
+from ..metrics.intervals import (
+    NO_ASSOCIATION,
+    association_verdict,
+    bootstrap,
+    bound_verdict,
+    percentile_interval,
+)
 from .stats import holm
 
 METHODS = ("spearman", "kendall", "pearson")
@@ -149,8 +156,7 @@ def bootstrap_interval(x, y, method: str = "spearman", n_boot: int = 2000, seed:
     """Percentile interval of the correlation over ``n_boot`` resamples of the pairs (states)
     with replacement; resamples where it is undefined (a constant variable) are dropped."""
     x, y = np.asarray(x, float), np.asarray(y, float)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(x), size=(n_boot, len(x)))
+    idx = bootstrap(len(x), n_boot, seed)
     if groups is None:
         r = correlation_rows(x[idx], y[idx], method)
     else:
@@ -158,8 +164,7 @@ def bootstrap_interval(x, y, method: str = "spearman", n_boot: int = 2000, seed:
     r = r[np.isfinite(r)]
     if r.size < max(10, n_boot // 10):
         return float("nan"), float("nan")
-    a = (1 - level) / 2
-    return float(np.quantile(r, a)), float(np.quantile(r, 1 - a))
+    return percentile_interval(r, level)
 
 
 def correlation_test(x, y, method: str = "spearman", *, n_boot: int = 2000, n_perm: int = 9999,
@@ -240,24 +245,6 @@ def partial_test(x, y, groups, method: str = "spearman", *, n_boot: int = 2000,
 # --------------------------------------------------------------------------------------------
 # The table and its words
 # --------------------------------------------------------------------------------------------
-def bound_verdict(lo: float, hi: float, bound: float) -> str:
-    """Where a correlation's interval sits against the study's bound ``|r| <= bound``."""
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return "undefined"
-    if lo > bound or hi < -bound:
-        return "beyond the bound"
-    if -bound <= lo and hi <= bound:
-        return "within the bound"
-    return "crosses the bound"
-
-
-def predicts_verdict(lo: float, hi: float, p_holm: float, alpha: float = 0.05) -> str:
-    """"predicts" only when the interval excludes 0 and the Holm-adjusted p < ``alpha``."""
-    if not (np.isfinite(lo) and np.isfinite(hi)) or lo <= 0 <= hi or not p_holm < alpha:
-        return "no detectable association"
-    return "positive association" if lo > 0 else "negative association"
-
-
 def correlation_table(metrics: pd.DataFrame, utility: pd.DataFrame, *,
                       groups: Sequence | None = None, methods: Sequence[str] = METHODS,
                       n_boot: int = 2000, n_perm: int = 9999, seed: int = 0,
@@ -283,7 +270,7 @@ def correlation_table(metrics: pd.DataFrame, utility: pd.DataFrame, *,
     table = pd.DataFrame(rows)
     table["p_holm"] = table.groupby(["utility", "method"])["p_perm"].transform(
         lambda s: holm(s.to_numpy()))
-    table["verdict"] = [predicts_verdict(r.lo, r.hi, r.p_holm, alpha)
+    table["verdict"] = [association_verdict(r.lo, r.hi, r.p_holm, alpha)
                         for r in table.itertuples()]
     table["vs_bound"] = [bound_verdict(r.lo, r.hi, bound) for r in table.itertuples()]
     return table
@@ -452,7 +439,7 @@ def conclusions(table: pd.DataFrame, utility: pd.DataFrame, n_states: int,
                      f"{helped} states help and {hurt} hurt with a seed interval excluding 0 "
                      "(uncorrected).")
         sp = table[(table.utility == u) & (table.method == "spearman")]
-        found = sp[sp.verdict != "no detectable association"]
+        found = sp[sp.verdict != NO_ASSOCIATION]
         best = sp.iloc[int(np.nanargmax(np.abs(sp["r"].to_numpy()))) if sp["r"].notna().any()
                        else 0]
         lines.append(f"  - Spearman: {len(found)} of {len(sp)} metrics predict it "
@@ -463,7 +450,7 @@ def conclusions(table: pd.DataFrame, utility: pd.DataFrame, n_states: int,
                      f"{best.hi:+.2f}], Holm p = {best.p_holm:.3g}.")
         part = table[(table.utility == u) & (table.method == "partial_spearman")]
         if len(part):
-            kept = part[part.verdict != "no detectable association"]
+            kept = part[part.verdict != NO_ASSOCIATION]
             lines.append(f"  - Within family and class (partial Spearman): {len(kept)} of "
                          f"{len(part)} metrics keep a detectable association"
                          + (": " + ", ".join(f"`{r.metric}` {r.r:+.2f}"
@@ -475,7 +462,7 @@ def conclusions(table: pd.DataFrame, utility: pd.DataFrame, n_states: int,
                      f"{int(counts.get('within the bound', 0))} metrics have intervals inside "
                      f"the bound, {int(counts.get('beyond the bound', 0))} lie beyond it and "
                      f"{int(counts.get('crosses the bound', 0))} cross it (undecided).")
-    sp = table[(table.method == "spearman") & (table.verdict != "no detectable association")]
+    sp = table[(table.method == "spearman") & (table.verdict != NO_ASSOCIATION)]
     if len(sp):
         trust = sp.sort_values("p_holm").iloc[0]
         lines.append(f"- **Which metric to trust here**: `{trust.metric}` (the smallest "

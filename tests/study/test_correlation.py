@@ -107,15 +107,6 @@ def test_partial_pearson_equals_the_classical_formula_for_one_dummy():
     assert 1 / 200 <= res["p_perm"] <= 1
 
 
-def test_bound_and_association_verdicts():
-    assert cor.bound_verdict(0.2, 0.6, 0.18) == "beyond the bound"
-    assert cor.bound_verdict(-0.1, 0.1, 0.18) == "within the bound"
-    assert cor.bound_verdict(-0.1, 0.4, 0.18) == "crosses the bound"
-    assert cor.predicts_verdict(-0.6, -0.2, 0.01) == "negative association"
-    assert cor.predicts_verdict(-0.6, -0.2, 0.2) == "no detectable association"
-    assert cor.predicts_verdict(-0.6, 0.1, 0.001) == "no detectable association"
-
-
 def test_metric_gaps_and_metric_matrix():
     t = pd.DataFrame({"metric": ["FD", "recall"], "value": [0.5, 0.4], "floor": [0.1, np.nan]})
     gaps = cor.metric_gaps({"s1": t, "s2": t.assign(value=[0.3, 0.9])})
