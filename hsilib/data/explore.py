@@ -20,7 +20,8 @@ import pandas as pd
 from .. import WAVELENGTHS_NM
 from ..standin.checks import lesion_feature_row
 from .hsi_dermoscopy import HSIDermoscopy
-from .preprocess import estimate_field, load_user_masks, segmentation_report
+from .masks import load_user_masks
+from .segmentation import estimate_field, segmentation_report
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ import pandas as pd
 
 from .. import WAVELENGTHS_NM
 from ..data.hsi_dermoscopy import HSIDermoscopy
-from ..data.preprocess import false_rgb, load_user_masks
+from ..data.masks import load_user_masks
+from ..data.segmentation import false_rgb
 from ..standin.rendering import cube_to_rgb
 
 CLASS_COLOURS = {"MM": "tab:red", "DN": "tab:blue", "Other": "tab:green"}

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..data.preprocess import false_rgb
+from ..data.segmentation import false_rgb
 from ..standin.rendering import cube_to_rgb
 from .core import running_mean, smoothing_window
 

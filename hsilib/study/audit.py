@@ -40,7 +40,8 @@ import pandas as pd
 import torch
 
 from .. import WAVELENGTHS_NM
-from ..data.datasets import load_crop, load_crops, read_index
+from ..data.crop_folder import load_crop, read_index
+from ..data.datasets import load_crops
 from ..guard import LeakageError
 from ..labels import BINARY_CLASSES
 from ..metrics.probe import grouped_cv_auroc
@@ -81,7 +82,7 @@ def edge_share(index: pd.DataFrame, classes: Sequence[str] = BINARY_CLASSES) -> 
     for col in ("class", "touches_field_edge", "field_fill"):
         if col not in index.columns:
             raise ValueError(f"edge_share: the crop index has no {col!r} column (read it with "
-                             f"hsilib.data.datasets.read_index)")
+                             f"hsilib.data.crop_folder.read_index)")
     table = index[index["class"].isin(classes)]
     touching = table.touches_field_edge.astype(bool)
     out = pd.DataFrame({"crops": table.groupby("class").size(),
@@ -199,7 +200,7 @@ def lesion_range_table(crops_dir: str | os.PathLike, splits: pd.DataFrame,
 
     Lesion pixels (each crop's own mask; at most ``max_pixels`` per crop, drawn with ``seed``)
     are scaled to [-1, 1] by every normaliser of ``normalisers`` ({name: fitted
-    :class:`~hsilib.data.datasets.BandNormaliser`}). One row per normaliser and band: the
+    :class:`~hsilib.data.normaliser.BandNormaliser`}). One row per normaliser and band: the
     ``quantiles`` of the scaled lesion values (``lesion_lo``, ``lesion_hi``), their median, and
     ``share``, the part of [-1, 1] the interval between them covers. Real crops only.
     """

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.datasets import BandNormaliser
+from ..data.normaliser import BandNormaliser
 from ..metrics.intervals import NO_CHANGE
 from ..models import registry
 from ..paths import atomic_dir, atomic_path

@@ -38,7 +38,8 @@ import torch
 import torch.nn.functional as F
 
 from .. import config as config_mod
-from ..data.datasets import Crops, load_crops, read_index
+from ..data.crop_folder import read_index
+from ..data.datasets import Crops, load_crops
 from ..metrics import classification as cm
 from ..models.classifiers import build_classifier, set_train_mode
 from ..runtime import device as pick_device

@@ -224,12 +224,12 @@ def test_make_crops_parallel_matches_serial(tmp_path, fake):
 
 
 def test_make_crops_is_atomic(tmp_path, fake, monkeypatch):
-    import hsilib.data.preprocess as pp
+    import hsilib.data.cropping as cropping
 
     ds = HSIDermoscopy(fake / "hsidermoscopy")
     out = tmp_path / "crops"
     calls = {"n": 0}
-    real = pp.crop_and_resize
+    real = cropping.crop_and_resize
 
     def failing(*a, **k):
         calls["n"] += 1
@@ -237,7 +237,7 @@ def test_make_crops_is_atomic(tmp_path, fake, monkeypatch):
             raise RuntimeError("interrupted")
         return real(*a, **k)
 
-    monkeypatch.setattr(pp, "crop_and_resize", failing)
+    monkeypatch.setattr(cropping, "crop_and_resize", failing)
     with pytest.raises(RuntimeError, match="interrupted"):
         make_crops(ds, out, size=16, min_area=100, progress=False)
     assert list(tmp_path.iterdir()) == []  # neither the target nor a temp folder
