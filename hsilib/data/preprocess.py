@@ -49,7 +49,7 @@ from .cropping import (
     inside_circle,
     skin_spectrum,
 )
-from .hsi_dermoscopy import check_scales, cube_scale, load_cube
+from .cube_io import check_scales, cube_scale, load_cube
 from .masks import (
     MASK_RE,
     MASK_RECORD,
@@ -122,7 +122,7 @@ def make_crops(dataset: Any, out_dir: str | os.PathLike, *, size: int, scale: fl
     (:func:`sync_editable_masks`).
 
     Cubes whose scales differ by orders of magnitude raise a
-    :class:`~hsilib.data.hsi_dermoscopy.DataScaleWarning` naming them. Errors, raised before
+    :class:`~hsilib.data.cube_io.DataScaleWarning` naming them. Errors, raised before
     anything is replaced: a ``masks_dir`` that does not exist or holds no
     mask of any cube of ``dataset``, and a run that makes no crop at all. Warnings of all files
     are gathered into one :class:`SegmentationWarning`. Returns the index (also in
