@@ -277,7 +277,7 @@ def aggregate_seeds(per_seed: pd.DataFrame, by: str | Sequence[str] = "config",
     """Mean, standard deviation and t-based CI over seeds: one row per group and metric.
 
     ``per_seed`` has one row per (group, seed) and one column per metric, as returned by
-    :func:`hsilib.train.classifier.test_metrics`. Columns: ``<by>, metric, mean, sd, lo, hi, n``.
+    :func:`hsilib.train.predictions.test_metrics`. Columns: ``<by>, metric, mean, sd, lo, hi, n``.
     """
     by = [by] if isinstance(by, str) else list(by)
     rows = []

@@ -18,7 +18,7 @@ from ..metrics import classification as cm
 from ..metrics.intervals import t_interval
 from ..study.plan import BASELINE, MAIN
 from ..study.stats import POSITIVE_NOTE, clipped_ci, confusion_counts
-from ..train import classifier as tc
+from ..train.predictions import ensemble
 
 
 def plot_bars(per_seed: pd.DataFrame, configs: Sequence[str],
@@ -63,7 +63,7 @@ def plot_roc(preds: pd.DataFrame, configs: Sequence[str], ax=None):
     configuration's runs; melanoma = positive)."""
     ax = ax or plt.subplots(figsize=(4, 4))[1]
     for c in configs:
-        test = tc.ensemble(preds[preds["config"] == c]).query("split == 'test'")
+        test = ensemble(preds[preds["config"] == c]).query("split == 'test'")
         fpr, tpr, _ = roc_curve(test["label"], test["p_mm"])
         ax.plot(fpr, tpr, label=f"{c} (AUROC {cm.auroc(test['label'], test['p_mm']):.2f})")
     ax.plot([0, 1], [0, 1], ":", color="grey")

@@ -387,7 +387,7 @@ def utility_table(per_seed: pd.DataFrame, states: Sequence[str], baseline: str =
     """Per state and utility: mean change against ``baseline`` over the probe seeds (paired by
     seed), its t-based 95% interval over seeds and the paired t-test p-value
     (:func:`hsilib.metrics.classification.compare_seeds`); ``per_seed`` as from
-    :func:`hsilib.train.classifier.test_metrics`."""
+    :func:`hsilib.train.predictions.test_metrics`."""
     rows = []
     for s in states:
         for u in utilities:

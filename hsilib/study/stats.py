@@ -25,7 +25,7 @@ Under cross-validation (``GANStudyConfig.replicates = "folds"``) a run is one co
 and classifier seed with its K folds POOLED: every crop is a test crop of exactly one fold, so
 the pooled out-of-fold predictions score every crop once per run, each fold's crops at the
 threshold chosen on that fold's own validation crops
-(:func:`hsilib.train.classifier.fold_thresholds`). The test set of every run is then the whole
+(:func:`hsilib.train.predictions.fold_thresholds`). The test set of every run is then the whole
 data set (MM and DN crops), the same for every run, and the cluster bootstrap, DeLong and the
 paired tables work on it unchanged; what they cover changes: the runs interval covers the
 classifier seeds (the folds' training variation is inside each pooled run), and the test
@@ -49,7 +49,7 @@ from ..metrics.intervals import (
     percentile_interval,
     t_interval,
 )
-from ..train import classifier as tc
+from ..train.predictions import fold_thresholds, test_metrics
 from .plan import BASELINE, TSTR
 
 TABLE_METRICS = ("auroc", "auprc", "sensitivity", "specificity", "f1", "balanced_accuracy")
@@ -72,19 +72,19 @@ def per_seed_metrics(preds: pd.DataFrame, rule: str = "youden") -> pd.DataFrame:
     trained on (split ``test_heldout``).
     Thresholds always come from the run's real validation predictions.
     """
-    per_seed = tc.test_metrics(preds, rule)
+    per_seed = test_metrics(preds, rule)
     base = preds[preds["config"] == BASELINE]
     extra = [per_seed[per_seed["config"] == BASELINE].assign(config="TRTR")]
     for split in sorted(s for s in base["split"].unique() if s.startswith("test_synthetic_g")):
         rep = int(split.rsplit("_g", 1)[1])
-        extra.append(tc.test_metrics(base, rule, test_split=split)
+        extra.append(test_metrics(base, rule, test_split=split)
                      .assign(config="TRTS", generator_seed=rep))
     if (base["split"] == "test_synthetic").any():  # folds: each fold's own generators' crops
-        extra.append(tc.test_metrics(base, rule, test_split="test_synthetic")
+        extra.append(test_metrics(base, rule, test_split="test_synthetic")
                      .assign(config="TRTS"))
     tstr = preds[preds["config"] == TSTR]
     if (tstr["split"] == "test_heldout").any():
-        extra.append(tc.test_metrics(tstr, rule, test_split="test_heldout")
+        extra.append(test_metrics(tstr, rule, test_split="test_heldout")
                      .assign(config=TSTS_HELDOUT))
     return pd.concat([per_seed, *extra], ignore_index=True)
 
@@ -185,7 +185,7 @@ class TestResampler:
             probs, sums = [], {}
             for _, g in rows.groupby(RUN, sort=True):
                 t = g[g["split"] == "test"].set_index("id").loc[self.test["id"]]
-                thr = tc.fold_thresholds(g, t, self.rule)  # one per fold under folds
+                thr = fold_thresholds(g, t, self.rule)  # one per fold under folds
                 probs.append(t["p_mm"].to_numpy(float))
                 for m, vals in cm.weighted_scores(self.y, probs[-1], thr, self.weights).items():
                     sums[m] = sums.get(m, 0) + vals
@@ -279,6 +279,6 @@ def confusion_counts(preds: pd.DataFrame, config: str, rule: str = "youden") -> 
     total = np.zeros((2, 2), int)
     for _, g in preds[preds["config"] == config].groupby(RUN):
         t = g[g["split"] == "test"]
-        c = cm.confusion(t["label"], t["p_mm"] >= tc.fold_thresholds(g, t, rule))
+        c = cm.confusion(t["label"], t["p_mm"] >= fold_thresholds(g, t, rule))
         total += np.array([[c["tp"], c["fn"]], [c["fp"], c["tn"]]])
     return total
