@@ -38,7 +38,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data.datasets import BandNormaliser, write_crop_folder
+from .data.crop_folder import write_crop_folder
+from .data.normaliser import BandNormaliser
 from .labels import LABELS
 from .models import registry
 from .paths import atomic_path

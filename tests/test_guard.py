@@ -21,39 +21,6 @@ def test_classifier_notebook_and_plain_code_may_read_it(tmp_path):
     guard.check_split("test")
 
 
-def _checkpoint(path, ids, n=3):
-    import torch
-
-    from hsilib.config import resolve
-    from hsilib.train.trainer import make_trainer
-
-    cfg = resolve("smoke", "fastgan")
-    size = (n if ids is None else len(ids), cfg.n_bands, cfg.image_size, cfg.image_size)
-    images = torch.rand(size) * 2 - 1
-    return make_trainer(cfg, images, seed=0, device="cpu", data_ids=ids).save(path)
-
-
-def test_audit_passes_training_ids_and_catches_a_leak(tmp_path):
-    import pandas as pd
-
-    splits = pd.DataFrame({"id": ["a1", "a2", "b1", "c1", "a3"],
-                           "source": ["a", "a", "b", "c", "x"],
-                           "class": "MM", "split": ["train", "train", "val", "test", "train"]})
-    ok = _checkpoint(tmp_path / "ok.pt", ["a1", "a2", "a3"])
-    table = guard.audit_generators([ok], splits)
-    assert table.loc[0, ["n_ids", "train", "val", "test", "unknown"]].tolist() == [3, 3, 0, 0, 0]
-    leak = _checkpoint(tmp_path / "leak.pt", ["a1", "c1"])
-    with pytest.raises(guard.LeakageError, match=r"leak\.pt: trained on 0 validation, 1 test"):
-        guard.audit_generators([ok, leak], splits)
-    # a crop of a held-out source image that was mislabelled "train" is caught by its source
-    sibling = splits.assign(split=["train", "train", "val", "test", "train"],
-                            source=["a", "a", "b", "c", "b"])
-    with pytest.raises(guard.LeakageError, match=r"outside the training split: \['b'\]"):
-        guard.audit_generators([ok], sibling)
-    with pytest.raises(guard.LeakageError, match="no data_ids"):
-        guard.audit_generators([_checkpoint(tmp_path / "anon.pt", None)], splits)
-
-
 def test_crop_loader_refuses_test_in_a_generator_notebook(tmp_path, fake_crops):
     from hsilib.data.datasets import CropDataset
 
@@ -91,21 +58,3 @@ def test_normaliser_sees_training_crops_only(tmp_path, method):
     np.testing.assert_array_equal(fitted.band_min, alone.band_min)
     np.testing.assert_array_equal(fitted.band_max, alone.band_max)
     assert fitted.n_fitted == 3
-
-
-def test_audit_per_fold_passes_own_fold_and_catches_another_folds_table(tmp_path):
-    import pandas as pd
-
-    from hsilib.data.splits import fold_split
-
-    kfold = pd.DataFrame({"id": ["a1", "a2", "b1", "c1", "d1", "e1"],
-                          "source": ["a", "a", "b", "c", "d", "e"], "class": "MM",
-                          "fold": [2, 2, 0, 1, 0, 1]})
-    tables = {r: fold_split(kfold, r) for r in range(3)}
-    fold0 = _checkpoint(tmp_path / "fastgan_mm_f0.pt", ["a1", "a2"])  # fold 0 trains on fold 2
-    audit = guard.audit_generators([fold0], tables[0])
-    assert audit.loc[0, ["train", "val", "test"]].tolist() == [2, 0, 0]
-    with pytest.raises(guard.LeakageError, match="trained on 2 validation, 0 test"):
-        guard.audit_generators([fold0], tables[1])  # fold 1 validates on fold 2
-    with pytest.raises(guard.LeakageError, match="trained on 0 validation, 2 test"):
-        guard.audit_generators([fold0], tables[2])  # fold 2 tests on it

@@ -18,8 +18,10 @@ import numpy as np
 import pandas as pd
 
 from .. import WAVELENGTHS_NM
+from ..standin.checks import lesion_feature_row
 from .hsi_dermoscopy import HSIDermoscopy
-from .preprocess import estimate_field, load_user_masks, segmentation_report
+from .masks import load_user_masks
+from .segmentation import estimate_field, segmentation_report
 
 
 # --------------------------------------------------------------------------------------------
@@ -112,7 +114,7 @@ def separability(truth_dir: str | os.PathLike | None, seed: int = 0,
     shape (:func:`hsilib.standin.checks.separability_auroc`): on the stand-in with its true
     masks; on real data (``truth_dir`` None) with the masks of ``masks_dir`` over ``dataset``
     (None without them)."""
-    from ..standin.checks import mask_feature_table, separability_auroc
+    from ..standin.checks import separability_auroc
 
     if truth_dir is not None:
         auroc = separability_auroc(Path(truth_dir).parent, seed=seed)
@@ -126,6 +128,21 @@ def separability(truth_dir: str | os.PathLike | None, seed: int = 0,
     print(f"MM vs DN, 5-fold image-grouped CV AUROC (spectra + shape, automatic masks): "
           f"{auroc:.3f}")
     return auroc
+
+
+def mask_feature_table(dataset: HSIDermoscopy, masks_dir: str | os.PathLike,
+                       classes=("MM", "DN")) -> pd.DataFrame:
+    """:func:`hsilib.standin.checks.lesion_feature_table` with the masks of ``masks_dir``
+    (``<stem>_cropNN_mask.png``, e.g. the automatic ones of notebook 01) instead of true ones:
+    works on real data."""
+    rows = []
+    for i in dataset.index.index[dataset.index["class"].isin(classes)]:
+        sample = dataset[int(i)]
+        for k, m in enumerate(load_user_masks(masks_dir, sample["stem"]), start=1):
+            if m.sum() >= 5:
+                rows.append(lesion_feature_row(sample["stem"], sample["class"], k,
+                                               sample["cube"], m))
+    return pd.DataFrame(rows)
 
 
 def split_table(splits: pd.DataFrame) -> pd.DataFrame:

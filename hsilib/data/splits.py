@@ -6,7 +6,7 @@ over crops). They are stratified by class, so each split keeps the data set's MM
 proportions. :func:`fold_split` turns fold ``r`` of a K-fold assignment into a
 train/val/test table of the same form (the generator study's cross-validation). The per-band
 normalisation fitted on the training split lives with the datasets
-(:class:`hsilib.data.datasets.BandNormaliser`).
+(:class:`hsilib.data.normaliser.BandNormaliser`).
 
 Introduced in notebook 01.
 """

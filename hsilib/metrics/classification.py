@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .intervals import cluster_bootstrap, t_interval
+
 #: Threshold metrics (need a decision threshold) then ranking metrics (use the probabilities).
 THRESHOLD_METRICS = ("sensitivity", "specificity", "precision", "f1", "balanced_accuracy",
                      "accuracy")
@@ -155,15 +157,9 @@ def cluster_weights(sources, labels, n_boot: int = 2000, seed: int = 0) -> np.nd
     y = np.asarray(labels).astype(float).ravel()
     if src.shape != y.shape:
         raise ValueError(f"sources has {src.size} entries but labels has {y.size}")
-    uniq, inv = np.unique(src, return_inverse=True)
+    _, inv = np.unique(src, return_inverse=True)
     share = np.bincount(inv, y) / np.bincount(inv)  # melanoma share of each source's crops
-    rng = np.random.default_rng(seed)
-    counts = np.zeros((n_boot, uniq.size), np.int64)
-    for stratum in np.unique(share):
-        members = np.flatnonzero(share == stratum)
-        counts[:, members] = rng.multinomial(members.size, np.full(members.size,
-                                                                   1 / members.size), n_boot)
-    return counts[:, inv]
+    return cluster_bootstrap(src, share[inv], n_boot=n_boot, seed=seed)
 
 
 def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -276,25 +272,12 @@ def delong_paired(y_true, p_a, p_b, level: float = 0.95) -> dict[str, float]:
 # --------------------------------------------------------------------------------------------
 # Several seeds
 # --------------------------------------------------------------------------------------------
-def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and Student-t CI of the mean of ``values`` (NaN bounds for fewer than two values)."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return float("nan"), float("nan"), float("nan")
-    mean = float(v.mean())
-    if v.size < 2:
-        return mean, float("nan"), float("nan")
-    half = stats.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size)
-    return mean, float(mean - half), float(mean + half)
-
-
 def aggregate_seeds(per_seed: pd.DataFrame, by: str | Sequence[str] = "config",
                     metrics: Sequence[str] = METRICS, level: float = 0.95) -> pd.DataFrame:
     """Mean, standard deviation and t-based CI over seeds: one row per group and metric.
 
     ``per_seed`` has one row per (group, seed) and one column per metric, as returned by
-    :func:`hsilib.train.classifier.test_metrics`. Columns: ``<by>, metric, mean, sd, lo, hi, n``.
+    :func:`hsilib.train.predictions.test_metrics`. Columns: ``<by>, metric, mean, sd, lo, hi, n``.
     """
     by = [by] if isinstance(by, str) else list(by)
     rows = []

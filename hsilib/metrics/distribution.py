@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.preprocess import otsu_threshold
+from ..data.segmentation import otsu_threshold
 from ..models.layers import widen_rgb_conv
 from .spectral import as_images
 

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from ..runtime import device as pick_device
 from .classification import auroc
+from .intervals import chance_verdict, cluster_bootstrap, percentile_interval
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,7 @@ class ProbeResult:
 
     def describe(self, what: str = "label 1") -> str:
         """One sentence: the AUROC, its interval, and whether it is distinguishable from 0.5."""
-        chance = self.ci_low <= 0.5 <= self.ci_high
-        verdict = ("not distinguishable from chance" if chance else
-                   f"{'above' if self.auroc > 0.5 else 'below'} chance")
+        verdict = chance_verdict([(self.ci_low, self.ci_high)])
         return (f"AUROC for {what} = {self.auroc:.3f} (95% CI {self.ci_low:.3f}-"
                 f"{self.ci_high:.3f}, {self.n_splits}-fold grouped CV, {self.n} images): "
                 f"{verdict}")
@@ -61,22 +60,17 @@ class ProbeResult:
 def cluster_bootstrap_auroc(labels, scores, groups, *, n_boot: int = 1000, seed: int = 0,
                             level: float = 0.95) -> tuple[float, float]:
     """Percentile interval of the AUROC when whole groups are resampled with replacement,
-    separately within each label (a group's images move together; the label counts stay
-    roughly fixed, so every resample holds both labels)."""
-    y, s, g = np.asarray(labels), np.asarray(scores, float), np.asarray(groups)
-    rng = np.random.default_rng(seed)
-    members = {}
-    for lab in np.unique(y):
-        ids = np.unique(g[y == lab])
-        members[lab] = (ids, {k: np.flatnonzero((g == k) & (y == lab)) for k in ids})
+    separately within each label (:func:`~hsilib.metrics.intervals.cluster_bootstrap`: a
+    group's images move together; the label counts stay roughly fixed, so every resample holds
+    both labels)."""
+    y, s = np.asarray(labels), np.asarray(scores, float)
+    weights = cluster_bootstrap(groups, y, n_boot=n_boot, seed=seed, order="resample")
+    items = np.arange(len(y))
     stats = []
-    for _ in range(n_boot):
-        idx = np.concatenate([np.concatenate([rows[k] for k in rng.choice(ids, len(ids))])
-                              for ids, rows in members.values()])
+    for w in weights:
+        idx = np.repeat(items, w)
         stats.append(auroc(y[idx], s[idx]))
-    a = (1 - level) / 2
-    lo, hi = np.nanquantile(stats, [a, 1 - a])
-    return float(lo), float(hi)
+    return percentile_interval(stats, level)
 
 
 def _dihedral(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:

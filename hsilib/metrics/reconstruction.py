@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 
 from .. import WAVELENGTHS_NM
+from .intervals import bootstrap, percentile_interval
 from .physics import BOUNDS, invert_spectra
 from .spectral import sam_map
 
@@ -105,15 +106,12 @@ def reconstruction_summary(pred, true, *, masks=None, n_pixels: int = 500, seed:
     per_image_sam = np.array([np.median(sam_degrees(p[i:i + 1], t[i:i + 1],
                                                     None if masks is None else masks[i:i + 1]))
                               for i in range(len(p))])
-    rng = np.random.default_rng(seed)
-    boot = rng.integers(0, len(p), (n_boot, len(p)))
-    row = {"rmse": float(per_image_rmse.mean()),
-           "rmse_lo": float(np.percentile(per_image_rmse[boot].mean(1), 2.5)),
-           "rmse_hi": float(np.percentile(per_image_rmse[boot].mean(1), 97.5)),
-           "sam_deg": float(per_image_sam.mean()),
-           "sam_deg_lo": float(np.percentile(per_image_sam[boot].mean(1), 2.5)),
-           "sam_deg_hi": float(np.percentile(per_image_sam[boot].mean(1), 97.5)),
-           "n_images": len(p)}
+    boot = bootstrap(len(p), n_boot, seed)
+    row = {}
+    for name, per_image in (("rmse", per_image_rmse), ("sam_deg", per_image_sam)):
+        lo, hi = percentile_interval(per_image[boot].mean(1))
+        row.update({name: float(per_image.mean()), f"{name}_lo": lo, f"{name}_hi": hi})
+    row["n_images"] = len(p)
     chrom = chromophore_error(p, t, masks=masks, n_pixels=n_pixels, seed=seed,
                               wavelengths_nm=wavelengths_nm)
     for r in chrom.itertuples():

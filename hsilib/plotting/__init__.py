@@ -3,8 +3,9 @@
 =====================  =========================================================================
 idea                   module
 =====================  =========================================================================
-saving a figure        :mod:`hsilib.plotting.core` (:func:`savefig`, re-exported here as
-                       ``plotting.savefig``: PNG, plus PDF under the ``full`` profile, atomic)
+saving a figure,       :mod:`hsilib.plotting.core` (:func:`savefig`, re-exported here as
+smoothing a curve      ``plotting.savefig``: PNG, plus PDF under the ``full`` profile, atomic;
+                       :func:`running_mean` and :func:`smoothing_window` for loss curves)
 the data (nb 01)       :mod:`hsilib.plotting.data`: cubes and single bands, segmentation
                        overlays, crop grids, lesion and skin spectra per class
 generators (nb 03-05)  :mod:`hsilib.plotting.gan`: real vs synthetic sample grids, mean
@@ -20,6 +21,6 @@ The figure modules import matplotlib (and torch) when imported; ``import hsilib.
 alone does not.
 """
 
-from .core import savefig
+from .core import running_mean, savefig, smoothing_window
 
-__all__ = ["savefig"]
+__all__ = ["running_mean", "savefig", "smoothing_window"]

@@ -15,9 +15,10 @@ import pandas as pd
 from sklearn.metrics import roc_curve
 
 from ..metrics import classification as cm
+from ..metrics.intervals import t_interval
 from ..study.plan import BASELINE, MAIN
 from ..study.stats import POSITIVE_NOTE, clipped_ci, confusion_counts
-from ..train import classifier as tc
+from ..train.predictions import ensemble
 
 
 def plot_bars(per_seed: pd.DataFrame, configs: Sequence[str],
@@ -46,7 +47,7 @@ def plot_learning_curves(per_seed: pd.DataFrame, fractions: Sequence[float],
     ax = ax or plt.subplots(figsize=(4.5, 3.4))[1]
     for prefix, label in ((BASELINE, "real only"), (MAIN, "real + synthetic")):
         names = [prefix if f == 1 else f"{prefix}_{round(100 * f)}%" for f in fractions]
-        stats_ = [cm.t_interval(per_seed.loc[per_seed["config"] == n, metric]) for n in names]
+        stats_ = [t_interval(per_seed.loc[per_seed["config"] == n, metric]) for n in names]
         mean, lo, hi = (np.array(v) for v in zip(*stats_, strict=True))
         x = 100 * np.asarray(fractions)
         ax.plot(x, mean, "o-", label=label)
@@ -62,7 +63,7 @@ def plot_roc(preds: pd.DataFrame, configs: Sequence[str], ax=None):
     configuration's runs; melanoma = positive)."""
     ax = ax or plt.subplots(figsize=(4, 4))[1]
     for c in configs:
-        test = tc.ensemble(preds[preds["config"] == c]).query("split == 'test'")
+        test = ensemble(preds[preds["config"] == c]).query("split == 'test'")
         fpr, tpr, _ = roc_curve(test["label"], test["p_mm"])
         ax.plot(fpr, tpr, label=f"{c} (AUROC {cm.auroc(test['label'], test['p_mm']):.2f})")
     ax.plot([0, 1], [0, 1], ":", color="grey")

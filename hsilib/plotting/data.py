@@ -19,7 +19,8 @@ import pandas as pd
 
 from .. import WAVELENGTHS_NM
 from ..data.hsi_dermoscopy import HSIDermoscopy
-from ..data.preprocess import false_rgb, load_user_masks
+from ..data.masks import load_user_masks
+from ..data.segmentation import false_rgb
 from ..standin.rendering import cube_to_rgb
 
 CLASS_COLOURS = {"MM": "tab:red", "DN": "tab:blue", "Other": "tab:green"}
@@ -134,7 +135,7 @@ def plot_crop_grid(index: pd.DataFrame, crops_dir: str | os.PathLike,
 def plot_lesion_range(table: pd.DataFrame) -> Any:
     """Where lesion pixels land in [-1, 1] per band under each normaliser: a bar from the low
     to the high quantile with the median marked (the table of
-    :func:`hsilib.data.audit.lesion_range_table`); the grey band is the networks' range."""
+    :func:`hsilib.study.audit.lesion_range_table`); the grey band is the networks' range."""
     names = list(dict.fromkeys(table.normalisation))
     fig, ax = plt.subplots(figsize=(9, 3.4))
     ax.axhspan(-1, 1, color="0.92", zorder=0)

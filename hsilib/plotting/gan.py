@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..data.preprocess import false_rgb
+from ..data.segmentation import false_rgb
 from ..standin.rendering import cube_to_rgb
+from .core import running_mean, smoothing_window
 
 
 def sample_grid(groups: Mapping[str, torch.Tensor], wavelengths_nm: Sequence[float],
@@ -60,13 +61,17 @@ def mean_spectra(groups: Mapping[str, torch.Tensor], wavelengths_nm: Sequence[fl
 
 
 def loss_curves(histories: Mapping[str, pd.DataFrame], columns: Sequence[str] = (
-        "d_loss", "g_loss", "d_rec"), smooth: int = 25) -> plt.Figure:
-    """Running means (window ``smooth``) of the logged losses of each named run."""
+        "d_loss", "g_loss", "d_rec"), smooth: int | None = 25, points: int = 50) -> plt.Figure:
+    """Running means (:func:`~hsilib.plotting.core.running_mean`, window ``smooth``) of the
+    logged losses of each named run; ``smooth`` None: the window that leaves about ``points``
+    stretches of the longest history (:func:`~hsilib.plotting.core.smoothing_window`)."""
+    if smooth is None:
+        smooth = smoothing_window(max((len(h) for h in histories.values()), default=0), points)
     fig, axes = plt.subplots(1, len(columns), figsize=(4 * len(columns), 3), squeeze=False)
     for ax, col in zip(axes[0], columns, strict=True):
         for name, h in histories.items():
             if col in h:
-                ax.plot(h.step, h[col].rolling(smooth, min_periods=1).mean(), label=name)
+                ax.plot(h.step, running_mean(h[col], smooth), label=name)
         ax.set(title=col, xlabel="step")
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()

@@ -42,7 +42,10 @@ def mask_shape_features(mask: np.ndarray) -> dict:
             "border_irregularity": float(perim**2 / (4 * np.pi * area))}
 
 
-def _feature_row(stem: str, cls: str, k: int, cube: np.ndarray, mask: np.ndarray) -> dict:
+def lesion_feature_row(stem: str, cls: str, k: int, cube: np.ndarray,
+                       mask: np.ndarray) -> dict:
+    """One lesion's row of :func:`lesion_feature_table`: its image, class, label, index, mean
+    spectrum (``b0``..) inside ``mask`` and :func:`mask_shape_features`."""
     return {"stem": stem, "class": cls, "label": int(cls == "MM"), "lesion_index": int(k),
             **{f"b{i}": float(v) for i, v in enumerate(cube[mask].mean(0))},
             **mask_shape_features(mask)}
@@ -63,24 +66,7 @@ def lesion_feature_table(standin_dir, classes=("MM", "DN")):
             for k in np.unique(labels[labels > 0]):
                 m = labels == k
                 if m.sum() >= 5:
-                    rows.append(_feature_row(mat.stem, cls, k, cube, m))
-    return pd.DataFrame(rows)
-
-
-def mask_feature_table(dataset, masks_dir, classes=("MM", "DN")):
-    """:func:`lesion_feature_table` with the masks of ``masks_dir`` (``<stem>_cropNN_mask.png``,
-    e.g. the automatic ones of notebook 01) instead of true ones: works on real data. ``dataset``
-    is an :class:`~hsilib.data.hsi_dermoscopy.HSIDermoscopy`."""
-    import pandas as pd
-
-    from ..data.preprocess import load_user_masks
-
-    rows = []
-    for i in dataset.index.index[dataset.index["class"].isin(classes)]:
-        sample = dataset[int(i)]
-        for k, m in enumerate(load_user_masks(masks_dir, sample["stem"]), start=1):
-            if m.sum() >= 5:
-                rows.append(_feature_row(sample["stem"], sample["class"], k, sample["cube"], m))
+                    rows.append(lesion_feature_row(mat.stem, cls, k, cube, m))
     return pd.DataFrame(rows)
 
 
@@ -88,7 +74,7 @@ def separability_auroc(standin_dir=None, seed: int = 0, n_splits: int = 5, table
     """Cross-validated AUROC of MM vs DN from per-lesion mean spectra + simple mask shape.
 
     Lesions come from the stand-in's truth (:func:`lesion_feature_table` of ``standin_dir``) or
-    from a ready ``table`` (e.g. :func:`mask_feature_table` on real data).
+    from a ready ``table`` (e.g. :func:`hsilib.data.explore.mask_feature_table` on real data).
 
     Logistic regression on standardised features (16 mean-spectrum bands, log area,
     eccentricity, asymmetry, border irregularity), ``n_splits``-fold stratified and grouped by

@@ -1,27 +1,35 @@
-"""The study logic of the classifier notebooks (06, 07, 08), apart from training
-(:mod:`hsilib.train`) and from figures (:mod:`hsilib.plotting`).
+"""The study logic of the notebooks, apart from training (:mod:`hsilib.train`) and from
+figures (:mod:`hsilib.plotting`).
 
 =====================  =========================================================================
 idea                   module
 =====================  =========================================================================
+audits of the inputs   :mod:`hsilib.study.audit`: the data checks of notebook 01 (framing,
+                       context-only probe, separability, normalisation) and the audit of the
+                       generators' training inputs (:func:`~hsilib.study.audit.audit_generators`)
+the ablation arms      :mod:`hsilib.study.ablation` (notebook 02): arms, their configs, the
+                       generated conclusions on the critic ladder and RGB-to-HS reconstruction
 the plan               :mod:`hsilib.study.plan`: :class:`~hsilib.study.plan.Experiment` (with
                        its generator replicates), :func:`~hsilib.study.plan.plan_experiments`,
                        ``BASELINE``, ``MAIN`` (synthetic crops in the real class ratio),
                        ``MM_ONLY`` and its control ``OVERSAMPLED``, ``TSTR``, ``PASSTHROUGH``
 running the grid       :mod:`hsilib.study.grid`: :func:`~hsilib.study.grid.run_grid` runs every
-                       (experiment, seed, replicate) cell once, stores each atomically, skips
-                       stored cells on rerun; the executor (where cells run) is pluggable
+                       (experiment, seed, replicate) cell (:mod:`hsilib.study.cells`) once,
+                       stores each atomically, skips stored cells on rerun; the executor (where
+                       cells run) is pluggable (:mod:`hsilib.study.ray_executor`)
 statistics             :mod:`hsilib.study.stats`: per-run metrics, summary tables with CIs over
                        runs, test-set intervals (cluster bootstrap over source images, DeLong),
                        paired comparisons on shared resamples with Holm's correction, verdicts
+                       (the intervals and their words: :mod:`hsilib.metrics.intervals`)
 generated prose        :mod:`hsilib.study.conclusions`: the closing text, from the numbers
 amount, generator,     :mod:`hsilib.study.proportion` (notebook 07): synthetic pools with critic
 filtering              scores, top-scored and random subsets of equal size, the amount x mix x
                        generator family x filter plan, its generated findings
 metrics vs utility     :mod:`hsilib.study.correlation` (notebook 08): generator states from the
-                       checkpoints, utilities from a probe classifier, Spearman / Kendall /
-                       Pearson with bootstrap intervals over states, permutation p-values,
-                       Holm, partial correlation within groups, generated findings
+                       checkpoints (:mod:`hsilib.study.states`), utilities from a probe
+                       classifier, Spearman / Kendall / Pearson with bootstrap intervals over
+                       states, permutation p-values, Holm, partial correlation within groups
+                       (:mod:`hsilib.study.correlation_stats`), generated findings
 =====================  =========================================================================
 
 Melanoma is the positive class in every number.

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from ..config import ARMS  # arm -> (config section, changed fields, description)
+from ..metrics.intervals import NOT_DISTINGUISHABLE, comparison_verdict
 
 #: the critic ladder of the study, in order
 CRITIC_LADDER = ("critic_2d", "critic_3d", "critic_3d_sn", "critic_3d_sn_fft")
@@ -62,11 +63,10 @@ def critic_conclusion(table: pd.DataFrame, metric: str, *, lower_is_better: bool
         parts = []
         for prev, cur in zip(present[:-1], present[1:], strict=True):
             a, b = r.loc[prev], r.loc[cur]
-            overlap = a.ci_low <= b.ci_high and b.ci_low <= a.ci_high
-            delta = b.value - a.value
-            improved = delta < 0 if lower_is_better else delta > 0
-            verdict = ("within the intervals (not distinguishable)" if overlap else
-                       ("better" if improved else "worse") + ", intervals apart")
+            verdict = comparison_verdict((b.ci_low, b.ci_high), (a.ci_low, a.ci_high),
+                                         lower_is_better=lower_is_better)
+            verdict = (f"within the intervals ({verdict})" if verdict == NOT_DISTINGUISHABLE
+                       else f"{verdict}, intervals apart")
             adjacent = CRITIC_LADDER.index(cur) == CRITIC_LADDER.index(prev) + 1
             step = LADDER_STEP[cur] if adjacent else f"{prev} -> {cur}"
             parts.append(f"{step}: {_fmt(a.value)} -> {_fmt(b.value)} "
@@ -74,7 +74,8 @@ def critic_conclusion(table: pd.DataFrame, metric: str, *, lower_is_better: bool
         best = r.loc[present].value.idxmin() if lower_is_better else \
             r.loc[present].value.idxmax()
         base, top = r.loc[present[0]], r.loc[best]
-        apart = top.ci_high < base.ci_low or top.ci_low > base.ci_high
+        apart = comparison_verdict((top.ci_low, top.ci_high), (base.ci_low, base.ci_high),
+                                   lower_is_better=lower_is_better) != NOT_DISTINGUISHABLE
         lines.append(f"- **{cls}**, {metric} ({better} is better; real-vs-real floor "
                      f"{_fmt(r.floor.mean())}): " + "; ".join(parts) + ".")
         if best == present[0]:
@@ -101,12 +102,10 @@ def reconstruction_conclusion(table: pd.DataFrame) -> str:
         for m, unit in (("rmse", "reflectance"), ("sam_deg", "degrees")):
             lo, hi = r[f"{m}_lo"], r[f"{m}_hi"]
             b_lo, b_hi = base[f"{m}_lo"], base[f"{m}_hi"]
-            if hi < b_lo:
-                verdict = "better than the linear baseline (intervals apart)"
-            elif lo > b_hi:
-                verdict = "worse than the linear baseline (intervals apart)"
-            else:
-                verdict = "not distinguishable from the linear baseline (intervals overlap)"
+            verdict = comparison_verdict((lo, hi), (b_lo, b_hi))  # lower is better for both
+            verdict = (f"{verdict} from the linear baseline (intervals overlap)"
+                       if verdict == NOT_DISTINGUISHABLE else
+                       f"{verdict} than the linear baseline (intervals apart)")
             lines.append(f"- {model}: {m} {_fmt(r[m])} [{_fmt(lo)}, {_fmt(hi)}] {unit} vs "
                          f"linear {_fmt(base[m])} [{_fmt(b_lo)}, {_fmt(b_hi)}]: {verdict}.")
     return "\n".join(lines)

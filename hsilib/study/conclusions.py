@@ -2,10 +2,11 @@
 
 :func:`conclusions` turns the paired comparisons and uncertainty tables of
 :mod:`hsilib.study.stats` into Markdown bullets: what the evidence supports and what it does
-not, so the text changes when the numbers change. Its vocabulary is fixed: an AUROC whose
-intervals include 0.5 is "not distinguishable from chance"; a difference whose intervals
-include 0 is "no detectable change"; only a difference that every interval excludes (and that
-survives Holm's correction) is called an improvement or a deterioration.
+not, so the text changes when the numbers change. Its vocabulary is fixed
+(:mod:`hsilib.metrics.intervals`): an AUROC whose intervals include 0.5 is "not
+distinguishable from chance"; a difference whose intervals include 0 is "no detectable
+change"; only a difference that every interval excludes (and that survives Holm's correction)
+is called an improvement or a deterioration.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..metrics.classification import t_interval
+from ..metrics.intervals import NO_CHANGE, NOT_DISTINGUISHABLE_FROM_CHANCE, t_interval
 from .plan import BASELINE, MAIN, MM_ONLY, OVERSAMPLED, PASSTHROUGH, TSTR
 from .stats import POSITIVE_NOTE, TSTS_HELDOUT
 
@@ -72,12 +73,11 @@ def conclusions(paired: pd.DataFrame, per_seed: pd.DataFrame, uncertainty: pd.Da
                      f"{p.loc[OVERSAMPLED, 'verdict']} ({p.loc[OVERSAMPLED, 'diff']:+.3f}).")
     conv = [c for c in ("augment", "focal", "balanced", "syn+augment") if c in p.index]
     if conv:
-        found = {c: p.loc[c, "verdict"] for c in conv if p.loc[c, "verdict"] !=
-                 "no detectable change"}
+        found = {c: p.loc[c, "verdict"] for c in conv if p.loc[c, "verdict"] != NO_CHANGE}
         best = p.loc[conv, "diff"].idxmax()
         lines.append("- **Conventional alternatives**: " + (
             "; ".join(f"{c}: {v} ({p.loc[c, 'diff']:+.3f})" for c, v in found.items())
-            if found else f"no detectable change for any of {len(conv)} (Holm-corrected)")
+            if found else f"{NO_CHANGE} for any of {len(conv)} (Holm-corrected)")
             + f"; largest mean change of {metric}: {best} ({p.loc[best, 'diff']:+.3f}).")
     for c in [c for c in p.index if c.startswith(f"{MAIN}_")]:
         base = c.replace(MAIN, BASELINE, 1)
@@ -116,7 +116,7 @@ def conclusions(paired: pd.DataFrame, per_seed: pd.DataFrame, uncertainty: pd.Da
                      f"{'holds' if holds else 'FAILS (look for a label or scaling error)'}; "
                      f"paired against TRTR: {r['verdict']} ({r['diff']:+.3f}).")
     chance = sorted(set(uncertainty.loc[(uncertainty["metric"] == metric) & (
-        uncertainty["verdict"] == "not distinguishable from chance"), "config"]))
+        uncertainty["verdict"] == NOT_DISTINGUISHABLE_FROM_CHANCE), "config"]))
     if chance:
         lines.append(f"- **Not distinguishable from chance** ({metric} interval covers 0.5): "
                      f"{', '.join(chance)}.")

@@ -43,7 +43,6 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
@@ -51,29 +50,10 @@ from typing import Any, Protocol
 import pandas as pd
 
 from ..paths import atomic_dir
+from .cells import Cell, CellFailure
 
 RESULT_FILE = "result.pkl"
 CELL_FILE = "cell.json"
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One unit of a grid: ``experiment`` (anything with a ``name``) run with ``seed`` and,
-    when the experiment has replicates, ``replicate`` (else None)."""
-
-    experiment: Any
-    seed: int
-    replicate: int | None
-    fingerprint: str
-
-    @property
-    def name(self) -> str:
-        """Folder name of the cell, e.g. ``real_seed1`` or ``real+syn_seed1_g0`` (as the
-        checkpoints are named); the experiment's ``replicate_tag`` (default ``g``) prefixes
-        the replicate, e.g. ``real_seed1_f2`` for fold 2."""
-        tag = getattr(self.experiment, "replicate_tag", "g")
-        tail = "" if self.replicate is None else f"_{tag}{self.replicate}"
-        return f"{self.experiment.name}_seed{self.seed}{tail}"
 
 
 class Executor(Protocol):
@@ -88,14 +68,6 @@ class SequentialExecutor:
 
     def map(self, fn: Callable[[Cell], Any], cells: Sequence[Cell]) -> Iterable[Any]:
         return map(fn, cells)
-
-
-@dataclass(frozen=True)
-class CellFailure:
-    """What an executor with ``map_unordered`` returns for a cell that raised."""
-
-    error: str  # "ExceptionType: message"
-    traceback: str
 
 
 class GridError(RuntimeError):

@@ -36,7 +36,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.datasets import BandNormaliser
+from ..data.normaliser import BandNormaliser
+from ..metrics.intervals import NO_CHANGE
 from ..models import registry
 from ..paths import atomic_dir, atomic_path
 from ..runtime import device as pick_device
@@ -284,7 +285,7 @@ def conclusions(paired: pd.DataFrame, arms: pd.DataFrame, filtered: pd.DataFrame
     p = paired.merge(arms, on="config")
     for metric in ("auroc", "sensitivity"):
         rows = p[p.metric == metric]
-        found = rows[rows.verdict != "no detectable change"]
+        found = rows[rows.verdict != NO_CHANGE]
         lines.append(f"- **{metric}** vs the real-only baseline: {len(found)} of {len(rows)} "
                      "configurations show a change distinguishable from zero"
                      + (": " + "; ".join(f"`{r.config}` {r['diff']:+.3f} "
@@ -297,7 +298,7 @@ def conclusions(paired: pd.DataFrame, arms: pd.DataFrame, filtered: pd.DataFrame
                      f"{best.boot_hi:+.3f}], Holm p = {best.p_t_holm:.3g}: {best.verdict}).")
     if prior is not None and len(prior):
         rows = prior[prior.metric == "auroc"]
-        found = rows[rows.verdict != "no detectable change"]
+        found = rows[rows.verdict != NO_CHANGE]
         lines.append(f"- Synthetic vs duplicated real melanoma at the same prior: {len(found)} of "
                      f"{len(rows)} amounts differ in AUROC distinguishably from zero (mean "
                      f"differences {', '.join(f'{d:+.3f}' for d in rows['diff'])}).")

@@ -10,7 +10,7 @@ an executor is used. :class:`RayExecutor` plugs into :func:`hsilib.study.grid.ru
   ``num_gpus=0.25`` lets four small classifier runs share one GPU;
 - results come back as they finish, so :func:`~hsilib.study.grid.run_grid` stores each one
   atomically at once (the run folder is written by the driver only) and a rerun skips it;
-- a cell that raises comes back as a :class:`~hsilib.study.grid.CellFailure` with its
+- a cell that raises comes back as a :class:`~hsilib.study.cells.CellFailure` with its
   traceback; the other cells run on.
 
 Inside a task, torch uses ``num_cpus`` threads, so concurrent cells do not oversubscribe the
@@ -25,7 +25,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .grid import Cell, CellFailure
+from .cells import Cell, CellFailure
 
 
 def _run_in_task(fn: Callable[[Cell], Any], cell: Cell, threads: int,

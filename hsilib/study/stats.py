@@ -15,16 +15,17 @@ intervals, each covering a different source of variation:
 
 :func:`per_seed_metrics` scores every run on test with a threshold chosen on validation (plus
 TRTS and the held-out synthetic check of TSTR); :func:`holm` corrects p-values across
-configurations; :func:`chance_verdict` and :func:`change_verdict` put the intervals into words
-(an AUROC interval covering 0.5 is "not distinguishable from chance"; a difference interval
-covering 0 is "no detectable change"); :func:`confusion_counts` sums test confusion matrices
-over runs.
+configurations; the verdicts put the intervals into words
+(:func:`hsilib.metrics.intervals.chance_verdict`: an AUROC interval covering 0.5 is "not
+distinguishable from chance"; :func:`~hsilib.metrics.intervals.change_verdict`: a difference
+interval covering 0 is "no detectable change"); :func:`confusion_counts` sums test confusion
+matrices over runs.
 
 Under cross-validation (``GANStudyConfig.replicates = "folds"``) a run is one configuration
 and classifier seed with its K folds POOLED: every crop is a test crop of exactly one fold, so
 the pooled out-of-fold predictions score every crop once per run, each fold's crops at the
 threshold chosen on that fold's own validation crops
-(:func:`hsilib.train.classifier.fold_thresholds`). The test set of every run is then the whole
+(:func:`hsilib.train.predictions.fold_thresholds`). The test set of every run is then the whole
 data set (MM and DN crops), the same for every run, and the cluster bootstrap, DeLong and the
 paired tables work on it unchanged; what they cover changes: the runs interval covers the
 classifier seeds (the folds' training variation is inside each pooled run), and the test
@@ -41,7 +42,14 @@ import numpy as np
 import pandas as pd
 
 from ..metrics import classification as cm
-from ..train import classifier as tc
+from ..metrics.intervals import (
+    bootstrap_pvalue,
+    chance_verdict,
+    change_verdict,
+    percentile_interval,
+    t_interval,
+)
+from ..train.predictions import fold_thresholds, test_metrics
 from .plan import BASELINE, TSTR
 
 TABLE_METRICS = ("auroc", "auprc", "sensitivity", "specificity", "f1", "balanced_accuracy")
@@ -64,19 +72,19 @@ def per_seed_metrics(preds: pd.DataFrame, rule: str = "youden") -> pd.DataFrame:
     trained on (split ``test_heldout``).
     Thresholds always come from the run's real validation predictions.
     """
-    per_seed = tc.test_metrics(preds, rule)
+    per_seed = test_metrics(preds, rule)
     base = preds[preds["config"] == BASELINE]
     extra = [per_seed[per_seed["config"] == BASELINE].assign(config="TRTR")]
     for split in sorted(s for s in base["split"].unique() if s.startswith("test_synthetic_g")):
         rep = int(split.rsplit("_g", 1)[1])
-        extra.append(tc.test_metrics(base, rule, test_split=split)
+        extra.append(test_metrics(base, rule, test_split=split)
                      .assign(config="TRTS", generator_seed=rep))
     if (base["split"] == "test_synthetic").any():  # folds: each fold's own generators' crops
-        extra.append(tc.test_metrics(base, rule, test_split="test_synthetic")
+        extra.append(test_metrics(base, rule, test_split="test_synthetic")
                      .assign(config="TRTS"))
     tstr = preds[preds["config"] == TSTR]
     if (tstr["split"] == "test_heldout").any():
-        extra.append(tc.test_metrics(tstr, rule, test_split="test_heldout")
+        extra.append(test_metrics(tstr, rule, test_split="test_heldout")
                      .assign(config=TSTS_HELDOUT))
     return pd.concat([per_seed, *extra], ignore_index=True)
 
@@ -177,7 +185,7 @@ class TestResampler:
             probs, sums = [], {}
             for _, g in rows.groupby(RUN, sort=True):
                 t = g[g["split"] == "test"].set_index("id").loc[self.test["id"]]
-                thr = tc.fold_thresholds(g, t, self.rule)  # one per fold under folds
+                thr = fold_thresholds(g, t, self.rule)  # one per fold under folds
                 probs.append(t["p_mm"].to_numpy(float))
                 for m, vals in cm.weighted_scores(self.y, probs[-1], thr, self.weights).items():
                     sums[m] = sums.get(m, 0) + vals
@@ -193,33 +201,6 @@ class TestResampler:
         return self._runs(config)[0]
 
 
-def _p_boot(d: np.ndarray) -> float:
-    # (1 + count) / (1 + n_boot): a bootstrap p-value is never exactly 0
-    return float(min(1.0, (1 + 2 * min((d <= 0).sum(), (d >= 0).sum())) / (d.size + 1)))
-
-
-def _covers(lo: float, hi: float, value: float) -> bool:
-    """An interval that is undefined (NaN) covers everything."""
-    return not (np.isfinite(lo) and np.isfinite(hi)) or lo <= value <= hi
-
-
-def chance_verdict(intervals: Sequence[tuple[float, float]]) -> str:
-    """AUROC in words: "not distinguishable from chance" when any of its intervals covers 0.5,
-    else "above chance" or "below chance"."""
-    if any(_covers(lo, hi, 0.5) for lo, hi in intervals):
-        return "not distinguishable from chance"
-    return "above chance" if intervals[0][0] > 0.5 else "below chance"
-
-
-def change_verdict(diff: float, intervals: Sequence[tuple[float, float]],
-                   p_adjusted: float = 0.0, alpha: float = 0.05) -> str:
-    """A difference in words: "no detectable change" when any of its intervals covers 0 (or
-    the adjusted p-value is not below ``alpha``), else "improvement" or "deterioration"."""
-    if any(_covers(lo, hi, 0.0) for lo, hi in intervals) or not p_adjusted < alpha:
-        return "no detectable change"
-    return "improvement" if diff > 0 else "deterioration"
-
-
 def test_uncertainty(per_seed: pd.DataFrame, resampler: TestResampler, configs: Sequence[str],
                      metrics: Sequence[str] = ("auroc", "sensitivity", "specificity", "f1"),
                      level: float = 0.95) -> pd.DataFrame:
@@ -227,7 +208,6 @@ def test_uncertainty(per_seed: pd.DataFrame, resampler: TestResampler, configs: 
     (``runs_lo``, ``runs_hi``), test resampling by source image (``boot_lo``, ``boot_hi``) and,
     for AUROC, DeLong (``delong_lo``, ``delong_hi``); ``verdict`` says whether an AUROC is
     distinguishable from chance (every interval must exclude 0.5)."""
-    a = (1 - level) / 2
     rows = []
     for c in configs:
         ps = per_seed[per_seed["config"] == c]
@@ -235,11 +215,11 @@ def test_uncertainty(per_seed: pd.DataFrame, resampler: TestResampler, configs: 
         dl = (cm.delong(resampler.y, resampler.probabilities(c), level)
               if "auroc" in metrics else None)
         for m in metrics:
-            mean, lo, hi = cm.t_interval(ps[m], level)
+            mean, lo, hi = t_interval(ps[m], level)
+            boot_lo, boot_hi = percentile_interval(boot[m], level)
             row = {"config": c, "metric": m, "mean": mean, "runs": runs_label(per_seed, c),
                    "runs_lo": max(lo, 0.0), "runs_hi": min(hi, 1.0),
-                   "boot_lo": float(np.nanquantile(boot[m], a)),
-                   "boot_hi": float(np.nanquantile(boot[m], 1 - a)),
+                   "boot_lo": boot_lo, "boot_hi": boot_hi,
                    "delong_lo": np.nan, "delong_hi": np.nan, "verdict": ""}
             if m == "auroc":
                 row.update(delong_lo=dl["lo"], delong_hi=dl["hi"])
@@ -265,7 +245,6 @@ def paired_table(per_seed: pd.DataFrame, resampler: TestResampler, others: Seque
     (``delong_lo``, ``delong_hi``, ``p_delong``). ``verdict``: "no detectable change" unless
     every interval excludes 0 and ``p_t_holm`` < 0.05.
     """
-    a = (1 - level) / 2
     base = resampler.scores(baseline)
     rows = []
     for other in others:
@@ -278,8 +257,9 @@ def paired_table(per_seed: pd.DataFrame, resampler: TestResampler, others: Seque
             row = cm.compare_seeds(per_seed, baseline, other, m)
             # a t-interval over 2-5 runs can overshoot the range of a difference, [-1, 1]
             row.update(lo=max(row["lo"], -1.0), hi=min(row["hi"], 1.0))
-            row.update(boot_lo=float(np.quantile(d, a)), boot_hi=float(np.quantile(d, 1 - a)),
-                       p_boot=_p_boot(d), delong_lo=np.nan, delong_hi=np.nan, p_delong=np.nan)
+            boot_lo, boot_hi = percentile_interval(d, level)
+            row.update(boot_lo=boot_lo, boot_hi=boot_hi, p_boot=bootstrap_pvalue(d),
+                       delong_lo=np.nan, delong_hi=np.nan, p_delong=np.nan)
             if m == "auroc":
                 row.update(delong_lo=max(dl["lo"], -1.0), delong_hi=min(dl["hi"], 1.0),
                            p_delong=dl["p_value"])
@@ -299,6 +279,6 @@ def confusion_counts(preds: pd.DataFrame, config: str, rule: str = "youden") -> 
     total = np.zeros((2, 2), int)
     for _, g in preds[preds["config"] == config].groupby(RUN):
         t = g[g["split"] == "test"]
-        c = cm.confusion(t["label"], t["p_mm"] >= tc.fold_thresholds(g, t, rule))
+        c = cm.confusion(t["label"], t["p_mm"] >= fold_thresholds(g, t, rule))
         total += np.array([[c["tp"], c["fn"]], [c["fp"], c["tn"]]])
     return total

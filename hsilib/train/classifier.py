@@ -23,13 +23,17 @@ Every crop carries its ``source`` (the source image, from the crop folder's ``in
 synthetic crop is its own source). Before training, :func:`check_source_leakage` refuses a
 training set that shares a source image with validation or test.
 
+This module holds layers 2 and 3; the training sets are :mod:`hsilib.train.training_set` and
+the saved predictions with the numbers computed from them :mod:`hsilib.train.predictions`,
+both re-exported here.
+
 Melanoma is the positive class: ``label`` 1 = MM, ``p_mm`` = predicted probability of melanoma.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -38,135 +42,28 @@ import torch
 import torch.nn.functional as F
 
 from .. import config as config_mod
-from ..data.datasets import Crops, load_crops, read_index
+from ..data.datasets import Crops, load_crops
 from ..metrics import classification as cm
 from ..models.classifiers import build_classifier, set_train_mode
 from ..runtime import device as pick_device
 from ..runtime import progress, seed_everything
-
-#: One row per crop, configuration, run and split. ``generator_seed`` is the generator
-#: replicate whose synthetic crops the run used (-1: none); ``fold`` the cross-validation fold
-#: whose train/val/test table the run used (-1: the fixed split); ``split`` is ``train`` (the run's
-#: training crops, synthetic and duplicated ones included), ``val``, ``test`` or ``test_<key>``
-#: (extra test sets); ``is_duplicate`` marks the added copies of the oversampling control.
-PRED_COLUMNS = ["config", "seed", "generator_seed", "fold", "split", "id", "source", "label",
-                "p_mm", "is_synthetic", "is_duplicate"]
-
-
-# --------------------------------------------------------------------------------------------
-# 1. Data: crops as one tensor per split
-# --------------------------------------------------------------------------------------------
-def stratified_fraction(labels: torch.Tensor, fraction: float, seed: int) -> np.ndarray:
-    """Indices of a seeded, class-stratified subsample: ``fraction`` of each class (>= 1)."""
-    if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    rng = np.random.default_rng(seed)
-    y = labels.numpy()
-    keep = [rng.choice(np.flatnonzero(y == c), max(1, round(fraction * (y == c).sum())),
-                       replace=False) for c in np.unique(y)]
-    return np.sort(np.concatenate(keep))
-
-
-def synthetic_counts(real_labels: torch.Tensor | np.ndarray, total: int) -> dict[str, int]:
-    """``total`` synthetic crops split MM:DN in the class ratio of the real training labels
-    (melanoma count rounded half to even, nevus the rest), so adding them keeps the prior."""
-    y = np.asarray(real_labels)
-    if y.size == 0:
-        raise ValueError("no real training crops to take the class ratio from")
-    n_mm = int(round(total * float((y == 1).mean())))
-    return {"MM": n_mm, "DN": int(total) - n_mm}
-
-
-def training_set(real: Crops | None, synthetic: Mapping[str, Crops] | None,
-                 n_synthetic: Mapping[str, int | None] | None, fraction: float, seed: int, *,
-                 n_synthetic_total: int | None = None, duplicate_mm: int = 0) -> Crops:
-    """The training crops of one run: a ``fraction`` of the real TRAINING split plus synthetic.
-
-    ``synthetic`` maps a class ("MM"/"DN") to its synthetic crops; ``n_synthetic`` says how many
-    of each to add (drawn without replacement with ``seed``; None = all of them), or
-    ``n_synthetic_total`` how many in all, split in the real training class ratio
-    (:func:`synthetic_counts`). ``duplicate_mm`` appends that many copies of real melanoma
-    training crops (a seeded permutation, repeated if needed: every crop is copied at most
-    once more than any other), which moves the class prior without any new image. Only the
-    training set is ever mixed: validation and test stay real, so selection and evaluation
-    never see a synthetic image. Copies keep their crop's id (see :func:`composition`).
-    """
-    if n_synthetic is not None and n_synthetic_total is not None:
-        raise ValueError("give n_synthetic (per class) or n_synthetic_total, not both")
-    parts = []
-    if real is not None:
-        real = real if fraction == 1 else real.subset(
-            stratified_fraction(real.labels, fraction, seed))
-        parts.append(real)
-    if n_synthetic_total is not None:
-        if real is None:
-            raise ValueError("n_synthetic_total needs real training crops (their class ratio)")
-        n_synthetic = synthetic_counts(real.labels, n_synthetic_total)
-    rng = np.random.default_rng(10_000 + seed)
-    for cls, n in (n_synthetic or {}).items():
-        pool = (synthetic or {}).get(cls)
-        n = len(pool) if n is None and pool is not None else n
-        if not n:
-            continue
-        if pool is None or len(pool) < n:
-            have = 0 if pool is None else len(pool)
-            raise ValueError(f"asked for {n} synthetic {cls} crops, only {have} available")
-        parts.append(pool.subset(np.sort(rng.choice(len(pool), n, replace=False))))
-    if duplicate_mm:
-        mm = np.flatnonzero(real.labels.numpy() == 1) if real is not None else np.array([])
-        if mm.size == 0:
-            raise ValueError("duplicate_mm needs real melanoma training crops")
-        order = np.random.default_rng(20_000 + seed).permutation(mm)
-        parts.append(real.subset(np.resize(order, duplicate_mm)))
-    if not parts:
-        raise ValueError("empty training set: no real crops and no synthetic crops")
-    return Crops.cat(parts)
-
-
-def crop_sources(folder: str | Path) -> dict[str, str]:
-    """``{crop id: source image}`` of a crop folder, from its ``index.csv``."""
-    index = read_index(folder)
-    return dict(zip(index["id"].astype(str), index["source"].astype(str), strict=True))
-
-
-def check_source_leakage(train_sources: Iterable[str],
-                         held_out: Mapping[str, Iterable[str]]) -> None:
-    """Raise ValueError when a training crop shares its source image with a held-out split.
-
-    ``held_out`` maps a split name ("val", "test") to its crops' sources. Crops of one source
-    image are near-copies of each other: one in training and one in test would score
-    memorisation as generalisation.
-    """
-    train = set(train_sources)
-    for split, sources in held_out.items():
-        shared = sorted(train & set(sources))
-        if shared:
-            more = f" and {len(shared) - 5} more" if len(shared) > 5 else ""
-            raise ValueError(f"source leakage: the training set shares {len(shared)} source "
-                             f"image(s) with the {split} split: {shared[:5]}{more}")
-
-
-def composition(preds: pd.DataFrame, by: Sequence[str] = ("config",)) -> pd.DataFrame:
-    """What the training sets held, from the ``train`` rows of saved predictions: crops per
-    class that are real, synthetic or duplicated copies, their total and the melanoma share,
-    per group of ``by`` (averaged over the runs of a group, which differ only when a share of
-    the real data or a count is rounded differently)."""
-    train = preds[preds["split"] == "train"]
-    train = train.assign(fold=folds_of(train))  # each fold's run has its own training set
-    kind = np.where(train["is_synthetic"], "synthetic",
-                    np.where(train["is_duplicate"], "duplicated", "real"))
-    cls = np.where(train["label"] == 1, "MM", "DN")
-    run = ["config", "seed", "generator_seed", "fold"]
-    counts = (train.assign(column=[f"{c} {k}" for c, k in zip(cls, kind, strict=True)])
-              .groupby([*run, "column"]).size().unstack(fill_value=0))
-    columns = [f"{c} {k}" for c in ("MM", "DN") for k in ("real", "synthetic", "duplicated")]
-    counts = counts.reindex(columns=columns, fill_value=0)
-    counts["total"] = counts.sum(axis=1)
-    counts["MM share"] = counts[columns[:3]].sum(axis=1) / counts["total"]
-    table = counts.reset_index().groupby(list(by), sort=False)[[*columns, "total",
-                                                                 "MM share"]].mean()
-    table.columns.name = None
-    return table
+from .predictions import (  # noqa: F401 (re-exported: the notebooks import them here)
+    PRED_COLUMNS,
+    composition,
+    ensemble,
+    fold_thresholds,
+    folds_of,
+    prediction_rows,
+    save_predictions,
+    test_metrics,
+)
+from .training_set import (  # noqa: F401 (re-exported: the notebooks import them here)
+    check_source_leakage,
+    crop_sources,
+    stratified_fraction,
+    synthetic_counts,
+    training_set,
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -309,17 +206,6 @@ def train_classifier(cfg, train: Crops, val: Crops, seed: int, *, augment: bool 
 # --------------------------------------------------------------------------------------------
 # 3. Experiments over seeds, saved predictions, metrics recomputed from them
 # --------------------------------------------------------------------------------------------
-def _prediction_rows(name: str, seed: int, generator_seed: int, fold: int, split: str,
-                     crops: Crops, sources: Sequence[str], p: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame({"config": name, "seed": seed, "generator_seed": generator_seed,
-                         "fold": fold, "split": split, "id": list(crops.ids),
-                         "source": list(sources),
-                         "label": crops.labels.numpy(), "p_mm": p,
-                         "is_synthetic": crops.is_synthetic.numpy(),
-                         "is_duplicate": pd.Series(crops.ids).duplicated().to_numpy()
-                         if split == "train" else False})
-
-
 def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path, normaliser, *,
                    seeds: Sequence[int], generator_seed: int = -1, fold: int = -1,
                    synthetic: Mapping[str, str | Path] | None = None,
@@ -386,7 +272,7 @@ def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path
         scored = {"train": (train, train_src), "val": (val, val_src), "test": (test, test_src),
                   **{f"test_{k}": v for k, v in extra.items()}}
         for split, (crops, src) in scored.items():
-            frames.append(_prediction_rows(name, seed, generator_seed, fold, split, crops, src,
+            frames.append(prediction_rows(name, seed, generator_seed, fold, split, crops, src,
                                            predict(model, crops.images, device=dev)))
         if checkpoint_dir is not None:
             path = Path(checkpoint_dir) / f"{checkpoint_prefix}{name}_seed{seed}{tag}.pt"
@@ -448,71 +334,3 @@ def _save_checkpoint(path: Path, model, cfg, name: str, seed: int, history: pd.D
         torch.save({"state_dict": model.state_dict(), "config": config_mod.to_dict(cfg),
                     "name": name, "seed": seed, "n_train": n_train,
                     "history": history.to_dict("list")}, tmp)
-
-
-def folds_of(rows: pd.DataFrame) -> pd.Series:
-    """The ``fold`` column of predictions (-1 for rows stored before it existed)."""
-    return rows["fold"] if "fold" in rows.columns else pd.Series(-1, index=rows.index)
-
-
-def fold_thresholds(run: pd.DataFrame, scored: pd.DataFrame, rule: str = "youden") -> np.ndarray:
-    """The decision threshold of every row of ``scored`` (a subset of ``run``, the predictions
-    of one run): chosen on the ``val`` rows of ``run`` of the same fold. Under a fixed split
-    (fold -1) that is one threshold for the whole run; under cross-validation each fold's test
-    crops are called with the threshold of that fold's own validation crops."""
-    folds, chosen = folds_of(run), {}
-    for f in pd.unique(folds_of(scored)):
-        v = run[(run["split"] == "val") & (folds == f)]
-        chosen[f] = cm.choose_threshold(v["label"], v["p_mm"], rule)
-    return folds_of(scored).map(chosen).to_numpy(float)
-
-
-def test_metrics(preds: pd.DataFrame, rule: str = "youden", test_split: str = "test",
-                 by: Sequence[str] = ("config", "seed", "generator_seed")) -> pd.DataFrame:
-    """Per run (config, seed, generator replicate): threshold chosen on the ``val`` predictions,
-    metrics on ``test_split``.
-
-    Under cross-validation (``fold`` >= 0) a run pools its folds' out-of-fold test predictions
-    (every crop scored once), each fold at the threshold of its own validation fold
-    (:func:`fold_thresholds`); ``threshold`` is then the mean of the folds' thresholds and the
-    extra column ``folds`` counts them. Put ``"fold"`` into ``by`` for per-fold scores.
-
-    This is the ONLY place test numbers come from, and it reads nothing but saved predictions,
-    so every table of notebook 06 can be recomputed from ``06_predictions.csv``.
-    """
-    cv = bool((folds_of(preds) >= 0).any())
-    rows = []
-    for key, g in preds.groupby(list(by), sort=False):
-        t = g[g["split"] == test_split]
-        if t.empty:
-            continue
-        thr = fold_thresholds(g, t, rule)
-        one = folds_of(t).nunique() == 1  # a fixed split, or a single fold: its threshold
-        row = {**dict(zip(by, key, strict=True)),
-               "threshold": float(thr[0]) if one else float(np.mean(thr)), "n_test": len(t)}
-        if cv:
-            row["folds"] = folds_of(t).nunique()
-        rows.append({**row, **cm.scores(t["label"], t["p_mm"], thr)})
-    return pd.DataFrame(rows)
-
-
-test_metrics.__test__ = False  # not a pytest test despite its name
-
-
-def ensemble(preds: pd.DataFrame) -> pd.DataFrame:
-    """Mean probability over runs (seeds, generator replicates, folds) per (config, split, crop):
-    one prediction per crop, for ROC curves of a configuration."""
-    keys = ["config", "split", "id", "source", "label"]
-    out = preds.groupby(keys, sort=False, as_index=False)["p_mm"].mean()
-    out["seed"] = -1
-    return out
-
-
-def save_predictions(preds: pd.DataFrame, path: str | Path) -> Path:
-    """Write predictions atomically with round-trip float precision (``%.17g``), so the metrics
-    recomputed from the file equal the ones computed in memory, bit for bit."""
-    from ..paths import atomic_path
-
-    with atomic_path(path) as tmp:
-        preds.to_csv(tmp, index=False, float_format="%.17g")
-    return Path(path)

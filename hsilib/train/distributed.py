@@ -209,7 +209,8 @@ def make_distributed_trainer(cfg: config.GeneratorConfig,
 
 def main(argv: list[str] | None = None) -> int:
     """Train one generator on a run folder's training crops (see the module docstring)."""
-    from ..data.datasets import BandNormaliser, load_crops
+    from ..data.datasets import load_crops
+    from ..data.normaliser import BandNormaliser
     from ..paths import run_paths
 
     ap = argparse.ArgumentParser(description="Data-parallel generator training (torchrun).")

@@ -156,7 +156,7 @@ class Trainer:
     (progress bar: every logged key), ``sample_every`` (``on_sample(step, images)`` with EMA
     samples of a fixed seed), ``eval_every`` (``on_eval(step, objective) -> dict``, kept in
     ``evals``) and ``checkpoint_every``. ``data_ids``: the ids of the training images, kept in
-    every checkpoint so that :func:`hsilib.guard.audit_generators` can show that no validation
+    every checkpoint so that :func:`hsilib.study.audit.audit_generators` can show that no validation
     or test crop trained the generator.
     """
 

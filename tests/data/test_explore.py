@@ -42,8 +42,9 @@ def test_dice_summary_and_min_area(fake_crops, tmp_path, capsys):
 
 
 def test_separability_features_from_a_masks_folder(fake_crops, capsys):
+    from hsilib.data.explore import mask_feature_table
     from hsilib.data.preprocess import load_user_masks
-    from hsilib.standin.checks import mask_feature_table, mask_shape_features, separability_auroc
+    from hsilib.standin.checks import mask_shape_features, separability_auroc
 
     root, ds, _ = fake_crops
     masks_dir = root / "crops" / "masks"

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from hsilib import config
+from hsilib.metrics import detectability, probe, protocol
 from hsilib.metrics import distribution as dist
-from hsilib.metrics import probe, protocol
 from hsilib.metrics import spectral as sp
 
 
@@ -322,7 +322,7 @@ def test_detectability_groups_and_equal_counts(sets, smooth_images, monkeypatch)
         y = np.asarray(labels)
         return probe.ProbeResult(0.5, 0.4, 0.6, np.zeros(len(y)), y, np.asarray(groups), 2)
 
-    monkeypatch.setattr(protocol, "grouped_cv_auroc", fake_probe)
+    monkeypatch.setattr(detectability, "grouped_cv_auroc", fake_probe)
     ids = {"real_train": np.repeat(np.arange(6), 2), "real_heldout": np.repeat([10, 11, 12], 4)}
     syn = smooth_images(30, size=24, seed=5)
     table = protocol.evaluate_generator(syn, train, held, extractor=_BandStats(), groups=ids,

@@ -26,3 +26,17 @@ def test_savefig_rejects_paths_and_extensions(tmp_path):
     with pytest.raises(ValueError, match="bare file stem"):
         savefig(fig, "x.png", tmp_path)
     plt.close(fig)
+
+
+def test_running_mean_is_the_trailing_mean_with_partial_start():
+    from hsilib.plotting import running_mean, smoothing_window
+
+    v = [1.0, 3.0, 5.0, 7.0, 9.0]
+    assert running_mean(v, 2).tolist() == [1.0, 2.0, 4.0, 6.0, 8.0]
+    assert running_mean(v, 1).tolist() == v
+    assert running_mean(v, 10).tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert smoothing_window(500) == 10 and smoothing_window(500, 25) == 20
+    assert smoothing_window(3) == 1  # never 0
+    assert running_mean(list(range(100)), points=50).tolist()[:3] == [0.0, 0.5, 1.5]  # window 2
+    with pytest.raises(ValueError, match="window"):
+        running_mean(v, 0)

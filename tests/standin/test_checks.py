@@ -1,16 +1,16 @@
 """How hard the stand-in is (hsilib.standin.checks), and whether its framing gives the class
-away (hsilib.data.audit)."""
+away (hsilib.study.audit)."""
 
 import warnings
 
 import pytest
 
-from hsilib.data.audit import edge_share_check
 from hsilib.data.datasets import read_index
 from hsilib.data.hsi_dermoscopy import HSIDermoscopy
 from hsilib.data.preprocess import SegmentationWarning, make_crops
 from hsilib.standin.checks import separability_auroc
 from hsilib.standin.writer import generate_standin
+from hsilib.study.audit import edge_share_check
 
 
 @pytest.mark.slow

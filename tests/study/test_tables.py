@@ -86,16 +86,6 @@ def test_paired_comparisons_share_the_resamples(study):
     assert vs_base.loc["auroc", "diff"] == pytest.approx(expect["diff"])
 
 
-def test_verdict_vocabulary():
-    assert stats.chance_verdict([(0.6, 0.9), (0.45, 0.8)]) == "not distinguishable from chance"
-    assert stats.chance_verdict([(0.6, 0.9), (0.55, 0.8)]) == "above chance"
-    assert stats.chance_verdict([(np.nan, np.nan)]) == "not distinguishable from chance"
-    assert stats.change_verdict(0.1, [(0.05, 0.2), (-0.01, 0.2)], 0.01) == "no detectable change"
-    assert stats.change_verdict(0.1, [(0.05, 0.2), (0.01, 0.2)], 0.01) == "improvement"
-    assert stats.change_verdict(-0.1, [(-0.2, -0.05)], 0.01) == "deterioration"
-    assert stats.change_verdict(0.1, [(0.05, 0.2)], 0.2) == "no detectable change"
-
-
 def test_tables_and_conclusions_follow_the_numbers(study):
     preds, per_seed, rs = study
     others = [MAIN, MM_ONLY, OVERSAMPLED, TSTR, PASSTHROUGH]

@@ -1,8 +1,11 @@
-"""Checks on the crops for cues a classifier could learn instead of the lesion (notebook 01).
+"""Audits of the study's inputs: nothing but the lesion may tell the classes apart, and no
+validation or test crop may reach a generator.
 
-Each check returns a :class:`CheckResult`: the measured value, pass or fail against a stated
-limit, and a sentence that says both. They read only the crop folder, the splits and (for the
-separability) the stand-in's truth, so they run on the real data set as on the stand-in.
+Checks on the crops for cues a classifier could learn instead of the lesion (notebook 01;
+checks 1 and 2 of ``docs/protocol.md``). Each returns a :class:`CheckResult`: the measured
+value, pass or fail against a stated limit, and a sentence that says both. They read only the
+crop folder, the splits and (for the separability) the stand-in's truth, so they run on the real
+data set as on the stand-in.
 
 - **Framing** (:func:`edge_share_check`): melanomas are larger than nevi, so their 1.5x crop box
   reaches the edge of the dermoscope's circular field more often; the black outside (or, after
@@ -16,7 +19,12 @@ separability) the stand-in's truth, so they run on the real data set as on the s
 - **Normalisation** (:func:`lesion_range_table`): how much of the networks' [-1, 1] input range
   the lesion pixels of the training crops occupy under each normaliser.
 
-Introduced in notebook 01.
+The audit of the generators' training inputs (notebooks 02-05; check 12):
+:func:`audit_generators` shows from the checkpoints alone that every generator was trained on
+training crops only (the trainer stores the ids of its images). The test-split guard that
+refuses the test split while a generator notebook runs is :mod:`hsilib.guard`.
+
+Introduced in notebook 01 (the crop checks) and notebook 03 (the generator audit).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,7 +40,12 @@ import pandas as pd
 import torch
 
 from .. import WAVELENGTHS_NM
+from ..data.crop_folder import load_crop, read_index
+from ..data.datasets import load_crops
+from ..guard import LeakageError
 from ..labels import BINARY_CLASSES
+from ..metrics.probe import grouped_cv_auroc
+from ..models.registry import read_checkpoint
 
 #: Largest allowed gap between the MM and DN shares of crops touching the field's edge.
 MAX_EDGE_GAP = 0.05
@@ -68,7 +82,7 @@ def edge_share(index: pd.DataFrame, classes: Sequence[str] = BINARY_CLASSES) -> 
     for col in ("class", "touches_field_edge", "field_fill"):
         if col not in index.columns:
             raise ValueError(f"edge_share: the crop index has no {col!r} column (read it with "
-                             f"hsilib.data.datasets.read_index)")
+                             f"hsilib.data.crop_folder.read_index)")
     table = index[index["class"].isin(classes)]
     touching = table.touches_field_edge.astype(bool)
     out = pd.DataFrame({"crops": table.groupby("class").size(),
@@ -135,9 +149,6 @@ def context_only_probe(crops_dir: str | os.PathLike, splits_csv: str | os.PathLi
     trains one small CNN per fold (grouped by source image). Passes when the AUROC is at most
     ``max_auroc``. Returns (:class:`~hsilib.metrics.probe.ProbeResult`, :class:`CheckResult`).
     """
-    from ..metrics.probe import grouped_cv_auroc
-    from .datasets import load_crops, read_index
-
     if "test" in splits_used:
         raise ValueError("context_only_probe: splits_used must not include the test split")
     crops = load_crops(crops_dir, normaliser, size, list(splits_used), splits_csv,
@@ -189,12 +200,10 @@ def lesion_range_table(crops_dir: str | os.PathLike, splits: pd.DataFrame,
 
     Lesion pixels (each crop's own mask; at most ``max_pixels`` per crop, drawn with ``seed``)
     are scaled to [-1, 1] by every normaliser of ``normalisers`` ({name: fitted
-    :class:`~hsilib.data.datasets.BandNormaliser`}). One row per normaliser and band: the
+    :class:`~hsilib.data.normaliser.BandNormaliser`}). One row per normaliser and band: the
     ``quantiles`` of the scaled lesion values (``lesion_lo``, ``lesion_hi``), their median, and
     ``share``, the part of [-1, 1] the interval between them covers. Real crops only.
     """
-    from .datasets import load_crop, read_index
-
     index = read_index(crops_dir)
     ids = set(splits.id[splits.split == split])
     chosen = index[index.id.isin(ids) & ~index.is_synthetic]
@@ -247,7 +256,46 @@ def normaliser_ranges(normalisers: Mapping[str, Any]) -> pd.DataFrame:
     return table
 
 
+# --------------------------------------------------------------------------------------------
+# Generators' training inputs
+# --------------------------------------------------------------------------------------------
+def audit_generators(checkpoints, splits) -> pd.DataFrame:
+    """Which split every training image of every generator checkpoint came from.
+
+    ``checkpoints``: checkpoint paths (e.g. ``run.checkpoints.glob("fastgan_*.pt")``), each
+    written by a trainer given ``data_ids`` (one without them cannot be audited and is an
+    error too). ``splits``: the ``splits.csv`` table or its path. Returns one row per
+    checkpoint: ``checkpoint``, ``n_ids`` and the number of its ids in each split (``train``,
+    ``val``, ``test``; ``unknown`` for ids in no split). Raises
+    :class:`hsilib.guard.LeakageError` naming the checkpoint if any id, or any other crop of
+    the same source image, lies outside the training split.
+    """
+    if not isinstance(splits, pd.DataFrame):
+        splits = pd.read_csv(splits, dtype={"id": str, "source": str})
+    split_of = splits.set_index("id")["split"]
+    source_of = splits.set_index("id")["source"]
+    held_sources = set(splits.source[splits.split != "train"])
+    rows = []
+    for path in sorted(Path(p) for p in checkpoints):
+        ids = read_checkpoint(path, "cpu").get("data_ids") or []
+        known = [i for i in ids if i in split_of.index]
+        counts = pd.Series([split_of[i] for i in known], dtype=object).value_counts()
+        row = {"checkpoint": path.name, "n_ids": len(ids),
+               **{s: int(counts.get(s, 0)) for s in ("train", "val", "test")},
+               "unknown": len(ids) - len(known)}
+        leaked = {source_of[i] for i in known} & held_sources
+        if not ids:
+            raise LeakageError(f"{path}: holds no data_ids, so what it was trained on cannot be "
+                               "audited (pass data_ids= to the trainer)")
+        if row["val"] or row["test"] or row["unknown"] or leaked:
+            raise LeakageError(f"{path}: trained on {row['val']} validation, {row['test']} test "
+                               f"and {row['unknown']} unknown crops; source images outside the "
+                               f"training split: {sorted(leaked)[:5]}")
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["checkpoint", "n_ids", "train", "val", "test", "unknown"])
+
+
 __all__ = ["CheckResult", "MAX_EDGE_GAP", "MAX_CONTEXT_AUROC", "SEPARABILITY_BAND",
            "edge_share", "edge_share_check", "hide_lesion", "context_only_probe",
            "separability_check", "lesion_range_table", "normalisation_check",
-           "normaliser_ranges"]
+           "normaliser_ranges", "audit_generators"]

@@ -1,12 +1,14 @@
-"""Shortcut and normalisation checks (hsilib.data.audit) on hand-made indexes and crops."""
+"""The audits (hsilib.study.audit): shortcut and normalisation checks on hand-made indexes and
+crops; the generator audit on checkpoints trained on known ids."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from hsilib.data import audit
+from hsilib import guard
 from hsilib.data.datasets import BandNormaliser, write_crop_folder
+from hsilib.study import audit
 
 
 def _index(mm_touching, mm_total, dn_touching, dn_total):
@@ -82,3 +84,51 @@ def test_lesion_range_table_hand_checked(tmp_path):
     np.testing.assert_allclose(table.lesion_hi, -0.2, atol=1e-6)
     np.testing.assert_allclose(table.lesion_median, -0.4, atol=1e-6)
     np.testing.assert_allclose(table.share, 0.2, atol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# Generators' training inputs
+# --------------------------------------------------------------------------------------------
+def _checkpoint(path, ids, n=3):
+    from hsilib.config import resolve
+    from hsilib.train.trainer import make_trainer
+
+    cfg = resolve("smoke", "fastgan")
+    size = (n if ids is None else len(ids), cfg.n_bands, cfg.image_size, cfg.image_size)
+    images = torch.rand(size) * 2 - 1
+    return make_trainer(cfg, images, seed=0, device="cpu", data_ids=ids).save(path)
+
+
+def test_audit_passes_training_ids_and_catches_a_leak(tmp_path):
+    splits = pd.DataFrame({"id": ["a1", "a2", "b1", "c1", "a3"],
+                           "source": ["a", "a", "b", "c", "x"],
+                           "class": "MM", "split": ["train", "train", "val", "test", "train"]})
+    ok = _checkpoint(tmp_path / "ok.pt", ["a1", "a2", "a3"])
+    table = audit.audit_generators([ok], splits)
+    assert table.loc[0, ["n_ids", "train", "val", "test", "unknown"]].tolist() == [3, 3, 0, 0, 0]
+    leak = _checkpoint(tmp_path / "leak.pt", ["a1", "c1"])
+    with pytest.raises(guard.LeakageError, match=r"leak\.pt: trained on 0 validation, 1 test"):
+        audit.audit_generators([ok, leak], splits)
+    # a crop of a held-out source image that was mislabelled "train" is caught by its source
+    sibling = splits.assign(split=["train", "train", "val", "test", "train"],
+                            source=["a", "a", "b", "c", "b"])
+    with pytest.raises(guard.LeakageError, match=r"outside the training split: \['b'\]"):
+        audit.audit_generators([ok], sibling)
+    with pytest.raises(guard.LeakageError, match="no data_ids"):
+        audit.audit_generators([_checkpoint(tmp_path / "anon.pt", None)], splits)
+
+
+def test_audit_per_fold_passes_own_fold_and_catches_another_folds_table(tmp_path):
+    from hsilib.data.splits import fold_split
+
+    kfold = pd.DataFrame({"id": ["a1", "a2", "b1", "c1", "d1", "e1"],
+                          "source": ["a", "a", "b", "c", "d", "e"], "class": "MM",
+                          "fold": [2, 2, 0, 1, 0, 1]})
+    tables = {r: fold_split(kfold, r) for r in range(3)}
+    fold0 = _checkpoint(tmp_path / "fastgan_mm_f0.pt", ["a1", "a2"])  # fold 0 trains on fold 2
+    table = audit.audit_generators([fold0], tables[0])
+    assert table.loc[0, ["train", "val", "test"]].tolist() == [2, 0, 0]
+    with pytest.raises(guard.LeakageError, match="trained on 2 validation, 0 test"):
+        audit.audit_generators([fold0], tables[1])  # fold 1 validates on fold 2
+    with pytest.raises(guard.LeakageError, match="trained on 0 validation, 2 test"):
+        audit.audit_generators([fold0], tables[2])  # fold 2 tests on it

@@ -1,0 +1,97 @@
+"""Generator states: every single-class generator checkpoint of a run (notebook 08).
+
+A **generator state** is one single-class generator checkpoint: a final generator of notebooks
+02-05, a short comparison or sweep run, or a snapshot kept along training
+(:func:`hsilib.train.trainer.snapshot_path`). :func:`discover_states` finds them in a run's
+checkpoint folder from the checkpoints alone (family, step, generator seed, and the class from
+the ids of the crops it trained on), so a new family is picked up without code here;
+:func:`spread_subset` keeps a subset spread over families and training stages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..models.registry import read_checkpoint
+
+STATE_COLUMNS = ["state", "path", "family", "class", "seed", "step", "steps", "progress",
+                 "snapshot", "image_size", "key"]
+
+
+def discover_states(checkpoint_dir: str | Path, splits: pd.DataFrame | str | Path,
+                    train_split: str = "train") -> tuple[pd.DataFrame, list[str]]:
+    """Every single-class generator checkpoint in ``checkpoint_dir`` and its ``snapshots/``.
+
+    A checkpoint qualifies when :func:`hsilib.models.registry.read_checkpoint` reads it (other
+    files are ignored; the classifier notebooks' weights, named ``NN_*.pt``, are not even
+    opened, since under ``full`` they are many and large) and every crop id it trained on lies
+    in the ``train_split`` of ``splits`` (notebook 01's split, the one whose test crops score the
+    probe classifier) and in one class. Two files of the same run at the same step (a run saved
+    under two names) count once. Returns one row per state (:data:`STATE_COLUMNS`; ``progress`` =
+    step / the config's planned steps; ``seed`` = the run's data and initial-weight seed) and a
+    list of notes on the checkpoints left out and why.
+    """
+    if not isinstance(splits, pd.DataFrame):
+        splits = pd.read_csv(splits, dtype={"id": str, "source": str})
+    split_of = splits.set_index("id")["split"]
+    class_of = splits.set_index("id")["class"]
+    folder = Path(checkpoint_dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"checkpoint folder {folder} does not exist")
+    paths = sorted(folder.glob("*.pt")) + sorted((folder / "snapshots").glob("*.pt"))
+    rows, notes, seen = [], [], {}
+    for path in paths:
+        if re.match(r"\d\d_", path.name):  # a classifier notebook's weights (06_, 07_, ...)
+            continue
+        try:
+            ckpt = read_checkpoint(path, "cpu")
+        except Exception:  # noqa: BLE001 (not a generator checkpoint of this project)
+            continue
+        ids = [str(i) for i in (ckpt.get("data_ids") or [])]
+        if not ids:
+            notes.append(f"{path.name}: no data_ids, so its training crops are unknown")
+            continue
+        outside = [i for i in ids if split_of.get(i) != train_split]
+        if outside:
+            notes.append(f"{path.name}: {len(outside)} of its training crops are not in the "
+                         f"'{train_split}' split of notebook 01 (e.g. a cross-validation fold's "
+                         "generator); left out so no test crop reaches the probe classifier")
+            continue
+        classes = sorted({class_of[i] for i in ids})
+        if len(classes) != 1:
+            notes.append(f"{path.name}: trained on classes {classes} (a conditional model); "
+                         "only single-class generators are states here")
+            continue
+        cfg = ckpt["config"]
+        key = hashlib.sha256(json.dumps(
+            [ckpt["family"], cfg, int(ckpt["step"]), ckpt.get("data_seed"), sorted(ids)],
+            sort_keys=True, default=str).encode()).hexdigest()[:16]
+        if key in seen:
+            notes.append(f"{path.name}: the same run and step as {seen[key]}; counted once")
+            continue
+        seen[key] = path.name
+        steps = int(cfg.get("steps", ckpt["step"]) or ckpt["step"])
+        rows.append({"state": path.stem, "path": str(path), "family": ckpt["family"],
+                     "class": classes[0], "seed": int(ckpt.get("data_seed") or 0),
+                     "step": int(ckpt["step"]), "steps": steps,
+                     "progress": int(ckpt["step"]) / max(steps, 1),
+                     "snapshot": path.parent.name == "snapshots",
+                     "image_size": int(cfg.get("image_size", 0)), "key": key})
+    return pd.DataFrame(rows, columns=STATE_COLUMNS), notes
+
+
+def spread_subset(states: pd.DataFrame, max_states: int | None) -> pd.DataFrame:
+    """At most ``max_states`` rows of ``states`` (all when None or fewer), chosen evenly
+    spaced along the table sorted by family, class, seed and step, so that every family and
+    training stage stays represented; the rows keep their order."""
+    if max_states is None or len(states) <= max_states:
+        return states
+    order = states.sort_values(["family", "class", "seed", "step", "state"]).index
+    keep = order[np.unique(np.linspace(0, len(order) - 1, max_states).round().astype(int))]
+    return states.loc[states.index.isin(keep)]
