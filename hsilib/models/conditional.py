@@ -42,7 +42,7 @@ from torch import nn
 
 from .. import config
 from . import registry
-from .fastgan import Discriminator, FastGANObjective, sle_pairs
+from .fastgan import Discriminator, FastGANObjective, sle_pairs, synthesis
 from .layers import (
     G_MULT,
     GLU,
@@ -173,17 +173,7 @@ class CondGenerator(nn.Module):
             if labels is None:
                 raise ValueError("class-conditional generator: give labels")
             z = torch.cat([z, self.embed(labels.long())], 1)
-        feats = {4: self.init(z)}
-        res = 8
-        while res <= self.image_size:
-            h = getattr(self, f"feat_{res}")(feats[res // 2], cond_map)
-            if res in self.sle:
-                h = getattr(self, f"se_{res}")(feats[self.sle[res]], h)
-            feats[res] = h
-            res *= 2
-        big = torch.tanh(self.to_big(feats[self.image_size]))
-        small = torch.tanh(self.to_small(feats[self.image_size // 2]))
-        return big, small
+        return synthesis(self, self.init(z), cond_map)
 
 
 def class_planes(labels: torch.Tensor, n_classes: int, size: int) -> torch.Tensor:

@@ -101,17 +101,24 @@ class Generator(nn.Module):
         init_weights(self)
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        feats = {4: self.init(z)}
-        res = 8
-        while res <= self.image_size:
-            h = getattr(self, f"feat_{res}")(feats[res // 2])
-            if res in self.sle:
-                h = getattr(self, f"se_{res}")(feats[self.sle[res]], h)
-            feats[res] = h
-            res *= 2
-        big = torch.tanh(self.to_big(feats[self.image_size]))
-        small = torch.tanh(self.to_small(feats[self.image_size // 2]))
-        return big, small
+        return synthesis(self, self.init(z))
+
+
+def synthesis(G: nn.Module, x: torch.Tensor, *cond: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """A FastGAN generator's path from its 4 x 4 map ``x``: the up blocks ``feat_8`` ..
+    ``feat_S`` of ``G`` (each given ``cond``, as the conditional generators' blocks are), the
+    skip-layer excitations ``G.sle``, and the two tanh outputs (image, half-size image)."""
+    feats = {4: x}
+    res = 8
+    while res <= G.image_size:
+        h = getattr(G, f"feat_{res}")(feats[res // 2], *cond)
+        if res in G.sle:
+            h = getattr(G, f"se_{res}")(feats[G.sle[res]], h)
+        feats[res] = h
+        res *= 2
+    big = torch.tanh(G.to_big(feats[G.image_size]))
+    small = torch.tanh(G.to_small(feats[G.image_size // 2]))
+    return big, small
 
 
 # --------------------------------------------------------------------------------------------
