@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import config
-from ..data.samplers import UnpairedSampler as UnpairedSampler  # the data of this family
+from ..data.samplers import UnpairedSampler as UnpairedSampler  # re-exported for notebook 04
 from . import registry
 from .objective import Objective, Step
 

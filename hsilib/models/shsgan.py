@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import config
-from ..data.samplers import UnpairedSampler as UnpairedSampler  # the sampler of generator='rgb'
+from ..data.samplers import UnpairedSampler as UnpairedSampler  # re-exported for notebook 02
 from . import registry
 from .layers import BandAttention, Critic3D, Generator3D, count_parameters, maybe_sn
 from .losses import gradient_penalty
