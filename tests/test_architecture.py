@@ -35,13 +35,7 @@ MAX_LINES = 450
 #: Known exceptions that other pieces of work in progress remove. THIS SET MUST BE EMPTY: an
 #: entry is ("imports", importer, imported) or ("length", file relative to hsilib/), and the
 #: tests below fail on any entry that no longer applies, so that it is removed at once.
-PENDING: set[tuple[str, ...]] = {
-    ("length", "models/stylegan2.py"),
-    ("imports", "hsilib.models.losses", "hsilib.metrics"),
-    ("imports", "hsilib.models.losses", "hsilib.metrics.spectral"),
-    ("imports", "hsilib.models.cyclegan", "hsilib.train.trainer"),
-    ("imports", "hsilib.models.shsgan", "hsilib.train.trainer"),
-}
+PENDING: set[tuple[str, ...]] = set()
 
 
 def _module_name(path: Path) -> str:

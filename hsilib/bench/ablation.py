@@ -19,10 +19,10 @@ SIZE = 64
 
 
 def _setup(arm: str, device: str, steps: int):
+    from ..data.samplers import TensorSampler, UnpairedSampler
     from ..models import registry
-    from ..models.shsgan import UnpairedSampler
     from ..study.ablation import arm_config
-    from ..train.trainer import TensorSampler, Trainer
+    from ..train.trainer import Trainer
 
     extra = ({"reflectance_min": (0.0,) * 16, "reflectance_max": (1.0,) * 16}
              if arm == "shsgan_rgb" else {})
@@ -32,12 +32,10 @@ def _setup(arm: str, device: str, steps: int):
     cubes = torch.rand(32, cfg.n_bands, SIZE, SIZE, generator=gen) * 2 - 1
     if arm == "shsgan_rgb":
         sampler = UnpairedSampler(cubes, torch.rand(32, 3, SIZE, SIZE, generator=gen),
-                                  cfg.batch_size)
+                                  cfg.batch_size, augment=None)
     else:
         data = {"image": cubes, "label": torch.arange(32) % 2}
         sampler = TensorSampler(data, cfg.batch_size, augment=None)
-    if arm == "shsgan_rgb":
-        sampler.cubes.augment = sampler.rgb.augment = None
     trainer = Trainer(registry.build(cfg, seed=0), sampler, amp=cfg.amp, device=device,
                       log_every=0)
 

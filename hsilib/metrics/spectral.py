@@ -25,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..models.losses import angle_between, sid_per_pixel, ssim_per_image
+
 Reduction = Literal["mean", "none"]
 
 
@@ -92,20 +94,6 @@ def _reduce(per_image: torch.Tensor, reduction: Reduction) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------
 # Spectral angle (SAM) and spectral information divergence (SID)
 # --------------------------------------------------------------------------------------------
-def _angle(p: torch.Tensor, t: torch.Tensor, dim: int) -> torch.Tensor:
-    """Angle (radians) between vectors along ``dim``; zero vectors follow :func:`sam_map`."""
-    dot = (p * t).sum(dim)
-    norms = p.norm(dim=dim) * t.norm(dim=dim)
-    both_zero = (p.norm(dim=dim) == 0) & (t.norm(dim=dim) == 0)
-    cos = torch.where(norms > 0, dot / norms.clamp_min(torch.finfo(norms.dtype).tiny), 0.0)
-    cos = torch.where(both_zero, 1.0, cos)
-    # acos has an infinite slope at +-1: evaluate it a float epsilon inside, and return the exact
-    # 0 / pi there, so the angle is also a loss with finite gradients (hsilib.models.losses)
-    eps = torch.finfo(cos.dtype).eps
-    inner = cos.clamp(-1 + eps, 1 - eps).acos()
-    return torch.where(cos >= 1, 0.0, torch.where(cos <= -1, torch.pi, inner))
-
-
 def sam_map(preds, target, *, degrees: bool = False) -> torch.Tensor:
     """Per-pixel spectral angle ``arccos(<p, t> / (|p| |t|))``, ``N x H x W``, in radians
     (degrees with ``degrees=True``).
@@ -115,7 +103,7 @@ def sam_map(preds, target, *, degrees: bool = False) -> torch.Tensor:
     shares no direction with it).
     """
     p, t = _pair(preds, target)
-    angle = _angle(p, t, dim=1)
+    angle = angle_between(p, t, dim=1)
     return torch.rad2deg(angle) if degrees else angle
 
 
@@ -152,7 +140,7 @@ def sam_mean_spectra(images_a, images_b, *, mask_a=None, mask_b=None,
     of the two sets agrees, whatever the brightness.
     """
     a, b = mean_spectrum(images_a, mask_a), mean_spectrum(images_b, mask_b)
-    angle = _angle(a, b.to(a.dtype), dim=0)
+    angle = angle_between(a, b.to(a.dtype), dim=0)
     return torch.rad2deg(angle) if degrees else angle
 
 
@@ -165,11 +153,7 @@ def sid_map(preds, target, *, eps: float = 1e-8) -> torch.Tensor:
     every band so that zero spectra (uniform distribution) give finite values.
     """
     p, t = _pair(preds, target)
-    p = p.clamp_min(0) + eps
-    t = t.clamp_min(0) + eps
-    p = p / p.sum(1, keepdim=True)
-    t = t / t.sum(1, keepdim=True)
-    return ((p - t) * (p.log() - t.log())).sum(1)
+    return sid_per_pixel(p, t, eps)
 
 
 def sid(preds, target, *, mask=None, eps: float = 1e-8,
@@ -251,12 +235,6 @@ def psnr(preds, target, *, data_range: float, reduction: Reduction = "mean") -> 
     return _reduce(10.0 * torch.log10(data_range**2 / mse), reduction)
 
 
-def _gaussian_1d(size: int, sigma: float, dtype, device) -> torch.Tensor:
-    x = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
-    g = torch.exp(-0.5 * (x / sigma) ** 2)
-    return g / g.sum()
-
-
 def ssim(preds, target, *, data_range: float, sigma: float = 1.5, k1: float = 0.01,
          k2: float = 0.03, reduction: Reduction = "mean",
          padding: Literal["reflect", "valid"] = "reflect") -> torch.Tensor:
@@ -269,32 +247,9 @@ def ssim(preds, target, *, data_range: float, sigma: float = 1.5, k1: float = 0.
     window lies inside the image (scikit-image's convention; cheaper, used as a training loss).
     ``C1 = (k1 L)^2``, ``C2 = (k2 L)^2`` with ``L = data_range``.
     """
-    if data_range <= 0:
-        raise ValueError(f"data_range must be positive, got {data_range}")
     p, t = _pair(preds, target)
-    n, b, h, w = p.shape
-    size = int(3.5 * sigma + 0.5) * 2 + 1
-    pad = (size - 1) // 2
-    if padding not in ("reflect", "valid"):
-        raise ValueError(f"padding must be 'reflect' or 'valid', got {padding!r}")
-    if (pad >= min(h, w)) if padding == "reflect" else (size > min(h, w)):
-        raise ValueError(f"images {h} x {w} are too small for an SSIM window of {size}")
-    g = _gaussian_1d(size, sigma, p.dtype, p.device)
-    if padding == "reflect":
-        p = F.pad(p, (pad, pad, pad, pad), mode="reflect")
-        t = F.pad(t, (pad, pad, pad, pad), mode="reflect")
-    # the 2-D Gaussian window is separable: two 1-D passes, size/2 times fewer operations
-    stats = F.conv2d(torch.cat([p, t, p * p, t * t, p * t]), g.view(1, 1, size, 1).expand(
-        b, 1, size, 1), groups=b)
-    stats = F.conv2d(stats, g.view(1, 1, 1, size).expand(b, 1, 1, size), groups=b).split(n)
-    mu_p, mu_t = stats[0], stats[1]
-    var_p = (stats[2] - mu_p**2).clamp_min(0)
-    var_t = (stats[3] - mu_t**2).clamp_min(0)
-    cov = stats[4] - mu_p * mu_t
-    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
-    ssim_map = ((2 * mu_p * mu_t + c1) * (2 * cov + c2)) / (
-        (mu_p**2 + mu_t**2 + c1) * (var_p + var_t + c2))
-    return _reduce(ssim_map.flatten(1).mean(1), reduction)
+    return _reduce(ssim_per_image(p, t, data_range=data_range, sigma=sigma, k1=k1, k2=k2,
+                                  padding=padding), reduction)
 
 
 # --------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from .. import config
 from ..labels import LABELS
 from . import registry
-from .objective import Objective, Step, seeded
+from .objective import Objective, Step
 from .shsgan import Critic2D, DCGANGenerator, init_dcgan
 
 CLASSES = ("DN", "MM")  # AC-GAN class index order: the binary label (1 = MM)
@@ -37,6 +37,7 @@ class ClassicGANObjective(Objective):
 
     family = "classic"
     ema_nets = ("G",)
+    optimizer_nets = {"D": ("D",), "G": ("G",)}
 
     def __init__(self, cfg: config.ClassicGANConfig) -> None:
         k = 2 if cfg.variant == "acgan" else 0
@@ -50,11 +51,6 @@ class ClassicGANObjective(Objective):
     @property
     def conditional(self) -> bool:
         return self.cfg.variant == "acgan"
-
-    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        c = self.cfg
-        return {"D": torch.optim.Adam(self.nets["D"].parameters(), lr=c.lr, betas=c.betas),
-                "G": torch.optim.Adam(self.nets["G"].parameters(), lr=c.lr, betas=c.betas)}
 
     def labels(self, n: int, cls: str | None = None, gen: torch.Generator | None = None
                ) -> torch.Tensor | None:
@@ -122,46 +118,38 @@ class ClassicGANObjective(Objective):
         D.requires_grad_(True)
         return logs | logs_g | {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
 
-    @torch.no_grad()
-    def sample(self, n: int, *, seed: int, batch_size: int | None = None, ema: bool = True,
-               cls: str | None = None, **condition: Any) -> torch.Tensor:
-        """``n`` cubes in [-1, 1] (CPU float32) from ``z`` drawn with ``seed``; an AC-GAN
-        needs ``cls`` (``"MM"`` or ``"DN"``)."""
+    # -- sampling and scoring -----------------------------------------------------------------
+    def condition(self, n: int, cls: str | None = None, **condition: Any) -> dict[str, Any]:
+        """``cls`` (``"MM"`` or ``"DN"``, an AC-GAN's class) as the labels of ``n`` images."""
         if condition:
             raise TypeError(f"classic GANs take only cls as a condition; got {sorted(condition)}")
+        return {"label": None if cls is None else self.labels(n, cls)}
+
+    def sample_inputs(self, n: int, gen: torch.Generator, cls: str | None = None,
+                      **condition: Any) -> dict[str, Any]:
+        """Every latent in one draw (so the images do not depend on the batch size); an AC-GAN
+        needs ``cls``."""
         if self.conditional and cls is None:
             raise ValueError("an AC-GAN samples one class: pass cls='MM' or cls='DN'")
-        G, out = self.net("G", ema).eval(), []
-        batch_size = batch_size or self.cfg.batch_size
-        with seeded(seed, self.device) as gen:
-            z = torch.randn(n, self.cfg.z_dim, generator=gen)
-        for s in range(0, n, batch_size):
-            zb = z[s:s + batch_size].to(self.device)
-            with self.autocast():
-                out.append(G(zb, self.labels(len(zb), cls)).float().cpu())
-        return torch.cat(out)
+        return self.condition(n, cls, **condition) | {
+            "z": torch.randn(n, self.cfg.z_dim, generator=gen)}
 
-    @torch.no_grad()
+    def sample_batch(self, G: torch.nn.Module, n: int, gen: torch.Generator, *,
+                     z: torch.Tensor, label: torch.Tensor | None) -> torch.Tensor:
+        return G(z, label)
+
+    def score_batch(self, images: torch.Tensor, label: torch.Tensor | None = None
+                    ) -> torch.Tensor:
+        """The discriminator's realness logit (the class plays no part in it)."""
+        return self.nets["D"](images)
+
     def classify(self, images: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
         """The AC-GAN discriminator's class probabilities ``N x 2`` (columns DN, MM)."""
         if not self.conditional:
             raise TypeError("only the AC-GAN has an auxiliary classifier")
-        D, out = self.nets["D"].eval(), []
-        batch_size = batch_size or self.cfg.batch_size
-        for s in range(0, len(images), batch_size):
-            _, logits = D(images[s:s + batch_size].to(self.device), with_aux=True)
-            out.append(torch.softmax(logits.float(), 1).cpu())
-        return torch.cat(out)
-
-    @torch.no_grad()
-    def score(self, images: torch.Tensor, batch_size: int | None = None,
-              **condition: Any) -> torch.Tensor:
-        """The discriminator's realness logit (higher = more real-looking)."""
-        D, out = self.nets["D"].eval(), []
-        batch_size = batch_size or self.cfg.batch_size
-        for s in range(0, len(images), batch_size):
-            out.append(D(images[s:s + batch_size].to(self.device)).float().cpu())
-        return torch.cat(out)
+        return self.map_batches(
+            lambda x: torch.softmax(self.nets["D"](x, with_aux=True)[1].float(), 1),
+            len(images), batch_size, x=images)
 
 
 registry.register("classic", config.ClassicGANConfig, ClassicGANObjective)

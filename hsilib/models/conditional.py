@@ -41,8 +41,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import config
-from . import losses, registry
-from .fastgan import Discriminator, reconstruction_targets, sle_pairs
+from . import registry
+from .fastgan import Discriminator, FastGANObjective, sle_pairs, synthesis
 from .layers import (
     G_MULT,
     GLU,
@@ -54,7 +54,6 @@ from .layers import (
     sn_conv,
     width,
 )
-from .objective import Objective, Step, seeded
 
 MAP_CHANNELS = {"none": 0, "mask": 1, "rgb": 3}
 
@@ -174,17 +173,7 @@ class CondGenerator(nn.Module):
             if labels is None:
                 raise ValueError("class-conditional generator: give labels")
             z = torch.cat([z, self.embed(labels.long())], 1)
-        feats = {4: self.init(z)}
-        res = 8
-        while res <= self.image_size:
-            h = getattr(self, f"feat_{res}")(feats[res // 2], cond_map)
-            if res in self.sle:
-                h = getattr(self, f"se_{res}")(feats[self.sle[res]], h)
-            feats[res] = h
-            res *= 2
-        big = torch.tanh(self.to_big(feats[self.image_size]))
-        small = torch.tanh(self.to_small(feats[self.image_size // 2]))
-        return big, small
+        return synthesis(self, self.init(z), cond_map)
 
 
 def class_planes(labels: torch.Tensor, n_classes: int, size: int) -> torch.Tensor:
@@ -196,11 +185,13 @@ def class_planes(labels: torch.Tensor, n_classes: int, size: int) -> torch.Tenso
 # --------------------------------------------------------------------------------------------
 # Objective
 # --------------------------------------------------------------------------------------------
-class CondFastGANObjective(Objective):
-    """FastGAN's training step (:class:`hsilib.models.fastgan.FastGANObjective`: one D and
-    one G update per step, random-margin hinge loss, DiffAugment, self-supervised decoders,
-    EMA of G) for conditional generators. The condition of a generated batch is that of the
-    real batch it is trained against (the real images' own masks, RGB renderings, classes).
+class CondFastGANObjective(FastGANObjective):
+    """FastGAN's training step, sampling and scoring
+    (:class:`hsilib.models.fastgan.FastGANObjective`: one D and one G update per step,
+    random-margin hinge loss, DiffAugment, self-supervised decoders, EMA of G) for conditional
+    generators; this class adds only the conditioning. The condition of a generated batch is
+    that of the real batch it is trained against (the real images' own masks, RGB renderings,
+    classes).
 
     With ``rgb_weight > 0`` the generator also pays ``rgb_weight * |render(fake) - rgb|_1``,
     the sRGB rendering (:class:`hsilib.models.projection.HSToRGB`) of its cube, mapped back to
@@ -208,7 +199,6 @@ class CondFastGANObjective(Objective):
     """
 
     family = "cfastgan"
-    ema_nets = ("G",)
 
     def __init__(self, cfg: config.CondGANConfig) -> None:
         self.n_map = MAP_CHANNELS[cfg.condition]
@@ -217,7 +207,6 @@ class CondFastGANObjective(Objective):
                           hidden=cfg.spade_hidden)
         D = Discriminator(cfg.image_size, cfg.n_bands + self.n_map + cfg.n_classes, cfg.ndf)
         super().__init__(cfg, {"G": G, "D": D})
-        self._recon: nn.Module | None = None
         self._render: nn.Module | None = None
         if cfg.rgb_weight > 0 and len(cfg.band_min) != cfg.n_bands:
             raise ValueError(f"rgb_weight > 0 needs band_min / band_max with {cfg.n_bands} "
@@ -225,11 +214,10 @@ class CondFastGANObjective(Objective):
                              f"{len(cfg.band_min)}")
 
     # -- conditions ---------------------------------------------------------------------------
-    def condition(self, batch: dict[str, Any], n: int) -> tuple[torch.Tensor | None,
-                                                                 torch.Tensor | None]:
-        """``(map in [-1, 1] or None, labels or None)`` of ``n`` images from a batch dict or
-        :meth:`sample`'s keywords, checked against the config (a single mask / image / label
-        is repeated ``n`` times)."""
+    def batch_condition(self, batch: dict[str, Any], n: int) -> dict[str, Any]:
+        """``{"cond_map": map in [-1, 1] or None, "labels": labels or None}`` (the keyword
+        arguments of :class:`CondGenerator`) of ``n`` images from a batch dict, checked
+        against the config (a single mask / image / label is repeated ``n`` times)."""
         cfg, S = self.cfg, self.cfg.image_size
         cond_map = labels = None
         if cfg.condition != "none":
@@ -258,10 +246,22 @@ class CondFastGANObjective(Objective):
                 raise ValueError(f"'label' must hold {n} integers in [0, {cfg.n_classes}), got "
                                  f"{y.tolist()}")
             labels = y
-        return cond_map, labels
+        return {"cond_map": cond_map, "labels": labels}
+
+    def condition(self, n: int, **condition: Any) -> dict[str, Any]:
+        """The keyword conditions of :meth:`sample` and :meth:`score` (``mask``, ``rgb``,
+        ``label``: one per image, or one for all) as :meth:`batch_condition`'s inputs."""
+        unknown = set(condition) - {"mask", "rgb", "label"}
+        if unknown:
+            raise TypeError(f"unknown conditions {sorted(unknown)}; use mask, rgb, label")
+        extra = {"mask", "rgb"} & {k for k, v in condition.items() if v is not None}
+        if extra - {self.cfg.condition}:
+            raise ValueError(f"this generator is conditioned on {self.cfg.condition!r}, got "
+                             f"{sorted(extra)}")
+        return self.batch_condition(condition, n)
 
     def d_input(self, images: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
-                cond_map: torch.Tensor | None, labels: torch.Tensor | None):
+                cond_map: torch.Tensor | None = None, labels: torch.Tensor | None = None):
         """What the discriminator sees: images (or the ``(big, small)`` pair) with the map and
         the class planes concatenated as extra channels."""
         def cat(x: torch.Tensor) -> torch.Tensor:
@@ -274,16 +274,7 @@ class CondFastGANObjective(Objective):
 
         return cat(images) if isinstance(images, torch.Tensor) else tuple(cat(x) for x in images)
 
-    # -- losses -------------------------------------------------------------------------------
-    @property
-    def recon(self) -> nn.Module:
-        """The decoders' reconstruction loss on the image bands (built on first use)."""
-        if self._recon is None:
-            cfg = self.cfg
-            self._recon = losses.reconstruction_loss(cfg.n_bands, cfg.lpips_weights,
-                                                     cfg.lpips_net).to(self.device)
-        return self._recon
-
+    # -- the RGB term -------------------------------------------------------------------------
     @property
     def render(self) -> nn.Module:
         """sRGB rendering of generated cubes ([-1, 1] -> reflectance -> sRGB)."""
@@ -299,105 +290,13 @@ class CondFastGANObjective(Objective):
         hi = torch.tensor(self.cfg.band_max, device=x.device, dtype=x.dtype)[None, :, None, None]
         return (x + 1) / 2 * (hi - lo) + lo
 
-    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {n: torch.optim.Adam(self.nets[n].parameters(), lr=self.cfg.lr,
-                                    betas=self.cfg.betas) for n in ("D", "G")}
-
-    def _aug(self, x: torch.Tensor) -> torch.Tensor:
-        from .diffaug import diff_augment
-
-        return diff_augment(x, self.cfg.diffaug) if self.cfg.diffaug else x
-
-    def d_loss(self, real_in: torch.Tensor, fake_in: tuple[torch.Tensor, torch.Tensor]
-               ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Hinge + decoders' reconstruction (image bands) on the conditioned D inputs."""
-        D, nb = self.nets["D"], self.cfg.n_bands
-        real_in = self._aug(real_in)  # image and condition move together
-        part = int(torch.randint(0, 4, (1,)))
-        logits_real, recs = D(real_in, part=part)
-        targets = reconstruction_targets(real_in, part)
-        rec = sum(self.recon(recs[k][:, :nb].float(), targets[k][:, :nb].float()) for k in recs)
-        loss_real = losses.hinge_d_real(logits_real)
-        loss_fake = losses.hinge_d_fake(D(tuple(self._aug(f.detach()) for f in fake_in)))
-        loss = loss_real + loss_fake + rec
-        return loss, {"d_real": loss_real.item(), "d_fake": loss_fake.item(),
-                      "d_rec": rec.item(), "d_loss": loss.item()}
-
-    def g_loss(self, real: torch.Tensor, fake: tuple[torch.Tensor, torch.Tensor],
-               fake_in: tuple[torch.Tensor, torch.Tensor], rgb: torch.Tensor | None
-               ) -> tuple[torch.Tensor, dict[str, float]]:
-        cfg = self.cfg
-        loss = losses.hinge_g(self.nets["D"](tuple(self._aug(f) for f in fake_in)))
-        logs = {"g_adv": loss.item()}
-        if cfg.spectral_loss_weight > 0:
-            spec = losses.mean_spectrum_loss(fake[0].float(), real.float())
-            loss = loss + cfg.spectral_loss_weight * spec
-            logs["g_spec"] = spec.item()
-        if cfg.rgb_weight > 0:
-            l1 = (self.render(self.to_reflectance(fake[0].float())) - rgb.float()).abs().mean()
-            loss = loss + cfg.rgb_weight * l1
-            logs["g_rgb_l1"] = l1.item()
-        return loss, logs | {"g_loss": loss.item()}
-
-    def train_step(self, step: Step) -> dict[str, float]:
-        G, D = self.nets["G"], self.nets["D"]
-        batch = step.batch(0)
-        real = batch["image"]
-        cond_map, labels = self.condition(batch, len(real))
-        D.requires_grad_(True)
-        with step.autocast():
-            fake = G(torch.randn(len(real), self.cfg.z_dim, device=real.device), cond_map, labels)
-            fake_in = self.d_input(fake, cond_map, labels)
-            loss_d, logs_d = self.d_loss(self.d_input(real, cond_map, labels), fake_in)
-        step.update("D", loss_d)
-        D.requires_grad_(False)
-        with step.autocast():
-            loss_g, logs_g = self.g_loss(real, fake, fake_in, batch.get("rgb"))
-        step.update("G", loss_g)
-        D.requires_grad_(True)
-        return logs_d | logs_g
-
-    # -- sampling and scoring -----------------------------------------------------------------
-    @torch.no_grad()
-    def sample(self, n: int, *, seed: int, batch_size: int | None = None, ema: bool = True,
-               **condition: Any) -> torch.Tensor:
-        """``n`` images in [-1, 1] (CPU float32) for the given conditions (``mask``, ``rgb``,
-        ``label``: one per image, or one for all), latents and noise seeded by ``seed``."""
-        unknown = set(condition) - {"mask", "rgb", "label"}
-        if unknown:
-            raise TypeError(f"unknown conditions {sorted(unknown)}; use mask, rgb, label")
-        extra = {"mask", "rgb"} & {k for k, v in condition.items() if v is not None}
-        if extra - {self.cfg.condition}:
-            raise ValueError(f"this generator is conditioned on {self.cfg.condition!r}, got "
-                             f"{sorted(extra)}")
-        cond_map, labels = self.condition(condition, n)
-        G, out = self.net("G", ema), []
-        batch_size = batch_size or self.cfg.batch_size
-        with seeded(seed, self.device) as gen, self.autocast():
-            for s in range(0, n, batch_size):
-                e = min(n, s + batch_size)
-                z = torch.randn(e - s, self.cfg.z_dim, generator=gen).to(self.device)
-                out.append(G(z, None if cond_map is None else cond_map[s:e],
-                             None if labels is None else labels[s:e])[0].float().cpu())
-        return torch.cat(out)
-
-    @torch.no_grad()
-    def score(self, images: torch.Tensor, batch_size: int | None = None,
-              **condition: Any) -> torch.Tensor:
-        """The discriminator's mean logit per image given its condition (higher = more
-        real-looking for that condition)."""
-        cond_map, labels = self.condition(condition, len(images))
-        D, out = self.nets["D"].eval(), []
-        batch_size = batch_size or self.cfg.batch_size
-        for s in range(0, len(images), batch_size):
-            e = min(len(images), s + batch_size)
-            big = images[s:e].to(self.device)
-            pair = (big, downsample(big, self.cfg.image_size // 2))
-            x = self.d_input(pair, None if cond_map is None else cond_map[s:e],
-                             None if labels is None else labels[s:e])
-            with self.autocast():
-                out.append(D(x).float().mean(1).cpu())
-        return torch.cat(out)
+    def g_terms(self, fake: tuple[torch.Tensor, torch.Tensor], batch: dict[str, Any]
+                ) -> dict[str, tuple[float, torch.Tensor]]:
+        """``g_rgb_l1``: the rendering of the generated cube against the batch's ``rgb``."""
+        if self.cfg.rgb_weight <= 0:
+            return {}
+        l1 = (self.render(self.to_reflectance(fake[0].float())) - batch["rgb"].float()).abs()
+        return {"g_rgb_l1": (self.cfg.rgb_weight, l1.mean())}
 
 
 registry.register("cfastgan", config.CondGANConfig, CondFastGANObjective)

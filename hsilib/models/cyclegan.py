@@ -28,7 +28,7 @@ Adversarial Networks", ICCV 2017, with the study's settings (:class:`hsilib.conf
   (:func:`hsilib.train.trainer.linear_decay`).
 
 Batches (the trainer's dict): ``image`` (cubes in [-1, 1]) and ``rgb`` (RGB images in [0, 1],
-unpaired with the cubes; :class:`UnpairedSampler`)::
+unpaired with the cubes; :class:`hsilib.data.samplers.UnpairedSampler`)::
 
     cfg = config.resolve("quick", "cyclegan", band_min=..., band_max=...)
     trainer = Trainer(registry.build(cfg, seed=0), UnpairedSampler(cubes, rgb, cfg.batch_size),
@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import config
-from ..train.trainer import TensorSampler
+from ..data.samplers import UnpairedSampler as UnpairedSampler  # re-exported for notebook 04
 from . import registry
 from .objective import Objective, Step
 
@@ -188,27 +188,6 @@ class ImagePool:
         return torch.cat(out)
 
 
-class UnpairedSampler:
-    """Batches of two unpaired sets: ``image`` from ``cubes`` and ``rgb`` from ``rgb``, each a
-    :class:`~hsilib.train.trainer.TensorSampler` (flips and rotations; its own seed offset), so
-    a batch is a pure function of ``(seed, step, k)`` as the trainer's resume needs.
-    ``len`` is the number of cubes (the ids the trainer records are the cubes')."""
-
-    def __init__(self, cubes: torch.Tensor, rgb: torch.Tensor, batch_size: int,
-                 seed: int = 0) -> None:
-        self.cubes = TensorSampler({"image": cubes}, batch_size, seed)
-        self.rgb = TensorSampler({"image": rgb}, batch_size, seed)
-        self.seed = seed
-
-    def __len__(self) -> int:
-        return len(self.cubes)
-
-    def batch(self, step: int, k: int = 0) -> dict[str, torch.Tensor]:
-        self.cubes.seed, self.rgb.seed = self.seed, self.seed + 1_000_003
-        return {"image": self.cubes.batch(step, k)["image"],
-                "rgb": self.rgb.batch(step, k)["image"]}
-
-
 # --------------------------------------------------------------------------------------------
 # Objective
 # --------------------------------------------------------------------------------------------
@@ -221,6 +200,8 @@ class CycleGANObjective(Objective):
 
     family = "cyclegan"
     ema_nets = ()
+    sampled_net = "G_hs"
+    optimizer_nets = {"G": ("G_hs", "G_rgb"), "D_hs": ("D_hs",), "D_rgb": ("D_rgb",)}
 
     def __init__(self, cfg: config.CycleGANConfig) -> None:
         nets = {"G_hs": UNetGenerator(cfg.rgb_channels, cfg.n_bands, cfg.image_size, cfg.ngf),
@@ -234,13 +215,6 @@ class CycleGANObjective(Objective):
             raise ValueError(f"identity_weight > 0 needs band_min / band_max with "
                              f"{cfg.n_bands} values (the training normaliser's range), got "
                              f"{len(cfg.band_min)}")
-
-    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        lr, betas = self.cfg.lr, self.cfg.betas
-        gen = list(self.nets["G_hs"].parameters()) + list(self.nets["G_rgb"].parameters())
-        return {"G": torch.optim.Adam(gen, lr=lr, betas=betas),
-                "D_hs": torch.optim.Adam(self.nets["D_hs"].parameters(), lr=lr, betas=betas),
-                "D_rgb": torch.optim.Adam(self.nets["D_rgb"].parameters(), lr=lr, betas=betas)}
 
     # -- rendering ----------------------------------------------------------------------------
     def render(self, cubes: torch.Tensor) -> torch.Tensor:
@@ -290,7 +264,6 @@ class CycleGANObjective(Objective):
         return logs | {"g_loss": loss_g.item()}
 
     # -- translation and sampling -------------------------------------------------------------
-    @torch.no_grad()
     def translate(self, images: torch.Tensor, *, to: str, batch_size: int | None = None
                   ) -> torch.Tensor:
         """RGB (N x 3 x S x S in [0, 1]) -> cubes in [-1, 1] (``to="hs"``), or cubes in [-1, 1]
@@ -301,27 +274,31 @@ class CycleGANObjective(Objective):
         if images.ndim != 4 or images.shape[1] != want:
             raise ValueError(f"translate(to={to!r}) takes N x {want} x S x S, got "
                              f"{tuple(images.shape)}")
-        G = self.nets["G_hs" if to == "hs" else "G_rgb"].eval()
-        out, batch_size = [], batch_size or max(1, self.cfg.batch_size)
-        for s in range(0, len(images), batch_size):
-            x = images[s:s + batch_size].to(self.device).float()
-            with self.autocast():
-                y = G(x * 2 - 1 if to == "hs" else x).float().cpu()
-            out.append(y if to == "hs" else (y + 1) / 2)
-        return torch.cat(out)
+        if to == "hs":
+            return self.map_batches(lambda rgb: self.from_rgb(self.nets["G_hs"], rgb),
+                                    len(images), batch_size, rgb=images)
+        return self.map_batches(lambda x: (self.nets["G_rgb"](x.float()).float() + 1) / 2,
+                                len(images), batch_size, x=images)
 
-    @torch.no_grad()
-    def sample(self, n: int, *, seed: int, batch_size: int | None = None, ema: bool = True,
-               **condition: Any) -> torch.Tensor:
-        """Cubes in [-1, 1] translated from the RGB images ``rgb=`` (N x 3 x S x S in [0, 1]);
-        ``n`` of them, drawn with ``seed`` (with replacement when ``n`` exceeds N)."""
-        rgb = condition.pop("rgb", None)
+    @staticmethod
+    def from_rgb(G: nn.Module, rgb: torch.Tensor) -> torch.Tensor:
+        """``G_hs`` on RGB images in [0, 1] (it works in [-1, 1])."""
+        return G(rgb.float() * 2 - 1)
+
+    def sample_inputs(self, n: int, gen: torch.Generator, rgb: torch.Tensor | None = None,
+                      **condition: Any) -> dict[str, Any]:
+        """``n`` of the RGB images ``rgb=`` (N x 3 x S x S in [0, 1]), drawn with the seed
+        (with replacement when ``n`` exceeds N), to translate into cubes."""
         if condition or rgb is None:
             raise TypeError("CycleGAN samples translate RGB images: pass rgb=N x 3 x S x S only")
         rgb = torch.as_tensor(rgb, dtype=torch.float32)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(gen.initial_seed())  # the sample seed
         idx = rng.choice(len(rgb), n, replace=n > len(rgb))
-        return self.translate(rgb[torch.as_tensor(idx)], to="hs", batch_size=batch_size)
+        return {"rgb": rgb[torch.as_tensor(idx)]}
+
+    def sample_batch(self, G: nn.Module, n: int, gen: torch.Generator, *,
+                     rgb: torch.Tensor) -> torch.Tensor:
+        return self.from_rgb(G, rgb)
 
 
 registry.register("cyclegan", config.CycleGANConfig, CycleGANObjective)

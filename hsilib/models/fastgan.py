@@ -40,6 +40,7 @@ from .layers import (
     DownBlockComp,
     InitBlock,
     SimpleDecoder,
+    check_size,
     down_block,
     downsample,
     init_weights,
@@ -48,14 +49,7 @@ from .layers import (
     up_block_comp,
     width,
 )
-from .objective import Objective, Step, seeded
-
-SIZES = (32, 64, 128, 256)
-
-
-def _check_size(image_size: int) -> None:
-    if image_size not in SIZES:
-        raise ValueError(f"image_size must be one of {SIZES}, got {image_size}")
+from .objective import Objective, Step
 
 
 def sle_pairs(image_size: int) -> dict[int, int]:
@@ -89,7 +83,7 @@ class Generator(nn.Module):
     def __init__(self, image_size: int = 256, n_bands: int = 16, z_dim: int = 256,
                  ngf: int = 64) -> None:
         super().__init__()
-        _check_size(image_size)
+        check_size(image_size)
         self.image_size, self.n_bands, self.z_dim = image_size, n_bands, z_dim
         self.sle = sle_pairs(image_size)
         self.init = InitBlock(z_dim, width(G_MULT, 4, ngf))
@@ -107,17 +101,24 @@ class Generator(nn.Module):
         init_weights(self)
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        feats = {4: self.init(z)}
-        res = 8
-        while res <= self.image_size:
-            h = getattr(self, f"feat_{res}")(feats[res // 2])
-            if res in self.sle:
-                h = getattr(self, f"se_{res}")(feats[self.sle[res]], h)
-            feats[res] = h
-            res *= 2
-        big = torch.tanh(self.to_big(feats[self.image_size]))
-        small = torch.tanh(self.to_small(feats[self.image_size // 2]))
-        return big, small
+        return synthesis(self, self.init(z))
+
+
+def synthesis(G: nn.Module, x: torch.Tensor, *cond: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """A FastGAN generator's path from its 4 x 4 map ``x``: the up blocks ``feat_8`` ..
+    ``feat_S`` of ``G`` (each given ``cond``, as the conditional generators' blocks are), the
+    skip-layer excitations ``G.sle``, and the two tanh outputs (image, half-size image)."""
+    feats = {4: x}
+    res = 8
+    while res <= G.image_size:
+        h = getattr(G, f"feat_{res}")(feats[res // 2], *cond)
+        if res in G.sle:
+            h = getattr(G, f"se_{res}")(feats[G.sle[res]], h)
+        feats[res] = h
+        res *= 2
+    big = torch.tanh(G.to_big(feats[G.image_size]))
+    small = torch.tanh(G.to_small(feats[G.image_size // 2]))
+    return big, small
 
 
 # --------------------------------------------------------------------------------------------
@@ -135,7 +136,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, image_size: int = 256, n_bands: int = 16, ndf: int = 64) -> None:
         super().__init__()
-        _check_size(image_size)
+        check_size(image_size)
         self.image_size, self.n_bands = image_size, n_bands
         s = image_size
         self.add_module(f"from_{s}", nn.Sequential(sn_conv(n_bands, width(D_MULT, s, ndf), 3, 1, 1),
@@ -217,15 +218,23 @@ class FastGANObjective(Objective):
     With ``spectral_loss_weight > 0`` both add SAM + SID terms (reconstruction vs target for D,
     mean spectrum of fake vs real for G). Every random draw uses torch's global generator, so a
     seeded (or resumed) run is exactly reproducible on the CPU. The EMA of ``G`` is sampled.
+
+    The conditional FastGANs (:class:`hsilib.models.conditional.CondFastGANObjective`) reuse
+    this step through three hooks that do nothing here: :meth:`batch_condition` (the condition
+    inputs of the generator, keyword arguments of ``G``), :meth:`d_input` (what D sees of an
+    image and its condition) and :meth:`g_terms` (further generator losses).
     """
 
     family = "fastgan"
     ema_nets = ("G",)
+    optimizer_nets = {"D": ("D",), "G": ("G",)}
 
-    def __init__(self, cfg: config.FastGANConfig) -> None:
-        G = Generator(cfg.image_size, cfg.n_bands, cfg.z_dim, cfg.ngf)
-        D = Discriminator(cfg.image_size, cfg.n_bands, cfg.ndf)
-        super().__init__(cfg, {"G": G, "D": D})
+    def __init__(self, cfg: config.FastGANConfig,
+                 nets: dict[str, nn.Module] | None = None) -> None:
+        if nets is None:
+            nets = {"G": Generator(cfg.image_size, cfg.n_bands, cfg.z_dim, cfg.ngf),
+                    "D": Discriminator(cfg.image_size, cfg.n_bands, cfg.ndf)}
+        super().__init__(cfg, nets)
         self._recon: nn.Module | None = None
 
     @property
@@ -238,88 +247,97 @@ class FastGANObjective(Objective):
                                                      cfg.lpips_net).to(self.device)
         return self._recon
 
-    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {n: torch.optim.Adam(self.nets[n].parameters(), lr=self.cfg.lr,
-                                    betas=self.cfg.betas) for n in ("D", "G")}
-
     def _aug(self, x: torch.Tensor) -> torch.Tensor:
         return diff_augment(x, self.cfg.diffaug) if self.cfg.diffaug else x
 
-    def d_loss(self, real: torch.Tensor, fake: tuple[torch.Tensor, torch.Tensor]
-               ) -> tuple[torch.Tensor, dict[str, float]]:
-        """The discriminator's loss on ``real`` images and a generated ``(big, small)`` pair."""
-        D, w = self.nets["D"], self.cfg.spectral_loss_weight
-        real = self._aug(real)
+    # -- conditioning hooks (unconditional here) ----------------------------------------------
+    def batch_condition(self, batch: dict[str, Any], n: int) -> dict[str, Any]:
+        """The generator's condition inputs for ``n`` images read from a batch dict."""
+        return {}
+
+    def d_input(self, images: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
+                **inputs: Any) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """What the discriminator sees of ``images`` (or a ``(big, small)`` pair) and their
+        condition: the images themselves."""
+        return images
+
+    def g_terms(self, fake: tuple[torch.Tensor, torch.Tensor], batch: dict[str, Any]
+                ) -> dict[str, tuple[float, torch.Tensor]]:
+        """Further generator losses ``{log name: (weight, term)}``: none."""
+        return {}
+
+    # -- losses -------------------------------------------------------------------------------
+    def d_loss(self, real: torch.Tensor, fake: tuple[torch.Tensor, torch.Tensor],
+               **inputs: Any) -> tuple[torch.Tensor, dict[str, float]]:
+        """The discriminator's loss on ``real`` images and a generated ``(big, small)`` pair
+        (with their condition ``inputs``); the decoders rebuild the image bands."""
+        D, w, nb = self.nets["D"], self.cfg.spectral_loss_weight, self.cfg.n_bands
+        real = self._aug(self.d_input(real, **inputs))  # image and condition move together
         part = int(torch.randint(0, 4, (1,)))
         logits_real, recs = D(real, part=part)
         targets = reconstruction_targets(real, part)
-        rec = sum(self.recon(recs[k].float(), targets[k].float()) for k in recs)
+        pairs = [(recs[k][:, :nb].float(), targets[k][:, :nb].float()) for k in recs]
+        rec = sum(self.recon(r, t) for r, t in pairs)
         loss_real = losses.hinge_d_real(logits_real)
-        loss_fake = losses.hinge_d_fake(D(tuple(self._aug(f.detach()) for f in fake)))
+        fake_in = self.d_input(tuple(f.detach() for f in fake), **inputs)
+        loss_fake = losses.hinge_d_fake(D(tuple(self._aug(f) for f in fake_in)))
         loss = loss_real + loss_fake + rec
         logs = {"d_real": loss_real.item(), "d_fake": loss_fake.item(), "d_rec": rec.item()}
         if w > 0:
-            spec = sum(losses.spectral_loss(recs[k].float(), targets[k].float()) for k in recs)
+            spec = sum(losses.spectral_loss(r, t) for r, t in pairs)
             loss = loss + w * spec
             logs["d_spec"] = spec.item()
         return loss, logs | {"d_loss": loss.item()}
 
-    def g_loss(self, real: torch.Tensor, fake: tuple[torch.Tensor, torch.Tensor]
+    def g_loss(self, real: torch.Tensor, fake: tuple[torch.Tensor, torch.Tensor],
+               batch: dict[str, Any] | None = None, **inputs: Any
                ) -> tuple[torch.Tensor, dict[str, float]]:
-        """The generator's loss for its ``(big, small)`` output (``real`` for spectral terms)."""
+        """The generator's loss for its ``(big, small)`` output (``real`` for spectral terms,
+        ``batch`` for :meth:`g_terms`)."""
         w = self.cfg.spectral_loss_weight
-        loss = losses.hinge_g(self.nets["D"](tuple(self._aug(f) for f in fake)))
+        fake_in = self.d_input(fake, **inputs)
+        loss = losses.hinge_g(self.nets["D"](tuple(self._aug(f) for f in fake_in)))
         logs = {"g_adv": loss.item()}
         if w > 0:
             spec = losses.mean_spectrum_loss(fake[0].float(), real.float())
             loss = loss + w * spec
             logs["g_spec"] = spec.item()
+        for name, (weight, term) in self.g_terms(fake, batch or {}).items():
+            loss = loss + weight * term
+            logs[name] = term.item()
         return loss, logs | {"g_loss": loss.item()}
 
     def train_step(self, step: Step) -> dict[str, float]:
         G, D = self.nets["G"], self.nets["D"]
-        real = step.batch(0)["image"]
+        batch = step.batch(0)
+        real = batch["image"]
+        inputs = self.batch_condition(batch, len(real))
         D.requires_grad_(True)
         with step.autocast():
-            fake = G(torch.randn(real.shape[0], self.cfg.z_dim, device=real.device))
-            loss_d, logs_d = self.d_loss(real, fake)
+            fake = G(torch.randn(len(real), self.cfg.z_dim, device=real.device), **inputs)
+            loss_d, logs_d = self.d_loss(real, fake, **inputs)
         step.update("D", loss_d)
         D.requires_grad_(False)  # no D gradients during the G update
         with step.autocast():
-            loss_g, logs_g = self.g_loss(real, fake)
+            loss_g, logs_g = self.g_loss(real, fake, batch, **inputs)
         step.update("G", loss_g)
         D.requires_grad_(True)
         return logs_d | logs_g
 
-    @torch.no_grad()
-    def sample(self, n: int, *, seed: int, batch_size: int | None = None, ema: bool = True,
-               **condition: Any) -> torch.Tensor:
-        """``n`` images in [-1, 1] (CPU float32) from latents drawn with ``seed``, from the EMA
-        generator by default. The generator's noise injections are seeded too, batch after
-        batch, so the images depend on ``seed`` and ``batch_size`` (default the config's)."""
-        if condition:
-            raise TypeError(f"FastGAN is unconditional; got conditions {sorted(condition)}")
-        G, out = self.net("G", ema), []
-        batch_size = batch_size or self.cfg.batch_size
-        with seeded(seed, self.device) as gen, self.autocast():
-            for start in range(0, n, batch_size):
-                z = torch.randn(min(batch_size, n - start), self.cfg.z_dim, generator=gen)
-                out.append(G(z.to(self.device))[0].float().cpu())
-        return torch.cat(out)
+    # -- sampling and scoring -----------------------------------------------------------------
+    def sample_batch(self, G: nn.Module, n: int, gen: torch.Generator,
+                     **inputs: Any) -> torch.Tensor:
+        """Latents drawn batch by batch from ``gen``; the generator's noise injections draw
+        from the seeded global generator, so the images depend on ``seed`` and
+        ``batch_size``."""
+        z = torch.randn(n, self.cfg.z_dim, generator=gen)
+        return G(z.to(self.device), **inputs)[0]
 
-    @torch.no_grad()
-    def score(self, images: torch.Tensor, batch_size: int | None = None,
-              **condition: Any) -> torch.Tensor:
-        """The discriminator's mean logit per image (higher = more real-looking); images are
-        shown to it as real images are, with the half-size view resized from the image."""
-        D, out = self.nets["D"].eval(), []
-        batch_size = batch_size or self.cfg.batch_size
-        half = self.cfg.image_size // 2
-        for start in range(0, len(images), batch_size):
-            big = images[start:start + batch_size].to(self.device)
-            with self.autocast():
-                out.append(D((big, downsample(big, half))).float().mean(1).cpu())
-        return torch.cat(out)
+    def score_batch(self, images: torch.Tensor, **inputs: Any) -> torch.Tensor:
+        """The discriminator's mean logit per image; images are shown to it as real images
+        are, with the half-size view resized from the image."""
+        pair = (images, downsample(images, self.cfg.image_size // 2))
+        return self.nets["D"](self.d_input(pair, **inputs)).float().mean(1)
 
 
 registry.register("fastgan", config.FastGANConfig, FastGANObjective)

@@ -1,5 +1,7 @@
-"""Shared network blocks: FastGAN's (and its conditional variants'), and the one way this
-project widens an RGB network's first convolution to 16 bands (:func:`widen_rgb_conv`).
+"""Shared network blocks: FastGAN's (and its conditional variants'), the hyperspectral blocks of
+notebook 02, StyleGAN2's equalised-learning-rate layers, the one way this project widens an RGB
+network's first convolution to 16 bands (:func:`widen_rgb_conv`), and the one parameter count
+of a network (:func:`count_parameters`).
 
 One place for the blocks and for the channel tables, so that the conditional FastGAN,
 SPADE-FastGAN and CycleGAN variants reuse them instead of copying them. Introduced in
@@ -14,9 +16,25 @@ feature map and applied to a high-resolution one.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+#: image sides of the generators that grow from a 4 x 4 start (FastGAN, StyleGAN2, the VAE)
+SIZES = (32, 64, 128, 256)
+
+
+def check_size(image_size: int) -> None:
+    """Raise ValueError unless ``image_size`` is one of :data:`SIZES`."""
+    if image_size not in SIZES:
+        raise ValueError(f"image_size must be one of {SIZES}, got {image_size}")
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of parameter values of ``module`` (trainable or frozen; buffers excluded)."""
+    return sum(p.numel() for p in module.parameters())
 
 
 # --------------------------------------------------------------------------------------------
@@ -368,3 +386,47 @@ class Critic3D(nn.Module):
             mag = torch.fft.rfft(x.float(), dim=1).abs().to(x.dtype)
             h = torch.cat([h, self.fft(mag).flatten(1)], 1)
         return self.head(h)[:, 0]
+
+
+# --------------------------------------------------------------------------------------------
+# Equalised-learning-rate layers (Karras et al., ICLR 2018; StyleGAN2 in notebook 03)
+# --------------------------------------------------------------------------------------------
+#: the gain after a leaky ReLU in the equalised-learning-rate networks
+SQRT2 = math.sqrt(2.0)
+
+
+class EqualLinear(nn.Module):
+    """Fully connected layer with equalised learning rate: ``y = x (W * g)^T + b * lr_mul``,
+    ``g = lr_mul / sqrt(fan_in)``, ``W ~ N(0, 1 / lr_mul^2)``; ``activate``: leaky ReLU x sqrt 2."""
+
+    def __init__(self, c_in: int, c_out: int, *, bias_init: float = 0.0, lr_mul: float = 1.0,
+                 activate: bool = False) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(c_out, c_in) / lr_mul)
+        self.bias = nn.Parameter(torch.full((c_out,), float(bias_init) / lr_mul))
+        self.gain, self.lr_mul, self.activate = lr_mul / math.sqrt(c_in), lr_mul, activate
+
+    def effective_weight(self) -> torch.Tensor:
+        return self.weight * self.gain
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.linear(x, self.effective_weight(), self.bias * self.lr_mul)
+        return F.leaky_relu(y, 0.2) * SQRT2 if self.activate else y
+
+
+class EqualConv2d(nn.Module):
+    """Convolution with equalised learning rate (weights N(0, 1), scaled by 1 / sqrt(fan_in))."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, *, bias: bool = True,
+                 activate: bool = False, down: bool = False) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(c_out, c_in, kernel, kernel))
+        self.bias = nn.Parameter(torch.zeros(c_out)) if bias else None
+        self.gain, self.pad = 1 / math.sqrt(c_in * kernel * kernel), kernel // 2
+        self.activate, self.down = activate, down
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.conv2d(x, self.weight * self.gain, self.bias, padding=self.pad)
+        if self.down:
+            y = F.avg_pool2d(y, 2)
+        return F.leaky_relu(y, 0.2) * SQRT2 if self.activate else y

@@ -2,7 +2,8 @@
 
 - Hinge loss with a random margin, as in FastGAN's official training code (Liu et al. 2021):
   the discriminator pays ``relu(m - D(real))`` and ``relu(m + D(fake))`` with ``m ~ U(0.8, 1.0)``
-  drawn per logit; the generator pays ``-D(fake)``.
+  drawn per logit; the generator pays ``-D(fake)``. WGAN-GP's gradient penalty (the SHS-GAN
+  critics of notebook 02) and R1 (StyleGAN2).
 - Reconstruction loss of the self-supervised decoders: 16-band LPIPS (Zhang et al., CVPR 2018)
   whose first convolution is widened from RGB by repeating its kernels over the bands and scaling
   by 3 / n_bands (as the study did), when a local backbone file is given; otherwise L1 + (1 - SSIM)
@@ -11,21 +12,23 @@
   information divergence (SID, Chang 2000) between reconstructions and targets, and between the
   mean spectra of generated and real batches.
 
-Spectral angle, SID and SSIM are those of :mod:`hsilib.metrics.spectral` (one implementation
-for losses and metrics). Objectives (e.g. :class:`hsilib.models.fastgan.FastGANObjective`)
-combine these. Introduced in notebook 03.
+The torch cores of the spectral angle, SID and SSIM live here (:func:`angle_between`,
+:func:`sid_per_pixel`, :func:`ssim_per_image`); the paired metrics of
+:mod:`hsilib.metrics.spectral` call the same functions (one implementation for losses and
+metrics). Objectives (e.g. :class:`hsilib.models.fastgan.FastGANObjective`) combine these.
+Introduced in notebook 03.
 """
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..metrics import spectral as sp
 from .layers import widen_rgb_conv
 
 # --------------------------------------------------------------------------------------------
@@ -50,16 +53,101 @@ def hinge_g(logits: torch.Tensor) -> torch.Tensor:
     return -logits.mean()
 
 
-def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """WGAN-GP penalty ``E[(||grad D(x_hat)|| - 1)^2]`` on random interpolates (Gulrajani 2017).
+def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                     alpha: torch.Tensor | None = None) -> torch.Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): ``mean((||grad_x D(x_hat)||_2 - 1)^2)`` at
+    ``x_hat = a real + (1 - a) fake``.
 
-    A hook for the WGAN-GP ablations: add ``weight * gradient_penalty(...)`` to a D loss.
+    ``alpha`` (one value per image) is drawn from U(0, 1) when not given. The gradient is taken
+    with ``create_graph=True`` so that the penalty itself trains the critic.
     """
-    alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device)
-    x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
-    out = D(x_hat)
-    grad, = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    if alpha is None:
+        alpha = torch.rand(len(real), device=real.device)
+    a = alpha.to(real.dtype).view(-1, *([1] * (real.dim() - 1)))
+    x_hat = (a * real.detach() + (1 - a) * fake.detach()).requires_grad_(True)
+    grad, = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def r1_penalty(real: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): ``E_x ||grad_x D(x)||^2`` over the batch (``real`` must
+    require grad; ``logits`` = D(real), one per image). Differentiable (create_graph) so it
+    trains D (StyleGAN2's regulariser)."""
+    (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
+    return grad.square().flatten(1).sum(1).mean()
+
+
+# --------------------------------------------------------------------------------------------
+# Spectral angle, SID and SSIM of tensors (shared with hsilib.metrics.spectral)
+# --------------------------------------------------------------------------------------------
+def angle_between(p: torch.Tensor, t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Angle (radians) between the vectors along ``dim`` of ``p`` and ``t``.
+
+    Zero vectors get a defined angle instead of NaN: two zero vectors 0 (identical), a zero
+    vector against a non-zero one pi/2 (no shared direction). Differentiable with finite
+    gradients everywhere, so the angle is also a loss.
+    """
+    dot = (p * t).sum(dim)
+    norms = p.norm(dim=dim) * t.norm(dim=dim)
+    both_zero = (p.norm(dim=dim) == 0) & (t.norm(dim=dim) == 0)
+    cos = torch.where(norms > 0, dot / norms.clamp_min(torch.finfo(norms.dtype).tiny), 0.0)
+    cos = torch.where(both_zero, 1.0, cos)
+    # acos has an infinite slope at +-1: evaluate it a float epsilon inside, and return the exact
+    # 0 / pi there
+    eps = torch.finfo(cos.dtype).eps
+    inner = cos.clamp(-1 + eps, 1 - eps).acos()
+    return torch.where(cos >= 1, 0.0, torch.where(cos <= -1, torch.pi, inner))
+
+
+def sid_per_pixel(p: torch.Tensor, t: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Spectral information divergence (Chang 2000) of every pixel of two ``N x B x H x W``
+    tensors, ``N x H x W``: each spectrum becomes a distribution ``x_b / sum x`` (negative
+    values clipped to 0, ``eps`` added per band so zero spectra stay finite), then the
+    symmetric KL divergence ``sum (p - q)(log p - log q)`` in nats."""
+    p = p.clamp_min(0) + eps
+    t = t.clamp_min(0) + eps
+    p = p / p.sum(1, keepdim=True)
+    t = t / t.sum(1, keepdim=True)
+    return ((p - t) * (p.log() - t.log())).sum(1)
+
+
+def _gaussian_1d(size: int, sigma: float, dtype, device) -> torch.Tensor:
+    x = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
+    g = torch.exp(-0.5 * (x / sigma) ** 2)
+    return g / g.sum()
+
+
+def ssim_per_image(p: torch.Tensor, t: torch.Tensor, *, data_range: float, sigma: float = 1.5,
+                   k1: float = 0.01, k2: float = 0.03,
+                   padding: Literal["reflect", "valid"] = "reflect") -> torch.Tensor:
+    """SSIM (Wang et al. 2004) of two ``N x B x H x W`` tensors, averaged over the bands and
+    pixels of each image (``N`` values); :func:`hsilib.metrics.spectral.ssim` documents the
+    window, the padding conventions and the constants."""
+    if data_range <= 0:
+        raise ValueError(f"data_range must be positive, got {data_range}")
+    n, b, h, w = p.shape
+    size = int(3.5 * sigma + 0.5) * 2 + 1
+    pad = (size - 1) // 2
+    if padding not in ("reflect", "valid"):
+        raise ValueError(f"padding must be 'reflect' or 'valid', got {padding!r}")
+    if (pad >= min(h, w)) if padding == "reflect" else (size > min(h, w)):
+        raise ValueError(f"images {h} x {w} are too small for an SSIM window of {size}")
+    g = _gaussian_1d(size, sigma, p.dtype, p.device)
+    if padding == "reflect":
+        p = F.pad(p, (pad, pad, pad, pad), mode="reflect")
+        t = F.pad(t, (pad, pad, pad, pad), mode="reflect")
+    # the 2-D Gaussian window is separable: two 1-D passes, size/2 times fewer operations
+    stats = F.conv2d(torch.cat([p, t, p * p, t * t, p * t]), g.view(1, 1, size, 1).expand(
+        b, 1, size, 1), groups=b)
+    stats = F.conv2d(stats, g.view(1, 1, 1, size).expand(b, 1, 1, size), groups=b).split(n)
+    mu_p, mu_t = stats[0], stats[1]
+    var_p = (stats[2] - mu_p**2).clamp_min(0)
+    var_t = (stats[3] - mu_t**2).clamp_min(0)
+    cov = stats[4] - mu_p * mu_t
+    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+    ssim_map = ((2 * mu_p * mu_t + c1) * (2 * cov + c2)) / (
+        (mu_p**2 + mu_t**2 + c1) * (var_p + var_t + c2))
+    return ssim_map.flatten(1).mean(1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -69,14 +157,14 @@ def spectral_angle(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Mean spectral angle (radians) between the spectra (dim 1) of images ``a`` and ``b`` in
     [-1, 1], taken as reflectance-like values ``(x + 1) / 2`` (angles of spectra, not of the
     zero-centred values)."""
-    return sp.sam((a + 1) / 2, (b + 1) / 2)
+    return angle_between((a + 1) / 2, (b + 1) / 2, dim=1).flatten(1).mean(1).mean()
 
 
 def spectral_information_divergence(a: torch.Tensor, b: torch.Tensor,
                                     eps: float = 1e-4) -> torch.Tensor:
     """Mean SID (Chang 2000) between the spectra of images ``a`` and ``b`` in [-1, 1], as
     ``(x + 1) / 2``; ``eps`` per band keeps the gradient finite for dark spectra."""
-    return sp.sid((a + 1) / 2, (b + 1) / 2, eps=eps)
+    return sid_per_pixel((a + 1) / 2, (b + 1) / 2, eps=eps).flatten(1).mean(1).mean()
 
 
 def spectral_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -99,8 +187,8 @@ class L1SSIMLoss(nn.Module):
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         sigma = 1.5 if min(a.shape[-2:]) >= 11 else 0.5  # an 11-px window, 5 px for tiny images
-        return (a - b).abs().mean() + (1 - sp.ssim(a, b, data_range=2.0, sigma=sigma,
-                                                   padding="valid"))
+        return (a - b).abs().mean() + (1 - ssim_per_image(a, b, data_range=2.0, sigma=sigma,
+                                                          padding="valid").mean())
 
 
 # torchvision layer index -> lpips slice holding it, for VGG16 and AlexNet feature stacks

@@ -1,22 +1,33 @@
 """What a generative model is to the trainer: an :class:`Objective`.
 
 An objective owns everything that differs between generator families: its networks (any
-number, in ``nets``), its optimisers (any number: a VAE has one, a GAN two, a CycleGAN four),
-its step schedule (critic updates per generator update, penalties) and how it samples. The
-trainer (:class:`hsilib.train.trainer.Trainer`) owns everything they share: data, the
-exponential moving average (EMA) of the networks named in ``ema_nets``, learning-rate
-schedules, mixed precision, checkpoints, exact resume and logs.
+number, in ``nets``), its optimisers (any number: a VAE has one, a GAN two, a CycleGAN three),
+its step schedule (critic updates per generator update, penalties) and how one batch is
+generated and scored. The trainer (:class:`hsilib.train.trainer.Trainer`) owns everything
+they share in training: data, the exponential moving average (EMA) of the networks named in
+``ema_nets``, learning-rate schedules, mixed precision, checkpoints, exact resume and logs.
+This base class owns the loops they share outside training: :meth:`Objective.sample` and
+:meth:`Objective.score` (seeding, no-grad, eval mode, autocast, batching, per-batch slices of
+the conditions, CPU float32 results), and :meth:`Objective.map_batches`, the same loop for any
+other per-image function (translating, classifying, reconstructing).
 
 A new family is one file with a config class, an ``Objective`` subclass and one call to
-:func:`hsilib.models.registry.register`. A subclass implements:
+:func:`hsilib.models.registry.register`. A subclass declares and implements:
 
-- ``configure_optimizers() -> {name: optimiser}``;
+- ``optimizer_nets = {optimiser name: (network names, ...)}``: one Adam per entry over those
+  networks, with the config's ``lr`` and ``betas`` unless ``optimizer_options(name)`` says
+  otherwise;
 - ``train_step(step: Step) -> {log name: float}``: draw batches with ``step.batch(k)`` (a dict
   with ``image`` and, as present, ``label``, ``mask``, ``rgb``), compute losses inside
   ``step.autocast()`` and apply them with ``step.update(name, loss)``;
-- ``sample(n, *, seed, batch_size=None, ema=True, **condition) -> images`` in [-1, 1], CPU
-  float32, a function of the weights, ``seed`` and ``batch_size`` only;
-- optionally ``score(images, **condition)``: higher = more real-looking (for filtering).
+- ``sample_batch(G, n, gen, **inputs) -> images``: one batch of ``n`` images in [-1, 1] from
+  the generator network ``G`` (``sampled_net``, its EMA copy by default), drawing latents from
+  the CPU generator ``gen``;
+- as needed, ``condition(n, **condition) -> inputs`` (check keyword conditions such as a mask,
+  an RGB image or a class for ``n`` images; every tensor it returns has one row per image and
+  is sliced per batch), ``sample_inputs(n, gen, **condition)`` (what is drawn once for all
+  ``n`` samples, e.g. every latent in one draw) and ``score_batch(images, **inputs)`` (higher
+  = more real-looking, for filtering).
 
 Introduced in notebook 03 (FastGAN, :class:`hsilib.models.fastgan.FastGANObjective`).
 """
@@ -76,6 +87,9 @@ class Objective:
 
     family: ClassVar[str] = ""
     ema_nets: ClassVar[tuple[str, ...]] = ()  # networks whose EMA copy is sampled from
+    sampled_net: ClassVar[str] = "G"  # the network :meth:`sample` draws from
+    #: optimiser name -> the networks it trains (one Adam each, see configure_optimizers)
+    optimizer_nets: ClassVar[Mapping[str, tuple[str, ...]]] = {}
 
     def __init__(self, cfg: Any, nets: Mapping[str, nn.Module]) -> None:
         missing = [n for n in self.ema_nets if n not in nets]
@@ -89,20 +103,128 @@ class Objective:
         self.device = torch.device("cpu")
         self.amp = False
 
-    # -- to implement -------------------------------------------------------------------------
-    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        raise NotImplementedError
+    # -- optimisers ---------------------------------------------------------------------------
+    def optimizer_options(self, name: str) -> dict[str, Any]:
+        """Keyword arguments of optimiser ``name``'s Adam: the config's ``lr`` and ``betas``
+        (a family overrides this where one optimiser differs)."""
+        return {"lr": self.cfg.lr, "betas": self.cfg.betas}
 
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """One Adam per entry of ``optimizer_nets``, over the parameters of its networks in
+        the declared order, with :meth:`optimizer_options`."""
+        if not self.optimizer_nets:
+            raise NotImplementedError(f"{type(self).__name__} declares no optimizer_nets "
+                                      "(optimiser name -> the networks it trains)")
+        out = {}
+        for name, nets in self.optimizer_nets.items():
+            unknown = [n for n in nets if n not in self.nets]
+            if unknown:
+                raise ValueError(f"{type(self).__name__}.optimizer_nets[{name!r}] names "
+                                 f"{unknown}, not among the networks {list(self.nets)}")
+            params = [p for n in nets for p in self.nets[n].parameters()]
+            out[name] = torch.optim.Adam(params, **self.optimizer_options(name))
+        return out
+
+    # -- to implement -------------------------------------------------------------------------
     def train_step(self, step: Step) -> dict[str, float]:
         raise NotImplementedError
 
+    def condition(self, n: int, **condition: Any) -> dict[str, Any]:
+        """The inputs that keyword conditions give :meth:`sample_batch` and
+        :meth:`score_batch` for ``n`` images, checked: tensors with one row per image (sliced
+        per batch), other values passed whole. An unconditional family takes none."""
+        if condition:
+            raise TypeError(f"the {self.family!r} family is unconditional; got conditions "
+                            f"{sorted(condition)}")
+        return {}
+
+    def sample_inputs(self, n: int, gen: torch.Generator, **condition: Any) -> dict[str, Any]:
+        """What ``n`` samples need that is drawn or checked once for all of them (default:
+        :meth:`condition`); ``gen`` is the seeded CPU generator of :meth:`sample`."""
+        return self.condition(n, **condition)
+
+    def sample_batch(self, G: nn.Module, n: int, gen: torch.Generator,
+                     **inputs: Any) -> torch.Tensor:
+        """One batch of ``n`` images in [-1, 1] from generator ``G``, latents drawn from
+        ``gen``, with this batch's rows of :meth:`sample_inputs`."""
+        raise NotImplementedError(f"{type(self).__name__} implements no sample_batch")
+
+    def score_batch(self, images: torch.Tensor, **inputs: Any) -> torch.Tensor:
+        """One score per image of a batch on this objective's device (higher = more
+        real-looking), with this batch's rows of :meth:`condition`."""
+        raise NotImplementedError(f"{type(self).__name__} implements no score_batch")
+
+    # -- the shared loops ---------------------------------------------------------------------
+    @contextmanager
+    def inference(self) -> Iterator[None]:
+        """No gradients, every network in eval mode (each module's mode restored on exit) and
+        :meth:`autocast`."""
+        modes = [(m, m.training) for m in self.nets.modules()]
+        self.nets.eval()
+        try:
+            with torch.no_grad(), self.autocast():
+                yield
+        finally:
+            for m, mode in modes:
+                m.training = mode
+
+    def _batches(self, n: int, batch_size: int | None, inputs: Mapping[str, Any]
+                 ) -> Iterator[tuple[int, dict[str, Any]]]:
+        """``(rows in the batch, inputs of those rows on the device)`` for batches of
+        ``batch_size`` (default: the config's) over ``n`` rows."""
+        size = batch_size or self.cfg.batch_size
+        if n < 1 or size < 1:
+            raise ValueError(f"need n >= 1 images in batches of >= 1, got n={n}, "
+                             f"batch_size={size}")
+        bad = [k for k, v in inputs.items() if isinstance(v, torch.Tensor) and len(v) != n]
+        if bad:
+            raise ValueError(f"inputs {bad} do not have one row for each of the {n} images")
+        for s in range(0, n, size):
+            yield min(size, n - s), {k: v[s:s + size].to(self.device)
+                                     if isinstance(v, torch.Tensor) else v
+                                     for k, v in inputs.items()}
+
+    @staticmethod
+    def _gather(outs: list[Any]) -> Any:
+        """Per-batch outputs (tensors or tuples of tensors) as CPU float32, concatenated."""
+        if isinstance(outs[0], tuple):
+            return tuple(torch.cat([o[i].float().cpu() for o in outs])
+                         for i in range(len(outs[0])))
+        return torch.cat([o.float().cpu() for o in outs])
+
+    def map_batches(self, fn: Callable[..., Any], n: int, batch_size: int | None = None,
+                    **inputs: Any) -> Any:
+        """``fn(**rows)`` for batches of ``batch_size`` rows (default: the config's) of the
+        ``n``-row tensors in ``inputs`` (moved to the device; other values passed whole), under
+        :meth:`inference`; the outputs (a tensor or a tuple of tensors per batch) as CPU
+        float32, concatenated."""
+        with self.inference():
+            return self._gather([fn(**rows) for _, rows in self._batches(n, batch_size, inputs)])
+
     def sample(self, n: int, *, seed: int, batch_size: int | None = None, ema: bool = True,
                **condition: Any) -> torch.Tensor:
-        raise NotImplementedError
+        """``n`` images in [-1, 1] (CPU float32) from ``sampled_net`` (its EMA copy when
+        ``ema`` and one is kept), in batches of ``batch_size`` (default: the config's), for the
+        keyword ``condition`` (see :meth:`condition`). Latents come from a CPU generator
+        seeded with ``seed`` and any other random draw from torch's forked, seeded global
+        generators (:func:`seeded`): the images are a function of the weights, ``seed`` and
+        ``batch_size`` alone, and the caller's random state is left as it was."""
+        G = self.net(self.sampled_net, ema)
+        with seeded(seed, self.device) as gen, self.inference():
+            inputs = self.sample_inputs(n, gen, **condition)
+            return self._gather([self.sample_batch(G, m, gen, **rows)
+                                 for m, rows in self._batches(n, batch_size, inputs)])
 
-    def score(self, images: torch.Tensor, **condition: Any) -> torch.Tensor:
-        raise NotImplementedError(f"the {self.family!r} family has no critic to score samples "
-                                  "with (filter_top_fraction must be 1)")
+    def score(self, images: torch.Tensor, *, batch_size: int | None = None,
+              **condition: Any) -> torch.Tensor:
+        """One score per image (CPU float32; higher = more real-looking, for filtering), in
+        batches of ``batch_size`` (default: the config's), for the keyword ``condition``."""
+        if type(self).score_batch is Objective.score_batch:
+            raise NotImplementedError(f"the {self.family!r} family has no critic to score "
+                                      "samples with (filter_top_fraction must be 1)")
+        inputs = self.condition(len(images), **condition)
+        return self.map_batches(self.score_batch, len(images), batch_size, images=images,
+                                **inputs)
 
     # -- shared -------------------------------------------------------------------------------
     def net(self, name: str, ema: bool = True) -> nn.Module:

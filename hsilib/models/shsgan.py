@@ -27,7 +27,7 @@ an RGB-consistency loss through the fixed CIE rendering
 
 with ``r`` the training normaliser's inverse (``reflectance_min``/``reflectance_max``) and
 ``P`` the projection. Its batches carry ``image`` (real cubes) and ``rgb`` (an independent draw
-of RGB images, :class:`UnpairedSampler`).
+of RGB images, :class:`hsilib.data.samplers.UnpairedSampler`).
 
 Introduced in notebook 02 (``notebooks/02_shsgan_ablations.ipynb``)::
 
@@ -45,9 +45,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import config
+from ..data.samplers import UnpairedSampler as UnpairedSampler  # re-exported for notebook 02
 from . import registry
-from .layers import BandAttention, Critic3D, Generator3D, maybe_sn
-from .objective import Objective, Step, mean_logs, seeded
+from .layers import BandAttention, Critic3D, Generator3D, count_parameters, maybe_sn
+from .losses import gradient_penalty
+from .objective import Objective, Step, mean_logs
 
 
 def _halvings(image_size: int) -> int:
@@ -191,23 +193,8 @@ def build_critic(cfg: Any) -> nn.Module:
 
 
 # --------------------------------------------------------------------------------------------
-# Losses
+# The normaliser's inverse
 # --------------------------------------------------------------------------------------------
-def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                     alpha: torch.Tensor | None = None) -> torch.Tensor:
-    """WGAN-GP: ``mean((||grad_x D(x_hat)||_2 - 1)^2)`` at ``x_hat = a real + (1 - a) fake``.
-
-    ``alpha`` (one value per image) is drawn from U(0, 1) when not given. The gradient is taken
-    with ``create_graph=True`` so that the penalty itself trains the critic.
-    """
-    if alpha is None:
-        alpha = torch.rand(len(real), device=real.device)
-    a = alpha.to(real.dtype).view(-1, *([1] * (real.dim() - 1)))
-    x_hat = (a * real.detach() + (1 - a) * fake.detach()).requires_grad_(True)
-    grad, = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
-    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
-
-
 class Reflectance(nn.Module):
     """The training normaliser's inverse as a module: ``[-1, 1] -> reflectance`` per band
     (``(y + 1) / 2 * (max - min) + min``), with the range as buffers."""
@@ -232,6 +219,7 @@ class ShsGANObjective(Objective):
 
     family = "shsgan"
     ema_nets = ("G",)
+    optimizer_nets = {"D": ("D",), "G": ("G",)}
 
     def __init__(self, cfg: config.ShsGANConfig) -> None:
         if cfg.generator == "rgb":
@@ -270,11 +258,6 @@ class ShsGANObjective(Objective):
         if self.conditional_on_rgb:
             self.reflectance.to(self.device)
         return self
-
-    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        c = self.cfg
-        return {"D": torch.optim.Adam(self.nets["D"].parameters(), lr=c.lr, betas=c.betas),
-                "G": torch.optim.Adam(self.nets["G"].parameters(), lr=c.lr, betas=c.betas)}
 
     def generate(self, batch: dict[str, torch.Tensor], n: int) -> torch.Tensor:
         """A training batch of fakes: from the batch's ``rgb`` images or from fresh ``z``."""
@@ -320,83 +303,42 @@ class ShsGANObjective(Objective):
         D.requires_grad_(True)
         return out | {"loss_g": loss_g.item()}
 
-    @torch.no_grad()
+    # -- sampling and scoring -----------------------------------------------------------------
     def translate(self, rgb: torch.Tensor, *, batch_size: int | None = None,
                   ema: bool = True) -> torch.Tensor:
         """Cubes in [-1, 1] (CPU float32) generated from RGB images ``N x 3 x S x S`` in [0, 1]
         (the RGB-to-HS generator only)."""
         if not self.conditional_on_rgb:
             raise TypeError(f"generator={self.cfg.generator!r} takes no RGB input")
-        G, out = self.net("G", ema).eval(), []
-        batch_size = batch_size or self.cfg.batch_size
-        for s in range(0, len(rgb), batch_size):
-            with self.autocast():
-                out.append(G(rgb[s:s + batch_size].to(self.device)).float().cpu())
-        return torch.cat(out)
+        G = self.net("G", ema)
+        return self.map_batches(lambda rgb: G(rgb), len(rgb), batch_size, rgb=rgb)
 
-    @torch.no_grad()
-    def sample(self, n: int, *, seed: int, batch_size: int | None = None, ema: bool = True,
-               rgb: torch.Tensor | None = None, **condition: Any) -> torch.Tensor:
-        """``n`` cubes in [-1, 1] (CPU float32) from ``z`` drawn with ``seed``; the RGB-to-HS
-        generator instead translates ``n`` images of ``rgb`` drawn with ``seed``."""
-        if condition:
-            raise TypeError(f"shsgan takes no condition {sorted(condition)}")
-        if self.conditional_on_rgb:
-            if rgb is None:
-                raise ValueError("the RGB-to-HS SHS-GAN samples from RGB images: pass rgb=")
-            with seeded(seed, self.device) as gen:
-                idx = torch.randint(len(rgb), (n,), generator=gen)
-            return self.translate(rgb[idx], batch_size=batch_size, ema=ema)
-        G, out = self.net("G", ema).eval(), []
-        batch_size = batch_size or self.cfg.batch_size
-        with seeded(seed, self.device) as gen:
-            z = torch.randn(n, self.cfg.z_dim, generator=gen)
-        for s in range(0, n, batch_size):
-            with self.autocast():
-                out.append(G(z[s:s + batch_size].to(self.device)).float().cpu())
-        return torch.cat(out)
+    def sample_inputs(self, n: int, gen: torch.Generator, rgb: torch.Tensor | None = None,
+                      **condition: Any) -> dict[str, Any]:
+        """Every latent in one draw (the images do not depend on the batch size); the RGB-to-HS
+        generator instead draws ``n`` of the images ``rgb`` (N x 3 x S x S in [0, 1])."""
+        self.condition(n, **condition)
+        if not self.conditional_on_rgb:
+            if rgb is not None:
+                raise TypeError(f"generator={self.cfg.generator!r} takes no RGB input")
+            return {"source": torch.randn(n, self.cfg.z_dim, generator=gen)}
+        if rgb is None:
+            raise ValueError("the RGB-to-HS SHS-GAN samples from RGB images: pass rgb=")
+        return {"source": rgb[torch.randint(len(rgb), (n,), generator=gen)]}
 
-    @torch.no_grad()
-    def score(self, images: torch.Tensor, batch_size: int | None = None,
-              **condition: Any) -> torch.Tensor:
+    def sample_batch(self, G: nn.Module, n: int, gen: torch.Generator, *,
+                     source: torch.Tensor) -> torch.Tensor:
+        """A batch from its latents (or RGB images)."""
+        return G(source)
+
+    def score_batch(self, images: torch.Tensor) -> torch.Tensor:
         """The critic's score (higher = more real-looking)."""
-        D, out = self.nets["D"].eval(), []
-        batch_size = batch_size or self.cfg.batch_size
-        for s in range(0, len(images), batch_size):
-            with self.autocast():
-                out.append(D(images[s:s + batch_size].to(self.device)).float().cpu())
-        return torch.cat(out)
-
-
-class UnpairedSampler:
-    """Batches of real cubes (``image``) and, independently drawn, RGB images (``rgb``): the
-    unpaired data of the RGB-to-HS SHS-GAN. A pure function of ``(seed, step, k)`` like
-    :class:`hsilib.train.trainer.TensorSampler`; each side gets its own flips and rotations."""
-
-    def __init__(self, cubes: torch.Tensor, rgb: torch.Tensor, batch_size: int,
-                 seed: int = 0) -> None:
-        from ..train.trainer import TensorSampler
-
-        if rgb.dim() != 4 or rgb.shape[1] != 3 or rgb.shape[-2:] != cubes.shape[-2:]:
-            raise ValueError(f"rgb must be N x 3 x {cubes.shape[-2]} x {cubes.shape[-1]}, got "
-                             f"{tuple(rgb.shape)}")
-        self.cubes = TensorSampler(cubes, batch_size, seed)
-        self.rgb = TensorSampler(rgb, batch_size, seed + 1_000_003)
-        self.seed = seed
-
-    def __len__(self) -> int:
-        return len(self.cubes)
-
-    def batch(self, step: int, k: int = 0) -> dict[str, torch.Tensor]:
-        self.cubes.seed, self.rgb.seed = self.seed, self.seed + 1_000_003
-        return {"image": self.cubes.batch(step, k)["image"],
-                "rgb": self.rgb.batch(step, k)["image"]}
+        return self.nets["D"](images)
 
 
 def n_parameters(objective: Objective) -> dict[str, int]:
-    """Trainable parameters per network of an objective."""
-    return {name: sum(p.numel() for p in net.parameters()) for name, net in
-            objective.nets.items()}
+    """Parameters per network of an objective (:func:`hsilib.models.layers.count_parameters`)."""
+    return {name: count_parameters(net) for name, net in objective.nets.items()}
 
 
 registry.register("shsgan", config.ShsGANConfig, ShsGANObjective)

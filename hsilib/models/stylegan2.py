@@ -1,4 +1,4 @@
-"""StyleGAN2-ADA for hyperspectral cubes (any band count, 32 to 256 pixels), SeFa and inversion.
+"""StyleGAN2-ADA for hyperspectral cubes (any band count, 32 to 256 pixels).
 
 Karras et al., "Analyzing and Improving the Image Quality of StyleGAN" (CVPR 2020) and "Training
 Generative Adversarial Networks with Limited Data" (NeurIPS 2020, ADA: :mod:`hsilib.models.ada`).
@@ -25,13 +25,11 @@ Generative Adversarial Networks with Limited Data" (NeurIPS 2020, ADA: :mod:`hsi
 
 Upsampling and downsampling use bilinear / average-pool resampling instead of the published FIR
 filters (simpler; the same structure). Widths: ``min(channel_max, channel_base // resolution)``.
+The equalised-learning-rate layers are :class:`hsilib.models.layers.EqualLinear` and
+:class:`~hsilib.models.layers.EqualConv2d`.
 
-Two tools read the trained generator without labels:
-
-- :func:`sefa_directions` (Shen & Zhou, "Closed-Form Factorization of Latent Semantics in GANs",
-  CVPR 2021): the top eigenvectors of ``A^T A`` for the style-modulation weights ``A`` of the first
-  layer(s) are the directions in W that change those layers' styles most;
-- :func:`project`: optimisation-based inversion of real images into W or W+.
+Two tools that read the trained generator without labels, SeFa directions and inversion into
+W / W+, live in :mod:`hsilib.models.stylegan2_edit`.
 
 Introduced in notebook 03 (``notebooks/03_fastgan.ipynb``, the StyleGAN2-ADA part)::
 
@@ -45,7 +43,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -53,66 +50,22 @@ from torch import nn
 from .. import config
 from . import registry
 from .ada import AdaptiveAugment
-from .objective import Objective, Step, seeded
-
-SIZES = (32, 64, 128, 256)
-SQRT2 = math.sqrt(2.0)
-
-
-def _check_size(image_size: int) -> None:
-    if image_size not in SIZES:
-        raise ValueError(f"image_size must be one of {SIZES}, got {image_size}")
+from .layers import SQRT2, EqualConv2d, EqualLinear, check_size
+from .losses import r1_penalty
+from .objective import Objective, Step
 
 
-def channels(resolution: int, channel_base: int, channel_max: int) -> int:
-    """Feature maps at ``resolution``: ``min(channel_max, channel_base // resolution)``, >= 1."""
-    return max(1, min(channel_max, channel_base // resolution))
+def channels(image_size: int, channel_base: int, channel_max: int) -> dict[int, int]:
+    """Feature maps per resolution from 4 to ``image_size``: ``min(channel_max, channel_base //
+    resolution)``, at least 1."""
+    return {r: max(1, min(channel_max, channel_base // r))
+            for r in (2 ** i for i in range(2, int(math.log2(image_size)) + 1))}
 
 
 def n_ws(image_size: int) -> int:
     """Number of per-layer latents: two convolutions per resolution from 8 up, one at 4, and
     the last ``to_bands`` (``2 log2(S) - 2``, as published)."""
     return 2 * int(math.log2(image_size)) - 2
-
-
-# --------------------------------------------------------------------------------------------
-# Equalised-learning-rate layers
-# --------------------------------------------------------------------------------------------
-class EqualLinear(nn.Module):
-    """Fully connected layer with equalised learning rate: ``y = x (W * g)^T + b * lr_mul``,
-    ``g = lr_mul / sqrt(fan_in)``, ``W ~ N(0, 1 / lr_mul^2)``; ``activate``: leaky ReLU x sqrt 2."""
-
-    def __init__(self, c_in: int, c_out: int, *, bias_init: float = 0.0, lr_mul: float = 1.0,
-                 activate: bool = False) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(c_out, c_in) / lr_mul)
-        self.bias = nn.Parameter(torch.full((c_out,), float(bias_init) / lr_mul))
-        self.gain, self.lr_mul, self.activate = lr_mul / math.sqrt(c_in), lr_mul, activate
-
-    def effective_weight(self) -> torch.Tensor:
-        return self.weight * self.gain
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.linear(x, self.effective_weight(), self.bias * self.lr_mul)
-        return F.leaky_relu(y, 0.2) * SQRT2 if self.activate else y
-
-
-class EqualConv2d(nn.Module):
-    """Convolution with equalised learning rate (weights N(0, 1), scaled by 1 / sqrt(fan_in))."""
-
-    def __init__(self, c_in: int, c_out: int, kernel: int, *, bias: bool = True,
-                 activate: bool = False, down: bool = False) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(c_out, c_in, kernel, kernel))
-        self.bias = nn.Parameter(torch.zeros(c_out)) if bias else None
-        self.gain, self.pad = 1 / math.sqrt(c_in * kernel * kernel), kernel // 2
-        self.activate, self.down = activate, down
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.conv2d(x, self.weight * self.gain, self.bias, padding=self.pad)
-        if self.down:
-            y = F.avg_pool2d(y, 2)
-        return F.leaky_relu(y, 0.2) * SQRT2 if self.activate else y
 
 
 # --------------------------------------------------------------------------------------------
@@ -232,11 +185,10 @@ class Generator(nn.Module):
                  w_dim: int = 512, mapping_layers: int = 8, channel_base: int = 16384,
                  channel_max: int = 512, mapping_lr_mul: float = 0.01) -> None:
         super().__init__()
-        _check_size(image_size)
+        check_size(image_size)
         self.image_size, self.n_bands, self.z_dim, self.w_dim = image_size, n_bands, z_dim, w_dim
         self.n_ws = n_ws(image_size)
-        ch = {r: channels(r, channel_base, channel_max) for r in (2 ** i for i in range(
-            2, int(math.log2(image_size)) + 1))}
+        ch = channels(image_size, channel_base, channel_max)
         self.mapping = MappingNetwork(z_dim, w_dim, mapping_layers, mapping_lr_mul)
         self.const = nn.Parameter(torch.randn(1, ch[4], 4, 4))
         self.conv_4 = StyleLayer(ch[4], ch[4], w_dim)
@@ -331,10 +283,9 @@ class Discriminator(nn.Module):
     def __init__(self, image_size: int = 256, n_bands: int = 16, channel_base: int = 16384,
                  channel_max: int = 512, mbstd_group: int = 4) -> None:
         super().__init__()
-        _check_size(image_size)
+        check_size(image_size)
         self.image_size, self.mbstd_group = image_size, mbstd_group
-        ch = {r: channels(r, channel_base, channel_max) for r in (2 ** i for i in range(
-            2, int(math.log2(image_size)) + 1))}
+        ch = channels(image_size, channel_base, channel_max)
         self.from_bands = EqualConv2d(n_bands, ch[image_size], 1, activate=True)
         self.resolutions = [r for r in sorted(ch, reverse=True) if r > 4]
         for r in self.resolutions:
@@ -349,16 +300,6 @@ class Discriminator(nn.Module):
             x = getattr(self, f"block_{r}")(x)
         x = self.conv(minibatch_std(x, self.mbstd_group))
         return self.out(self.fc(x.flatten(1))).squeeze(1)
-
-
-# --------------------------------------------------------------------------------------------
-# Regularisers
-# --------------------------------------------------------------------------------------------
-def r1_penalty(real: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """``E_x ||grad_x D(x)||^2`` over the batch (``real`` must require grad; ``logits`` = D(real),
-    one per image). Differentiable (create_graph) so it trains D."""
-    (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
-    return grad.square().flatten(1).sum(1).mean()
 
 
 # --------------------------------------------------------------------------------------------
@@ -378,6 +319,7 @@ class StyleGAN2Objective(Objective):
 
     family = "stylegan2"
     ema_nets = ("G",)
+    optimizer_nets = {"G": ("G",), "D": ("D",)}
 
     def __init__(self, cfg: config.StyleGAN2Config) -> None:
         G = Generator(cfg.image_size, cfg.n_bands, cfg.z_dim, cfg.w_dim, cfg.mapping_layers,
@@ -387,14 +329,15 @@ class StyleGAN2Objective(Objective):
         ada = AdaptiveAugment(cfg.ada_target, cfg.ada_interval, cfg.ada_kimg, cfg.ada_ops)
         super().__init__(cfg, {"G": G, "D": D, "ada": ada})
 
-    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        cfg, out = self.cfg, {}
-        for name, every, on in (("G", cfg.pl_every, cfg.pl_weight > 0),
-                                ("D", cfg.r1_every, cfg.r1_gamma > 0)):
-            c = every / (every + 1) if on else 1.0
-            out[name] = torch.optim.Adam(self.nets[name].parameters(), lr=cfg.lr * c,
-                                         betas=(cfg.betas[0] ** c, cfg.betas[1] ** c), eps=1e-8)
-        return out
+    def optimizer_options(self, name: str) -> dict[str, Any]:
+        """Lazy regularisation (path length for G every ``pl_every`` steps, R1 for D every
+        ``r1_every``): the rate and betas of a regularised network's Adam are rescaled by
+        ``c = every / (every + 1)``, ``lr * c`` and ``betas ** c``, as published."""
+        cfg = self.cfg
+        every, on = {"G": (cfg.pl_every, cfg.pl_weight > 0),
+                     "D": (cfg.r1_every, cfg.r1_gamma > 0)}[name]
+        c = every / (every + 1) if on else 1.0
+        return {"lr": cfg.lr * c, "betas": (cfg.betas[0] ** c, cfg.betas[1] ** c), "eps": 1e-8}
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         return self.nets["ada"](x)
@@ -416,25 +359,37 @@ class StyleGAN2Objective(Objective):
         loss = F.softplus(-self.nets["D"](self.augment(fake))).mean()
         return loss, {"g_loss": loss.item()}
 
-    def r1_loss(self, real: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        x = self.augment(real).detach().requires_grad_(True)
-        penalty = r1_penalty(x, self.nets["D"](x))
-        return self.cfg.r1_gamma / 2 * penalty * self.cfg.r1_every, {"r1": penalty.item()}
+    def r1_update(self, step: Step, real: torch.Tensor) -> dict[str, float]:
+        """Lazy R1: every ``r1_every`` steps one more D update with ``gamma / 2 * r1_every *
+        E||grad D(aug(x_real))||^2``."""
+        cfg = self.cfg
+        if cfg.r1_gamma <= 0 or step.index % cfg.r1_every:
+            return {}
+        with step.autocast():
+            x = self.augment(real).detach().requires_grad_(True)
+            penalty = r1_penalty(x, self.nets["D"](x))
+        step.update("D", cfg.r1_gamma / 2 * penalty * cfg.r1_every)
+        return {"r1": penalty.item()}
 
-    def pl_loss(self, batch_size: int) -> tuple[torch.Tensor, dict[str, float]]:
-        """Path-length regulariser: ``(||J_w^T y|| - a)^2`` with ``y`` random image-space
-        directions scaled by 1 / sqrt(pixels), ``a`` the running mean of the lengths."""
+    def pl_update(self, step: Step, batch_size: int) -> dict[str, float]:
+        """Lazy path-length regulariser: every ``pl_every`` steps one more G update with
+        ``pl_weight * pl_every * (||J_w^T y|| - a)^2``, ``y`` random image-space directions
+        scaled by 1 / sqrt(pixels), ``a`` the running mean of the lengths."""
         G, cfg = self.nets["G"], self.cfg
-        n = max(1, batch_size // 2)
-        ws = G.ws(torch.randn(n, cfg.z_dim, device=self.device), mixing=cfg.style_mixing)
-        img = G.synthesis(ws)
-        y = torch.randn_like(img) / math.sqrt(img.shape[2] * img.shape[3])
-        (grad,) = torch.autograd.grad((img * y).sum(), ws, create_graph=True)
-        lengths = grad.square().sum(2).mean(1).sqrt()
-        with torch.no_grad():
-            G.pl_mean.lerp_(lengths.mean().detach(), 0.01)
-        penalty = (lengths - G.pl_mean).square().mean()
-        return penalty * cfg.pl_weight * cfg.pl_every, {"pl": penalty.item()}
+        if cfg.pl_weight <= 0 or step.index % cfg.pl_every:
+            return {}
+        with step.autocast():
+            ws = G.ws(torch.randn(max(1, batch_size // 2), cfg.z_dim, device=self.device),
+                      mixing=cfg.style_mixing)
+            img = G.synthesis(ws)
+            y = torch.randn_like(img) / math.sqrt(img.shape[2] * img.shape[3])
+            (grad,) = torch.autograd.grad((img * y).sum(), ws, create_graph=True)
+            lengths = grad.square().sum(2).mean(1).sqrt()
+            with torch.no_grad():
+                G.pl_mean.lerp_(lengths.mean().detach(), 0.01)
+            penalty = (lengths - G.pl_mean).square().mean()
+        step.update("G", penalty * cfg.pl_weight * cfg.pl_every)
+        return {"pl": penalty.item()}
 
     def train_step(self, step: Step) -> dict[str, float]:
         G, D, ada, cfg = self.nets["G"], self.nets["D"], self.nets["ada"], self.cfg
@@ -449,11 +404,7 @@ class StyleGAN2Objective(Objective):
         step.update("D", loss_d)
         ada.accumulate(logits_real)
         logs |= logs_d
-        if cfg.r1_gamma > 0 and step.index % cfg.r1_every == 0:
-            with step.autocast():
-                loss_r1, logs_r1 = self.r1_loss(real)
-            step.update("D", loss_r1)
-            logs |= logs_r1
+        logs |= self.r1_update(step, real)
         G.requires_grad_(True)
         D.requires_grad_(False)
         with step.autocast():
@@ -461,11 +412,7 @@ class StyleGAN2Objective(Objective):
             loss_g, logs_g = self.g_loss(fake)
         step.update("G", loss_g)
         logs |= logs_g
-        if cfg.pl_weight > 0 and step.index % cfg.pl_every == 0:
-            with step.autocast():
-                loss_pl, logs_pl = self.pl_loss(b)
-            step.update("G", loss_pl)
-            logs |= logs_pl
+        logs |= self.pl_update(step, b)
         D.requires_grad_(True)
         ada.adjust(b)
         logs["ada_p"] = float(ada.p)
@@ -473,163 +420,22 @@ class StyleGAN2Objective(Objective):
             logs["ada_rt"] = float(ada.r_t)
         return logs
 
-    @torch.no_grad()
-    def sample(self, n: int, *, seed: int, batch_size: int | None = None, ema: bool = True,
-               truncation: float = 1.0, **condition: Any) -> torch.Tensor:
-        """``n`` images in [-1, 1] (clamped; CPU float32) from latents drawn with ``seed``, from
-        the EMA generator by default; noise inputs are seeded too, so the images depend on
-        ``seed`` and ``batch_size`` (default the config's)."""
-        if condition:
-            raise TypeError(f"StyleGAN2 is unconditional; got conditions {sorted(condition)}")
-        G, out = self.net("G", ema).eval(), []
-        batch_size = batch_size or self.cfg.batch_size
-        with seeded(seed, self.device) as gen, self.autocast():
-            for start in range(0, n, batch_size):
-                z = torch.randn(min(batch_size, n - start), self.cfg.z_dim, generator=gen)
-                img = G(z.to(self.device), truncation=truncation)
-                out.append(img.float().clamp(-1, 1).cpu())
-        return torch.cat(out)
+    def sample_inputs(self, n: int, gen: torch.Generator, truncation: float = 1.0,
+                      **condition: Any) -> dict[str, Any]:
+        """``truncation`` < 1 pulls every ``w`` towards ``w_avg`` (no condition otherwise)."""
+        return self.condition(n, **condition) | {"truncation": truncation}
 
-    @torch.no_grad()
-    def score(self, images: torch.Tensor, batch_size: int | None = None,
-              **condition: Any) -> torch.Tensor:
-        """The discriminator's logit per image (higher = more real-looking), no augmentation.
-        Minibatch std makes a score depend on its batch: batches of ``batch_size``."""
-        D, out = self.nets["D"].eval(), []
-        batch_size = batch_size or self.cfg.batch_size
-        for start in range(0, len(images), batch_size):
-            with self.autocast():
-                out.append(D(images[start:start + batch_size].to(self.device)).float().cpu())
-        return torch.cat(out)
+    def sample_batch(self, G: nn.Module, n: int, gen: torch.Generator, *,
+                     truncation: float = 1.0) -> torch.Tensor:
+        """Latents drawn batch by batch from ``gen``, noise inputs from the seeded global
+        generator, so the images depend on ``seed`` and ``batch_size``; clamped to [-1, 1]."""
+        z = torch.randn(n, self.cfg.z_dim, generator=gen)
+        return G(z.to(self.device), truncation=truncation).float().clamp(-1, 1)
+
+    def score_batch(self, images: torch.Tensor) -> torch.Tensor:
+        """The discriminator's logit per image, no augmentation. Minibatch std makes a score
+        depend on its batch: the scores depend on ``batch_size``."""
+        return self.nets["D"](images)
 
 
 registry.register("stylegan2", config.StyleGAN2Config, StyleGAN2Objective)
-
-
-# --------------------------------------------------------------------------------------------
-# SeFa: closed-form latent directions
-# --------------------------------------------------------------------------------------------
-def style_weights(G: Generator, layers: tuple[int, ...] = (0,)) -> torch.Tensor:
-    """The style-modulation weights ``A`` (rows: style channels, columns: w_dim) of the
-    modulated convolutions ``layers`` (indices of :meth:`Generator.style_layers`), stacked."""
-    convs = G.style_layers()
-    bad = [i for i in layers if not 0 <= i < len(convs)]
-    if bad or not layers:
-        raise ValueError(f"layers must be indices in [0, {len(convs)}), got {layers}")
-    return torch.cat([convs[i].affine.effective_weight().detach() for i in layers]).cpu()
-
-
-def sefa(weight: torch.Tensor, k: int, normalize: bool = True
-         ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-``k`` eigenvectors (rows, unit norm) and eigenvalues of ``A^T A`` for ``weight`` =
-    ``A`` (C x w_dim), the directions ``n`` maximising ``||A n||`` (Shen & Zhou 2021). With
-    ``normalize`` each row of ``A`` is scaled to unit norm first (as SeFa does, so no style
-    channel dominates by scale). Signs: each direction's largest-magnitude entry is positive."""
-    a = weight.double()
-    if normalize:
-        a = a / a.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    if not 1 <= k <= a.shape[1]:
-        raise ValueError(f"k must be in [1, {a.shape[1]}], got {k}")
-    values, vectors = torch.linalg.eigh(a.T @ a)  # ascending
-    values, vectors = values.flip(0)[:k], vectors.flip(1)[:, :k].T
-    idx = vectors.abs().argmax(1)
-    vectors = vectors * torch.sign(vectors[torch.arange(k), idx])[:, None]
-    return vectors.float(), values.float()
-
-
-def sefa_directions(G: Generator, k: int = 5, layers: tuple[int, ...] = (0,)
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """SeFa directions of generator ``G`` from the style weights of ``layers`` (default the
-    first modulated convolution): (k x w_dim unit vectors, eigenvalues)."""
-    return sefa(style_weights(G, layers), k)
-
-
-@torch.no_grad()
-def w_spread(G: Generator, directions: torch.Tensor, n: int = 2000, seed: int = 0
-             ) -> torch.Tensor:
-    """Standard deviation of ``w`` (mapped from ``n`` seeded latents) along each direction:
-    the unit of a traversal (steps of ``alpha * sd``)."""
-    gen = torch.Generator().manual_seed(seed)
-    p = next(G.parameters())
-    w = G.mapping(torch.randn(n, G.z_dim, generator=gen).to(p.device)).cpu()
-    return (w @ directions.T).std(0)
-
-
-@torch.no_grad()
-def traverse(G: Generator, w: torch.Tensor, direction: torch.Tensor, alphas, *,
-             layers: tuple[int, ...] | None = None) -> torch.Tensor:
-    """Images (A x B x C x S x S, CPU) of latents ``w`` (B x w_dim, or B x n_ws x w_dim for
-    W+) moved by ``alpha * direction`` for each alpha, on every layer or only ``layers``;
-    noise off, so only the move changes the images."""
-    p = next(G.parameters())
-    ws = w[:, None].repeat(1, G.n_ws, 1) if w.dim() == 2 else w.clone()
-    ws = ws.to(p.device)
-    mask = torch.zeros(G.n_ws, 1, device=p.device)
-    mask[list(range(G.n_ws)) if layers is None else list(layers)] = 1
-    d = direction.to(p.device)
-    return torch.stack([G.synthesis(ws + float(a) * mask * d, noise="none").float().cpu()
-                        for a in alphas])
-
-
-# --------------------------------------------------------------------------------------------
-# Inversion
-# --------------------------------------------------------------------------------------------
-def project(G: Generator, targets: torch.Tensor, *, steps: int = 200, lr: float = 0.05,
-            space: str = "w", seed: int = 0, n_avg: int = 1000) -> dict[str, Any]:
-    """Find latents whose images match ``targets`` (B x C x S x S in [-1, 1]) by gradient
-    descent on the per-value mean squared error (noise inputs off).
-
-    Starts at ``w_avg`` (the mean of ``n_avg`` mapped latents drawn with ``seed``); ``space``
-    "w": one latent per image (B x w_dim), "w+": one per layer (B x n_ws x w_dim). Adam with
-    ``lr`` in units of the spread of w, cosine-decayed. Returns ``ws`` (B x n_ws x w_dim, CPU),
-    ``images`` (the reconstructions, CPU) and ``loss`` (per step, a list).
-    """
-    if space not in ("w", "w+"):
-        raise ValueError(f"space must be 'w' or 'w+', got {space!r}")
-    if targets.dim() != 4 or targets.shape[1:] != (G.n_bands, G.image_size, G.image_size):
-        raise ValueError(f"targets must be B x {G.n_bands} x {G.image_size} x {G.image_size}, "
-                         f"got {tuple(targets.shape)}")
-    p = next(G.parameters())
-    G = G.eval().requires_grad_(False)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        w_samples = G.mapping(torch.randn(n_avg, G.z_dim, generator=gen).to(p.device))
-        w_avg, w_std = w_samples.mean(0), w_samples.std(0).mean()
-    b = len(targets)
-    shape = (b, G.w_dim) if space == "w" else (b, G.n_ws, G.w_dim)
-    w = (w_avg.expand(shape) if space == "w" else w_avg.expand(shape)).clone().requires_grad_(True)
-    opt = torch.optim.Adam([w], lr=lr * float(w_std), betas=(0.9, 0.999))
-    target = targets.to(p.device, p.dtype)
-    losses = []
-    for i in range(steps):
-        for group in opt.param_groups:
-            group["lr"] = lr * float(w_std) * 0.5 * (1 + math.cos(math.pi * i / steps))
-        ws = w[:, None].expand(-1, G.n_ws, -1) if space == "w" else w
-        loss = F.mse_loss(G.synthesis(ws, noise="none"), target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    with torch.no_grad():
-        ws = (w[:, None].expand(-1, G.n_ws, -1) if space == "w" else w).detach()
-        images = G.synthesis(ws, noise="none").float().cpu()
-    return {"ws": ws.cpu(), "images": images, "loss": losses}
-
-
-def reconstruction_errors(reconstructed: np.ndarray | torch.Tensor,
-                          target: np.ndarray | torch.Tensor) -> dict[str, np.ndarray]:
-    """Per-band RMSE (B) and per-image mean spectral angle in radians (N) between two sets of
-    N x B x H x W images (reflectance: angles of normalised values are not spectral angles).
-    A pixel with a zero spectrum in either image is left out of the angle."""
-    a = torch.as_tensor(np.asarray(reconstructed), dtype=torch.float64)
-    t = torch.as_tensor(np.asarray(target), dtype=torch.float64)
-    if a.shape != t.shape or a.dim() != 4:
-        raise ValueError(f"need two N x B x H x W sets of equal shape, got {tuple(a.shape)} and "
-                         f"{tuple(t.shape)}")
-    rmse = (a - t).square().mean(dim=(0, 2, 3)).sqrt()
-    na, nt = a.norm(dim=1), t.norm(dim=1)
-    ok = (na > 0) & (nt > 0)
-    cos = ((a * t).sum(1) / (na * nt).clamp_min(1e-12)).clamp(-1, 1)
-    angle = torch.where(ok, torch.arccos(cos), torch.zeros_like(cos))
-    sam = (angle.flatten(1).sum(1) / ok.flatten(1).sum(1).clamp_min(1)).numpy()
-    return {"rmse_band": rmse.numpy(), "sam_image": sam}

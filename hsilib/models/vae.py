@@ -37,15 +37,10 @@ from torch import nn
 from .. import config
 from ..labels import LABELS
 from . import losses, registry
-from .objective import Objective, Step, seeded
+from .layers import check_size
+from .objective import Objective, Step
 
-SIZES = (32, 64, 128, 256)
 CLASSES = ("MM", "DN")  # the classes of a conditional VAE, in one-hot order
-
-
-def _check_size(image_size: int) -> None:
-    if image_size not in SIZES:
-        raise ValueError(f"image_size must be one of {SIZES}, got {image_size}")
 
 
 def widths(image_size: int, base: int) -> list[int]:
@@ -102,7 +97,7 @@ class Encoder(nn.Module):
     def __init__(self, image_size: int, n_bands: int, latent_dim: int, base: int,
                  n_classes: int = 0) -> None:
         super().__init__()
-        _check_size(image_size)
+        check_size(image_size)
         self.n_classes = n_classes
         w = widths(image_size, base)
         layers: list[nn.Module] = [nn.Conv2d(n_bands + n_classes, w[0], 3, 1, 1),
@@ -143,7 +138,7 @@ class Decoder(nn.Module):
     def __init__(self, image_size: int, n_bands: int, latent_dim: int, base: int,
                  n_classes: int = 0) -> None:
         super().__init__()
-        _check_size(image_size)
+        check_size(image_size)
         self.n_classes = n_classes
         w = widths(image_size, base)[::-1]  # 4 x 4 first
         self.c0 = w[0]
@@ -170,16 +165,14 @@ class VAEObjective(Objective):
 
     family = "vae"
     ema_nets = ("decoder",)
+    sampled_net = "decoder"
+    optimizer_nets = {"vae": ("encoder", "decoder")}
 
     def __init__(self, cfg: config.VAEConfig) -> None:
         k = len(CLASSES) if cfg.conditional else 0
         enc = Encoder(cfg.image_size, cfg.n_bands, cfg.latent_dim, cfg.base_width, k)
         dec = Decoder(cfg.image_size, cfg.n_bands, cfg.latent_dim, cfg.base_width, k)
         super().__init__(cfg, {"encoder": enc, "decoder": dec})
-
-    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        params = [p for net in self.nets.values() for p in net.parameters()]
-        return {"vae": torch.optim.Adam(params, lr=self.cfg.lr, betas=self.cfg.betas)}
 
     def onehot(self, n: int, cls: str | None = None, label: torch.Tensor | None = None
                ) -> torch.Tensor | None:
@@ -221,65 +214,49 @@ class VAEObjective(Objective):
         return {k: float(t[k].detach().mean()) for k in ("rec", "kl", "spec") if k in t} | {
             "loss": loss.item()}
 
-    @torch.no_grad()
     def reconstruct(self, images: torch.Tensor, *, cls: str | None = None,
                     batch_size: int | None = None, ema: bool = True
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Deterministic reconstructions (decoded posterior means) of ``images`` in [-1, 1], with
         the posterior means and log-variances; CPU float32."""
-        self.nets.eval()
-        out: list[tuple[torch.Tensor, ...]] = []
-        batch_size = batch_size or self.cfg.batch_size
-        for s in range(0, len(images), batch_size):
-            x = images[s:s + batch_size].to(self.device)
-            onehot = self.onehot(len(x), cls)
-            with self.autocast():
-                mu, logvar = self.nets["encoder"](x, onehot)
-                x_hat = self.net("decoder", ema)(mu, onehot)
-            out.append((x_hat.float().cpu(), mu.float().cpu(), logvar.float().cpu()))
-        return tuple(torch.cat(parts) for parts in zip(*out, strict=True))  # type: ignore[return-value]
+        dec = self.net("decoder", ema)
 
-    @torch.no_grad()
+        def run(x: torch.Tensor, onehot: torch.Tensor | None):
+            mu, logvar = self.nets["encoder"](x, onehot)
+            return dec(mu, onehot), mu, logvar
+
+        return self.map_batches(run, len(images), batch_size, x=images,
+                                **self.condition(len(images), cls))
+
     def decode(self, z: torch.Tensor, *, cls: str | None = None, ema: bool = True
                ) -> torch.Tensor:
-        """Images (CPU float32, [-1, 1]) of latent codes ``z`` (e.g. an interpolation path)."""
-        self.nets.eval()
-        with self.autocast():
-            x = self.net("decoder", ema)(z.to(self.device), self.onehot(len(z), cls))
-        return x.float().cpu()
+        """Images (CPU float32, [-1, 1]) of latent codes ``z`` (e.g. an interpolation path),
+        in one batch."""
+        dec = self.net("decoder", ema)
+        return self.map_batches(lambda z, onehot: dec(z, onehot), len(z), len(z), z=z,
+                                **self.condition(len(z), cls))
 
-    @torch.no_grad()
-    def sample(self, n: int, *, seed: int, batch_size: int | None = None, ema: bool = True,
-               cls: str | None = None, **condition: Any) -> torch.Tensor:
-        """``n`` images in [-1, 1] (CPU float32) decoded from ``z ~ N(0, I)`` drawn with
-        ``seed`` (the EMA decoder by default); ``cls`` (MM or DN) for a conditional VAE. The
-        decoder is in eval mode, so the images depend on the weights, ``seed``, ``cls`` only."""
+    # -- sampling and scoring -----------------------------------------------------------------
+    def condition(self, n: int, cls: str | None = None, **condition: Any) -> dict[str, Any]:
+        """``cls`` (MM or DN; a conditional VAE needs it) as the one-hot input of ``n``
+        images."""
         if condition:
             raise TypeError(f"the VAE takes only cls as a condition; got {sorted(condition)}")
-        dec, out = self.net("decoder", ema).eval(), []
-        batch_size = batch_size or self.cfg.batch_size
-        with seeded(seed, self.device) as gen:
-            z = torch.randn(n, self.cfg.latent_dim, generator=gen)
-        for s in range(0, n, batch_size):
-            zb = z[s:s + batch_size].to(self.device)
-            with self.autocast():
-                out.append(dec(zb, self.onehot(len(zb), cls)).float().cpu())
-        return torch.cat(out)
+        return {"onehot": self.onehot(n, cls)}
 
-    @torch.no_grad()
-    def score(self, images: torch.Tensor, batch_size: int | None = None,
-              cls: str | None = None, **condition: Any) -> torch.Tensor:
+    def sample_inputs(self, n: int, gen: torch.Generator, **condition: Any) -> dict[str, Any]:
+        """``z ~ N(0, I)`` for all ``n`` images in one draw: the decoder is in eval mode, so the
+        images depend on the weights, ``seed`` and ``cls`` only."""
+        return self.condition(n, **condition) | {
+            "z": torch.randn(n, self.cfg.latent_dim, generator=gen)}
+
+    def sample_batch(self, G: nn.Module, n: int, gen: torch.Generator, *, z: torch.Tensor,
+                     onehot: torch.Tensor | None) -> torch.Tensor:
+        return G(z, onehot)
+
+    def score_batch(self, images: torch.Tensor, onehot: torch.Tensor | None) -> torch.Tensor:
         """Minus the per-image loss at the posterior mean (higher = better explained)."""
-        if condition:
-            raise TypeError(f"the VAE takes only cls as a condition; got {sorted(condition)}")
-        self.nets.eval()
-        out, batch_size = [], batch_size or self.cfg.batch_size
-        for s in range(0, len(images), batch_size):
-            x = images[s:s + batch_size].to(self.device)
-            with self.autocast():
-                t = self.forward_terms(x, self.onehot(len(x), cls), sample=False, ema=True)
-            out.append(-t["loss"].float().cpu())
-        return torch.cat(out)
+        return -self.forward_terms(images, onehot, sample=False, ema=True)["loss"]
 
 
 registry.register("vae", config.VAEConfig, VAEObjective)

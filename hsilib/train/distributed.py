@@ -38,9 +38,10 @@ import torch
 import torch.distributed as dist
 
 from .. import config
+from ..data.samplers import TensorSampler
 from ..models import registry
 from ..models.objective import Objective
-from .trainer import TensorSampler, Trainer, check_images, set_rng_state, trainer_options
+from .trainer import Trainer, check_images, set_rng_state, trainer_options
 
 SEED_STRIDE = 7919  # rank r > 0 reseeds torch with seed + SEED_STRIDE * r
 
@@ -223,9 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="checkpoint file (resumed if it exists)")
     args = ap.parse_args(argv)
     cfg = config.resolve(args.profile, args.family)
-    steps = args.steps if args.steps is not None else cfg.steps
-    if steps < 1:
-        raise SystemExit(f"error: --steps must be >= 1, got {steps}")
+    if args.steps is not None and args.steps < 1:
+        raise SystemExit(f"error: --steps must be >= 1, got {args.steps}")
     run = run_paths(args.run, args.profile)
     norm = run.splits / "normalisation.json"
     if not norm.is_file():
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     if out.is_file():
         trainer.load(out)
-    trainer.fit(steps, checkpoint=out)
+    trainer.fit(args.steps, checkpoint=out)  # None: the config's steps
     if trainer.rank == 0:
         print(f"{out}: step {trainer.step} on {trainer.world_size} processes")
     if dist.is_initialized():

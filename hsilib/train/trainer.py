@@ -7,15 +7,15 @@ moving average (EMA) of the sampled networks, learning-rate schedules, mixed pre
 checkpoints, exact resume and logs::
 
     trainer = make_trainer(cfg, {"image": images}, seed=0, device="auto")   # any family
-    trainer.fit(cfg.steps, checkpoint=run.checkpoints / "fastgan_mm.pt")
+    trainer.fit(checkpoint=run.checkpoints / "fastgan_mm.pt")               # cfg.steps steps
     images = trainer.objective.sample(16, seed=0)
 
 Batches are dicts: ``image`` (N x C x H x W in [-1, 1]) and, as present, ``label``, ``mask``,
 ``rgb``. Resume is exact on the CPU: a checkpoint holds the objective (networks and EMA), the
 optimisers, the step, the logs and the random states of Python, NumPy and torch, and the
-sampler derives each step's batch from ``(seed, step, k)`` alone. Checkpoints record the
-family and the resolved config and load with ``weights_only=True``
-(:func:`hsilib.models.registry.load`).
+sampler (:mod:`hsilib.data.samplers`) derives each step's batch from ``(seed, step, k)``
+alone. Checkpoints record the family and the resolved config and load with
+``weights_only=True`` (:func:`hsilib.models.registry.load`).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 
 from .. import config
+from ..data.samplers import TensorSampler
 from ..models import registry
 from ..models.objective import Objective, Step
 from ..paths import atomic_path
@@ -37,66 +38,6 @@ from ..runtime import device as pick_device
 from ..runtime import progress
 
 CHECKPOINT_FORMAT = 2
-
-
-# --------------------------------------------------------------------------------------------
-# Data: a deterministic per-step sampler of dict batches
-# --------------------------------------------------------------------------------------------
-def flip_rotate(item: dict[str, torch.Tensor], rng: np.random.Generator) -> dict[str, torch.Tensor]:
-    """One random horizontal/vertical flip and 90-degree rotation (lesions have no
-    orientation), the same for every image-like entry of ``item`` (``image``, ``mask``,
-    ``rgb``: tensors with at least 2 dims, the last two spatial); labels pass unchanged.
-    Pure pixel permutations: spectra are never changed or mixed."""
-    flip_w, flip_h, turns = rng.random() < 0.5, rng.random() < 0.5, int(rng.integers(4))
-
-    def move(x: torch.Tensor) -> torch.Tensor:
-        if x.dim() < 2:
-            return x
-        x = x.flip(-1) if flip_w else x
-        x = x.flip(-2) if flip_h else x
-        return torch.rot90(x, turns, dims=(-2, -1))
-
-    return {k: move(v) for k, v in item.items()}
-
-
-class TensorSampler:
-    """Batches from in-memory tensors of equal length N, a pure function of ``(seed, step, k)``.
-
-    ``data`` maps names (``image``, ``label``, ``mask``, ``rgb``) to tensors whose first
-    dimension indexes the same N items; a bare tensor means ``{"image": tensor}``. Because no
-    iterator state exists, resuming at step t gives the batch an uninterrupted run would have
-    seen. ``augment(item, rng)`` (default :func:`flip_rotate`; None for none) runs per item with
-    the step's NumPy generator.
-    """
-
-    def __init__(self, data: Mapping[str, torch.Tensor] | torch.Tensor, batch_size: int,
-                 seed: int = 0, augment: Callable | None = flip_rotate) -> None:
-        data = {"image": data} if isinstance(data, torch.Tensor) else dict(data)
-        image = data.get("image")
-        if image is None or image.dim() != 4 or len(image) == 0:
-            raise ValueError("data['image'] must be a non-empty N x C x H x W tensor, got "
-                             f"{None if image is None else tuple(image.shape)}")
-        bad = [k for k, v in data.items() if len(v) != len(image)]
-        if bad:
-            raise ValueError(f"data entries {bad} do not have {len(image)} items like 'image'")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.data, self.batch_size, self.seed, self.augment = data, batch_size, seed, augment
-
-    def __len__(self) -> int:
-        return len(self.data["image"])
-
-    def batch(self, step: int, k: int = 0) -> dict[str, torch.Tensor]:
-        """The ``k``-th batch of step ``step`` (k > 0 for extra critic updates)."""
-        rng = np.random.default_rng([self.seed, step, k])
-        idx = torch.as_tensor(rng.choice(len(self), self.batch_size,
-                                         replace=len(self) < self.batch_size))
-        batch = {name: v[idx] for name, v in self.data.items()}
-        if self.augment is None:
-            return batch
-        items = [self.augment({n: v[i] for n, v in batch.items()}, rng)
-                 for i in range(self.batch_size)]
-        return {n: torch.stack([it[n] for it in items]) for n in batch}
 
 
 # --------------------------------------------------------------------------------------------
@@ -149,14 +90,15 @@ def linear_decay(total: int, start: int) -> Callable[[int], float]:
 class Trainer:
     """Runs an :class:`~hsilib.models.objective.Objective` on batches from ``sampler``.
 
-    Arguments: ``sampler`` with ``batch(step, k)`` (e.g. :class:`TensorSampler`);
-    ``ema_decay`` of the objective's ``ema_nets``; ``lr_schedule(step) -> factor`` multiplying
-    every optimiser's initial rate (a pure function of the step, so resume needs no state);
-    ``amp`` (bf16 autocast + channels_last, used only on CUDA); the intervals ``log_every``
-    (progress bar: every logged key), ``sample_every`` (``on_sample(step, images)`` with EMA
-    samples of a fixed seed), ``eval_every`` (``on_eval(step, objective) -> dict``, kept in
-    ``evals``) and ``checkpoint_every``. ``data_ids``: the ids of the training images, kept in
-    every checkpoint so that :func:`hsilib.study.audit.audit_generators` can show that no validation
+    Arguments: ``sampler`` with ``batch(step, k)`` (e.g.
+    :class:`~hsilib.data.samplers.TensorSampler`); ``ema_decay`` of the objective's
+    ``ema_nets``; ``lr_schedule(step) -> factor`` multiplying every optimiser's initial rate (a
+    pure function of the step, so resume needs no state); ``amp`` (bf16 autocast +
+    channels_last, used only on CUDA); the intervals ``log_every`` (progress bar: every logged
+    key), ``sample_every`` (``on_sample(step, images)`` with EMA samples of a fixed seed),
+    ``eval_every`` (``on_eval(step, objective) -> dict``, kept in ``evals``) and
+    ``checkpoint_every``. ``data_ids``: the ids of the training images, kept in every
+    checkpoint so that :func:`hsilib.study.audit.audit_generators` can show that no validation
     or test crop trained the generator.
     """
 
@@ -232,14 +174,18 @@ class Trainer:
         return logs
 
     # -- the loop ---------------------------------------------------------------------------
-    def fit(self, steps: int, checkpoint: str | Path | None = None,
+    def fit(self, steps: int | None = None, checkpoint: str | Path | None = None,
             snapshot_steps: Sequence[int] = ()) -> pd.DataFrame:
-        """Train until ``self.step == steps`` (resumes from the current step); returns history.
+        """Train until ``self.step == steps`` (default: the config's ``steps``; resumes from the
+        current step); returns the history.
 
         Writes ``checkpoint`` every ``checkpoint_every`` steps and at the end; at each step of
         ``snapshot_steps`` reached on the way it also keeps a copy that is never overwritten,
         :func:`snapshot_path` (states along training, read by notebook 08).
         """
+        steps = self.objective.cfg.steps if steps is None else steps
+        if steps < 0:
+            raise ValueError(f"steps must be >= 0, got {steps}")
         snapshots = {int(s) for s in snapshot_steps}
         if self.step >= steps:  # nothing left to do (e.g. a snapshot step equal to the end)
             if checkpoint:
@@ -333,7 +279,8 @@ def snapshot_path(checkpoint: str | Path, step: int) -> Path:
 
 def make_trainer(cfg: config.GeneratorConfig, data: Mapping[str, torch.Tensor] | torch.Tensor,
                  *, seed: int = 0, device: Any = "auto", **kwargs: Any) -> Trainer:
-    """A :class:`Trainer` for any registered family on ``data`` (see :class:`TensorSampler`).
+    """A :class:`Trainer` for any registered family on ``data`` (see
+    :class:`~hsilib.data.samplers.TensorSampler`).
 
     The objective comes from :func:`hsilib.models.registry.build` (initial weights from
     ``seed``); the batch size, EMA decay, AMP and intervals from ``cfg``; extra keyword

@@ -7,9 +7,10 @@ import torch
 import torch.nn.functional as F
 
 from hsilib import config
+from hsilib.data.samplers import TensorSampler
 from hsilib.models import registry
 from hsilib.models.classic import ClassicGANObjective
-from hsilib.train.trainer import TensorSampler, Trainer
+from hsilib.train.trainer import Trainer
 
 
 def _cfg(variant, **kw):

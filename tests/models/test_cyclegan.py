@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from hsilib import config
+from hsilib.data.samplers import UnpairedSampler
 from hsilib.models import cyclegan, registry
 from hsilib.train.trainer import Trainer, linear_decay
 
@@ -17,8 +18,8 @@ def _trainer(tmp_path=None, n_cubes=6, n_rgb=9):
     cfg = config.resolve("smoke", "cyclegan", **BAND_RANGE)
     s = cfg.image_size
     g = torch.Generator().manual_seed(0)
-    sampler = cyclegan.UnpairedSampler(torch.rand(n_cubes, 16, s, s, generator=g) * 2 - 1,
-                                       torch.rand(n_rgb, 3, s, s, generator=g), cfg.batch_size)
+    sampler = UnpairedSampler(torch.rand(n_cubes, 16, s, s, generator=g) * 2 - 1,
+                              torch.rand(n_rgb, 3, s, s, generator=g), cfg.batch_size)
     return cfg, Trainer(registry.build(cfg, seed=0), sampler, ema_decay=0.0, amp=False,
                         lr_schedule=linear_decay(cfg.steps, cfg.decay_start), device="cpu")
 

@@ -124,8 +124,9 @@ class ConcatSampler:
 def test_two_gloo_processes_match_one_process_on_the_concatenated_batch(setup):
     from affine_family import AffineConfig
 
+    from hsilib.data.samplers import TensorSampler
     from hsilib.models import registry
-    from hsilib.train.trainer import TensorSampler, Trainer
+    from hsilib.train.trainer import Trainer
 
     tmp_path, data = setup
     torchrun(tmp_path, f"2:{tmp_path / 'part.pt'}", f"5:{tmp_path / 'ddp.pt'}")

@@ -1,9 +1,10 @@
 """A new generator family needs only its own file: this one lives entirely in this test.
 
 It registers a tiny critic-based family (two critic updates per generator update, no EMA of the
-critic), then trains it, resumes it exactly, exports it through ``synth`` with critic filtering,
-and records its evaluation in the generator-results table, all through the project's generic
-machinery.
+critic) that declares its optimisers and writes one batch of samples and of scores, then trains
+it, resumes it exactly, exports it through ``synth`` with critic filtering, and records its
+evaluation in the generator-results table, all through the project's generic machinery (the
+base class batches, seeds and concatenates).
 """
 
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from hsilib import config
 from hsilib.data.datasets import BandNormaliser, CropDataset, read_index
 from hsilib.metrics import protocol
 from hsilib.models import registry
-from hsilib.models.objective import Objective, Step, mean_logs, seeded
+from hsilib.models.objective import Objective, Step, mean_logs
 from hsilib.synth import export_synthetic
 from hsilib.train.trainer import make_trainer
 
@@ -31,6 +32,8 @@ class TinyConfig(config.GeneratorConfig):
 
     image_size: int = SIZE
     batch_size: int = 4
+    lr: float = 1e-2
+    betas: tuple[float, float] = (0.9, 0.999)
     n_critic: int = 2
 
 
@@ -39,42 +42,31 @@ class TinyObjective(Objective):
 
     family = "tiny"
     ema_nets = ("G",)
+    optimizer_nets = {"G": ("G",), "D": ("D",)}
 
     def __init__(self, cfg: TinyConfig) -> None:
         G = nn.ParameterDict({"mean": nn.Parameter(torch.zeros(1, BANDS, SIZE, SIZE)),
                               "scale": nn.Parameter(torch.ones(1))})
         super().__init__(cfg, {"G": G, "D": nn.Linear(BANDS, 1)})
 
-    def configure_optimizers(self):
-        return {n: torch.optim.Adam(self.nets[n].parameters(), lr=1e-2) for n in ("G", "D")}
-
-    def _generate(self, G, n, gen=None):
+    def sample_batch(self, G, n, gen=None):
         noise = torch.randn(n, BANDS, SIZE, SIZE, generator=gen)
         return torch.tanh(G["mean"] + G["scale"] * noise)
 
-    def _critic(self, x):
-        return self.nets["D"](x.mean((2, 3))).squeeze(1)
+    def score_batch(self, images):
+        return self.nets["D"](images.mean((2, 3))).squeeze(1)
 
     def train_step(self, step: Step) -> dict[str, float]:
         logs = []
         for k in range(self.cfg.n_critic):
             real = step.batch(k)["image"]
-            fake = self._generate(self.nets["G"], len(real)).detach()
-            loss = self._critic(fake).mean() - self._critic(real).mean()
+            fake = self.sample_batch(self.nets["G"], len(real)).detach()
+            loss = self.score_batch(fake).mean() - self.score_batch(real).mean()
             step.update("D", loss)
             logs.append({"d_loss": loss.item()})
-        loss_g = -self._critic(self._generate(self.nets["G"], len(real))).mean()
+        loss_g = -self.score_batch(self.sample_batch(self.nets["G"], len(real))).mean()
         step.update("G", loss_g)
         return mean_logs(logs) | {"g_loss": loss_g.item()}
-
-    @torch.no_grad()
-    def sample(self, n, *, seed, batch_size=None, ema=True, **condition):
-        with seeded(seed, self.device) as gen:
-            return self._generate(self.net("G", ema), n, gen)
-
-    @torch.no_grad()
-    def score(self, images, **condition):
-        return self._critic(images)
 
 
 registry.register("tiny", TinyConfig, TinyObjective)
@@ -95,6 +87,7 @@ def test_tiny_family_trains_resumes_exports_and_is_recorded(tmp_path):
     cfg = TinyConfig()
     trainer = make_trainer(cfg, _images(), seed=0, device="cpu")
     assert set(trainer.optimizers) == {"G", "D"} and trainer.desc == "tiny"
+    assert trainer.optimizers["D"].param_groups[0]["lr"] == 1e-2
     trainer.fit(2, checkpoint=tmp_path / "tiny.pt")
     trainer.fit(4)
     # resume: a fresh run (other weights, other global state) continues bit-identically

@@ -11,7 +11,7 @@ from hsilib import config
 from hsilib.models import registry
 from hsilib.models.fastgan import FastGANObjective
 from hsilib.runtime import seed_everything
-from hsilib.train.trainer import TensorSampler, flip_rotate, linear_decay, make_trainer
+from hsilib.train.trainer import linear_decay, make_trainer
 
 
 def _images(n=10, size=32):
@@ -74,6 +74,17 @@ def test_resume_reproduces_the_next_step_exactly(tmp_path):
     ck = torch.load(tmp_path / "ck.pt", weights_only=True)  # plain tensors and containers only
     assert ck["family"] == "fastgan"
     assert config.from_dict(config.FastGANConfig, ck["config"]) == _cfg()
+
+
+def test_fit_trains_for_the_configs_steps_by_default():
+    t = _trainer()
+    assert t.objective.cfg.steps == 3
+    t.fit()
+    assert t.step == 3 and len(t.history) == 3
+    t.fit()  # already there: nothing more
+    assert t.step == 3
+    with pytest.raises(ValueError, match="steps must be >= 0"):
+        t.fit(-1)
 
 
 def test_resume_refuses_another_config(tmp_path):
@@ -146,40 +157,6 @@ def test_learning_rate_schedule_is_applied_per_step():
 def test_make_trainer_checks_the_image_shape():
     with pytest.raises(ValueError, match=r"asks for \(16, 32, 32\)"):
         make_trainer(_cfg(), _images(size=16), device="cpu")
-
-
-def test_sampler_is_a_pure_function_of_seed_and_step():
-    imgs = _images(5)
-    s = TensorSampler(imgs, 4, seed=3)
-    assert torch.equal(s.batch(10)["image"], s.batch(10)["image"])
-    assert not torch.equal(s.batch(10)["image"], s.batch(11)["image"])
-    assert not torch.equal(s.batch(10, k=0)["image"], s.batch(10, k=1)["image"])
-    with pytest.raises(ValueError, match="N x C x H x W"):
-        TensorSampler(imgs[0], 4)
-    with pytest.raises(ValueError, match=r"\['label'\]"):
-        TensorSampler({"image": imgs, "label": torch.zeros(4)}, 4)
-
-
-def test_dict_batches_move_masks_with_their_images():
-    imgs = _images(6, size=8)
-    masks = (imgs[:, 0] > 0).float()  # a mask that is a function of the image's band 0
-    labels = torch.arange(6)
-    s = TensorSampler({"image": imgs, "mask": masks, "label": labels}, 5, seed=0)
-    for step in range(5):
-        b = s.batch(step)
-        assert torch.equal(b["mask"], (b["image"][:, 0] > 0).float())  # same flips and turns
-        for img, lab in zip(b["image"], b["label"], strict=True):  # labels follow their images
-            src = imgs[lab]
-            assert torch.equal(torch.sort(img.flatten()).values, torch.sort(src.flatten()).values)
-
-
-def test_flip_rotate_only_permutes_pixels():
-    x = torch.rand(16, 8, 8)
-    y = flip_rotate({"image": x, "label": torch.tensor(1)}, np.random.default_rng(0))
-    assert y["label"] == 1
-    sa, sb = x.flatten(1).T, y["image"].flatten(1).T
-    assert torch.equal(sa[torch.argsort(sa[:, 0])], sb[torch.argsort(sb[:, 0])])
-
 
 
 def test_registry_refuses_unknown_families_configs_and_files(tmp_path):
