@@ -724,6 +724,81 @@ class CorrelationStudyConfig:
 
 
 # --------------------------------------------------------------------------------------------
+# 09 explainability
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ExplainStudyConfig:
+    """What notebook 09 does: attributions of the melanoma classifiers, 16 bands vs RGB, and
+    whether synthetic lesions keep the cues.
+
+    Four input variants of the same crops (16 bands, their CIE sRGB rendering, the band-mean
+    grey image and ``n_select`` bands chosen greedily on VALIDATION attributions) each train the
+    classifier of ``ClassifierConfig`` (``epochs`` replaces its epochs when set) once per seed of
+    ``seeds``, on notebook 01's split, with notebook 06's protocol (threshold by
+    ``threshold_rule`` on validation, test touched once, ``n_boot`` cluster-bootstrap resamples
+    over test source images). The 16-band classifiers of the first ``attribution_seeds`` seeds
+    (None: all) are explained by ``methods`` (captum: IG with ``ig_steps`` points from the
+    ``baseline`` image, Guided Grad-CAM / Grad-CAM, band x region ablation; occlusion maps with
+    ``occlusion_window`` px squares) on ``n_per_class`` test crops per class (None: all);
+    ``n_sanity`` of them also after randomising the weights. The synthetic part compares, per
+    generator family and class, ``n_synthetic`` synthetic crops with at most ``n_real`` real
+    training crops and every validation crop of the class (``distance_method``; value and floor
+    averaged over ``n_repeats`` subsamples); ``families`` restricts it (None: every family
+    found under ``artifacts/synthetic/``).
+    """
+
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # classifier seeds of every input variant
+    attribution_seeds: int | None = None  # explain the first this many seeds (None: all)
+    epochs: int | None = None  # classifier epochs of the variants (None: ClassifierConfig's)
+    methods: tuple[Literal["ig", "gradcam", "ablation"], ...] = ("ig", "gradcam", "ablation")
+    ig_steps: int = 64  # Integrated Gradients: points on the path from the baseline
+    baseline: Literal["mean", "zero"] = "mean"  # mean: the training crops' mean spectrum
+    n_per_class: int | None = None  # test crops per class explained (None: all)
+    n_sanity: int = 40  # test crops of the model-randomisation check
+    n_select: int = 3  # bands of the reduced variant, chosen on validation attributions
+    select_method: Literal["ig", "gradcam", "ablation"] = "ig"
+    n_synthetic: int = 100  # synthetic crops per generator family and class
+    n_real: int | None = None  # real training crops per class in that comparison (None: all)
+    families: tuple[str, ...] | None = None  # generator families compared (None: all found)
+    distance_method: Literal["ig", "gradcam", "ablation"] = "ig"
+    occlusion_window: int = 28  # side of the occlusion squares (px; 1/8 of a 224 px crop)
+    n_show: int = 4  # test crops shown in the attribution-map figure
+    n_repeats: int = 5  # subsamples that value and floor of the task-aware distance average
+    n_boot: int = 2000  # cluster-bootstrap resamples (source images) for every interval
+    threshold_rule: Literal["youden", "f1", "fixed"] = "youden"  # chosen on validation
+
+    DELTAS: ClassVar[Deltas] = {
+        # measured on the shared 2-core machine (see notebook 09's budget note): ~5 s per
+        # classifier run at 64 px, IG with 16 points ~0.06 s per crop and seed, ablation of
+        # 32 groups ~0.09 s: four variants x 3 seeds, two seeds explained, 30 synthetic crops
+        # per family and class aim at about 3 minutes on 2 idle cores
+        "quick": dict(seeds=(0, 1, 2), attribution_seeds=2, ig_steps=16, n_sanity=16,
+                      n_synthetic=30, n_real=60, occlusion_window=8, n_repeats=3, n_boot=500),
+        "smoke": dict(seeds=(0, 1), attribution_seeds=1, ig_steps=4, n_per_class=4,
+                      n_sanity=4, n_synthetic=4, n_real=6, occlusion_window=4, n_show=2,
+                      n_repeats=2, n_boot=50),
+    }
+
+    def __post_init__(self) -> None:
+        _check_choices(self)
+        if not self.seeds:
+            raise ConfigError("ExplainStudyConfig.seeds: give at least one seed")
+        if self.attribution_seeds is not None and not 1 <= self.attribution_seeds:
+            raise ConfigError(f"ExplainStudyConfig.attribution_seeds must be >= 1 (or None), "
+                              f"got {self.attribution_seeds}")
+        if not self.methods or len(set(self.methods)) != len(self.methods):
+            raise ConfigError(f"ExplainStudyConfig.methods: give distinct methods, got "
+                              f"{self.methods}")
+        if not 1 <= self.n_select < 16:
+            raise ConfigError(f"ExplainStudyConfig.n_select must be in [1, 15], got "
+                              f"{self.n_select}")
+        for name in ("n_sanity", "n_synthetic", "occlusion_window"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"ExplainStudyConfig.{name} must be >= 1, got "
+                                  f"{getattr(self, name)}")
+
+
+# --------------------------------------------------------------------------------------------
 # Benchmarks (python -m hsilib.bench)
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -759,6 +834,7 @@ class StudyConfig:
     classifier_study: ClassifierStudyConfig = field(default_factory=ClassifierStudyConfig)
     proportion_study: ProportionStudyConfig = field(default_factory=ProportionStudyConfig)
     correlation_study: CorrelationStudyConfig = field(default_factory=CorrelationStudyConfig)
+    explain_study: ExplainStudyConfig = field(default_factory=ExplainStudyConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
 
     DELTAS: ClassVar[Deltas] = {"quick": dict(save_pdf=False), "smoke": dict(save_pdf=False)}

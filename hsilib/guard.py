@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-#: Notebooks that score classifiers on the test split (once, at the end).
-TEST_READERS = frozenset({"06", "07", "08"})
+#: Notebooks that score (and explain) classifiers on the test split, once, at the end.
+TEST_READERS = frozenset({"06", "07", "08", "09"})
 
 _active: str | None = None
 
