@@ -768,12 +768,14 @@ class ExplainStudyConfig:
     threshold_rule: Literal["youden", "f1", "fixed"] = "youden"  # chosen on validation
 
     DELTAS: ClassVar[Deltas] = {
-        # measured on the shared 2-core machine (see notebook 09's budget note): ~5 s per
-        # classifier run at 64 px, IG with 16 points ~0.06 s per crop and seed, ablation of
-        # 32 groups ~0.09 s: four variants x 3 seeds, two seeds explained, 30 synthetic crops
-        # per family and class aim at about 3 minutes on 2 idle cores
+        # per-step CPU seconds measured at quick sizes (64 px, small CNN) on the busy 2-core
+        # machine: a classifier epoch on 200 crops 0.8 (16 bands) / 0.5 (3 channels), IG with
+        # 16 points 0.046 per crop, Guided Grad-CAM 0.004, ablation of 32 groups 0.066,
+        # occlusion 0.4, reading a crop 2-20 ms. With notebook 06's ~5 s per run, 12 runs,
+        # 2 seeds explained and 20 synthetic crops for each of ~25 family-class sets, the
+        # estimate is ~3.2 minutes on 2 idle cores (~4.8 if every run took all 40 epochs)
         "quick": dict(seeds=(0, 1, 2), attribution_seeds=2, ig_steps=16, n_sanity=16,
-                      n_synthetic=30, n_real=60, occlusion_window=8, n_repeats=3, n_boot=500),
+                      n_synthetic=20, n_real=40, occlusion_window=8, n_repeats=3, n_boot=500),
         "smoke": dict(seeds=(0, 1), attribution_seeds=1, ig_steps=4, n_per_class=4,
                       n_sanity=4, n_synthetic=4, n_real=6, occlusion_window=4, n_show=2,
                       n_repeats=2, n_boot=50),
