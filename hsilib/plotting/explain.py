@@ -101,16 +101,19 @@ def plot_attribution_maps(reflectance: torch.Tensor, maps: Mapping[str, torch.Te
     return fig
 
 
-def plot_band_maps(attribution: torch.Tensor, wavelengths_nm: Sequence[float],
-                   title: str) -> plt.Figure:
-    """The attribution of one crop per band (B x H x W), on one colour scale (red = evidence
-    for the crop's class, blue = against)."""
+def plot_band_maps(attribution: torch.Tensor, reflectance: torch.Tensor,
+                   wavelengths_nm: Sequence[float], title: str) -> plt.Figure:
+    """The attribution of one crop per band (B x H x W, one colour scale: red = evidence for the
+    crop's class, blue = against), beside the false-RGB and CIE sRGB renderings of its
+    reflectance (B x H x W)."""
     a = torch.as_tensor(attribution).numpy()
+    cube = torch.as_tensor(reflectance).permute(1, 2, 0).numpy()
     lim = float(np.abs(a).max()) or 1.0
-    cols = 8
-    rows = int(np.ceil(len(a) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.6 * rows), squeeze=False)
-    for k, ax in enumerate(axes.ravel()):
+    cols = int(np.ceil(len(a) / 2))
+    fig, axes = plt.subplots(2, cols + 1, figsize=(1.5 * (cols + 1), 3.4), squeeze=False)
+    _show(axes[0, 0], false_rgb(cube, stretch=(1, 99)), "false-RGB (band mean)")
+    _show(axes[1, 0], cube_to_rgb(cube, wavelengths_nm), "CIE 1931 / D65 sRGB")
+    for k, ax in enumerate(axes[:, 1:].ravel()):
         ax.axis("off")
         if k < len(a):
             im = ax.imshow(a[k], cmap="bwr", vmin=-lim, vmax=lim)
