@@ -52,8 +52,10 @@ def truth_sources_exist(truth_dir: str | Path, sources: Sequence[str]) -> bool:
 def truth_chromophores(index: pd.DataFrame, truth_dir: str | Path) -> pd.DataFrame:
     """The true chromophores of each crop's lesion, mean over the lesion's pixels in the
     stand-in's truth maps: ``id`` and the columns of :data:`CHROMOPHORES` (volume fractions;
-    haemoglobin = blood volume x saturation, or x (1 - saturation)). ``index``: crop rows with
-    ``id``, ``source``, ``lesion_index`` (the crop folder's ``index.csv``)."""
+    haemoglobin = blood volume x saturation, or x (1 - saturation)). The crop's lesion is the
+    true lesion with the most pixels inside its box (segmentation numbers lesions in its own
+    order). ``index``: crop rows with ``id``, ``source`` and the box ``y0, x0, y1, x1`` (the crop
+    folder's ``index.csv``)."""
     rows = []
     for source, group in index.groupby("source", sort=False):
         path = Path(truth_dir) / f"{source}.npz"
@@ -64,7 +66,9 @@ def truth_chromophores(index: pd.DataFrame, truth_dir: str | Path) -> pd.DataFra
             labels, maps = z["labels"], {k: z[k] for k in ("f_mel_epi", "f_mel_derm", "blood",
                                                            "sat")}
         for _, r in group.iterrows():
-            m = labels == int(r["lesion_index"])
+            inside = labels[int(r["y0"]):int(r["y1"]), int(r["x0"]):int(r["x1"])].ravel()
+            counts = np.bincount(inside, minlength=2)[1:]
+            m = labels == (int(np.argmax(counts)) + 1 if counts.any() else -1)
             blood, sat = maps["blood"][m], maps["sat"][m]
             rows.append({"id": r["id"], "f_mel_epi": maps["f_mel_epi"][m].mean(),
                          "f_mel_derm": maps["f_mel_derm"][m].mean(),

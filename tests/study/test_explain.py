@@ -121,12 +121,14 @@ def test_truth_chromophores_are_lesion_means(tmp_path):
     maps = {"f_mel_epi": np.where(labels == 1, 0.2, 0.02), "f_mel_derm": np.zeros((4, 4)),
             "blood": np.full((4, 4), 0.04), "sat": np.where(labels == 2, 0.25, 0.75)}
     np.savez(tmp_path / "MM_0001.npz", labels=labels, **maps)
-    index = pd.DataFrame({"id": ["a", "b"], "source": ["MM_0001"] * 2, "lesion_index": [1, 2]})
+    index = pd.DataFrame({"id": ["a", "b", "c"], "source": ["MM_0001"] * 3,
+                          "y0": [0, 1, 0], "x0": [0, 2, 2], "y1": [3, 4, 2], "x1": [2, 4, 4]})
     t = cues.truth_chromophores(index, tmp_path).set_index("id")
     assert t.loc["a", "f_mel_epi"] == pytest.approx(0.2)
     assert t.loc["b", "f_mel_epi"] == pytest.approx(0.02)
     assert t.loc["a", "oxy_hb"] == pytest.approx(0.03) and t.loc["b", "deoxy_hb"] == \
         pytest.approx(0.03)
+    assert t.loc["c"].isna().all()  # no lesion inside its box
     assert cues.truth_sources_exist(tmp_path, ["MM_0001"])
     assert not cues.truth_sources_exist(tmp_path, ["MM_0001", "DN_0002"])
     with pytest.raises(FileNotFoundError, match="DN_0002.npz"):
