@@ -768,12 +768,13 @@ class ExplainStudyConfig:
     threshold_rule: Literal["youden", "f1", "fixed"] = "youden"  # chosen on validation
 
     DELTAS: ClassVar[Deltas] = {
-        # per-step CPU seconds measured at quick sizes (64 px, small CNN) on the busy 2-core
-        # machine: a classifier epoch on 200 crops 0.8 (16 bands) / 0.5 (3 channels), IG with
-        # 16 points 0.046 per crop, Guided Grad-CAM 0.004, ablation of 32 groups 0.066,
-        # occlusion 0.4, reading a crop 2-20 ms. With notebook 06's ~5 s per run, 12 runs,
-        # 2 seeds explained and 20 synthetic crops for each of ~25 family-class sets, the
-        # estimate is ~3.2 minutes on 2 idle cores (~4.8 if every run took all 40 epochs)
+        # per-step CPU seconds measured at quick sizes (64 px, small CNN, random data) on the
+        # busy 2-core machine: a classifier epoch on 200 crops 0.8 (16 bands) / 0.5 (3
+        # channels), IG with 16 points 0.046 per crop, Guided Grad-CAM 0.004, ablation of 32
+        # groups 0.066, occlusion 0.4, reading a crop 2-20 ms. 12 runs at notebook 06's measured
+        # ~6 s per run (idle) plus ~130 s of attributions (2 seeds explained; 20 synthetic crops
+        # for each of ~25 family-class sets), reading, bootstraps and figures: an estimate of
+        # ~3.5 minutes on 2 idle cores (~5.4 if every run took all 40 epochs)
         "quick": dict(seeds=(0, 1, 2), attribution_seeds=2, ig_steps=16, n_sanity=16,
                       n_synthetic=20, n_real=40, occlusion_window=8, n_repeats=3, n_boot=500),
         "smoke": dict(seeds=(0, 1), attribution_seeds=1, ig_steps=4, n_per_class=4,
