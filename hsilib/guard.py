@@ -15,8 +15,13 @@ Introduced in notebook 03.
 
 from __future__ import annotations
 
-#: Notebooks that score classifiers on the test split (once, at the end).
-TEST_READERS = frozenset({"06", "07", "08"})
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    pass
+
+#: Notebooks that score (and explain) classifiers on the test split, once, at the end.
+TEST_READERS = frozenset({"06", "07", "08", "09"})
 
 _active: str | None = None
 

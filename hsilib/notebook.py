@@ -41,6 +41,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "06": ("classifier", "classifier_study", "gan_study"),
     "07": ("proportion_study", "classifier", "gan_study"),
     "08": ("correlation_study", "metrics", "gan_study"),
+    "09": ("explain_study", "classifier"),
 }
 
 

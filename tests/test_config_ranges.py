@@ -127,9 +127,11 @@ def test_sizes_counts_steps_and_workers_are_capped(name):
 
 def test_every_name_field_declares_its_choices():
     """A string (or tuple of strings) is a Literal, has OneOf or a device marker, or is one of
-    the free-form fields below: file paths and the study's profile (checked by StudyConfig)."""
+    the free-form fields below: file paths, the study's profile (checked by StudyConfig) and
+    notebook 09's generator families (export folders found in the run folder, checked there by
+    :func:`hsilib.study.cues.synthetic_families`)."""
     free = {"lpips_weights", "inception_weights", "masks_dir", "pretrained_weights",
-            "specialist_weights", "profile"}
+            "specialist_weights", "profile", "families"}
     names = list(_fields(lambda h: h is str or (typing.get_origin(h) is tuple
                                                 and typing.get_args(h)[:1] == (str,))))
     assert {n for _, n, _ in names} >= {"diffaug", "ada_ops", "arms", "dn_arms", "mixes",

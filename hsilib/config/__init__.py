@@ -54,6 +54,7 @@ from .engine import (
     to_dict,
     type_ok,
 )
+from .explain import ExplainStudyConfig
 from .generators import (
     ADA_OPS,
     DIFFAUG_POLICIES,
@@ -88,7 +89,8 @@ __all__ = [
     "MAX_WORKERS", "MIXES", "NON_EMPTY", "PROFILES", "REFLECTANCE", "SEED", "SUPPORTED_SIZE",
     "WEIGHT", "AblationStudyConfig", "BenchConfig", "ClassicGANConfig", "ClassifierConfig",
     "ClassifierStudyConfig", "CondGANConfig", "ConditionalStudyConfig", "ConfigError",
-    "CorrelationStudyConfig", "CycleGANConfig", "DataConfig", "Deltas", "FastGANConfig",
+    "CorrelationStudyConfig", "CycleGANConfig", "DataConfig", "Deltas", "ExplainStudyConfig",
+    "FastGANConfig",
     "GANStudyConfig", "GeneratorConfig", "MetricsConfig", "OneOf", "ProportionStudyConfig",
     "Range", "Section", "ShsGANConfig", "StudyConfig", "StyleGAN2Config", "VAEConfig",
     "VAEStudyConfig", "check", "declared", "from_dict", "generator_families", "override",

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from .data import DataConfig, MetricsConfig
 from .engine import ConfigError, Deltas, Section, override
+from .explain import ExplainStudyConfig
 from .generators import (
     ClassicGANConfig,
     CondGANConfig,
@@ -61,6 +62,7 @@ class StudyConfig(Section):
     classifier_study: ClassifierStudyConfig = field(default_factory=ClassifierStudyConfig)
     proportion_study: ProportionStudyConfig = field(default_factory=ProportionStudyConfig)
     correlation_study: CorrelationStudyConfig = field(default_factory=CorrelationStudyConfig)
+    explain_study: ExplainStudyConfig = field(default_factory=ExplainStudyConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
 
     DELTAS: ClassVar[Deltas] = {"quick": dict(save_pdf=False), "smoke": dict(save_pdf=False)}

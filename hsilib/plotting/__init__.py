@@ -15,6 +15,9 @@ classifiers (nb 06)    :mod:`hsilib.plotting.classifiers`: bars with CIs, learni
 metric correlation     :mod:`hsilib.plotting.correlation`: metric x utility heat map, forest
 (nb 08)                and scatter plots with the study's |r| bound, metric x metric matrix,
                        utilities per generator state
+explainability (nb 09) :mod:`hsilib.plotting.explain`: relevance spectra with the absorbers
+                       marked, attribution maps, chromophore agreement, input variants' AUROC,
+                       the synthetic families' relevance and distances
 =====================  =========================================================================
 
 The figure modules import matplotlib (and torch) when imported; ``import hsilib.plotting``

@@ -30,6 +30,12 @@ metrics vs utility     :mod:`hsilib.study.correlation` (notebook 08): generator 
                        classifier, Spearman / Kendall / Pearson with bootstrap intervals over
                        states, permutation p-values, Holm, partial correlation within groups
                        (:mod:`hsilib.study.correlation_stats`), generated findings
+what the classifier    :mod:`hsilib.study.explain` (notebook 09): input variants (16 bands, sRGB,
+looks at               grey, bands chosen on validation) through notebook 06's training, the
+                       greedy band choice, attributions per crop and their summaries, the
+                       randomisation check, generated conclusions; :mod:`hsilib.study.cues`:
+                       agreement with the stand-in's chromophores, the synthetic families'
+                       task-aware distances
 =====================  =========================================================================
 
 Melanoma is the positive class in every number.
