@@ -14,6 +14,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,14 @@ FLOOR = "real validation crop (floor)"
 ZERO = "cfastgan_mask, all-zero mask: lesion share"
 MASK_MODELS = ("cfastgan_mask", "spade_mask")
 LINEAR = "linear RGB -> 16 bands (training pairs)"
+
+
+def render_rgb(render: Any, reflectance: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """The sRGB rendering (``render``: :class:`~hsilib.models.projection.HSToRGB`) of
+    reflectance images, negative values clipped, ``batch`` images at a time."""
+    with torch.no_grad():
+        return torch.cat([render(reflectance[i:i + batch].clamp(min=0))
+                          for i in range(0, len(reflectance), batch)])
 
 
 def segment_union(cube: torch.Tensor, min_area: int) -> np.ndarray:
