@@ -96,7 +96,8 @@ class GeneratorStudy:
         self.snapshot_steps = tuple(nb.study.gan_study.snapshot_steps)
         self.crops_dir = self.run.require(self.run.crops / "index.csv", "01_preprocessing").parent
         self.splits_csv = self.run.require(self.run.splits / "splits.csv", "01_preprocessing")
-        self.sources = pd.read_csv(self.splits_csv, dtype={"id": str}).set_index("id")["source"]
+        self.sources = pd.read_csv(self.splits_csv, dtype={"id": str, "source": str}
+                                   ).set_index("id")["source"]
         base = BandNormaliser.load(self.run.require(self.run.splits / "normalisation.json",
                                                     "01_preprocessing"))
         if folds:  # replicate r = fold r: its own table and training-split normaliser
@@ -261,21 +262,10 @@ class GeneratorStudy:
 
     def evaluate(self, cls: str, synthetic_unit: torch.Tensor, replicate: int | None = None, *,
                  masks: torch.Tensor | None = None, extractor: Any = None) -> pd.DataFrame:
-        """The metric protocol (:func:`~hsilib.metrics.protocol.evaluate_generator`) of a
-        synthetic set in [0, 1] of class ``cls`` against replicate ``replicate``'s validation
-        crops, the training crops as the real-vs-real floor; ``masks``: the synthetic crops'
-        lesion masks when known (conditional generators)."""
-        r = self.first if replicate is None else replicate
-        d = self.data(r)
-        mask_sets = {"real_train": d.masks(cls, "train"), "real_heldout": d.masks(cls, "val")}
-        if masks is not None:
-            mask_sets["synthetic"] = masks
-        return evaluate_generator(
-            synthetic_unit, d.unit(cls, "train"), d.unit(cls, "val"), cfg=self.metrics,
-            seed=self.seed, masks=mask_sets,
-            groups={"real_train": d.groups(cls, "train"), "real_heldout": d.groups(cls, "val")},
-            to_reflectance=partial(self.normaliser(r).inverse, value_range="unit", band_axis=1),
-            extractor=extractor, device=self.device)
+        """The metric protocol of a synthetic set in [0, 1] of class ``cls`` against replicate
+        ``replicate``'s validation crops (:func:`evaluate_set`)."""
+        return evaluate_set(self.data(replicate), cls, synthetic_unit, metrics=self.metrics,
+                            seed=self.seed, device=self.device, masks=masks, extractor=extractor)
 
     def record(self, table: pd.DataFrame, run: GeneratorRun, *, variant: str,
                cls: str | None = None, family: str | None = None, step: int | None = None
@@ -329,6 +319,25 @@ class GeneratorStudy:
                       if fnmatch(x.checkpoint.name, pat)])
             parts.append(guard.audit_generators(paths, self.tables[r]).assign(fold=r))
         return pd.concat(parts, ignore_index=True)
+
+
+def evaluate_set(data: ReplicateData, cls: str, synthetic_unit: torch.Tensor, *, metrics: Any,
+                 seed: int, device: Any = "auto", masks: torch.Tensor | None = None,
+                 extractor: Any = None) -> pd.DataFrame:
+    """The metric protocol (:func:`~hsilib.metrics.protocol.evaluate_generator`) of a synthetic
+    set in [0, 1] of class ``cls`` against the validation crops of ``data``, its training crops
+    as the real-vs-real floor, with their lesion masks and source images; the spectral rows on
+    reflectance through ``data``'s normaliser. ``masks``: the synthetic crops' lesion masks
+    when known (conditional generators). Introduced in notebook 03, section 11."""
+    mask_sets = {"real_train": data.masks(cls, "train"), "real_heldout": data.masks(cls, "val")}
+    if masks is not None:
+        mask_sets["synthetic"] = masks
+    return evaluate_generator(
+        synthetic_unit, data.unit(cls, "train"), data.unit(cls, "val"), cfg=metrics, seed=seed,
+        masks=mask_sets,
+        groups={"real_train": data.groups(cls, "train"), "real_heldout": data.groups(cls, "val")},
+        to_reflectance=partial(data.normaliser.inverse, value_range="unit", band_axis=1),
+        extractor=extractor, device=device)
 
 
 def _by_name(run: GeneratorRun) -> str:
