@@ -384,12 +384,14 @@ class Family(dict):
 
     def evaluate(self, fakes: Mapping[tuple[str, int], torch.Tensor], *,
                  variant: str = "final", table: str = "metrics_{cls}_{tag}",
-                 family: str | None = None) -> dict[tuple[str, int], pd.DataFrame]:
+                 family: str | None = None, extractor: Any = None
+                 ) -> dict[tuple[str, int], pd.DataFrame]:
         """The metric protocol of every run's samples (reflectance, from :meth:`sample`),
         each saved as the table ``table`` (fields ``cls``, ``tag``, ``name``) and recorded as
-        ``variant``; kept in :attr:`tables`."""
+        ``variant``; kept in :attr:`tables`. ``extractor``: the feature network (default: the
+        protocol's Inception16)."""
         for (c, r), run in self.items():
-            t = self.study.evaluate(c, self.study.unit(fakes[c, r], r), r)
+            t = self.study.evaluate(c, self.study.unit(fakes[c, r], r), r, extractor=extractor)
             self.study.nb.save_table(t, table.format(cls=c.lower(), tag=self.study.tag(r),
                                                      name=run.name))
             self.study.record(t, run, variant=variant, family=family)
