@@ -14,9 +14,8 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
-
 from fakedata import write_fake_run
+from torch import nn
 
 from hsilib import config
 from hsilib.data.datasets import BandNormaliser, CropDataset, read_index
