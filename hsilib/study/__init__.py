@@ -1,5 +1,5 @@
-"""The study logic of the classifier notebooks (06, 07, 08), apart from training
-(:mod:`hsilib.train`) and from figures (:mod:`hsilib.plotting`).
+"""The study logic of the generator notebooks (02-05) and the classifier notebooks (06, 07,
+08), apart from training (:mod:`hsilib.train`) and from figures (:mod:`hsilib.plotting`).
 
 =====================  =========================================================================
 idea                   module
@@ -22,6 +22,13 @@ metrics vs utility     :mod:`hsilib.study.correlation` (notebook 08): generator 
                        checkpoints, utilities from a probe classifier, Spearman / Kendall /
                        Pearson with bootstrap intervals over states, permutation p-values,
                        Holm, partial correlation within groups, generated findings
+generator states       :mod:`hsilib.study.states` (notebook 08): each state's crops and its
+                       metric table at the lighter setting
+generator studies      :mod:`hsilib.study.generators` (notebooks 02-05): replicates and their
+                       data, training a family, samples, the metric protocol, records, exports,
+                       audits; :mod:`hsilib.study.generator_conclusions`: their generated text
+classifier inputs      :mod:`hsilib.study.cells` (notebooks 06-08): replicates, synthetic sets,
+                       the passthrough export, one classifier run per grid cell
 =====================  =========================================================================
 
 Melanoma is the positive class in every number.
