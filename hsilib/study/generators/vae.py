@@ -106,11 +106,8 @@ def kl_sweep(study: GeneratorStudy, cfg: Any, weights: Sequence[float], *, steps
 def both_classes(study: GeneratorStudy) -> tuple[dict[str, torch.Tensor], list[str]]:
     """Training crops of melanoma then nevus with float labels 1 / 0, and their ids: the data
     of a class-conditional VAE (notebook 05, section 9)."""
-    d = study.data()
-    mm, dn = d.images("MM", "train"), d.images("DN", "train")
-    data = {"image": torch.cat([mm, dn]),
-            "label": torch.cat([torch.ones(len(mm)), torch.zeros(len(dn))])}
-    return data, [*d.ids("MM", "train"), *d.ids("DN", "train")]
+    both = study.data().stacked("train")
+    return {"image": both.images, "label": both.labels.float()}, list(both.ids)
 
 
 def fastgan_checkpoint(study: GeneratorStudy, cls: str, seed: int):
