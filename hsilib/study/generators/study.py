@@ -302,23 +302,20 @@ class GeneratorStudy:
 
     def audit(self, *patterns: str, runs: Sequence[GeneratorRun] | None = None
               ) -> pd.DataFrame:
-        """Check 12 (:func:`~hsilib.guard.audit_generators`): the checkpoints ``runs``, or
-        those matching each of ``patterns`` in turn (sorted by name), against the split their
-        generators trained on. Under cross-validation each fold's runs are audited against the
-        fold's own table (column ``fold``)."""
+        """Check 12 (:func:`~hsilib.guard.audit_generators`, one row per checkpoint, sorted):
+        the checkpoints of ``runs``, or those matching any of ``patterns`` (e.g.
+        ``"fastgan_*.pt"``), against the split their generators trained on. Under
+        cross-validation each fold's runs are audited against the fold's own table (column
+        ``fold``)."""
         if not self.folds:
-            paths = ([r.checkpoint for r in runs] if runs is not None else
-                     [p for pat in patterns for p in sorted(self.run.checkpoints.glob(pat))])
+            paths = ([x.checkpoint for x in runs] if runs is not None else
+                     [p for pat in patterns for p in self.run.checkpoints.glob(pat)])
             return guard.audit_generators(paths, self.splits_csv)
-        parts = []
-        for r in self.replicates:
-            mine = [x for x in (runs if runs is not None else self.runs.values())
-                    if x.replicate == r]
-            paths = ([x.checkpoint for x in mine] if runs is not None else
-                     [x.checkpoint for pat in patterns for x in sorted(mine, key=_by_name)
-                      if fnmatch(x.checkpoint.name, pat)])
-            parts.append(guard.audit_generators(paths, self.tables[r]).assign(fold=r))
-        return pd.concat(parts, ignore_index=True)
+        chosen = runs if runs is not None else [
+            x for x in self.runs.values() if any(fnmatch(x.checkpoint.name, p) for p in patterns)]
+        return pd.concat([guard.audit_generators([x.checkpoint for x in chosen
+                                                  if x.replicate == r], self.tables[r])
+                          .assign(fold=r) for r in self.replicates], ignore_index=True)
 
 
 def evaluate_set(data: ReplicateData, cls: str, synthetic_unit: torch.Tensor, *, metrics: Any,
@@ -338,10 +335,6 @@ def evaluate_set(data: ReplicateData, cls: str, synthetic_unit: torch.Tensor, *,
         groups={"real_train": data.groups(cls, "train"), "real_heldout": data.groups(cls, "val")},
         to_reflectance=partial(data.normaliser.inverse, value_range="unit", band_axis=1),
         extractor=extractor, device=device)
-
-
-def _by_name(run: GeneratorRun) -> str:
-    return run.name
 
 
 class Family(dict):
