@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 from fakedata import write_fake_run
 from torch import nn
@@ -188,7 +189,7 @@ def test_tiny_family_runs_a_whole_study(tmp_path):
     assert set(recorded.notebook) == {"03"} and (recorded.step == 3).all()
     mine = recorded[(recorded["class"] == "DN") & (recorded.seed == 1)].set_index("metric")
     np.testing.assert_allclose(mine.value[tables["DN", 1].metric], tables["DN", 1].value)
-    assert mine.wall_s.iloc[0] == runs["DN", 1].wall_s
+    assert mine.wall_s.iloc[0] == pytest.approx(runs["DN", 1].wall_s)  # through the CSV
 
     # export: one crop folder per run, the generator named by family and replicate
     exported = runs.export(4, batch_size=4)
