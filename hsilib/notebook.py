@@ -4,6 +4,7 @@
 
     nb = setup("03", PROFILE, seed=SEED, run_dir=RUN_DIR, overrides=OVERRIDES)
     cfg = nb.cfg                                  # the notebook's own config section
+    gan_study = nb.study.gan_study                # another section: named as the section
     nb.savefig(fig, "samples_mm")                 # figures/03_samples_mm.png (+ PDF under full)
     nb.save_table(table, "metrics_mm")            # artifacts/results/03_metrics_mm.csv
     ...

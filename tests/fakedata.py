@@ -196,3 +196,23 @@ def write_fake_crops(folder, n_per_class, synthetic=False, seed=0, classes=("MM"
                          "checkpoint_sha": "", "seed": seed if synthetic else -1})
     pd.DataFrame(rows).to_csv(folder / "index.csv", index=False)
     return pd.DataFrame(rows)
+
+
+def write_fake_run(root, n_per_class=12, k_folds=3, seed=0):
+    """The inputs notebook 01 leaves in a run folder for the generator and classifier
+    notebooks: ``artifacts/crops/`` (:func:`write_fake_crops`), ``artifacts/splits/splits.csv``
+    (grouped by source), ``kfold.csv`` (``k_folds`` folds) and ``normalisation.json`` (fitted
+    on the training crops). Returns the crop index and the split table."""
+    from hsilib.data.datasets import fit_train_normaliser
+    from hsilib.data.splits import grouped_kfold, make_splits
+
+    root = Path(root)
+    index = write_fake_crops(root / "artifacts" / "crops", n_per_class, seed=seed)
+    splits_dir = root / "artifacts" / "splits"
+    splits_dir.mkdir(parents=True, exist_ok=True)
+    table = make_splits(index, seed=seed)
+    table.to_csv(splits_dir / "splits.csv", index=False)
+    grouped_kfold(index, k=k_folds, seed=seed).to_csv(splits_dir / "kfold.csv", index=False)
+    fit_train_normaliser(root / "artifacts" / "crops", table).save(
+        splits_dir / "normalisation.json")
+    return index, table

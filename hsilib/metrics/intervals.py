@@ -122,6 +122,14 @@ def percentile_interval(values, level: float = 0.95) -> tuple[float, float]:
                 float(np.nanquantile(v, (1 + level) / 2)))
 
 
+def mean_interval(values, *, n_boot: int = 1000, seed: int | np.random.Generator = 0,
+                  level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (items resampled with
+    :func:`bootstrap`)."""
+    v = np.asarray(values, float)
+    return percentile_interval(v[bootstrap(len(v), n_boot, seed)].mean(1), level)
+
+
 def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
     """Mean and Student-t CI of the mean of ``values`` (non-finite values left out; NaN bounds
     for fewer than two values)."""

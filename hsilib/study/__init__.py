@@ -36,6 +36,13 @@ looks at               grey, bands chosen on validation) through notebook 06's t
                        randomisation check, generated conclusions; :mod:`hsilib.study.cues`:
                        agreement with the stand-in's chromophores, the synthetic families'
                        task-aware distances
+generator states       :mod:`hsilib.study.states` (notebook 08): states from the checkpoints,
+                       each state's crops and its metric table at the lighter setting
+generator studies      :mod:`hsilib.study.generators` (notebooks 02-05): replicates and their
+                       data, training a family, samples, the metric protocol, records, exports,
+                       audits; :mod:`hsilib.study.generator_conclusions`: their generated text
+classifier inputs      :mod:`hsilib.study.classifier_inputs` (notebooks 06-08): replicates,
+                       synthetic sets, the passthrough export, one classifier run per grid cell
 =====================  =========================================================================
 
 Melanoma is the positive class in every number.

@@ -4,7 +4,9 @@ It registers a tiny critic-based family (two critic updates per generator update
 critic) that declares its optimisers and writes one batch of samples and of scores, then trains
 it, resumes it exactly, exports it through ``synth`` with critic filtering, and records its
 evaluation in the generator-results table, all through the project's generic machinery (the
-base class batches, seeds and concatenates).
+base class batches, seeds and concatenates); and it runs a whole generator study of that family
+through the notebooks' layer (:mod:`hsilib.study.generators`): train one generator per class and
+seed, sample, evaluate, record, export and audit.
 """
 
 from dataclasses import dataclass
@@ -12,7 +14,9 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
+from fakedata import write_fake_run
 from torch import nn
 
 from hsilib import config
@@ -20,8 +24,10 @@ from hsilib.data.datasets import BandNormaliser, CropDataset, read_index
 from hsilib.metrics import protocol
 from hsilib.models import registry
 from hsilib.models.objective import Objective, Step, mean_logs
+from hsilib.notebook import setup
+from hsilib.study.generators import GeneratorStudy
 from hsilib.synth import export_synthetic
-from hsilib.train.trainer import make_trainer
+from hsilib.train.trainer import make_trainer, snapshot_path
 
 SIZE, BANDS = 8, 16
 
@@ -131,3 +137,64 @@ def test_tiny_family_trains_resumes_exports_and_is_recorded(tmp_path):
     assert list(results.columns) == protocol.RESULT_COLUMNS
     np.testing.assert_allclose(results.value, table.value)
     assert (results.step == 4).all() and (results.wall_s == 1.5).all()
+
+
+def test_tiny_family_runs_a_whole_study(tmp_path):
+    index, splits = write_fake_run(tmp_path, n_per_class=12)
+    nb = setup("03", "smoke", seed=0, run_dir=tmp_path)  # snapshot_steps (1,), smoke metrics
+    study = GeneratorStudy(nb, image_size=SIZE, seeds=(0, 1))
+    data = study.data()
+
+    # train: one run per class and seed, checkpoint, snapshot, losses table, wall time
+    runs = study.train_family(TinyConfig(steps=3), "tiny")
+    assert list(runs) == [("MM", 0), ("MM", 1), ("DN", 0), ("DN", 1)]
+    for (c, r), run in runs.items():
+        assert run.checkpoint == tmp_path / "checkpoints" / f"tiny_{c.lower()}_g{r}.pt"
+        assert run.step == 3 and run.wall_s > 0 and len(run.history()) == 3
+        assert snapshot_path(run.checkpoint, 1).is_file()
+        assert (tmp_path / "artifacts" / "results" / f"03_losses_{run.name}.csv").is_file()
+        ckpt = registry.read_checkpoint(run.checkpoint)
+        assert ckpt["data_ids"] == list(data.ids(c, "train")) and ckpt["step"] == 3
+    assert not torch.equal(runs["MM", 0].objective.nets["G"]["mean"],
+                           runs["MM", 1].objective.nets["G"]["mean"])  # seeds differ
+
+    # sample: the EMA generator's images at the master seed, in reflectance
+    fake = runs.sample(6)
+    torch.testing.assert_close(fake["DN", 1], study.normaliser().inverse(
+        runs["DN", 1].objective.sample(6, seed=0), value_range="symmetric", band_axis=1))
+
+    # evaluate and record: the protocol against the validation crops, one table per run
+    tables = runs.evaluate(fake, extractor=_BandMoments())
+    direct = protocol.evaluate_generator(
+        study.unit(fake["MM", 0]), (data.images("MM", "train") + 1) / 2,
+        data.images("MM", "val"), cfg=nb.study.metrics, extractor=_BandMoments(), seed=0,
+        masks={"real_train": data.masks("MM", "train"), "real_heldout": data.masks("MM", "val")},
+        groups={"real_train": splits.set_index("id").source[list(data.ids("MM", "train"))]
+                .to_numpy(),
+                "real_heldout": splits.set_index("id").source[list(data.ids("MM", "val"))]
+                .to_numpy()},
+        to_reflectance=lambda x: study.normaliser().inverse(x, value_range="unit", band_axis=1),
+        device="cpu")
+    pd.testing.assert_frame_equal(tables["MM", 0], direct)
+    recorded = protocol.read_generator_metrics(nb.run.generator_metrics)
+    assert len(recorded) == sum(len(t) for t in tables.values())
+    assert set(recorded.family) == {"tiny"} and set(recorded.variant) == {"final"}
+    assert set(recorded.notebook) == {"03"} and (recorded.step == 3).all()
+    mine = recorded[(recorded["class"] == "DN") & (recorded.seed == 1)].set_index("metric")
+    np.testing.assert_allclose(mine.value[tables["DN", 1].metric], tables["DN", 1].value)
+    assert mine.wall_s.iloc[0] == pytest.approx(runs["DN", 1].wall_s)  # through the CSV
+
+    # export: one crop folder per run, the generator named by family and replicate
+    exported = runs.export(4, batch_size=4)
+    folder = tmp_path / "artifacts" / "synthetic" / "tiny_dn_g1"
+    written = read_index(folder)
+    assert len(exported["DN", 1]) == 4 and len(written) == 4
+    assert (written.generator == "tiny_g1").all() and written.is_synthetic.all()
+    assert (written["class"] == "DN").all()
+
+    # audit: every checkpoint trained on training crops of its class only
+    audit = study.audit("tiny_*.pt")
+    assert list(audit.checkpoint) == sorted(f"{r.name}.pt" for r in runs.values())
+    n_train = {c: len(data.ids(c, "train")) for c in ("MM", "DN")}
+    assert list(audit.train) == [n_train[n.split("_")[1].upper()] for n in audit.checkpoint]
+    assert (audit[["val", "test", "unknown"]] == 0).all().all()
