@@ -77,3 +77,25 @@ def loss_curves(histories: Mapping[str, pd.DataFrame], columns: Sequence[str] = 
     fig.tight_layout()
     return fig
 
+
+def ada_curves(histories: Mapping[str, pd.DataFrame], target: float, points: int = 30
+               ) -> plt.Figure:
+    """StyleGAN2-ADA over training, one line per named run: the augmentation probability p,
+    the overfitting signal r_t it follows (dashed: ``target``) and the logistic losses of D
+    and G (running means leaving about ``points`` stretches)."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    for label, h in histories.items():
+        axes[0].plot(h.step, h.ada_p, label=label)
+        if "ada_rt" in h:
+            axes[1].plot(h.step, h.ada_rt, label=label)
+        window = smoothing_window(len(h), points)
+        axes[2].plot(h.step, running_mean(h.d_loss, window), label=f"D {label}")
+        axes[2].plot(h.step, running_mean(h.g_loss, window), ls=":", label=f"G {label}")
+    axes[1].axhline(target, color="k", ls="--", lw=1)
+    axes[0].set(xlabel="step", ylabel="p", title="ADA probability p")
+    axes[1].set(xlabel="step", ylabel="r_t", title="r_t = E[sign D(real)]")
+    axes[2].set(xlabel="step", ylabel="loss", title="logistic losses (smoothed)")
+    for ax in axes:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -25,3 +25,19 @@ def test_loss_curves_draw_running_means_with_a_fixed_or_automatic_window():
     np.testing.assert_allclose(fig.axes[0].get_lines()[1].get_ydata(),
                                running_mean(short.d_loss, 8))
     plt.close(fig)
+
+
+def test_ada_curves_draw_p_r_t_and_smoothed_losses_of_every_run():
+    rng = np.random.default_rng(1)
+    h = pd.DataFrame({"step": np.arange(60), "ada_p": np.linspace(0, 0.3, 60),
+                      "ada_rt": rng.uniform(size=60), "d_loss": rng.normal(size=60),
+                      "g_loss": rng.normal(size=60)})
+    fig = figs.ada_curves({"MM g0": h, "DN g0": h.drop(columns="ada_rt")}, target=0.6)
+    p_ax, rt_ax, loss_ax = fig.axes
+    np.testing.assert_allclose(p_ax.get_lines()[1].get_ydata(), h.ada_p)
+    assert len(rt_ax.get_lines()) == 2  # one run has r_t, plus the dashed target
+    assert rt_ax.get_lines()[-1].get_ydata()[0] == 0.6
+    # 60 values, about 30 stretches: a window of 2 for D and G of each run
+    np.testing.assert_allclose(loss_ax.get_lines()[0].get_ydata(), running_mean(h.d_loss, 2))
+    assert len(loss_ax.get_lines()) == 4
+    plt.close(fig)
