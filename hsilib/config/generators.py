@@ -75,7 +75,7 @@ class FastGANConfig(GeneratorConfig):
     """FastGAN (notebook 03); defaults: Liu et al. 2021 and the study (256 px, batch 16)."""
 
     family: ClassVar[str] = "fastgan"
-    image_sizes: ClassVar[tuple[int, ...]] = (32, 64, 128, 256)  # fastgan.SIZES
+    image_sizes: ClassVar[tuple[int, ...]] = (32, 64, 128, 256)  # hsilib.models.layers.SIZES
 
     z_dim: Width = 256
     ngf: Width = 64
@@ -318,7 +318,7 @@ class VAEConfig(GeneratorConfig):
     1e-2, lr 2e-4, 256 px, batch 16)."""
 
     family: ClassVar[str] = "vae"
-    image_sizes: ClassVar[tuple[int, ...]] = (32, 64, 128, 256)  # vae.SIZES
+    image_sizes: ClassVar[tuple[int, ...]] = (32, 64, 128, 256)  # hsilib.models.layers.SIZES
 
     latent_dim: Width = 64
     # channels of the full-size feature map; doubled per halving, at most x8
