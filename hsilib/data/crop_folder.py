@@ -91,7 +91,8 @@ def write_crop_folder(out_dir: str | os.PathLike,
 
     An existing ``out_dir`` is replaced only when the project wrote it and ``overwrite`` is
     True; ``out_dir`` may not overlap any folder of ``inputs`` (see
-    :func:`hsilib.paths.atomic_dir`).
+    :func:`hsilib.paths.atomic_dir`). A cube with NaN or inf values is refused, naming its id
+    (nothing is replaced).
 
     ``row`` gives the index columns (:data:`CROP_COLUMNS`); ``path`` is
     set to ``<id>.npz``; ``mask`` may be None (all zeros). The optional columns
@@ -109,6 +110,9 @@ def write_crop_folder(out_dir: str | os.PathLike,
     with atomic_dir(out_dir, inputs) as tmp:
         for row, cube, mask in items:
             cube = np.asarray(cube, np.float32)
+            if not np.isfinite(cube).all():
+                raise ValueError(f"crop {row.get('id')!r}: {int((~np.isfinite(cube)).sum())} "
+                                 f"NaN/inf values; nothing was written to {out_dir}")
             mask = np.zeros(cube.shape[:2], np.uint8) if mask is None else np.asarray(mask,
                                                                                       np.uint8)
             row = {**OPTIONAL_COLUMNS, **row, "path": f"{row['id']}.npz"}
