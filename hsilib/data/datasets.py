@@ -91,6 +91,10 @@ def eval_transforms(size: int) -> Any:
 # --------------------------------------------------------------------------------------------
 # The dataset
 # --------------------------------------------------------------------------------------------
+def describe(source: Any) -> str:
+    """A crop folder's path, or "a crop table" for a table given directly (in messages)."""
+    return "a crop table" if isinstance(source, pd.DataFrame) else str(source)
+
 class CropDataset(Dataset):
     """Lesion crops as a torch Dataset of dicts (see the module docstring).
 
@@ -120,6 +124,9 @@ class CropDataset(Dataset):
             if split not in set(splits.split):
                 raise ValueError(f"{splits_csv}: no split named {split!r}")
             table = table[table.id.isin(splits.id[splits.split == split])]
+        elif (~table["is_synthetic"].astype(bool)).any():  # every real crop, test ones too
+            guard.check_all_crops(f"CropDataset of {describe(crops_dir_or_index)} without a "
+                                  "split")
         self.classes = None if classes is None else tuple(classes)
         if self.classes is not None:
             table = table[table["class"].isin(self.classes)]

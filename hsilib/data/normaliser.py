@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import WAVELENGTHS_NM
+from .. import WAVELENGTHS_NM, guard
 from ..paths import atomic_path
 from .crop_folder import iter_cubes, read_index
 
@@ -202,7 +202,9 @@ def fit_train_normaliser(crops_dir: str | os.PathLike, splits: pd.DataFrame | st
                          percentiles: Sequence[float] = (0.5, 99.5), max_pixels: int = 4096,
                          seed: int = 0) -> BandNormaliser:
     """A :class:`BandNormaliser` (``method``, ``percentiles``, ``max_pixels``, ``seed`` as
-    there) fitted on the real crops of one split (the training split)."""
+    there) fitted on the real crops of one split (the training split). Inside a notebook the
+    test split is refused (:func:`hsilib.guard.check_fit`)."""
+    guard.check_fit(split, f"fit_train_normaliser on {crops_dir}")
     table = read_index(crops_dir)
     if not isinstance(splits, pd.DataFrame):
         splits = pd.read_csv(splits, dtype={"id": str})

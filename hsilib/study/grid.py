@@ -32,9 +32,9 @@ replicate ``r``) per cell, holding ``result.json`` (the cell's DataFrame: column
 values, read back exactly by :func:`read_result`; plain JSON, so a run folder from someone else
 runs no code when it is read) and ``cell.json`` (name, seed, replicate, fingerprint). A folder
 appears only complete (:func:`hsilib.paths.atomic_dir`); a result that cannot be read back
-(truncated, edited) counts as not done and its cell runs again. The fingerprint hashes the experiment, the seed, the
-replicate and ``context``; a stored cell whose fingerprint differs (the experiment or the
-configuration changed) is stale and runs again.
+(truncated, edited) counts as not done and its cell runs again. The fingerprint hashes the
+experiment, the seed, the replicate and ``context``; a stored cell whose fingerprint differs
+(the experiment or the configuration changed) is stale and runs again.
 """
 
 from __future__ import annotations
