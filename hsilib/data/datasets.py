@@ -124,7 +124,8 @@ class CropDataset(Dataset):
             if split not in set(splits.split):
                 raise ValueError(f"{splits_csv}: no split named {split!r}")
             table = table[table.id.isin(splits.id[splits.split == split])]
-        elif (~table["is_synthetic"].astype(bool)).any():  # every real crop, test ones too
+        elif "is_synthetic" not in table or (~table["is_synthetic"].astype(bool)).any():
+            # every real crop, test ones too
             guard.check_all_crops(f"CropDataset of {describe(crops_dir_or_index)} without a "
                                   "split")
         self.classes = None if classes is None else tuple(classes)
