@@ -68,19 +68,32 @@ def _with_optional_columns(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def load_crop(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """(cube float32 H x W x B, mask uint8 H x W) of one crop file."""
+def load_crop(path: str | os.PathLike,
+              n_bands: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(cube float32 H x W x B, mask uint8 H x W) of one crop file (never unpickled). Refused
+    with ValueError naming the file: an unreadable file, a cube that is not H x W x B (B =
+    ``n_bands`` when given) or holds NaN/inf, a mask of another size."""
     try:
-        with np.load(path) as z:
-            return z["cube"].astype(np.float32), z["mask"].astype(np.uint8)
-    except (OSError, KeyError, ValueError) as err:
+        with np.load(path, allow_pickle=False) as z:
+            cube, mask = z["cube"].astype(np.float32), z["mask"].astype(np.uint8)
+    except (OSError, KeyError, ValueError, TypeError) as err:
         raise ValueError(f"{path}: unreadable crop ({type(err).__name__}: {err})") from err
+    if cube.ndim != 3 or (n_bands is not None and cube.shape[-1] != n_bands):
+        want = f"H x W x {n_bands}" if n_bands is not None else "H x W x B"
+        raise ValueError(f"{path}: the crop's cube is {cube.shape}, expected {want}")
+    if mask.shape != cube.shape[:2]:
+        raise ValueError(f"{path}: the mask is {mask.shape}, the cube {cube.shape}")
+    if not np.isfinite(cube).all():
+        raise ValueError(f"{path}: {int((~np.isfinite(cube)).sum())} NaN/inf values in the "
+                         "crop")
+    return cube, mask
 
 
-def iter_cubes(table: pd.DataFrame) -> Iterator[np.ndarray]:
-    """The crop cubes of ``table`` (from :func:`read_index`), one at a time."""
+def iter_cubes(table: pd.DataFrame, n_bands: int | None = None) -> Iterator[np.ndarray]:
+    """The crop cubes of ``table`` (from :func:`read_index`), one at a time, each checked by
+    :func:`load_crop` (``n_bands`` bands when given)."""
     for path in table.path:
-        yield load_crop(path)[0]
+        yield load_crop(path, n_bands)[0]
 
 
 def write_crop_folder(out_dir: str | os.PathLike,

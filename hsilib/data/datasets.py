@@ -150,10 +150,11 @@ class CropDataset(Dataset):
         return self.table.label.to_numpy(dtype=np.int64)
 
     def _load(self, path: str) -> tuple[np.ndarray, np.ndarray]:
+        """A crop, checked (:func:`load_crop`: finite, the dataset's band count, mask size)."""
         if self._cache is None:
-            return load_crop(path)
+            return load_crop(path, len(self.wavelengths_nm))
         if path not in self._cache:
-            self._cache[path] = load_crop(path)
+            self._cache[path] = load_crop(path, len(self.wavelengths_nm))
         return self._cache[path]
 
     def __getitem__(self, i: int) -> dict[str, Any]:

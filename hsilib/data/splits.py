@@ -24,6 +24,10 @@ from ..paths import atomic_path
 SPLITS = ("train", "val", "test")
 
 
+class SplitWarning(UserWarning):
+    """A part of a split holds no image of a class (too few source images)."""
+
+
 def _sources(index: pd.DataFrame) -> pd.DataFrame:
     """One row per source image with its class; fails if a source has crops of two classes."""
     for col in ("id", "source", "class"):
@@ -65,15 +69,25 @@ def make_splits(index: pd.DataFrame, fractions: tuple[float, float, float] = (0.
     Source images are shuffled within each class and dealt out by ``fractions`` (counted in
     images, not crops), so the split is stratified by class and grouped by source.
     """
-    if len(fractions) != 3 or min(fractions) < 0 or sum(fractions) <= 0:
-        raise ValueError(f"fractions must be three non-negative numbers, got {fractions}")
+    if (len(fractions) != 3 or not np.isfinite(np.asarray(fractions, float)).all()
+            or min(fractions) < 0 or sum(fractions) <= 0):
+        raise ValueError(f"fractions must be three finite, non-negative numbers, got "
+                         f"{fractions}")
     rng = np.random.default_rng(seed)
-    assignment = {}
-    for _, group in _sources(index).groupby("class"):
+    assignment, empty = {}, []
+    for cls, group in _sources(index).groupby("class"):
         sources = group.source.to_numpy()[rng.permutation(len(group))]
         counts = _allocate(len(sources), fractions)
+        empty += [f"{part} has no {cls} image" for part, c, f in
+                  zip(SPLITS, counts, fractions, strict=True) if c == 0 and f > 0]
         labels = np.repeat(SPLITS, counts)
         assignment.update(dict(zip(sources, labels, strict=True)))
+    if empty:
+        import warnings
+
+        warnings.warn(f"make_splits: {'; '.join(empty)} (too few source images of that class "
+                      "for three parts: every part needs one per class)", SplitWarning,
+                      stacklevel=2)
     out = index[["id", "source", "class"]].copy()
     out["split"] = out.source.map(assignment)
     check_grouped(out, "split")
