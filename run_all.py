@@ -440,8 +440,8 @@ def _main(argv: list[str] | None = None) -> int:
     overrides = parse_overrides(args.overrides, {p.name[:2] for p in found})
     check_overrides(overrides)
     check_paths_in_overrides(overrides)
-    check_data_size(profile, overrides, data_dir, any(p.name[:2] == "01" for p in notebooks))
     check_out(run.root, Path(args.notebooks), data_dir, overrides)
+    check_data_size(profile, overrides, data_dir, any(p.name[:2] == "01" for p in notebooks))
     manifest = read_manifest(run.manifest)
     try:
         run.root.mkdir(parents=True, exist_ok=True)

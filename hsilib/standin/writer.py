@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..paths import OUTPUT_MARKER, atomic_dir, atomic_path
+from ..paths import OUTPUT_MARKER, atomic_dir, atomic_path, check_output_dir
 from . import morphology as mo
 from .imaging import render_cube, render_rgb
 from .lesion import OTHER_SUBTYPES
@@ -109,6 +109,18 @@ def _is_complete(root: Path, params: dict, expected: list[Path]) -> bool:
     except (OSError, json.JSONDecodeError):
         return False
     return all(p.exists() for p in expected)
+
+
+def check_standin_outputs(out_dir, *, cubes: bool = True, rgb: bool = True) -> None:
+    """Raise :class:`hsilib.paths.OutputFolderError` now if :func:`generate_standin`
+    (``cubes``) or :func:`generate_rgb_set` (``rgb``) would refuse to replace a folder under
+    ``out_dir``, so that a caller writing both fails before writing either."""
+    root = Path(out_dir)
+    subs = (["hsidermoscopy", "truth"] if cubes else []) + (["rgb"] if rgb else [])
+    for sub in subs:
+        record = root / ("rgb" if sub == "rgb" else "") / "standin.json"
+        _adopt_earlier_version(root / sub, record)
+        check_output_dir(root / sub)
 
 
 def _adopt_earlier_version(folder: Path, record: Path) -> None:
