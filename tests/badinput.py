@@ -122,11 +122,12 @@ def evil_pickle(path: Path) -> Path:
 
 
 def fixture_notebooks(tmp: Path) -> Path:
-    """Two notebook files (``01_a``, ``03_b``) for run_all.py's argument checks."""
+    """Notebook files ``01_n`` .. ``08_n`` (empty: they fail at once if ever run) for
+    run_all.py's argument checks."""
     nbs = tmp / "nbs"
     nbs.mkdir()
-    (nbs / "01_a.ipynb").write_text("{}")
-    (nbs / "03_b.ipynb").write_text("{}")
+    for k in range(1, 9):
+        (nbs / f"0{k}_n.ipynb").write_text("{}")
     return nbs
 
 

@@ -4,7 +4,64 @@ with a message that names the file or parameter at fault, and leave every file a
 
 Each case builds its input under ``tmp_path`` and returns ``(call, error type, pattern)``;
 the pattern is a regular expression the message must match (it names the file or
-parameter). The whole of ``tmp_path`` is compared byte for byte before and after the call.
+parameter). The whole of ``tmp_path`` is compared byte for byte before and after the call
+(``tests/badinput.py``; data-loss tests snapshot the user's folders the same way).
+
+This module holds part 1 (the data set, cube files, output folders, weight files, the
+configuration); parts 2-4 are ``test_bad_input_data_loss.py`` (``loss``),
+``test_bad_input_values.py`` (``values``) and ``test_bad_input_runner.py`` (``runner``). Every
+class of the reliability rules maps to its cases and tests (``*`` ends a name prefix;
+:func:`test_the_table_names_real_cases_and_covers_them_all` keeps this table true):
+
+===== ========================================== ================================================
+class rule                                       cases and tests (module: names)
+===== ========================================== ================================================
+1     every replaced folder follows the marker   loss: standin_*, notebook01_*, export_*,
+      rule; a writer refuses an output holding   write_synthetic_*, proportion_*, run_all_out_*,
+      one of its inputs; --out never overlaps    test_the_standin_replaces_*
+      the repository, notebooks, data set or
+      masks
+2     a rerun removes the project's own stale    loss: test_a_killed_folder_writer_*,
+      temporaries (process id + host marker or   test_a_killed_file_writer_*
+      name), nothing else
+3     no loader unpickles (grid results are      loss: grid_result_*, crop_file_*,
+      JSON, crops allow_pickle=False,            trainer_resuming_*,
+      weights_only=True everywhere)              test_a_grid_never_unpickles_*, test_no_loader_*,
+                                                 test_the_unsafe_patterns_*
+4     bad values are refused, never turned into  values: mask_*, crops_from_*, checkpoint_with_*,
+      numbers: masks (one-channel rule), NaN/inf classifier_*, normaliser_file_*,
+      anywhere, labels not 0/1, empty scores,    normaliser_fitted_on_a_nan_*, crop_dataset_*,
+      non-integer grid seeds, cells sharing a    load_crops_*, export_of_*,
+      folder; intervals that cannot vary are NaN crop_folder_with_an_*, precision_*, density_*,
+      with a warning                             frechet_*, kid_*, sam_*, evaluate_*, auroc_*,
+                                                 scores_*, delong_*, cluster_bootstrap_*, grid_*,
+                                                 test_one_source_*, test_delong_*,
+                                                 test_the_detectability_*, test_masks_that_*
+5     Trainer.load refuses a checkpoint of other values: resume_*, test_other_data_*
+      images unless other_data=True (the record
+      then lists both)
+6     the test split is closed by every route    values: normaliser_fitted_on_test_*,
+                                                 every_crop_*, reading_the_test_*,
+                                                 lesion_range_*, generator_states_*,
+                                                 test_synthetic_folders_*
+7     run_all.py checks everything before the    runner: set_*, fid_*, seed_*, only_*, data_*,
+      first notebook (choices, paths, seeds,     standin_too_*, more_folds_*, batch_*,
+      sizes, --only with --from, --data "", a    a_billion_*, a_crop_side_*,
+      read-only --out)                           test_run_all_refuses_*, test_the_tuple_fields_*,
+                                                 test_a_read_only_out_*
+8     library errors name the file and the       runner: cube_without_*, rgb_index_*, crops_of_*,
+      problem                                    normaliser_with_*, crop_folder_with_one_*,
+                                                 normaliser_fitted_on_one_*, crop_whose_*,
+                                                 crop_that_*, split_fraction_*, checkpoint_*,
+                                                 lpips_*, test_a_truncated_*, test_a_checkpoint_*
+9     silently skipped inputs are reported once  runner: test_cubes_in_sub_folders_*,
+                                                 test_mask_names_with_*,
+                                                 test_mask_files_no_cube_*,
+                                                 test_a_split_with_an_empty_*
+10    one run_all.py per run folder (a lock      runner: run_folder_in_use_*,
+      naming the holder; stale locks replaced)   test_a_stale_lock_*,
+                                                 test_the_lock_is_no_output_*
+===== ========================================== ================================================
 """
 
 from __future__ import annotations
@@ -226,7 +283,9 @@ def rgb_folder_missing(tmp):
 
 @case
 def mask_wrong_shape(tmp):
-    cv2.imwrite(str(tmp / "A_crop01_mask.png"), np.full((5, 5), 255, np.uint8))
+    mask = np.full((5, 5), 255, np.uint8)
+    mask[0] = 0
+    cv2.imwrite(str(tmp / "A_crop01_mask.png"), mask)
     return (lambda: pp.load_user_masks(tmp, "A", (8, 8)), ValueError,
             r"A_crop01_mask\.png: mask is \(5, 5\)")
 
@@ -459,6 +518,52 @@ def run_all_unknown_only(tmp):
 
 def test_there_are_at_least_40_cases():
     assert len(CASES) >= 40
+
+
+TABLE_MODULES = {"loss": "test_bad_input_data_loss", "values": "test_bad_input_values",
+                 "runner": "test_bad_input_runner"}
+
+
+def _table() -> dict[int, dict[str, list[str]]]:
+    """Class -> module -> the names and prefixes the docstring's table lists for it."""
+    import re
+
+    lines = __doc__.splitlines()
+    borders = [i for i, line in enumerate(lines) if line.startswith("===== ")]
+    rows = lines[borders[1] + 1:borders[2]]
+    third = lines[borders[0]].rindex(" ") + 1  # where the third column starts
+    table, current, module = {}, None, None
+    for line in rows:
+        head, cell = line[:third], line[third:]
+        if head[:5].strip().isdigit():
+            current = int(head[:5])
+            table[current] = {}
+        found = re.match(r"\s*(\w+): (.*)", cell)
+        if found:
+            module, cell = found.groups()
+        table[current].setdefault(module, []).extend(
+            n.strip() for n in cell.split(",") if n.strip())
+    return table
+
+
+def test_the_table_names_real_cases_and_covers_them_all():
+    import importlib
+
+    table = _table()
+    assert sorted(table) == list(range(1, 11))
+    total = 0
+    for short, name in TABLE_MODULES.items():
+        module = importlib.import_module(name)
+        names = set(module.CASES) | {n for n in dir(module) if n.startswith("test_")}
+        names.discard("test_bad_input_fails_early_named_and_harmless")
+        listed = [p for entry in table.values() for p in entry.get(short, [])]
+        for pattern in listed:  # every entry of the table names something real
+            assert any(n == pattern or (pattern.endswith("*") and n.startswith(pattern[:-1]))
+                       for n in names), (name, pattern)
+        for n in names:  # and everything is in the table
+            assert any(n == p or (p.endswith("*") and n.startswith(p[:-1])) for p in listed), n
+        total += len(module.CASES) + len(names - set(module.CASES))
+    assert total >= 80  # distinct cases and tests over the ten classes
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
