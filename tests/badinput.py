@@ -156,3 +156,21 @@ def esc(path: Path | str) -> str:
 def write_table(table: pd.DataFrame, path: Path) -> Path:
     table.to_csv(path, index=False)
     return path
+
+
+def crop_folder_with(tmp: Path, bad: str, edit: Callable[[np.ndarray], np.ndarray]) -> Path:
+    """A fake crop folder ``tmp/c`` (2 MM, 2 DN crops) in which crop ``bad``'s cube is replaced
+    by ``edit(cube)``."""
+    from fakedata import write_fake_crops
+
+    write_fake_crops(tmp / "c", 2)
+    with np.load(tmp / "c" / f"{bad}.npz") as z:
+        cube, mask = edit(z["cube"].copy()), z["mask"]
+    np.savez(tmp / "c" / f"{bad}.npz", cube=cube, mask=mask)
+    return tmp / "c"
+
+
+def all_train(folder: Path, path: Path) -> Path:
+    """A splits table putting every crop of ``folder`` in the training split, at ``path``."""
+    index = pd.read_csv(folder / "index.csv")
+    return write_table(index.assign(split="train")[["id", "source", "class", "split"]], path)

@@ -8,6 +8,7 @@ temporary folder removed) and what must not (every user file, byte for byte).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -368,10 +369,12 @@ def test_a_killed_file_writer_leaves_a_temporary_file_the_next_write_removes(tmp
 def test_a_grid_never_unpickles_a_stored_result(tmp_path):
     from hsilib.study.grid import CELL_FILE, grid_cells, run_grid
 
-    class Exp:
-        name, replicates = "real", ()
+    @dataclasses.dataclass(frozen=True)
+    class Exp:  # a dataclass: its fingerprint is its fields
+        name: str = "real"
 
     cell = grid_cells([Exp()], [0])[0]
+    assert cell.fingerprint == grid_cells([Exp()], [0])[0].fingerprint
     folder = tmp_path / cell.name
     folder.mkdir()
     (folder / CELL_FILE).write_text(f'{{"fingerprint": "{cell.fingerprint}", "rows": 1}}')

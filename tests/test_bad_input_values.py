@@ -23,13 +23,14 @@ import torch
 from badinput import (
     CTX,
     Cases,
+    all_train,
     check_case,
+    crop_folder_with,
     crops,  # noqa: F401 (fixture)
     esc,
     normaliser,
     source,  # noqa: F401 (fixture)
     tiny_trainer,
-    write_table,
 )
 from fakedata import write_fake_crops
 from torch import nn
@@ -75,13 +76,11 @@ def _lesion(shape=(10, 12)):
 
 
 def _nan_crop_folder(tmp, bad="MM_001"):
-    """A copy of a fake crop folder in which crop ``bad`` holds one NaN."""
-    write_fake_crops(tmp / "c", 2)
-    with np.load(tmp / "c" / f"{bad}.npz") as z:
-        cube, mask = z["cube"].copy(), z["mask"]
-    cube[3, 4, 5] = np.nan
-    np.savez(tmp / "c" / f"{bad}.npz", cube=cube, mask=mask)
-    return tmp / "c"
+    """A fake crop folder in which crop ``bad`` holds one NaN."""
+    def edit(cube):
+        cube[3, 4, 5] = np.nan
+        return cube
+    return crop_folder_with(tmp, bad, edit)
 
 
 def _feats(bad_row=None, n=6, d=4, seed=0):
@@ -151,21 +150,22 @@ def classifier_weights_with_inf(tmp):
             r"w\.pth: \d+ NaN/inf values")
 
 
+def _load_edited_normaliser(tmp, old, new):
+    """Loading a saved normaliser whose first ``old`` was replaced by ``new`` in the file."""
+    normaliser(tmp)
+    (tmp / "norm.json").write_text((tmp / "norm.json").read_text().replace(old, new, 1))
+    return lambda: BandNormaliser.load(tmp / "norm.json")
+
+
 @CASES
 def normaliser_file_with_nan(tmp):
-    normaliser(tmp)
-    text = (tmp / "norm.json").read_text().replace("0.0", "NaN", 1)
-    (tmp / "norm.json").write_text(text)
-    return (lambda: BandNormaliser.load(tmp / "norm.json"), ValueError,
+    return (_load_edited_normaliser(tmp, "0.0", "NaN"), ValueError,
             r"norm\.json: not a normalisation JSON \(NaN is not a number")
 
 
 @CASES
 def normaliser_file_with_an_infinite_bound(tmp):
-    normaliser(tmp)
-    text = (tmp / "norm.json").read_text().replace("1.0", "1e999", 1)
-    (tmp / "norm.json").write_text(text)
-    return (lambda: BandNormaliser.load(tmp / "norm.json"), ValueError,
+    return (_load_edited_normaliser(tmp, "1.0", "1e999"), ValueError,
             r"norm\.json: .*must be finite")
 
 
@@ -196,8 +196,7 @@ def load_crops_of_a_folder_with_a_nan_crop(tmp):
 @CASES
 def normaliser_fitted_on_a_nan_crop(tmp):
     folder = _nan_crop_folder(tmp, "MM_000")
-    splits = write_table(pd.read_csv(folder / "index.csv").assign(split="train")[
-        ["id", "source", "class", "split"]], tmp / "splits.csv")
+    splits = all_train(folder, tmp / "splits.csv")
     return (lambda: fit_train_normaliser(folder, splits), ValueError,
             r"MM_000\.npz: 1 NaN/inf values")
 
