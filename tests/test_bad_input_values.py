@@ -1,13 +1,11 @@
 """Bad input, part 3: no number is computed from bad input (class 4 of the table in
-``tests/test_bad_input.py``), a resumed generator keeps its record of training images true
-(class 5), and the test split is closed by every route (class 6).
+``tests/test_bad_input.py``).
 
-Each case of :data:`CASES` must raise the stated error with a message naming the file, set,
-key or notebook, and leave its folder byte for byte as it was (``badinput.check_case``). The
-tests after the cases check the answers that are not errors: an interval that cannot be
-estimated is NaN with a warning, never a point such as [1, 1]; masks that follow the
-one-channel rule, synthetic folders in generator notebooks, and every crop in notebook 01 are
-accepted.
+Each case of :data:`CASES` must raise the stated error with a message naming the file, set or
+key, and leave its folder byte for byte as it was (``badinput.check_case``). The tests after
+the cases check the answers that are not errors: an interval that cannot be estimated is NaN
+with a warning, never a point such as [1, 1], and masks that follow the one-channel rule are
+read.
 """
 
 from __future__ import annotations
@@ -17,7 +15,6 @@ import warnings
 
 import cv2
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from badinput import (
@@ -27,15 +24,12 @@ from badinput import (
     check_case,
     crop_folder_with,
     crops,  # noqa: F401 (fixture)
-    esc,
     normaliser,
     source,  # noqa: F401 (fixture)
-    tiny_trainer,
-)
-from fakedata import write_fake_crops
+    )
 from torch import nn
 
-from hsilib import config, guard
+from hsilib import config
 from hsilib.data import preprocess as pp
 from hsilib.data.datasets import (
     BandNormaliser,
@@ -53,9 +47,7 @@ from hsilib.metrics.spectral import sam
 from hsilib.models import classifiers as M
 from hsilib.models import registry
 from hsilib.models.checkpoint import CheckpointError
-from hsilib.study.audit import lesion_range_table
 from hsilib.study.grid import grid_cells
-from hsilib.study.states import discover_states
 from hsilib.synth import write_synthetic
 
 CASES = Cases()
@@ -354,104 +346,32 @@ def grid_cells_sharing_one_folder(tmp):
             r"cells \['Real_seed0', 'real_seed0'\] would share one folder")
 
 
-# -- 5. a resumed generator keeps its record of training images true ---------------------------
-def _resume(trainer):
-    return lambda: trainer.load(CTX["source"] / "gan.pt")
 
 
-@CASES
-def resume_on_other_images(tmp):
-    return (_resume(tiny_trainer([f"d{i}" for i in range(4)])), ValueError,
-            r"gan\.pt was trained on other images than this trainer's \(4 ids, e\.g\. \['c0'")
 
 
-@CASES
-def resume_by_a_trainer_without_a_record(tmp):
-    return _resume(tiny_trainer(None)), ValueError, r"gan\.pt .*other images .*vs no record"
 
 
-@CASES
-def resume_on_the_same_images_in_another_order(tmp):
-    return (_resume(tiny_trainer(["c1", "c0", "c2", "c3"])), ValueError,
-            r"gan\.pt was trained on other images")
 
 
-@CASES
-def resume_of_a_checkpoint_without_a_record(tmp):
-    ck = torch.load(CTX["source"] / "gan.pt", weights_only=True)
-    ck["data_ids"] = None
-    torch.save(ck, tmp / "anon.pt")
-    trainer = tiny_trainer([f"c{i}" for i in range(4)])
-    return (lambda: trainer.load(tmp / "anon.pt"), ValueError,
-            r"anon\.pt was trained on other images than this trainer's \(no record vs 4 ids")
 
 
-# -- 6. the test split is closed by every route --------------------------------------------------
-def _in(notebook, fn):
-    def call():
-        guard.enter(notebook)
-        return fn()
-    return call
 
 
-@CASES
-def normaliser_fitted_on_test_in_a_generator_notebook(tmp):
-    folder, splits = CTX["crops"]
-    return (_in("03", lambda: fit_train_normaliser(folder, splits, split="test")),
-            guard.TestSplitError, r"notebook 03: nothing is fitted or chosen on the test split")
 
 
-@CASES
-def normaliser_fitted_on_test_in_a_classifier_notebook(tmp):
-    folder, splits = CTX["crops"]
-    return (_in("06", lambda: fit_train_normaliser(folder, splits, split="test")),
-            guard.TestSplitError, rf"notebook 06: .*fit_train_normaliser on {esc(folder)}")
 
 
-@CASES
-def every_crop_loaded_in_a_generator_notebook(tmp):
-    folder, _ = CTX["crops"]
-    return (_in("03", lambda: load_crops(folder, normaliser(), 8)), guard.TestSplitError,
-            rf"notebook 03 may not read every real crop at once \(CropDataset of {esc(folder)}")
 
 
-@CASES
-def every_crop_in_a_dataset_of_the_vae_notebook(tmp):
-    folder, _ = CTX["crops"]
-    return (_in("05", lambda: CropDataset(folder)), guard.TestSplitError,
-            r"notebook 05 may not read every real crop")
 
 
-@CASES
-def every_crop_of_a_table_in_the_ablation_notebook(tmp):
-    from hsilib.data.crop_folder import read_index
-
-    table = read_index(CTX["crops"][0])
-    return (_in("02", lambda: CropDataset(table)), guard.TestSplitError,
-            r"notebook 02 may not read every real crop at once \(CropDataset of a crop table")
 
 
-@CASES
-def reading_the_test_split_in_the_conditional_notebook(tmp):
-    folder, splits = CTX["crops"]
-    return (_in("04", lambda: load_crops(folder, normaliser(), 8, "test", splits)),
-            guard.TestSplitError, r"notebook 04 may not read the test split")
 
 
-@CASES
-def lesion_range_table_of_the_test_split(tmp):
-    folder, splits = CTX["crops"]
-    table = pd.read_csv(splits)
-    return (_in("01", lambda: lesion_range_table(folder, table, {"unit": normaliser()},
-                                                 split="test")),
-            guard.TestSplitError, r"notebook 01 may not read the test split \(lesion_range_tab")
 
 
-@CASES
-def generator_states_filtered_by_the_test_split(tmp):
-    (tmp / "ck").mkdir()
-    return (_in("08", lambda: discover_states(tmp / "ck", CTX["crops"][1], train_split="test")),
-            guard.TestSplitError, r"notebook 08: nothing is fitted or chosen on the test split")
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -499,21 +419,5 @@ def test_masks_that_follow_the_one_channel_rule_are_read(tmp_path, image):
     assert len(masks) == 1 and masks[0].sum() == 20 and masks[0][2:6, 3:8].all()
 
 
-def test_synthetic_folders_and_notebook_01_may_read_every_crop(tmp_path, crops):  # noqa: F811
-    write_fake_crops(tmp_path / "syn", 2, synthetic=True)
-    guard.enter("03")
-    assert len(CropDataset(tmp_path / "syn")) == 4  # no test split in a synthetic folder
-    guard.enter("01")
-    assert len(CropDataset(crops[0])) == 12  # the data checks of notebook 01
-    guard.enter("07")
-    assert len(load_crops(crops[0], normaliser(), 8)) == 12
 
 
-def test_other_data_resumes_and_the_record_lists_both_runs(source):  # noqa: F811
-    trainer = tiny_trainer(["d0", "d1", "c0", "d3"])
-    trainer.load(source / "gan.pt", other_data=True)
-    assert trainer.data_ids == ["c0", "c1", "c2", "c3", "d0", "d1", "d3"]
-    assert trainer.state_dict()["data_ids"] == trainer.data_ids
-    anonymous = tiny_trainer(None)
-    anonymous.load(source / "gan.pt", other_data=True)
-    assert anonymous.data_ids is None  # one run's images are unknown: so are the union's
