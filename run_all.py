@@ -16,6 +16,11 @@ git SHA, package versions, device, and for every notebook its status, parameters
 the files it wrote. A notebook whose outputs are newer than its inputs (the notebook itself,
 the hsilib code, the outputs of the notebooks before it and the data folder) is skipped unless
 ``--force``. The run stops at the first failure and prints the failing cell and the error.
+
+Everything that can be checked before the first notebook is (arguments, ``--set`` values,
+paths, the data set's size, ``--out``), and nothing is created when a check fails. While it
+runs, the run folder holds a lock (``.run_all.lock``) naming this process: a second run_all.py
+on the same ``--out`` is refused, and the lock of a run that has ended is replaced.
 """
 
 from __future__ import annotations
@@ -388,7 +393,8 @@ def _main(argv: list[str] | None = None) -> int:
                     help="a real HSIDermoscopy folder (MMCube/, DNCube/, OtherCube/); "
                          "default: the built-in stand-in")
     ap.add_argument("--out", default=None, help="run folder (default runs/<profile>)")
-    ap.add_argument("--seed", type=int, default=0, help="master seed passed to every notebook")
+    ap.add_argument("--seed", type=int, default=0,
+                    help=f"master seed passed to every notebook (0..{MAX_SEED})")
     ap.add_argument("--force", action="store_true", help="run notebooks even if up to date")
     ap.add_argument("--set", dest="overrides", action="append", metavar="NN.KEY=VALUE",
                     help="override a config key of notebook NN (its OVERRIDES parameter): "
