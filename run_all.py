@@ -16,6 +16,11 @@ git SHA, package versions, device, and for every notebook its status, parameters
 the files it wrote. A notebook whose outputs are newer than its inputs (the notebook itself,
 the hsilib code, the outputs of the notebooks before it and the data folder) is skipped unless
 ``--force``. The run stops at the first failure and prints the failing cell and the error.
+
+Everything that can be checked before the first notebook is (arguments, ``--set`` values,
+paths, the data set's size, ``--out``), and nothing is created when a check fails. While it
+runs, the run folder holds a lock (``.run_all.lock``) naming this process: a second run_all.py
+on the same ``--out`` is refused, and the lock of a run that has ended is replaced.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import json
 import os
 import platform
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -99,6 +105,154 @@ def default_profile() -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# Checks before anything is written
+# ---------------------------------------------------------------------------------------------
+#: Largest master seed: every random generator the project seeds accepts 0 .. 2**32 - 1.
+MAX_SEED = 2**32 - 1
+
+
+def check_plain_arguments(args: argparse.Namespace) -> None:
+    """The arguments that need nothing but themselves: --only with --from, --seed, --data ""."""
+    if args.only and args.start:
+        raise SystemExit("error: --only and --from exclude each other: --only 03 05 runs just "
+                         "those, --from 03 runs 03 and everything after it")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise SystemExit(f"error: --seed must be in 0..{MAX_SEED} (what every random generator "
+                         f"the notebooks seed accepts), got {args.seed}")
+    if args.data is not None and not args.data.strip():
+        raise SystemExit('error: --data "" names no folder (an unset variable?); leave --data '
+                         "out to use the built-in stand-in")
+
+
+def check_paths_in_overrides(overrides: dict[str, dict]) -> None:
+    """Every ``--set`` value of a ``*_weights`` key must be an existing file, of a ``*_dir`` key
+    an existing folder (and ``HSILIB_FID_WEIGHTS``, when set, a file): a misspelt path fails
+    now, not when a notebook first opens it."""
+    items = [(f"--set {nn}.{key}", key.rpartition(".")[2], value)
+             for nn, values in overrides.items() for key, value in values.items()]
+    if os.environ.get("HSILIB_FID_WEIGHTS"):
+        items.append(("HSILIB_FID_WEIGHTS", "fid_weights", os.environ["HSILIB_FID_WEIGHTS"]))
+    for where, name, value in items:
+        if value is None or not (name.endswith("_weights") or name.endswith("_dir")):
+            continue
+        path = Path(str(value)).expanduser()
+        if name.endswith("_weights") and not path.is_file():
+            raise SystemExit(f"error: {where}: {path} is not a file (weights must be a local "
+                             "file; nothing is downloaded)")
+        if name.endswith("_dir") and not path.is_dir():
+            raise SystemExit(f"error: {where}: {path} is not a folder")
+
+
+def check_data_size(profile: str, overrides: dict[str, dict], data_dir: str | None,
+                    runs_01: bool) -> None:
+    """The data set (``--data``, or the stand-in notebook 01 would generate) must hold enough
+    melanoma and nevus images for notebook 01's split (one image per class in each of train,
+    validation and test) and its grouped K-fold cross-validation (one per class and fold)."""
+    from hsilib import config
+    from hsilib.data.hsi_dermoscopy import HSIDermoscopy, SkippedFilesWarning, SubtypeWarning
+    from hsilib.notebook import resolve_overrides
+
+    data = config.resolve(profile, "data", **resolve_overrides("01", overrides.get("01"))
+                          .get("data", {}))
+    need = max(3, data.n_folds)
+    if data_dir is not None:
+        import warnings
+
+        with warnings.catch_warnings():  # notebook 01 reports these itself
+            warnings.simplefilter("ignore", (SubtypeWarning, SkippedFilesWarning))
+            try:
+                counts = HSIDermoscopy(data_dir).index["class"].value_counts()
+            except (OSError, ValueError) as err:
+                raise SystemExit(f"error: --data: {err}") from None
+        have, source = {c: int(counts.get(c, 0)) for c in ("MM", "DN")}, f"--data {data_dir}"
+    elif runs_01:
+        have, source = {"MM": data.n_mm, "DN": data.n_dn}, "the stand-in (01.n_mm, 01.n_dn)"
+    else:
+        return
+    short = {c: n for c, n in have.items() if n < need}
+    if short:
+        raise SystemExit(f"error: {source} has {have['MM']} MM and {have['DN']} DN images; "
+                         f"notebook 01 needs at least {need} of each (one per class in train, "
+                         f"validation and test, and in each of the {data.n_folds} "
+                         "cross-validation folds)")
+
+
+def check_out(run_root: Path, notebooks_dir: Path, data_dir: str | None,
+              overrides: dict[str, dict]) -> None:
+    """--out may not be (or contain) the repository, nor overlap its code, its notebooks, the
+    data set or a masks folder (the run's own ``artifacts/masks`` excepted: the folder of
+    edited masks), and must be writable; all before anything is created."""
+    def overlap(a: Path, b: Path) -> bool:
+        return a == b or a in b.parents or b in a.parents
+
+    if run_root == REPO or run_root in REPO.parents:
+        raise SystemExit(f"error: --out {run_root} is or contains the repository {REPO}: the "
+                         "executed notebooks would overwrite the notebooks; choose a folder "
+                         "such as runs/<name>")
+    guarded = [(REPO / d, "the repository's") for d in ("hsilib", "tests", "docs")]
+    guarded.append((notebooks_dir.resolve(), "the notebooks'"))
+    if data_dir is not None:
+        guarded.append((Path(data_dir), "the data set's (--data)"))
+    for nn, values in overrides.items():
+        masks = values.get("masks_dir") or values.get("data.masks_dir")
+        own = run_root / "artifacts" / "masks"
+        if masks and Path(str(masks)).expanduser().resolve() != own:
+            guarded.append((Path(str(masks)).expanduser().resolve(), f"the masks ({nn}.masks_dir)"))
+    for folder, what in guarded:
+        if overlap(run_root, folder):
+            raise SystemExit(f"error: --out {run_root} overlaps {what} folder {folder}: a run "
+                             "writes and replaces folders in --out; choose another folder")
+    existing = next(p for p in (run_root, *run_root.parents) if p.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise SystemExit(f"error: --out {run_root}: {existing} is not writable")
+
+
+_HELD: list[Path] = []  # locks this process holds (released by main)
+
+
+def acquire_lock(lock: Path) -> None:
+    """Take the run folder's lock (its :data:`~hsilib.paths.LOCK_FILE`, holding this process's
+    id, host and start time); refuse while another live ``run_all.py`` holds it; replace a lock
+    whose process has ended (with a message)."""
+    from hsilib.paths import process_alive
+
+    me = {"pid": os.getpid(), "host": socket.gethostname(),
+          "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    for _ in range(3):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                holder = json.loads(lock.read_text())
+                pid, host = int(holder["pid"]), str(holder["host"])
+            except (OSError, ValueError, KeyError, TypeError):
+                holder, pid, host = {}, -1, socket.gethostname()  # half-written: its writer died
+            if host != socket.gethostname() or (pid >= 0 and process_alive(pid)):
+                raise SystemExit(
+                    f"error: --out {lock.parent} is in use by another run_all.py (process {pid} "
+                    f"on {host}, started {holder.get('started', '?')}); wait for it to end or "
+                    f"choose another --out. If that run is gone, delete {lock}") from None
+            print(f"replacing the stale lock {lock}: process {pid} on {host} has ended",
+                  flush=True)
+            lock.unlink(missing_ok=True)
+            continue
+        _HELD.append(lock)
+        with os.fdopen(fd, "w") as f:
+            json.dump(me, f)
+        return
+    raise SystemExit(f"error: could not take the lock {lock}; another run_all.py is starting")
+
+
+def release_lock(lock: Path) -> None:
+    """Remove the lock if this process holds it."""
+    try:
+        if json.loads(lock.read_text()).get("pid") == os.getpid():
+            lock.unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
 # Freshness: outputs newer than every input
 # ---------------------------------------------------------------------------------------------
 def _files(root: Path) -> dict[str, float]:
@@ -110,7 +264,7 @@ def _files(root: Path) -> dict[str, float]:
 def _run_files(run: Path) -> dict[str, float]:
     """Files a notebook may have written: everything under the run folder but its own records."""
     skip = (f"{run / 'notebooks'}{os.sep}", f"{run / 'bench'}{os.sep}", str(run / "manifest.json"),
-            f"{run}{os.sep}.manifest.json")
+            f"{run}{os.sep}.manifest.json", f"{run}{os.sep}.run_all.lock")
     return {p: t for p, t in _files(run).items() if not p.startswith(skip)}
 
 
@@ -217,6 +371,16 @@ def failure_report(exc: Exception, executed: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the notebooks (see the module docstring); the run folder's lock is released however
+    the run ends."""
+    try:
+        return _main(argv)
+    finally:
+        while _HELD:
+            release_lock(_HELD.pop())
+
+
+def _main(argv: list[str] | None = None) -> int:
     from hsilib.config import PROFILES
 
     ap = argparse.ArgumentParser(description=__doc__,
@@ -229,7 +393,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="a real HSIDermoscopy folder (MMCube/, DNCube/, OtherCube/); "
                          "default: the built-in stand-in")
     ap.add_argument("--out", default=None, help="run folder (default runs/<profile>)")
-    ap.add_argument("--seed", type=int, default=0, help="master seed passed to every notebook")
+    ap.add_argument("--seed", type=int, default=0,
+                    help=f"master seed passed to every notebook (0..{MAX_SEED})")
     ap.add_argument("--force", action="store_true", help="run notebooks even if up to date")
     ap.add_argument("--set", dest="overrides", action="append", metavar="NN.KEY=VALUE",
                     help="override a config key of notebook NN (its OVERRIDES parameter): "
@@ -243,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
                          "else Ray started on this machine)")
     ap.add_argument("--notebooks", default=str(REPO / "notebooks"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    check_plain_arguments(args)
     if args.cluster and args.executor != "ray":
         raise SystemExit("error: --cluster needs --executor ray")
     if args.executor == "ray":
@@ -279,8 +445,17 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: no NN_*.ipynb notebooks in {args.notebooks}")
     overrides = parse_overrides(args.overrides, {p.name[:2] for p in found})
     check_overrides(overrides)
+    check_paths_in_overrides(overrides)
+    check_out(run.root, Path(args.notebooks), data_dir, overrides)
+    check_data_size(profile, overrides, data_dir, any(p.name[:2] == "01" for p in notebooks))
     manifest = read_manifest(run.manifest)
-    run.make()
+    try:
+        run.root.mkdir(parents=True, exist_ok=True)
+        acquire_lock(run.lock)  # released by main() however this run ends
+        run.make()
+    except OSError as err:
+        raise SystemExit(f"error: --out {run.root}: cannot write there ({err.strerror or err})") \
+            from None
     print(f"run folder: {run.root}", flush=True)
 
     manifest.update(profile=profile, run_dir=str(run.root), data_dir=data_dir, seed=args.seed,

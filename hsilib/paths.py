@@ -23,8 +23,12 @@ message that names the missing file and the notebook that makes it.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -40,6 +44,12 @@ RUNS_ROOT = REPO_ROOT / "runs"
 #: File that marks a folder as written by this project (:func:`atomic_dir`): only such folders
 #: (or empty ones) are ever replaced.
 OUTPUT_MARKER = ".hsilib-output"
+#: File inside every temporary folder of :func:`atomic_dir` while it is being written: the
+#: process id and host that made it. A later write of the same target removes such a folder
+#: once that process has ended (an interrupted run); nothing else is ever removed.
+TEMP_MARKER = ".hsilib-temp"
+#: Lock file of a run folder while ``run_all.py`` runs in it (process id, host, start time).
+LOCK_FILE = ".run_all.lock"
 
 
 class MissingInputError(FileNotFoundError):
@@ -80,6 +90,11 @@ class RunPaths:
     @property
     def bench(self) -> Path:
         return self.root / "bench"
+
+    @property
+    def lock(self) -> Path:
+        """The lock file ``run_all.py`` holds while it runs in this folder (:data:`LOCK_FILE`)."""
+        return self.root / LOCK_FILE
 
     # Named artifacts shared by several notebooks ------------------------------------------
     @property
@@ -146,6 +161,67 @@ def _umask() -> int:
     return mask
 
 
+def _host_id() -> str:
+    """Six hex digits naming this host (in temporary file names)."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (this process counts as running)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # it exists (owned by someone else), or we cannot tell: keep its files
+    return True
+
+
+def _remove(path: Path, pid: int) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+    print(f"removed {path}: a temporary copy left by an interrupted run (process {pid} has "
+          "ended)", flush=True)
+
+
+def remove_stale_temporaries(target: str | os.PathLike) -> list[Path]:
+    """Remove what interrupted writes of ``target`` left beside it, and only that.
+
+    A temporary folder of :func:`atomic_dir` (``.<name>.tmp-*`` or ``.<name>.old-*``) is
+    removed when it holds :data:`TEMP_MARKER` naming a process of this host that has ended; a
+    temporary file of :func:`atomic_path` when its name carries this host and the id of a
+    process that has ended. Anything else, however it is named, is left alone. Returns the
+    removed paths (each is also printed)."""
+    target = Path(target)
+    parent = target.parent
+    if not parent.is_dir():
+        return []
+    host, removed = _host_id(), []
+    folder = re.compile(rf"^\.{re.escape(target.name)}\.(tmp|old)-\w+$")
+    file = re.compile(rf"^\.{re.escape(target.name)}\.p(\d+)-([0-9a-f]{{6}})\.\w+\.tmp"
+                      rf"{re.escape(target.suffix)}$")
+    for entry in os.scandir(parent):
+        path = Path(entry.path)
+        if folder.match(entry.name) and entry.is_dir(follow_symlinks=False):
+            try:
+                owner = json.loads((path / TEMP_MARKER).read_text())
+                pid, same_host = int(owner["pid"]), owner["host"] == socket.gethostname()
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # no marker of ours: not provably ours
+        elif (m := file.match(entry.name)) and entry.is_file(follow_symlinks=False):
+            pid, same_host = int(m.group(1)), m.group(2) == host
+        else:
+            continue
+        if same_host and not process_alive(pid):
+            _remove(path, pid)
+            removed.append(path)
+    return removed
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` only on success.
@@ -154,21 +230,60 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 
         with atomic_path(out / "index.csv") as tmp:
             table.to_csv(tmp)
+
+    The temporary file's name carries this process's id, so that a later write of ``target``
+    removes it if the process was killed (:func:`remove_stale_temporaries`). A write that fails
+    for lack of space, quota or a file-size limit raises OSError naming ``target``; the old
+    ``target`` is kept.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+    remove_stale_temporaries(target)
+    fd, tmp = tempfile.mkstemp(dir=target.parent,
+                               prefix=f".{target.name}.p{os.getpid()}-{_host_id()}.",
                                suffix=f".tmp{target.suffix}")  # keep the suffix: savers check it
     os.close(fd)
     tmp = Path(tmp)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except (OSError, RuntimeError) as err:
+            why = _out_of_room(err, tmp)
+            if why:
+                raise OSError(f"{target}: could not be written, {why}; the previous "
+                              f"{target.name} (if any) is kept") from err
+            raise
         if tmp.is_file():  # mkstemp makes 0600 files: give the result the usual permissions
             os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _out_of_room(err: BaseException, tmp: Path) -> str | None:
+    """Why a write into ``tmp`` failed when the disk, a quota or a file-size limit stopped it
+    (torch's savers hide the OS error in a RuntimeError, so the limits are looked at too);
+    None for any other failure."""
+    import errno
+    import resource
+
+    reasons = {errno.ENOSPC: "no space is left on the device",
+               errno.EFBIG: "the file-size limit was reached",
+               getattr(errno, "EDQUOT", -1): "the disk quota was reached"}
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in reasons:
+            return reasons[seen.errno]
+        seen = seen.__cause__ or seen.__context__
+    size = tmp.stat().st_size if tmp.is_file() else 0
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY and size >= limit - 65536:
+        return f"the file-size limit of {limit} bytes was reached (ulimit -f)"
+    free = shutil.disk_usage(tmp.parent).free
+    if free < 1 << 20:
+        return f"the device is full ({free} bytes free)"
+    return None
 
 
 def _overlap(a: Path, b: Path) -> bool:
@@ -206,6 +321,14 @@ def check_output_dir(target: str | os.PathLike,
     return out
 
 
+def _temp_dir(target: Path, kind: str) -> Path:
+    """A new folder ``.<name>.<kind>-*`` beside ``target`` holding :data:`TEMP_MARKER`."""
+    folder = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.{kind}-"))
+    (folder / TEMP_MARKER).write_text(json.dumps({"pid": os.getpid(),
+                                                  "host": socket.gethostname()}))
+    return folder
+
+
 @contextmanager
 def atomic_dir(target: str | os.PathLike,
                inputs: Iterable[str | os.PathLike | None] = ()) -> Iterator[Path]:
@@ -215,18 +338,21 @@ def atomic_dir(target: str | os.PathLike,
     of ``inputs`` or that holds files the project did not write; the new folder gets the
     :data:`OUTPUT_MARKER` that allows the next run to replace it. An existing ``target`` is
     removed only once the new folder is complete; an exception leaves the old one untouched
-    and no temporary folder behind.
+    and no temporary folder behind. A temporary folder that a killed process left beside
+    ``target`` is removed first (:func:`remove_stale_temporaries`).
     """
     target = check_output_dir(target, inputs)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
+    remove_stale_temporaries(target)
+    tmp = _temp_dir(target, "tmp")
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700 folders
         (tmp / OUTPUT_MARKER).write_text("written by hsilib; a rerun may replace this folder\n")
+        (tmp / TEMP_MARKER).unlink()
         if target.exists():
             check_output_dir(target)  # still ours (nothing changed it meanwhile)
-            old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+            old = _temp_dir(target, "old")
             os.replace(target, old / "x")  # move aside first: the swap is two renames
             try:
                 os.replace(tmp, target)

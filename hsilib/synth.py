@@ -42,7 +42,7 @@ from .data.crop_folder import write_crop_folder
 from .data.normaliser import BandNormaliser
 from .labels import LABELS
 from .models import registry
-from .paths import atomic_path
+from .paths import atomic_path, check_output_dir
 from .runtime import device as pick_device
 
 
@@ -57,7 +57,8 @@ def export_synthetic(checkpoint: str | Path, out_dir: str | Path, *, n: int, cls
     the generator was trained with (``splits/normalisation.json``); ``condition`` goes to the
     objective's ``sample`` (e.g. a class for a conditional generator). Ids are
     ``<generator_name>_<cls lower>_<NNNN>``, the name defaulting to the checkpoint's family.
-    The folder is replaced atomically.
+    The folder is replaced atomically; an ``out_dir`` that holds (or lies inside) the checkpoint
+    or the normaliser file is refused before anything is generated.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -65,6 +66,8 @@ def export_synthetic(checkpoint: str | Path, out_dir: str | Path, *, n: int, cls
         raise ValueError(f"filter_top_fraction must be in (0, 1], got {filter_top_fraction}")
     if cls not in LABELS:
         raise ValueError(f"cls must be one of {list(LABELS)}, got {cls!r}")
+    inputs = (checkpoint, None if isinstance(normaliser, BandNormaliser) else normaliser)
+    check_output_dir(out_dir, inputs)  # never replace a folder holding an input
     objective, ckpt = registry.load(checkpoint, pick_device(device))
     generator_name = generator_name or ckpt["family"]
     sha = registry.file_sha256(checkpoint)
@@ -76,7 +79,7 @@ def export_synthetic(checkpoint: str | Path, out_dir: str | Path, *, n: int, cls
     keep = np.sort(np.argsort(-scores, kind="stable")[:n]) if filtering else np.arange(n)
     table = write_synthetic(images[torch.as_tensor(keep)], out_dir, cls=cls,
                             normaliser=normaliser, generator=generator_name,
-                            checkpoint_sha=sha, seed=seed)
+                            checkpoint_sha=sha, seed=seed, inputs=inputs)
     sidecar = {"checkpoint": str(checkpoint), "checkpoint_sha": sha, "family": ckpt["family"],
                "step": ckpt["step"], "generator": generator_name,
                "class": cls, "condition": condition, "seed": seed, "n": n, "n_generated": n_draw,
@@ -92,7 +95,8 @@ def export_synthetic(checkpoint: str | Path, out_dir: str | Path, *, n: int, cls
 def write_synthetic(images: torch.Tensor, out_dir: str | Path, *, cls: str,
                     normaliser: BandNormaliser | str | Path, generator: str,
                     checkpoint_sha: str = "", seed: int = -1,
-                    sources: Sequence[str] | None = None) -> pd.DataFrame:
+                    sources: Sequence[str] | None = None,
+                    inputs: Sequence[str | Path | None] = ()) -> pd.DataFrame:
     """Write ``images`` (N x B x S x S in the generator's [-1, 1] range) as a synthetic crop
     folder of class ``cls``; returns its ``index.csv`` table.
 
@@ -101,7 +105,10 @@ def write_synthetic(images: torch.Tensor, out_dir: str | Path, *, cls: str,
     masks are all zeros. Ids are ``<generator>_<cls lower>_<NNNN>``; each crop's ``source`` is
     its own id unless ``sources`` gives one per image (real crops passed through this path keep
     their source image, so the leakage check of the classifiers still sees it). The folder is
-    replaced atomically.
+    replaced atomically; it may not hold (or lie inside) any of ``inputs`` (the files it was
+    made from; a normaliser given by path counts too). Images with NaN or inf values are
+    refused, naming the generator and the images: a broken generator never becomes a folder of
+    crops.
     """
     if cls not in LABELS:
         raise ValueError(f"cls must be one of {list(LABELS)}, got {cls!r}")
@@ -110,7 +117,15 @@ def write_synthetic(images: torch.Tensor, out_dir: str | Path, *, cls: str,
     if sources is not None and len(sources) != len(images):
         raise ValueError(f"sources has {len(sources)} entries for {len(images)} images")
     if not isinstance(normaliser, BandNormaliser):
+        inputs = (*inputs, normaliser)
         normaliser = BandNormaliser.load(normaliser)
+    check_output_dir(out_dir, inputs)
+    bad = ~torch.isfinite(images.detach()).flatten(1).all(1)
+    if bad.any():
+        rows = bad.nonzero().flatten().tolist()
+        raise ValueError(f"{generator} ({cls}): {len(rows)} of {len(images)} generated images "
+                         f"hold NaN or inf (images {rows[:10]}); nothing was written to "
+                         f"{out_dir}")
     cubes = normaliser.inverse(images.detach().cpu().float(), "symmetric").numpy()
     size = images.shape[-1]
     prefix = f"{generator}_{cls.lower()}"
@@ -125,4 +140,4 @@ def write_synthetic(images: torch.Tensor, out_dir: str | Path, *, cls: str,
                    "checkpoint_sha": checkpoint_sha, "seed": seed}
             yield row, cube.transpose(1, 2, 0), None  # image B x H x W -> cube H x W x B
 
-    return write_crop_folder(out_dir, items())
+    return write_crop_folder(out_dir, items(), inputs=inputs)

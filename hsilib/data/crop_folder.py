@@ -68,19 +68,32 @@ def _with_optional_columns(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def load_crop(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """(cube float32 H x W x B, mask uint8 H x W) of one crop file."""
+def load_crop(path: str | os.PathLike,
+              n_bands: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(cube float32 H x W x B, mask uint8 H x W) of one crop file (never unpickled). Refused
+    with ValueError naming the file: an unreadable file, a cube that is not H x W x B (B =
+    ``n_bands`` when given) or holds NaN/inf, a mask of another size."""
     try:
-        with np.load(path) as z:
-            return z["cube"].astype(np.float32), z["mask"].astype(np.uint8)
-    except (OSError, KeyError, ValueError) as err:
+        with np.load(path, allow_pickle=False) as z:
+            cube, mask = z["cube"].astype(np.float32), z["mask"].astype(np.uint8)
+    except (OSError, KeyError, ValueError, TypeError) as err:
         raise ValueError(f"{path}: unreadable crop ({type(err).__name__}: {err})") from err
+    if cube.ndim != 3 or (n_bands is not None and cube.shape[-1] != n_bands):
+        want = f"H x W x {n_bands}" if n_bands is not None else "H x W x B"
+        raise ValueError(f"{path}: the crop's cube is {cube.shape}, expected {want}")
+    if mask.shape != cube.shape[:2]:
+        raise ValueError(f"{path}: the mask is {mask.shape}, the cube {cube.shape}")
+    if not np.isfinite(cube).all():
+        raise ValueError(f"{path}: {int((~np.isfinite(cube)).sum())} NaN/inf values in the "
+                         "crop")
+    return cube, mask
 
 
-def iter_cubes(table: pd.DataFrame) -> Iterator[np.ndarray]:
-    """The crop cubes of ``table`` (from :func:`read_index`), one at a time."""
+def iter_cubes(table: pd.DataFrame, n_bands: int | None = None) -> Iterator[np.ndarray]:
+    """The crop cubes of ``table`` (from :func:`read_index`), one at a time, each checked by
+    :func:`load_crop` (``n_bands`` bands when given)."""
     for path in table.path:
-        yield load_crop(path)[0]
+        yield load_crop(path, n_bands)[0]
 
 
 def write_crop_folder(out_dir: str | os.PathLike,
@@ -91,7 +104,8 @@ def write_crop_folder(out_dir: str | os.PathLike,
 
     An existing ``out_dir`` is replaced only when the project wrote it and ``overwrite`` is
     True; ``out_dir`` may not overlap any folder of ``inputs`` (see
-    :func:`hsilib.paths.atomic_dir`).
+    :func:`hsilib.paths.atomic_dir`). A cube with NaN or inf values is refused, naming its id
+    (nothing is replaced).
 
     ``row`` gives the index columns (:data:`CROP_COLUMNS`); ``path`` is
     set to ``<id>.npz``; ``mask`` may be None (all zeros). The optional columns
@@ -109,6 +123,9 @@ def write_crop_folder(out_dir: str | os.PathLike,
     with atomic_dir(out_dir, inputs) as tmp:
         for row, cube, mask in items:
             cube = np.asarray(cube, np.float32)
+            if not np.isfinite(cube).all():
+                raise ValueError(f"crop {row.get('id')!r}: {int((~np.isfinite(cube)).sum())} "
+                                 f"NaN/inf values; nothing was written to {out_dir}")
             mask = np.zeros(cube.shape[:2], np.uint8) if mask is None else np.asarray(mask,
                                                                                       np.uint8)
             row = {**OPTIONAL_COLUMNS, **row, "path": f"{row['id']}.npz"}

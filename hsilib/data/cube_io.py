@@ -117,6 +117,9 @@ def _read_mat(path: Path) -> np.ndarray:
         content = scipy.io.loadmat(path)
     except NotImplementedError:  # scipy's answer to MATLAB v7.3 (HDF5) files
         return _read_mat_v73(path)
+    except PermissionError as err:
+        raise PermissionError(f"{path}: the cube file cannot be read: permission denied (check "
+                              "its owner and mode)") from err
     except Exception as err:  # truncated, not a MAT file, ...
         raise CubeFormatError(f"{path}: unreadable MAT file ({type(err).__name__}: {err})") from err
     arrays = {k: v for k, v in content.items() if not k.startswith("__")}

@@ -91,6 +91,10 @@ def eval_transforms(size: int) -> Any:
 # --------------------------------------------------------------------------------------------
 # The dataset
 # --------------------------------------------------------------------------------------------
+def describe(source: Any) -> str:
+    """A crop folder's path, or "a crop table" for a table given directly (in messages)."""
+    return "a crop table" if isinstance(source, pd.DataFrame) else str(source)
+
 class CropDataset(Dataset):
     """Lesion crops as a torch Dataset of dicts (see the module docstring).
 
@@ -120,6 +124,10 @@ class CropDataset(Dataset):
             if split not in set(splits.split):
                 raise ValueError(f"{splits_csv}: no split named {split!r}")
             table = table[table.id.isin(splits.id[splits.split == split])]
+        elif "is_synthetic" not in table or (~table["is_synthetic"].astype(bool)).any():
+            # every real crop, test ones too
+            guard.check_all_crops(f"CropDataset of {describe(crops_dir_or_index)} without a "
+                                  "split")
         self.classes = None if classes is None else tuple(classes)
         if self.classes is not None:
             table = table[table["class"].isin(self.classes)]
@@ -132,6 +140,8 @@ class CropDataset(Dataset):
         self.transform = transform
         self.wavelengths_nm = np.asarray(
             normaliser.wavelengths_nm if normaliser is not None else WAVELENGTHS_NM, np.float32)
+        # bands of the crop files: the normaliser's input (an input variant may serve fewer)
+        self._file_bands = getattr(normaliser, "n_input_bands", len(self.wavelengths_nm))
         self._cache: dict[str, tuple[np.ndarray, np.ndarray]] | None = {} if cache else None
 
     def __len__(self) -> int:
@@ -142,10 +152,11 @@ class CropDataset(Dataset):
         return self.table.label.to_numpy(dtype=np.int64)
 
     def _load(self, path: str) -> tuple[np.ndarray, np.ndarray]:
+        """A crop, checked (:func:`load_crop`: finite, the dataset's band count, mask size)."""
         if self._cache is None:
-            return load_crop(path)
+            return load_crop(path, self._file_bands)
         if path not in self._cache:
-            self._cache[path] = load_crop(path)
+            self._cache[path] = load_crop(path, self._file_bands)
         return self._cache[path]
 
     def __getitem__(self, i: int) -> dict[str, Any]:

@@ -34,9 +34,12 @@ def prepare_data(cfg: Any, run: Any, data_dir: str | os.PathLike | None = None,
     Always writes the unpaired RGB stand-in to ``run.standin / "rgb"``. With ``data_dir``
     (a real HSIDermoscopy folder) the cubes are read from there and there is no truth;
     otherwise the stand-in is generated into ``run.standin`` (kept if already complete).
+    A folder there that the stand-in did not write (a data set, the user's RGB images) is
+    never replaced: :class:`hsilib.paths.OutputFolderError` before anything is written.
     """
-    from ..standin.writer import generate_rgb_set, generate_standin
+    from ..standin.writer import check_standin_outputs, generate_rgb_set, generate_standin
 
+    check_standin_outputs(run.standin, cubes=data_dir is None)  # refuse before writing either
     generate_rgb_set(run.standin, n=cfg.n_rgb, size=cfg.rgb_size, seed=seed,
                      workers=cfg.workers)
     if data_dir is not None:

@@ -57,6 +57,10 @@ class SubtypeWarning(UserWarning):
     """An ``OtherCube`` file name names no known subtype (it is counted as ``unknown``)."""
 
 
+class SkippedFilesWarning(UserWarning):
+    """Cube files of a data set folder that are not read (in sub-folders of a class folder)."""
+
+
 def export_envi_set(dataset: HSIDermoscopy, out_dir: str | os.PathLike,
                     overwrite: bool = False) -> Path:
     """Write every cube of ``dataset`` as ENVI in the same class-folder layout.
@@ -125,12 +129,23 @@ class HSIDermoscopy:
             raise DatasetNotFoundError(
                 f"{self.root}: not an HSIDermoscopy folder, missing {', '.join(missing)}. "
                 f"Point DATA_DIR at the folder that holds {', '.join(CLASS_FOLDERS.values())}.")
-        rows = []
+        rows, nested = [], []
         for cls, folder in CLASS_FOLDERS.items():
             for path in sorted((self.root / folder).iterdir()):
                 if path.suffix.lower() in CUBE_SUFFIXES and not path.name.startswith("."):
                     rows.append({"stem": path.stem, "class": cls, "label": LABELS[cls],
                                  "subtype": parse_subtype(path.stem, cls), "path": path})
+                elif path.is_dir() and not path.name.startswith("."):
+                    nested += [p for p in sorted(path.rglob("*"))
+                               if p.suffix.lower() in CUBE_SUFFIXES]
+        if nested:
+            import warnings
+
+            warnings.warn(
+                f"{len(nested)} cube file(s) lie in sub-folders of the class folders and are "
+                f"not read (only the files directly in {', '.join(CLASS_FOLDERS.values())} "
+                f"are): {', '.join(str(p.relative_to(self.root)) for p in nested[:10])}",
+                SkippedFilesWarning, stacklevel=2)
         if not rows:
             raise DatasetNotFoundError(f"{self.root}: no .mat or .hdr cubes in the class folders")
         self.index = pd.DataFrame(rows)

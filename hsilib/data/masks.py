@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,39 +20,71 @@ from ..paths import atomic_path
 
 
 class SegmentationWarning(UserWarning):
-    """A segment was discarded (too small, touching the field border), no lesion was found, or a
-    mask file was empty."""
+    """A segment was discarded (too small, touching the field border), no lesion was found, or
+    mask files were left unused."""
 
 
 MASK_RE = r"^{stem}_crop(\d+)_mask\.png$"
+
+
+def read_mask(path: str | os.PathLike) -> np.ndarray:
+    """One mask file as bool H x W, by the one-channel rule: a grey image (8 or 16 bit, or
+    three identical channels, grey saved as RGB) whose non-zero pixels are lesion. Refused with
+    ValueError naming the file: an unreadable file, an alpha channel (transparency says nothing
+    about the lesion), colour (channels that differ: which one is the mask?), and a mask whose
+    lesion is empty or the whole image."""
+    import cv2
+
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ValueError(f"{path}: unreadable mask image")
+    if img.ndim == 3 and img.shape[-1] in (2, 4):
+        raise ValueError(f"{path}: the mask has an alpha channel ({img.shape[-1]} channels); "
+                         "save it as a one-channel (grey) PNG, lesion non-zero")
+    if img.ndim == 3 and not (img == img[..., :1]).all():
+        raise ValueError(f"{path}: the mask is in colour (its channels differ); save it as a "
+                         "one-channel (grey) PNG, lesion non-zero")
+    mask = (img if img.ndim == 2 else img[..., 0]) > 0
+    if not mask.any():
+        raise ValueError(f"{path}: the mask is empty (no non-zero pixel); delete the file or "
+                         "draw the lesion")
+    if mask.all():
+        raise ValueError(f"{path}: the mask covers the whole image (every pixel non-zero; "
+                         "inverted?); the lesion must be non-zero and the rest zero")
+    return mask
 
 
 def load_user_masks(folder: str | os.PathLike, stem: str,
                     shape: tuple[int, int] | None = None) -> list[np.ndarray]:
     """Masks ``<folder>/<stem>_cropNN_mask.png`` (the study's naming), in NN order, as bool.
 
-    Non-zero pixels are lesion. An empty mask is skipped with a warning naming the file; a
-    mask of the wrong ``shape`` (H, W) or an unreadable file raises ValueError naming it.
+    Each file is read by :func:`read_mask` (one channel, non-zero pixels are lesion; alpha,
+    colour, empty and whole-image masks are refused); a mask of the wrong ``shape`` (H, W)
+    raises ValueError naming the file. Stems with glob characters (``[``, ``*``, ``?``) are
+    matched literally.
     """
-    import cv2
+    import glob
 
     folder = Path(folder)
     pattern = re.compile(MASK_RE.format(stem=re.escape(stem)))
-    found = sorted((int(m.group(1)), p) for p in folder.glob(f"{stem}_crop*_mask.png")
+    found = sorted((int(m.group(1)), p)
+                   for p in folder.glob(f"{glob.escape(stem)}_crop*_mask.png")
                    if (m := pattern.match(p.name)))
     masks = []
     for _, path in found:
-        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if img is None:
-            raise ValueError(f"{path}: unreadable mask image")
-        mask = (img if img.ndim == 2 else img.max(axis=-1)) > 0
+        mask = read_mask(path)
         if shape is not None and mask.shape != tuple(shape):
             raise ValueError(f"{path}: mask is {mask.shape}, the cube is {tuple(shape)}")
-        if not mask.any():
-            warnings.warn(f"{path}: empty mask, skipped", SegmentationWarning, stacklevel=2)
-            continue
         masks.append(mask)
     return masks
+
+
+def unmatched_masks(folder: str | os.PathLike, stems: set[str]) -> list[str]:
+    """Names of the PNG files in ``folder`` that no cube of ``stems`` would read (a misspelt
+    stem, ``.PNG``, a name without ``_cropNN_mask``): reported, never silently skipped."""
+    ok = re.compile(r"^(.+)_crop\d+_mask\.png$")
+    return sorted(p.name for p in Path(folder).iterdir() if p.suffix.lower() == ".png"
+                  and not ((m := ok.match(p.name)) and m.group(1) in stems))
 
 
 def save_user_masks(folder: str | os.PathLike, stem: str, masks: list[np.ndarray]) -> list[Path]:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import WAVELENGTHS_NM
+from .. import WAVELENGTHS_NM, guard
 from ..paths import atomic_path
 from .crop_folder import iter_cubes, read_index
 
@@ -64,9 +64,26 @@ class BandNormaliser:
         self.band_min = None if band_min is None else np.asarray(band_min, np.float32)
         self.band_max = None if band_max is None else np.asarray(band_max, np.float32)
         self.wavelengths_nm = np.asarray(wavelengths_nm, np.float32)
+        if self.band_min is not None or self.band_max is not None:
+            self._check_range()
         self.n_fitted = n_fitted
         self.method, self.percentiles = method, (lo, hi)
         self.max_pixels, self.seed = int(max_pixels), int(seed)
+
+    def _check_range(self) -> None:
+        """ValueError unless band_min and band_max are finite, one per wavelength, min <= max."""
+        lo, hi, wl = self.band_min, self.band_max, self.wavelengths_nm
+        if lo is None or hi is None or not (lo.ndim == hi.ndim == wl.ndim == 1) or not (
+                len(lo) == len(hi) == len(wl)):
+            sizes = [None if a is None else np.shape(a) for a in (lo, hi, wl)]
+            raise ValueError(f"BandNormaliser: band_min, band_max and wavelengths_nm must be "
+                             f"three lists of the same length, got shapes {sizes}")
+        if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+            raise ValueError("BandNormaliser: band_min and band_max must be finite, got NaN/inf "
+                             f"in bands {np.flatnonzero(~np.isfinite(lo + hi)).tolist()}")
+        if (hi < lo).any():
+            raise ValueError(f"BandNormaliser: band_max < band_min in bands "
+                             f"{np.flatnonzero(hi < lo).tolist()}")
 
     def fit(self, cubes: Iterable[np.ndarray]) -> BandNormaliser:
         """Fit the per-band range on H x W x B cubes (streamed, any number) by ``method``."""
@@ -75,6 +92,7 @@ class BandNormaliser:
         else:
             lo, hi, n = self._fit_percentile(cubes)
         self.band_min, self.band_max, self.n_fitted = lo, hi, n
+        self._check_range()  # NaN cubes would leave a NaN range: refused, not saved
         return self
 
     def _check_bands(self, n_bands: int) -> None:
@@ -166,7 +184,7 @@ class BandNormaliser:
         """A saved normaliser; a JSON without ``method`` (older runs) is a min/max one."""
         path = Path(path)
         try:
-            d = json.loads(path.read_text())
+            d = json.loads(path.read_text(), parse_constant=_no_constant)
             return cls(d["band_min"], d["band_max"], d["wavelengths_nm"], d.get("n_fitted", 0),
                        method=d.get("method", "minmax"),
                        percentiles=d.get("percentiles", (0.5, 99.5)),
@@ -179,6 +197,10 @@ class BandNormaliser:
         how = (f"percentiles {self.percentiles[0]:g}/{self.percentiles[1]:g}"
                if self.method == "percentile" else "min/max")
         return f"BandNormaliser({len(self.wavelengths_nm)} bands, {how}, {fitted})"
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number a normaliser can hold")
 
 
 def _to_range(y: Any, value_range: str) -> Any:
@@ -202,7 +224,9 @@ def fit_train_normaliser(crops_dir: str | os.PathLike, splits: pd.DataFrame | st
                          percentiles: Sequence[float] = (0.5, 99.5), max_pixels: int = 4096,
                          seed: int = 0) -> BandNormaliser:
     """A :class:`BandNormaliser` (``method``, ``percentiles``, ``max_pixels``, ``seed`` as
-    there) fitted on the real crops of one split (the training split)."""
+    there) fitted on the real crops of one split (the training split). Inside a notebook the
+    test split is refused (:func:`hsilib.guard.check_fit`)."""
+    guard.check_fit(split, f"fit_train_normaliser on {crops_dir}")
     table = read_index(crops_dir)
     if not isinstance(splits, pd.DataFrame):
         splits = pd.read_csv(splits, dtype={"id": str})
@@ -211,4 +235,4 @@ def fit_train_normaliser(crops_dir: str | os.PathLike, splits: pd.DataFrame | st
     if chosen.empty:
         raise ValueError(f"{crops_dir}: no real crops in split {split!r}")
     return BandNormaliser(method=method, percentiles=percentiles, max_pixels=max_pixels,
-                          seed=seed).fit(iter_cubes(chosen))
+                          seed=seed).fit(iter_cubes(chosen, n_bands=len(WAVELENGTHS_NM)))

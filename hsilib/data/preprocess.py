@@ -57,6 +57,7 @@ from .masks import (
     load_user_masks,
     save_user_masks,
     sync_editable_masks,
+    unmatched_masks,
 )
 from .segmentation import (
     BLUE_BANDS,
@@ -101,6 +102,21 @@ def _crops_of_one(row: dict[str, Any], out_dir: str, size: int, scale: float, mi
     return rows, [str(w.message) for w in caught], cube_scale(cube)
 
 
+def _check_crop_arguments(size: Any, scale: Any, min_area: Any, workers: Any) -> None:
+    """ValueError naming the argument of :func:`make_crops` that cannot work."""
+    import numbers
+
+    def integer(v: Any) -> bool:
+        return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+    for name, value, low in (("size", size, 1), ("min_area", min_area, 0),
+                             ("workers", workers, 1)):
+        if not integer(value) or value < low:
+            raise ValueError(f"make_crops: {name} must be an integer >= {low}, got {value!r}")
+    if not isinstance(scale, numbers.Real) or not np.isfinite(scale) or scale <= 0:
+        raise ValueError(f"make_crops: scale must be a finite number > 0, got {scale!r}")
+
+
 def make_crops(dataset: Any, out_dir: str | os.PathLike, *, size: int, scale: float = 1.5,
                min_area: int, masks_dir: str | os.PathLike | None = None, workers: int = 1,
                progress: bool = True, edit_masks_dir: str | os.PathLike | None = None,
@@ -128,6 +144,7 @@ def make_crops(dataset: Any, out_dir: str | os.PathLike, *, size: int, scale: fl
     are gathered into one :class:`SegmentationWarning`. Returns the index (also in
     ``.attrs["warnings"]``).
     """
+    _check_crop_arguments(size, scale, min_area, workers)
     root = getattr(dataset, "root", None)
     check_output_dir(out_dir, (root, masks_dir, edit_masks_dir))
     if masks_dir is not None:
@@ -141,6 +158,11 @@ def make_crops(dataset: Any, out_dir: str | os.PathLike, *, size: int, scale: fl
             raise ValueError(f"masks_dir {mdir} holds no mask <stem>_cropNN_mask.png of any "
                              f"of the {len(stems)} cubes (e.g. {sorted(stems)[:3]}); check "
                              "the folder name")
+        unused = unmatched_masks(mdir, stems)
+        if unused:
+            warnings.warn(f"masks_dir {mdir}: {len(unused)} PNG file(s) match no cube's "
+                          f"<stem>_cropNN_mask.png and are not used: {unused[:10]}",
+                          SegmentationWarning, stacklevel=2)
     jobs = [dict(r) for _, r in dataset.index.iterrows()]
     rows, notes = [], []
     with atomic_dir(out_dir, (root, masks_dir, edit_masks_dir)) as tmp:

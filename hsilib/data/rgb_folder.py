@@ -42,7 +42,11 @@ def load_rgb_folder(folder: str | os.PathLike, size: int | None = None,
     if not folder.is_dir():
         raise DatasetNotFoundError(f"{folder}: no such RGB image folder")
     if (folder / "index.csv").is_file():
-        table = pd.read_csv(folder / "index.csv", dtype={"id": str})
+        table = pd.read_csv(folder / "index.csv", dtype={"id": str, "path": str})
+        missing = [c for c in ("id", "path") if c not in table.columns]
+        if missing:
+            raise ValueError(f"{folder / 'index.csv'}: missing columns {missing} (an RGB index "
+                             "needs id and path, relative to the folder)")
     else:
         files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in RGB_SUFFIXES)
         table = pd.DataFrame({

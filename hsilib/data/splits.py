@@ -19,9 +19,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..labels import BINARY_CLASSES
 from ..paths import atomic_path
 
 SPLITS = ("train", "val", "test")
+
+
+class SplitWarning(UserWarning):
+    """A part of a split is empty, or holds no melanoma or no nevus image (too few source
+    images of that class)."""
 
 
 def _sources(index: pd.DataFrame) -> pd.DataFrame:
@@ -63,17 +69,33 @@ def make_splits(index: pd.DataFrame, fractions: tuple[float, float, float] = (0.
     """Train/val/test assignment of every crop: (id, source, class, split).
 
     Source images are shuffled within each class and dealt out by ``fractions`` (counted in
-    images, not crops), so the split is stratified by class and grouped by source.
+    images, not crops), so the split is stratified by class and grouped by source. A part
+    left empty, or without a melanoma or a nevus image, is reported once
+    (:class:`SplitWarning`).
     """
-    if len(fractions) != 3 or min(fractions) < 0 or sum(fractions) <= 0:
-        raise ValueError(f"fractions must be three non-negative numbers, got {fractions}")
+    if (len(fractions) != 3 or not np.isfinite(np.asarray(fractions, float)).all()
+            or min(fractions) < 0 or sum(fractions) <= 0):
+        raise ValueError(f"fractions must be three finite, non-negative numbers, got "
+                         f"{fractions}")
     rng = np.random.default_rng(seed)
-    assignment = {}
-    for _, group in _sources(index).groupby("class"):
+    assignment, empty = {}, []
+    for cls, group in _sources(index).groupby("class"):
         sources = group.source.to_numpy()[rng.permutation(len(group))]
         counts = _allocate(len(sources), fractions)
+        if cls in BINARY_CLASSES:  # the classifiers' classes: each part needs both
+            empty += [f"{part} has no {cls} image" for part, c, f in
+                      zip(SPLITS, counts, fractions, strict=True) if c == 0 and f > 0]
         labels = np.repeat(SPLITS, counts)
         assignment.update(dict(zip(sources, labels, strict=True)))
+    used = set(assignment.values())
+    empty += [f"{part} is empty" for part, f in zip(SPLITS, fractions, strict=True)
+              if f > 0 and part not in used]
+    if empty:
+        import warnings
+
+        warnings.warn(f"make_splits: {'; '.join(empty)} (too few source images of that class "
+                      "for three parts: every part needs one per class)", SplitWarning,
+                      stacklevel=2)
     out = index[["id", "source", "class"]].copy()
     out["split"] = out.source.map(assignment)
     check_grouped(out, "split")

@@ -25,13 +25,14 @@ is optimistic (Davis & Goadrich 2006).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .intervals import cluster_bootstrap, t_interval
+from .intervals import IntervalWarning, cluster_bootstrap, enough_clusters, t_interval
 
 #: Threshold metrics (need a decision threshold) then ranking metrics (use the probabilities).
 THRESHOLD_METRICS = ("sensitivity", "specificity", "precision", "f1", "balanced_accuracy",
@@ -40,13 +41,25 @@ RANKING_METRICS = ("auroc", "auprc")
 METRICS = THRESHOLD_METRICS + RANKING_METRICS
 
 
+def _labels(y_true, name: str = "y_true") -> np.ndarray:
+    """``y_true`` as ints, refused unless every label is exactly 0 or 1 (a 0.7 or a 2 is never
+    rounded or cast into a class)."""
+    raw = np.asarray(y_true).ravel()
+    if raw.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold the numbers 0 (DN) / 1 (MM, the positive class), "
+                         f"got dtype {raw.dtype} (e.g. {raw[:3].tolist()})")
+    bad = raw[~np.isin(raw, (0, 1))]
+    if bad.size:
+        raise ValueError(f"{name} must hold 0 (DN) / 1 (MM, the positive class) only, got "
+                         f"{bad.size} other value(s), e.g. {np.unique(bad)[:5].tolist()}")
+    return raw.astype(int)
+
+
 def _check(y_true, p) -> tuple[np.ndarray, np.ndarray]:
-    y = np.asarray(y_true).astype(int).ravel()
+    y = _labels(y_true)
     q = np.asarray(p, dtype=float).ravel()
     if y.shape != q.shape:
         raise ValueError(f"y_true has {y.size} entries but p has {q.size}")
-    if not np.isin(y, (0, 1)).all():
-        raise ValueError("y_true must hold 0 (DN) / 1 (MM, the positive class) only")
     if not np.isfinite(q).all():
         raise ValueError("p (probability of melanoma) contains NaN or inf")
     return y, q
@@ -106,8 +119,11 @@ def auprc(y_true, p) -> float:
 
 
 def scores(y_true, p, threshold: float = 0.5) -> dict[str, float]:
-    """Every metric of :data:`METRICS`; melanoma is called when ``p >= threshold``."""
+    """Every metric of :data:`METRICS`; melanoma is called when ``p >= threshold``. Empty
+    inputs are refused (no metric of no crop is 0)."""
     y, q = _check(y_true, p)
+    if y.size == 0:
+        raise ValueError("scores: y_true and p are empty: there is nothing to score")
     out = threshold_scores(y, (q >= threshold).astype(int))
     out["auroc"] = auroc(y, q)
     out["auprc"] = auprc(y, q)
@@ -154,11 +170,13 @@ def cluster_weights(sources, labels, n_boot: int = 2000, seed: int = 0) -> np.nd
     together (they share a patient, a lesion and an acquisition, so they are not independent).
     """
     src = np.asarray(sources).astype(str).ravel()
-    y = np.asarray(labels).astype(float).ravel()
+    y = _labels(labels, "labels").astype(float)
     if src.shape != y.shape:
         raise ValueError(f"sources has {src.size} entries but labels has {y.size}")
     _, inv = np.unique(src, return_inverse=True)
     share = np.bincount(inv, y) / np.bincount(inv)  # melanoma share of each source's crops
+    if not enough_clusters(src, share[inv], "test cluster bootstrap (source images per class)"):
+        return np.full((n_boot, src.size), np.nan)  # every resampled score is NaN
     return cluster_bootstrap(src, share[inv], n_boot=n_boot, seed=seed)
 
 
@@ -169,7 +187,8 @@ def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def weighted_scores(y_true, p, threshold: float, weights) -> dict[str, np.ndarray]:
     """Every metric of :data:`METRICS` for each row of ``weights`` (R x n multiplicities, e.g.
     from :func:`cluster_weights`): row r scores the resample holding crop i ``weights[r, i]``
-    times. Equals :func:`scores` on the expanded resamples, computed for all rows at once."""
+    times. Equals :func:`scores` on the expanded resamples, computed for all rows at once. A
+    row with NaN weights (no resample could be drawn) scores NaN."""
     y, q = _check(y_true, p)
     w = np.atleast_2d(np.asarray(weights, dtype=float))
     if w.shape[1] != y.size:
@@ -195,7 +214,8 @@ def weighted_scores(y_true, p, threshold: float, weights) -> dict[str, np.ndarra
     recall = _safe_div(tps, np.broadcast_to(n_pos, tps.shape))
     steps = np.diff(np.concatenate([np.zeros((len(w), 1)), recall], axis=1), axis=1)
     out["auprc"] = np.where(n_pos[:, 0] > 0, (steps * _safe_div(tps, alls)).sum(1), np.nan)
-    return out
+    undefined = ~np.isfinite(w).all(axis=1)
+    return {m: np.where(undefined, np.nan, v) for m, v in out.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -225,6 +245,10 @@ def _delong_components(y_true, p) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _delong_se(v10: np.ndarray, v01: np.ndarray) -> float:
+    if v10.size < 2 or v01.size < 2:  # no variance to estimate: no interval, not a point
+        warnings.warn(f"DeLong: no interval (NaN): it needs at least two melanomas and two nevi, "
+                      f"got {v10.size} and {v01.size}", IntervalWarning, stacklevel=3)
+        return float("nan")
     var10 = v10.var(ddof=1) if v10.size > 1 else 0.0
     var01 = v01.var(ddof=1) if v01.size > 1 else 0.0
     return float(np.sqrt(var10 / v10.size + var01 / v01.size))
@@ -243,6 +267,8 @@ def delong(y_true, p, level: float = 0.95) -> dict[str, float]:
     v10, v01 = _delong_components(y_true, p)
     auc, se = float(v10.mean()), _delong_se(v10, v01)
     half = stats.norm.ppf(0.5 + level / 2) * se
+    if not np.isfinite(se):
+        return {"auroc": auc, "se": se, "lo": float("nan"), "hi": float("nan")}
     return {"auroc": auc, "se": se, "lo": max(0.0, auc - half), "hi": min(1.0, auc + half)}
 
 
@@ -260,7 +286,9 @@ def delong_paired(y_true, p_a, p_b, level: float = 0.95) -> dict[str, float]:
     d10, d01 = b10 - a10, b01 - a01
     diff, se = float(d10.mean()), _delong_se(d10, d01)
     half = stats.norm.ppf(0.5 + level / 2) * se
-    if se > 0:
+    if not np.isfinite(se):
+        z, pval = float("nan"), float("nan")
+    elif se > 0:
         z = diff / se
         pval = float(2 * stats.norm.sf(abs(z)))
     else:

@@ -204,6 +204,11 @@ def _features(x, name: str) -> np.ndarray:
     x = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
     if x.ndim != 2 or x.shape[0] < 2:
         raise ValueError(f"{name} must be an N x D feature matrix with N >= 2, got {x.shape}")
+    bad = ~np.isfinite(x.astype(np.float64, copy=False))
+    if bad.any():
+        raise ValueError(f"{name}: the features of {int(bad.any(1).sum())} of {len(x)} images "
+                         "hold NaN/inf (NaN/inf in the images themselves?); no distance is "
+                         "computed from them")
     return x.astype(np.float64)
 
 

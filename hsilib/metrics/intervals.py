@@ -32,6 +32,7 @@ source images, runs, states), since none here covers what was not resampled.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Literal
 
@@ -100,6 +101,28 @@ def cluster_bootstrap(groups, strata=None, *, n_boot: int, seed: int | np.random
             for items, cluster, k in layout:
                 weights[b, items] = np.bincount(rng.integers(0, k, k), minlength=k)[cluster]
     return weights
+
+
+class IntervalWarning(UserWarning):
+    """An interval cannot be estimated from the data given; it is reported as NaN."""
+
+
+def enough_clusters(groups, strata=None, what: str = "cluster bootstrap") -> bool:
+    """Whether a :func:`cluster_bootstrap` over ``groups`` (within ``strata``) can vary: every
+    stratum needs at least two groups, else all its resamples are the same and an interval
+    drawn from them would be a point ([1, 1], say) that claims a certainty the data cannot
+    give. When not, warns (:class:`IntervalWarning`, naming ``what`` and the strata) and
+    returns False: the caller reports NaN."""
+    g = np.asarray(groups).astype(str).ravel()
+    s = np.zeros(g.size, int) if strata is None else np.asarray(strata).ravel()
+    few = {str(v): int(np.unique(g[s == v]).size) for v in np.unique(s)}
+    few = {v: k for v, k in few.items() if k < 2}
+    if g.size and not few:
+        return True
+    warnings.warn(f"{what}: no interval (NaN): resampling needs at least two groups in every "
+                  f"stratum, got {few or 'no items'} (stratum: groups)", IntervalWarning,
+                  stacklevel=3)
+    return False
 
 
 # --------------------------------------------------------------------------------------------
@@ -210,6 +233,7 @@ def comparison_verdict(interval: tuple[float, float], reference: tuple[float, fl
 
 
 __all__ = ["NOT_DISTINGUISHABLE_FROM_CHANCE", "NO_CHANGE", "NO_ASSOCIATION",
-           "NOT_DISTINGUISHABLE", "bootstrap", "cluster_bootstrap", "percentile_interval",
+           "NOT_DISTINGUISHABLE", "IntervalWarning", "enough_clusters", "bootstrap",
+           "cluster_bootstrap", "percentile_interval",
            "t_interval", "bootstrap_pvalue", "covers", "chance_verdict", "change_verdict",
            "association_verdict", "bound_verdict", "comparison_verdict"]

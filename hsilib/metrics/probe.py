@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from ..runtime import device as pick_device
 from .classification import auroc
-from .intervals import chance_verdict, cluster_bootstrap, percentile_interval
+from .intervals import chance_verdict, cluster_bootstrap, enough_clusters, percentile_interval
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,8 @@ def cluster_bootstrap_auroc(labels, scores, groups, *, n_boot: int = 1000, seed:
     group's images move together; the label counts stay roughly fixed, so every resample holds
     both labels)."""
     y, s = np.asarray(labels), np.asarray(scores, float)
+    if not enough_clusters(groups, y, "cluster bootstrap of the AUROC (groups per label)"):
+        return float("nan"), float("nan")
     weights = cluster_bootstrap(groups, y, n_boot=n_boot, seed=seed, order="resample")
     items = np.arange(len(y))
     stats = []

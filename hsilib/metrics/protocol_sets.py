@@ -64,6 +64,10 @@ def take(source, idx, masks: np.ndarray | None = None,
             raise ValueError(f"masks[{name!r}] must be N x [1 x] H x W with the images' "
                              f"{tuple(images.shape[-2:])} pixels, got shape {masks.shape}")
         drawn = torch.from_numpy(m.reshape(len(idx), *images.shape[-2:]))
+    bad = (~torch.isfinite(images)).flatten(1).any(1).nonzero().flatten().tolist()
+    if bad:
+        raise ValueError(f"the {name or 'image'} set: images {[idx[i] for i in bad][:5]} hold "
+                         "NaN/inf values; no metric is computed from them")
     return images, drawn
 
 

@@ -46,8 +46,20 @@ def as_images(x, name: str = "images") -> torch.Tensor:
     return x if x.is_floating_point() else x.float()
 
 
+def finite_images(x: torch.Tensor, name: str) -> torch.Tensor:
+    """``x`` itself; ValueError naming ``name`` when it holds NaN or inf (a metric of such
+    images would be NaN, or a finite number computed from garbage)."""
+    bad = ~torch.isfinite(x)
+    if bad.any():
+        images = bad.flatten(1).any(1).nonzero().flatten().tolist()
+        raise ValueError(f"{name}: {int(bad.sum())} NaN/inf values in {len(images)} of "
+                         f"{len(x)} images (e.g. images {images[:5]})")
+    return x
+
+
 def _pair(preds, target) -> tuple[torch.Tensor, torch.Tensor]:
-    p, t = as_images(preds, "preds"), as_images(target, "target")
+    p = finite_images(as_images(preds, "preds"), "preds")
+    t = finite_images(as_images(target, "target"), "target")
     if p.shape != t.shape:
         raise ValueError(f"preds and target differ in shape: {tuple(p.shape)} vs {tuple(t.shape)}")
     dtype = torch.promote_types(p.dtype, t.dtype)

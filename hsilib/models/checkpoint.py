@@ -27,8 +27,9 @@ class CheckpointError(ValueError):
 def safe_load(path: str | os.PathLike, map_location: Any = "cpu", what: str = "checkpoint"
               ) -> Any:
     """The content of ``path`` (torch ``.pt``/``.pth`` or ``.safetensors``), read without running
-    code. A missing file raises FileNotFoundError, anything else :class:`CheckpointError`;
-    both name the file (``what`` says what it is meant to be)."""
+    code. A missing file raises FileNotFoundError, anything else :class:`CheckpointError`
+    (unreadable, unsafe, or a floating-point tensor with NaN/inf anywhere in it); both name the
+    file (``what`` says what it is meant to be)."""
     import pickle
 
     path = Path(path).expanduser()
@@ -38,12 +39,14 @@ def safe_load(path: str | os.PathLike, map_location: Any = "cpu", what: str = "c
         from safetensors.torch import load_file
 
         try:
-            return load_file(str(path), device=str(map_location))
+            content = load_file(str(path), device=str(map_location))
         except Exception as err:
             raise CheckpointError(f"{what} {path}: unreadable safetensors file "
                                   f"({type(err).__name__}: {err})") from err
+        _refuse_non_finite(content, path, what)
+        return content
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        content = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         text = str(err)
         found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
@@ -58,6 +61,25 @@ def safe_load(path: str | os.PathLike, map_location: Any = "cpu", what: str = "c
     except Exception as err:  # truncated zip, not a torch file, ...
         raise CheckpointError(f"{what} {path}: corrupt, truncated or not a torch file "
                               f"({type(err).__name__}: {err})") from err
+    _refuse_non_finite(content, path, what)
+    return content
+
+
+def _refuse_non_finite(content: Any, path: Path, what: str) -> None:
+    """Raise :class:`CheckpointError` naming the file and the first entry whose floating-point
+    tensor holds NaN or inf: such weights would only give NaN samples or scores later."""
+    stack: list[tuple[str, Any]] = [("", content)]
+    while stack:
+        key, value = stack.pop()
+        if isinstance(value, torch.Tensor):
+            if value.is_floating_point() and not torch.isfinite(value).all():
+                n = int((~torch.isfinite(value)).sum())
+                raise CheckpointError(f"{what} {path}: {n} NaN/inf values in {key or 'the file'} "
+                                      "(weights of a diverged run?); refused")
+        elif isinstance(value, Mapping):
+            stack += [(f"{key}.{k}" if key else str(k), v) for k, v in value.items()]
+        elif isinstance(value, (list, tuple)):
+            stack += [(f"{key}[{i}]", v) for i, v in enumerate(value)]
 
 
 def check_state_dict(module: nn.Module, state: Mapping[str, Any], source: Any) -> None:

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checkpoint import CheckpointError, check_state_dict, safe_load
 from .layers import widen_rgb_conv
 
 # --------------------------------------------------------------------------------------------
@@ -222,28 +223,37 @@ class MultibandLPIPS(nn.Module):
             warnings.simplefilter("ignore")
             # pnet_rand=True: build a random backbone, never download; heads load from the package
             self.lpips = lpips.LPIPS(pretrained=True, net=net, pnet_rand=True, verbose=False)
-        from .checkpoint import safe_load
 
         state = safe_load(weights, "cpu", "LPIPS backbone weight file")
-        state = state.get("state_dict", state)
+        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+            state = state["state_dict"]
+        if not isinstance(state, dict):
+            raise CheckpointError(f"LPIPS backbone weight file {weights}: expected a state dict "
+                                  f"(name -> tensor), got {type(state).__name__}")
         self._load_backbone(state, net, weights)
         self._widen(n_bands)
         self.lpips.eval().requires_grad_(False)
 
     def _load_backbone(self, state: dict, net: str, path: Path) -> None:
+        """Copy the ``features.N.weight/bias`` tensors of a torchvision state dict into the
+        LPIPS slices; every key, type and shape is checked first (CheckpointError naming the
+        file), so a malformed file changes nothing."""
         mapped = {}
         for key, value in state.items():
-            parts = key.split(".")
+            parts = str(key).split(".")
             if parts[0] != "features":
                 continue
+            if len(parts) != 3 or not parts[1].isdigit() or not isinstance(value, torch.Tensor):
+                raise CheckpointError(f"LPIPS backbone weight file {path}: entry {key!r} is not "
+                                      "a torchvision 'features.N.weight/bias' tensor")
             idx = int(parts[1])
             for s, (lo, hi) in enumerate(_LPIPS_SLICES[net]):
                 if lo <= idx < hi:
                     mapped[f"slice{s + 1}.{idx}.{parts[2]}"] = value
-        target = self.lpips.net.state_dict()
-        missing = sorted(set(target) - set(mapped))
-        if missing:
-            raise ValueError(f"{path} is not a torchvision {net} state dict: missing {missing[:3]}")
+        if not mapped:
+            raise CheckpointError(f"LPIPS backbone weight file {path} is not a torchvision {net} "
+                                  "state dict (no 'features.N' entries)")
+        check_state_dict(self.lpips.net, mapped, f"LPIPS backbone weight file {path} ({net})")
         self.lpips.net.load_state_dict(mapped)
 
     def _widen(self, n_bands: int) -> None:

@@ -3,7 +3,10 @@
 :func:`generate_standin` writes a folder in the real data set's layout plus ground truth, and
 :func:`generate_rgb_set` an unpaired RGB-only set (the stand-in for MILK10K/ISIC images). Both
 run one task per image, in parallel when asked, and keep a complete folder made with the same
-parameters (``standin.json``, written last). All randomness comes from per-image generators
+parameters (``standin.json``, written last). They replace an existing folder only when it is
+the stand-in's own (:func:`hsilib.paths.atomic_dir`'s marker rule; a folder of an earlier
+version is recognised by its ``standin.json``): a user's data set or RGB images are never
+deleted. All randomness comes from per-image generators
 seeded by ``(seed, class, index)`` (:func:`hsilib.standin.scene.image_rng`), so the number of
 worker processes never changes the result.
 """
@@ -11,13 +14,13 @@ worker processes never changes the result.
 from __future__ import annotations
 
 import json
-import shutil
+from contextlib import ExitStack
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..paths import atomic_path
+from ..paths import OUTPUT_MARKER, atomic_dir, atomic_path, check_output_dir
 from . import morphology as mo
 from .imaging import render_cube, render_rgb
 from .lesion import OTHER_SUBTYPES
@@ -58,16 +61,15 @@ def make_image(cls: str, subtype: str, index: int, seed: int, scale: float) -> d
 
 
 def _write_one(task) -> list[dict]:
-    cls, subtype, index, stem, seed, scale, root = task
+    cls, subtype, index, stem, seed, scale, cubes, truth = task
     import scipy.io
 
-    root = Path(root)
     out = make_image(cls, subtype, index, seed, scale)
     scene = out["scene"]
-    folder = root / "hsidermoscopy" / f"{cls}Cube"
+    folder = Path(cubes) / f"{cls}Cube"
     with atomic_path(folder / f"{stem}.mat") as tmp:
         scipy.io.savemat(tmp, {"cube": out["cube"]}, do_compression=False)
-    truth = root / "truth"
+    truth = Path(truth)
     with atomic_path(truth / f"{stem}.npz") as tmp:
         np.savez_compressed(tmp, labels=scene.labels, field=scene.field, haze=scene.haze,
                             **scene.maps)
@@ -109,6 +111,32 @@ def _is_complete(root: Path, params: dict, expected: list[Path]) -> bool:
     return all(p.exists() for p in expected)
 
 
+def check_standin_outputs(out_dir, *, cubes: bool = True, rgb: bool = True) -> None:
+    """Raise :class:`hsilib.paths.OutputFolderError` now if :func:`generate_standin`
+    (``cubes``) or :func:`generate_rgb_set` (``rgb``) would refuse to replace a folder under
+    ``out_dir``, so that a caller writing both fails before writing either."""
+    root = Path(out_dir)
+    subs = (["hsidermoscopy", "truth"] if cubes else []) + (["rgb"] if rgb else [])
+    for sub in subs:
+        record = root / ("rgb" if sub == "rgb" else "") / "standin.json"
+        _adopt_earlier_version(root / sub, record)
+        check_output_dir(root / sub)
+
+
+def _adopt_earlier_version(folder: Path, record: Path) -> None:
+    """Mark ``folder`` as the stand-in's when ``record`` (its ``standin.json``) shows that an
+    earlier version of this writer made it (folders written before the marker rule carry no
+    marker); anything else is left for :func:`hsilib.paths.atomic_dir` to judge."""
+    if not folder.is_dir() or (folder / OUTPUT_MARKER).exists():
+        return
+    try:
+        stamp = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return
+    if isinstance(stamp, dict) and "version" in stamp and "seed" in stamp:
+        (folder / OUTPUT_MARKER).write_text("written by an earlier hsilib stand-in writer\n")
+
+
 def generate_standin(out_dir, *, n_mm: int = 85, n_dn: int = 175, n_other: int = 70,
                      scale: float = 1.0, seed: int = 0, workers: int = 1,
                      progress: bool = True) -> Path:
@@ -133,14 +161,18 @@ def generate_standin(out_dir, *, n_mm: int = 85, n_dn: int = 175, n_other: int =
     expected += [root / "truth" / "lesions.csv"]
     if _is_complete(root, params, expected):
         return root
-    for sub in ("hsidermoscopy", "truth"):  # stale files of another parameter set must go
-        shutil.rmtree(root / sub, ignore_errors=True)
-    (root / "standin.json").unlink(missing_ok=True)
-    tasks = [(c, sub, i, stem, int(seed), float(scale), str(root)) for c, sub, i, stem in plan]
-    rows = _run_tasks(_write_one, tasks, workers, progress, "stand-in cubes")
-    table = pd.DataFrame([r for rs in rows for r in rs])
-    with atomic_path(root / "truth" / "lesions.csv") as tmp:
-        table.to_csv(tmp, index=False)
+    for sub in ("hsidermoscopy", "truth"):
+        _adopt_earlier_version(root / sub, root / "standin.json")
+    with ExitStack() as stack:  # both folders replace the old ones only when complete
+        cubes, truth = (stack.enter_context(atomic_dir(root / sub))
+                        for sub in ("hsidermoscopy", "truth"))
+        (root / "standin.json").unlink(missing_ok=True)
+        tasks = [(c, sub, i, stem, int(seed), float(scale), str(cubes), str(truth))
+                 for c, sub, i, stem in plan]
+        rows = _run_tasks(_write_one, tasks, workers, progress, "stand-in cubes")
+        table = pd.DataFrame([r for rs in rows for r in rs])
+        with atomic_path(truth / "lesions.csv") as tmp:
+            table.to_csv(tmp, index=False)
     with atomic_path(root / "standin.json") as tmp:
         tmp.write_text(json.dumps(params, indent=1))
     return root
@@ -152,7 +184,7 @@ RGB_MIX = (("MM", "MM", 0.15), ("DN", "DN", 0.25), ("Other", "Nv", 0.35), ("Othe
 
 
 def _rgb_one(task) -> dict:
-    i, seed, size, root = task
+    i, seed, size, root = task  # root: the folder being written (a temporary one)
     rng = image_rng(seed, "rgb", i)
     k = rng.choice(len(RGB_MIX), p=[m[2] for m in RGB_MIX])
     cls, subtype, _ = RGB_MIX[k]
@@ -177,7 +209,8 @@ def generate_rgb_set(out_dir, *, n: int, size: int = 256, seed: int = 0, workers
     """Write ``n`` unpaired RGB dermoscopy images to ``out_dir/rgb/<class>/<id>.png`` and
     ``out_dir/rgb/index.csv`` (id, class, subtype, path relative to ``rgb/``). Same physics
     as the cubes, independent seeds, a different framing and camera, no cube. Returns the
-    ``rgb`` folder. A complete folder for the same parameters is kept as it is."""
+    ``rgb`` folder. A complete folder for the same parameters is kept as it is; any other is
+    replaced only when the stand-in wrote it (a folder of the user's images is refused)."""
     import pandas as pd
 
     if int(n) < 1 or int(size) < 16:
@@ -186,11 +219,10 @@ def generate_rgb_set(out_dir, *, n: int, size: int = 256, seed: int = 0, workers
     params = dict(n=int(n), size=int(size), seed=int(seed), version=VERSION)
     if _is_complete(root, params, [root / "index.csv"]):
         return root
-    shutil.rmtree(root, ignore_errors=True)
-    tasks = [(i, int(seed), int(size), str(root)) for i in range(int(n))]
-    rows = _run_tasks(_rgb_one, tasks, workers, progress, "RGB images")
-    with atomic_path(root / "index.csv") as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False)
-    with atomic_path(root / "standin.json") as tmp:
-        tmp.write_text(json.dumps(params, indent=1))
+    _adopt_earlier_version(root, root / "standin.json")
+    with atomic_dir(root) as folder:
+        tasks = [(i, int(seed), int(size), str(folder)) for i in range(int(n))]
+        rows = _run_tasks(_rgb_one, tasks, workers, progress, "RGB images")
+        pd.DataFrame(rows).to_csv(folder / "index.csv", index=False)
+        (folder / "standin.json").write_text(json.dumps(params, indent=1))
     return root

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import WAVELENGTHS_NM
+from .. import WAVELENGTHS_NM, guard
 from ..data.crop_folder import load_crop, read_index
 from ..data.datasets import load_crops
 from ..guard import LeakageError
@@ -205,6 +205,7 @@ def lesion_range_table(crops_dir: str | os.PathLike, splits: pd.DataFrame,
     ``share``, the part of [-1, 1] the interval between them covers. Real crops only.
     """
     index = read_index(crops_dir)
+    guard.check_split(split, f"lesion_range_table of {crops_dir}")
     ids = set(splits.id[splits.split == split])
     chosen = index[index.id.isin(ids) & ~index.is_synthetic]
     if chosen.empty:

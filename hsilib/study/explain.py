@@ -84,6 +84,11 @@ class InputVariant:
         return wl[list(self.bands)] if self.bands is not None else wl
 
     @property
+    def n_input_bands(self) -> int:
+        """Bands of the crop files this variant reads (every band of the normaliser)."""
+        return len(self.normaliser.wavelengths_nm)
+
+    @property
     def n_channels(self) -> int:
         return {"rgb": 3, "grey": 1}.get(self.kind, len(self.wavelengths_nm))
 

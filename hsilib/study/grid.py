@@ -28,11 +28,13 @@ takes the one named by the environment (``HSILIB_EXECUTOR``, set by ``run_all.py
 --executor``).
 
 Layout of ``out_dir``: one folder ``<experiment name>_seed<k>/`` (``..._seed<k>_g<r>/`` for
-replicate ``r``) per cell, holding ``result.pkl`` (the cell's DataFrame, exact) and
-``cell.json`` (name, seed, replicate, fingerprint). A folder appears only complete
-(:func:`hsilib.paths.atomic_dir`). The fingerprint hashes the experiment, the seed, the
-replicate and ``context``; a stored cell whose fingerprint differs (the experiment or the
-configuration changed) is stale and runs again.
+replicate ``r``) per cell, holding ``result.json`` (the cell's DataFrame: columns, dtypes and
+values, read back exactly by :func:`read_result`; plain JSON, so a run folder from someone else
+runs no code when it is read) and ``cell.json`` (name, seed, replicate, fingerprint). A folder
+appears only complete (:func:`hsilib.paths.atomic_dir`); a result that cannot be read back
+(truncated, edited) counts as not done and its cell runs again. The fingerprint hashes the
+experiment, the seed, the replicate and ``context``; a stored cell whose fingerprint differs
+(the experiment or the configuration changed) is stale and runs again.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import numbers
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -52,8 +55,48 @@ import pandas as pd
 from ..paths import atomic_dir
 from .cells import Cell, CellFailure
 
-RESULT_FILE = "result.pkl"
+RESULT_FILE = "result.json"
 CELL_FILE = "cell.json"
+
+
+class GridResultError(ValueError):
+    """A stored cell result is not a table this module wrote (truncated, edited, other)."""
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready value: numpy scalars as Python numbers, anything else by ``str``."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) else str(value)
+
+
+def write_result(table: pd.DataFrame, path: str | Path) -> None:
+    """Write ``table`` as JSON: column names, dtypes and values (floats exactly, NaN kept)."""
+    doc = {"columns": [str(c) for c in table.columns],
+           "dtypes": [str(t) for t in table.dtypes],
+           "data": [table[c].tolist() for c in table.columns], "rows": len(table)}
+    Path(path).write_text(json.dumps(doc, default=_plain))
+
+
+def read_result(path: str | Path) -> pd.DataFrame:
+    """The table :func:`write_result` wrote to ``path``; :class:`GridResultError` naming the
+    file when it is anything else (it never runs code: plain JSON only)."""
+    try:
+        doc = json.loads(Path(path).read_text())
+        columns, dtypes, data = doc["columns"], doc["dtypes"], doc["data"]
+        ok = (isinstance(columns, list) and isinstance(dtypes, list) and isinstance(data, list)
+              and len(columns) == len(dtypes) == len(data)
+              and all(isinstance(t, str) for t in dtypes)
+              and all(isinstance(v, list) and len(v) == doc["rows"] for v in data))
+        if not ok:
+            raise ValueError("columns, dtypes and values do not fit together")
+        table = pd.DataFrame({i: pd.Series(v, dtype=object) for i, v in enumerate(data)},
+                             index=pd.RangeIndex(doc["rows"]))
+        table = table.astype(dict(enumerate(dtypes))) if len(columns) else table
+        table.columns = columns
+        return table
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise GridResultError(f"{path}: not a stored grid result ({type(err).__name__}: "
+                              f"{err})") from err
 
 
 class Executor(Protocol):
@@ -146,32 +189,55 @@ def replicates_of(experiment: Any) -> tuple[int | None, ...]:
     reps = tuple(getattr(experiment, "replicates", ()) or ())
     if len(set(reps)) != len(reps):
         raise ValueError(f"experiment {experiment.name!r}: duplicate replicates {list(reps)}")
-    return tuple(int(r) for r in reps) or (None,)
+    return tuple(_integers(reps, f"experiment {experiment.name!r}: replicates")) or (None,)
+
+
+def _integers(values: Sequence[Any], what: str) -> list[int]:
+    """``values`` as ints; anything that is not an integer (0.5, "1", True) is refused."""
+    bad = [v for v in values if not isinstance(v, numbers.Integral) or isinstance(v, bool)
+           or v < 0]
+    if bad:
+        raise ValueError(f"{what} must be non-negative integers, got {list(values)} "
+                         f"(not integers: {bad})")
+    return [int(v) for v in values]
 
 
 def grid_cells(experiments: Sequence[Any], seeds: Sequence[int],
                context: Mapping[str, Any] | None = None) -> list[Cell]:
     """The cells of a grid in order (experiments, seeds, replicates); experiment names must be
-    unique plain file names."""
+    unique plain file names, seeds and replicates non-negative integers, and no two cells may
+    share a folder (names that differ only in case share one on some file systems)."""
     names = [e.name for e in experiments]
-    bad = [n for n in names if not n or "/" in n or "\\" in n or n.startswith(".")]
+    bad = [n for n in names if not isinstance(n, str) or not n or "/" in n or "\\" in n
+           or n.startswith(".")]
     if bad:
         raise ValueError(f"experiment names must be plain file names, got {bad}")
+    seeds = _integers(seeds, "grid seeds")
     twice = sorted(n for n, k in Counter(names).items() if k > 1)
     if twice or len(set(seeds)) != len(seeds):
         raise ValueError(f"duplicate cells: experiment names {twice}, seeds {list(seeds)}")
-    return [Cell(e, int(s), r, fingerprint(e, int(s), context, r))
-            for e in experiments for s in seeds for r in replicates_of(e)]
+    cells = [Cell(e, s, r, fingerprint(e, s, context, r))
+             for e in experiments for s in seeds for r in replicates_of(e)]
+    folders = Counter(c.name.casefold() for c in cells)
+    clash = sorted({c.name for c in cells if folders[c.name.casefold()] > 1})
+    if clash:
+        raise ValueError(f"cells {clash} would share one folder (the same name, or names that "
+                         "differ only in case); rename the experiments")
+    return cells
 
 
 def is_done(cell: Cell, out_dir: str | Path) -> bool:
-    """True when ``out_dir`` holds a complete result of ``cell`` with the same fingerprint."""
+    """True when ``out_dir`` holds a complete result of ``cell`` with the same fingerprint (a
+    result that does not read back, or holds another number of rows than recorded, is not
+    done; an old ``result.pkl`` is never read)."""
     folder = Path(out_dir) / cell.name
     try:
         stored = json.loads((folder / CELL_FILE).read_text())
+        if not isinstance(stored, dict) or stored.get("fingerprint") != cell.fingerprint:
+            return False
+        return len(read_result(folder / RESULT_FILE)) == stored.get("rows")
     except (OSError, ValueError):
         return False
-    return stored.get("fingerprint") == cell.fingerprint and (folder / RESULT_FILE).is_file()
 
 
 def _timed(run_cell: Callable[[Any, int, int | None], pd.DataFrame],
@@ -186,7 +252,7 @@ def _timed(run_cell: Callable[[Any, int, int | None], pd.DataFrame],
 
 def _store(cell: Cell, result: pd.DataFrame, out_dir: Path, seconds: float) -> None:
     with atomic_dir(out_dir / cell.name) as tmp:
-        result.to_pickle(tmp / RESULT_FILE)
+        write_result(result, tmp / RESULT_FILE)
         (tmp / CELL_FILE).write_text(json.dumps(
             {"name": cell.experiment.name, "seed": cell.seed, "replicate": cell.replicate,
              "fingerprint": cell.fingerprint,
@@ -229,7 +295,7 @@ def run_grid(experiments: Sequence[Any],
     finally:
         if own and hasattr(executor, "shutdown"):
             executor.shutdown()
-    return pd.concat([pd.read_pickle(out_dir / c.name / RESULT_FILE) for c in cells],
+    return pd.concat([read_result(out_dir / c.name / RESULT_FILE) for c in cells],
                      ignore_index=True)
 
 

@@ -97,7 +97,7 @@ def export_pool(checkpoint: str | Path, out_dir: str | Path, *, n: int, cls: str
         scores = None
     sha = registry.file_sha256(checkpoint)
     table = write_synthetic(images, out_dir, cls=cls, normaliser=normaliser, generator=generator,
-                            checkpoint_sha=sha, seed=seed)
+                            checkpoint_sha=sha, seed=seed, inputs=(checkpoint,))
     sidecar = {"checkpoint": str(checkpoint), "checkpoint_sha": sha, "family": ckpt["family"],
                "class": cls, "seed": seed, "n": n, "ids": table["id"].tolist(),
                "scores": scores}
@@ -152,7 +152,7 @@ def write_subset(pool_dir: str | Path, out_dir: str | Path, positions: Sequence[
     pool_dir = Path(pool_dir)
     ids, _ = read_pool(pool_dir)
     index = pd.read_csv(pool_dir / "index.csv").set_index("id").loc[[ids[i] for i in positions]]
-    with atomic_dir(Path(out_dir)) as tmp:
+    with atomic_dir(Path(out_dir), (pool_dir,)) as tmp:
         for path in index["path"]:
             shutil.copy2(pool_dir / path, tmp / path)
         index.reset_index().to_csv(tmp / "index.csv", index=False)

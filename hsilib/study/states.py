@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import guard
 from ..data.datasets import load_crops
 from ..models.registry import read_checkpoint
 from .generators.data import ReplicateData, load_replicate
@@ -50,6 +51,7 @@ def discover_states(checkpoint_dir: str | Path, splits: pd.DataFrame | str | Pat
     step / the config's planned steps; ``seed`` = the run's data and initial-weight seed) and a
     list of notes on the checkpoints left out and why.
     """
+    guard.check_fit(train_split, "discover_states: the split generators were trained on")
     if not isinstance(splits, pd.DataFrame):
         splits = pd.read_csv(splits, dtype={"id": str, "source": str})
     split_of = splits.set_index("id")["split"]

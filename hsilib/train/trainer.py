@@ -20,6 +20,7 @@ alone. Checkpoints record the family and the resolved config and load with
 
 from __future__ import annotations
 
+import copy
 import random
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -32,6 +33,7 @@ import torch
 from .. import config
 from ..data.samplers import TensorSampler
 from ..models import registry
+from ..models.checkpoint import CheckpointError
 from ..models.objective import Objective, Step
 from ..paths import atomic_path
 from ..runtime import device as pick_device
@@ -237,18 +239,26 @@ class Trainer:
         }
 
     def save(self, path: str | Path) -> Path:
-        """Write a checkpoint atomically (a crash mid-write leaves the previous one intact)."""
+        """Write a checkpoint atomically: a crash mid-write, a full disk or a file-size limit
+        leaves the previous one intact (the last two raise OSError naming the file and why)."""
         path = Path(path)
         with atomic_path(path) as tmp:
             torch.save(self.state_dict(), tmp)
         return path
 
-    def load(self, path: str | Path) -> Trainer:
+    def load(self, path: str | Path, *, other_data: bool = False) -> Trainer:
         """Restore everything from ``save``: the next step continues exactly where it stopped.
 
-        The checkpoint must hold the same family and config as this trainer's objective; the
+        The checkpoint must hold the same family and config as this trainer's objective, and
+        have been trained on the same images (its ``data_ids`` equal this trainer's), so that
+        the audit of training inputs (:func:`hsilib.study.audit.audit_generators`) stays true.
+        ``other_data=True`` continues on this trainer's images anyway; the checkpoints it
+        writes then list the images of both runs (or none, when either run's are unknown). The
         sampler takes the checkpoint's data seed, so the batches are the ones the interrupted
-        run would have drawn.
+        run would have drawn. Everything is checked before anything is restored: a checkpoint
+        that does not fit (no optimiser state, say) raises
+        :class:`~hsilib.models.checkpoint.CheckpointError` naming the file and leaves the
+        trainer as it was.
         """
         ckpt = registry.read_checkpoint(path, self.device)
         mine = config.to_dict(self.objective.cfg)
@@ -258,15 +268,72 @@ class Trainer:
             raise ValueError(f"{path} was trained as family {ckpt['family']!r} with another "
                              f"config (differs in {diff or 'family'}); it cannot resume this "
                              f"{self.objective.family!r} run")
-        self.objective.load_state_dict(ckpt["objective"], source=path)
-        for name, opt in self.optimizers.items():
-            opt.load_state_dict(ckpt["optimizers"][name])
-        self.step, self.history = ckpt["step"], list(ckpt["history"])
+        theirs = ckpt.get("data_ids")
+        theirs = None if theirs is None else [str(i) for i in theirs]
+        if theirs != self.data_ids and not other_data:
+            raise ValueError(
+                f"{path} was trained on other images than this trainer's "
+                f"({_describe_ids(theirs)} vs {_describe_ids(self.data_ids)}): resuming would "
+                "make the record of its training images untrue. Give the trainer the same "
+                "data_ids, or pass other_data=True to continue on these images (the record "
+                "then lists both)")
+        _check_resume_state(ckpt, self.optimizers, path)
+        saved = copy.deepcopy((self.objective.state_dict(),
+                               {k: o.state_dict() for k, o in self.optimizers.items()},
+                               rng_state()))
+        try:
+            self.objective.load_state_dict(ckpt["objective"], source=path)
+            for name, opt in self.optimizers.items():
+                opt.load_state_dict(ckpt["optimizers"][name])
+            set_rng_state(ckpt["rng"])
+        except Exception as err:  # put everything back: never a half-loaded trainer
+            self.objective.load_state_dict(saved[0])
+            for name, opt in self.optimizers.items():
+                opt.load_state_dict(saved[1][name])
+            set_rng_state(saved[2])
+            raise CheckpointError(f"{path}: could not be restored ({type(err).__name__}: "
+                                  f"{err}); the trainer is left as it was") from err
+        self.step, self.history = int(ckpt["step"]), list(ckpt["history"])
         self.evals = list(ckpt["evals"])
         if ckpt["data_seed"] is not None:
             self.sampler.seed = ckpt["data_seed"]
-        set_rng_state(ckpt["rng"])
+        if theirs != self.data_ids:  # other_data: the record covers both runs' images
+            both = None if theirs is None or self.data_ids is None else theirs + self.data_ids
+            self.data_ids = None if both is None else list(dict.fromkeys(both))
         return self
+
+
+def _describe_ids(ids: list[str] | None) -> str:
+    return "no record" if ids is None else f"{len(ids)} ids, e.g. {ids[:3]}"
+
+
+#: What a resumable checkpoint holds besides the objective.
+RESUME_KEYS = ("step", "optimizers", "rng", "data_seed", "history", "evals")
+
+
+def _check_resume_state(ckpt: Mapping[str, Any], optimizers: Mapping[str, Any],
+                        path: str | Path) -> None:
+    """Raise :class:`CheckpointError` naming ``path`` unless ``ckpt`` holds everything a resume
+    restores, with one state per optimiser whose parameter groups fit."""
+    missing = [k for k in RESUME_KEYS if k not in ckpt]
+    states = ckpt.get("optimizers")
+    if not missing and not isinstance(states, Mapping):
+        missing = ["optimizers"]
+    if missing:
+        raise CheckpointError(f"{path}: no {', '.join(missing)} in the checkpoint (weights "
+                              "only?); it can be sampled from (registry.load) but not resumed")
+    absent = sorted(set(optimizers) - set(states))
+    if absent:
+        raise CheckpointError(f"{path}: no optimiser state for {absent} (it has "
+                              f"{sorted(states)}); it cannot resume this run")
+    for name, opt in optimizers.items():
+        groups = states[name].get("param_groups") if isinstance(states[name], Mapping) else None
+        own = [len(g["params"]) for g in opt.param_groups]
+        theirs = ([len(g.get("params", ())) for g in groups] if isinstance(groups, list)
+                  else None)
+        if theirs != own:
+            raise CheckpointError(f"{path}: the state of optimiser {name!r} does not fit "
+                                  f"(parameter groups {theirs} vs {own})")
 
 
 def snapshot_path(checkpoint: str | Path, step: int) -> Path:

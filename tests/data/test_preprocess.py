@@ -164,7 +164,7 @@ def test_small_and_border_segments_warned_with_name():
     assert len(masks) == 1 and dice(masks[0], labels == 1) > 0.9
 
 
-def test_user_masks_round_trip_and_empty_mask_warning(tmp_path):
+def test_user_masks_round_trip_and_empty_mask_refused(tmp_path):
     a = np.zeros((10, 12), bool)
     a[2:5, 3:7] = True
     b = np.zeros((10, 12), bool)
@@ -172,15 +172,16 @@ def test_user_masks_round_trip_and_empty_mask_warning(tmp_path):
     save_user_masks(tmp_path, "MM_0007", [a, b])
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "MM_0007_crop01_mask.png", "MM_0007_crop02_mask.png"]
-    cv2.imwrite(str(tmp_path / "MM_0007_crop03_mask.png"), np.zeros((10, 12), np.uint8))
     cv2.imwrite(str(tmp_path / "MM_00071_crop01_mask.png"), a.astype(np.uint8))  # other stem
-    with pytest.warns(SegmentationWarning, match="MM_0007_crop03_mask.png: empty mask"):
-        masks = load_user_masks(tmp_path, "MM_0007")
+    masks = load_user_masks(tmp_path, "MM_0007")
     assert len(masks) == 2
     np.testing.assert_array_equal(masks[0], a)
     np.testing.assert_array_equal(masks[1], b)
     with pytest.raises(ValueError, match="MM_0007_crop01_mask.png: mask is"):
         load_user_masks(tmp_path, "MM_0007", shape=(11, 12))
+    cv2.imwrite(str(tmp_path / "MM_0007_crop03_mask.png"), np.zeros((10, 12), np.uint8))
+    with pytest.raises(ValueError, match="MM_0007_crop03_mask.png: the mask is empty"):
+        load_user_masks(tmp_path, "MM_0007")
 
 
 def test_make_crops_folder_contract(tmp_path, fake):

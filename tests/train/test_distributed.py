@@ -73,7 +73,7 @@ SCRIPT = textwrap.dedent('''
     from affine_family import AffineConfig
     from hsilib.train.distributed import make_distributed_trainer
 
-    data = torch.load(sys.argv[2])
+    data = torch.load(sys.argv[2], weights_only=True)
     cfg = AffineConfig(noise=float(os.environ.get("AFFINE_NOISE", "0")))
     trainer = make_distributed_trainer(cfg, {"image": data}, seed=0)
     if sys.argv[3] == "resume":  # resume <checkpoint> <steps> <out>
