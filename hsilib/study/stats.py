@@ -273,12 +273,12 @@ def paired_table(per_seed: pd.DataFrame, resampler: TestResampler, others: Seque
     Equivalence (:func:`equivalence`): ``margin`` (``margins[metric]``), ``p_tost`` (the
     largest TOST p-value of the seeds, the bootstrap and DeLong: every source must place the
     difference inside the margin) and ``p_tost_holm``. Power (:mod:`hsilib.metrics.power`,
-    :data:`POWER` at ``alpha``): ``mdc_runs`` (the seed test alone), ``mdc_test`` (test
-    resampling alone, from the larger of the bootstrap SD and DeLong's SE) and ``mdc``, the
-    change the whole rule detects. ``verdict``: improvement / deterioration when every interval
-    excludes 0 and ``p_t_holm`` < ``alpha``, else "no change (equivalent within +/-margin)"
-    when ``p_tost_holm`` < ``alpha``, else "cannot tell" (a metric without a margin: "no
-    detectable change").
+    :data:`POWER` at ``alpha``): ``mdc_runs`` (the seed test alone, from ``sd``), ``mdc_test``
+    (test resampling alone, from ``se_test``, the larger of the bootstrap SD and DeLong's SE)
+    and ``mdc``, the change the whole rule detects. ``verdict``: improvement / deterioration
+    when every interval excludes 0 and ``p_t_holm`` < ``alpha``, else "no change (equivalent
+    within +/-margin)" when ``p_tost_holm`` < ``alpha``, else "cannot tell" (a metric without
+    a margin: "no detectable change").
     """
     base = resampler.scores(baseline)
     rows = []
@@ -324,14 +324,16 @@ def equivalence(seeds: np.ndarray, boot: np.ndarray, delong: Mapping[str, float]
     ``p_tost``: the largest of the sources' TOST p-values against ``+/- margin``
     (:func:`~hsilib.metrics.intervals.tost_t`, ``tost_bootstrap``, ``tost_normal``; an
     intersection-union test: equivalence needs every source; NaN without a margin or with
-    fewer than two seeds). ``mdc_runs``, ``mdc_test``, ``mdc``: the minimal detectable change
-    at :data:`POWER` of the seed test, of test resampling (SE: the larger of the bootstrap SD
-    and DeLong's) and of both together (:func:`hsilib.metrics.power.mdc`)."""
+    fewer than two seeds). ``se_test``: the difference's standard error over test resampling
+    (the larger of the bootstrap SD and DeLong's SE). ``mdc_runs``, ``mdc_test``, ``mdc``: the
+    minimal detectable change at :data:`POWER` of the seed test, of test resampling and of
+    both together (:func:`hsilib.metrics.power.mdc`)."""
     sd = float(np.std(seeds, ddof=1)) if len(seeds) > 1 else float("nan")
     se_test = float(np.std(boot, ddof=1)) if len(boot) > 1 else float("nan")
     if delong is not None:
         se_test = max(se_test, float(delong["se"]))
-    out = {"margin": float("nan") if margin is None else float(margin), "p_tost": float("nan")}
+    out = {"margin": float("nan") if margin is None else float(margin), "p_tost": float("nan"),
+           "se_test": se_test}
     if margin is not None:
         ps = [tost_t(seeds, margin), tost_bootstrap(boot, margin)]
         if delong is not None:

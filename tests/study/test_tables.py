@@ -142,5 +142,5 @@ def test_folds_pool_out_of_fold_predictions_at_each_folds_threshold():
     resampler = stats.TestResampler(preds, n_boot=20, seed=0)
     assert resampler.test["id"].tolist() == ["a", "b", "c", "d"]  # every crop once
     assert stats.confusion_counts(preds, BASELINE).tolist() == [[1, 1], [0, 2]]
-    assert stats.runs_label(tc.test_metrics(preds), BASELINE) == ("over 1 classifier seed, each run "
-                                                                  "pooling 2 folds")
+    label = stats.runs_label(tc.test_metrics(preds), BASELINE)
+    assert label == "over 1 classifier seed, each run pooling 2 folds"
