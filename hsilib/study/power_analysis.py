@@ -55,16 +55,27 @@ class Design:
                                                                             != 1)
 
 
-def profile_designs(section: str = "classifier_study") -> list[Design]:
+def profile_designs(section: str = "classifier_study", *,
+                    seeds_only: bool = False) -> list[Design]:
     """The design of ``section`` (``classifier_study`` or ``proportion_study``: its ``seeds``)
-    with ``gan_study``'s replicates, in every profile of :data:`hsilib.config.PROFILES`."""
+    with ``gan_study``'s replicates, in every profile of :data:`hsilib.config.PROFILES`;
+    ``seeds_only``: the study runs generator replicates by seed under every profile (notebook
+    07), so a profile's cross-validation does not apply to it."""
     designs = []
     for profile in config.PROFILES:
         study, gan = config.resolve(profile, section), config.resolve(profile, "gan_study")
-        folds = gan.replicates == "folds"
+        folds = gan.replicates == "folds" and not seeds_only
         designs.append(Design(profile, len(study.seeds),
                               1 if folds else len(gan.generator_seeds), folds))
     return designs
+
+
+def source_counts(splits: pd.DataFrame) -> tuple[int, int]:
+    """MM and DN source images of the held-out test split and of the whole data set, from
+    notebook 01's ``splits.csv`` (columns ``source``, ``class``, ``split``)."""
+    lesions = splits[splits["class"].isin(["MM", "DN"])]
+    return (int(lesions.loc[lesions["split"] == "test", "source"].nunique()),
+            int(lesions["source"].nunique()))
 
 
 def run_arrays(per_seed: pd.DataFrame, baseline: str, other: str,
