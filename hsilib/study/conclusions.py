@@ -27,15 +27,20 @@ def _ci(lo: float, hi: float) -> str:
 
 
 def _size(value: float) -> str:
-    return f"{value:.3f}" if np.isfinite(value) else "undefined"
+    if not np.isfinite(value):
+        return "undefined"
+    # every metric here lies in [0, 1], so no difference exceeds 1
+    return f"{value:.3f}" + (" (more than any possible change)" if value > 1 else "")
 
 
 def detectable(row: pd.Series) -> str:
     """``"smallest change detectable with 80% power: 0.120 (seeds alone ..., test set alone
     ...)"`` of one row of :func:`hsilib.study.stats.paired_table`: said beside every verdict
-    that is not a detected change."""
+    that is not a detected change (undefined over seeds with fewer than two seeds)."""
+    seeds = (_size(row["mdc_runs"]) if np.isfinite(row["mdc_runs"])
+             else "undefined with fewer than 2 classifier seeds")
     return (f"smallest change detectable with {POWER:.0%} power: {_size(row['mdc'])} "
-            f"(seeds alone {_size(row['mdc_runs'])}, test set alone {_size(row['mdc_test'])})")
+            f"(seeds alone {seeds}, test set alone {_size(row['mdc_test'])})")
 
 
 def _difference(row: pd.Series) -> str:
