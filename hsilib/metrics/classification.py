@@ -15,7 +15,9 @@ Protocol (see ``docs/original_study.md``, flaws 2 and 5):
 3. two classifiers on the same test crops are compared on the SAME resamples (the difference
    of their resampled scores), and with DeLong's paired test for AUROC (:func:`delong_paired`);
 4. runs over several seeds are summarised by their mean and a t-based 95% CI
-   (:func:`aggregate_seeds`), and compared with a paired t-test over seeds (:func:`compare_seeds`).
+   (:func:`aggregate_seeds`), and compared with a paired t-test over seeds (:func:`compare_seeds`,
+   vectorised in :func:`paired_t`); the unit is the classifier seed: the generator replicates
+   of a seed are averaged first (:func:`seed_means`).
 
 Ranking metrics (AUROC, AUPRC) do not depend on the threshold. AUROC is the Mann-Whitney statistic
 with mid-ranks for ties (a tied melanoma-nevus pair counts 1/2); AUPRC is average precision (the
@@ -298,55 +300,101 @@ def delong_paired(y_true, p_a, p_b, level: float = 0.95) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------------------------
-# Several seeds
+# Several seeds: the classifier seed is the unit of replication
 # --------------------------------------------------------------------------------------------
+def seed_means(per_seed: pd.DataFrame, metric: str) -> pd.Series:
+    """``metric`` per classifier seed (index: ``seed``): the mean over the runs of that seed,
+    i.e. over its generator replicates when a configuration ran several (they share the seed
+    and so are not independent). ``per_seed``: one configuration's runs; without a ``seed``
+    column every row counts as its own seed."""
+    if "seed" not in per_seed.columns:
+        return per_seed[metric].astype(float).reset_index(drop=True).rename_axis("seed")
+    return per_seed.groupby("seed", sort=True)[metric].mean().astype(float)
+
+
+def runs_interval(per_seed: pd.DataFrame, config: str, metric: str,
+                  level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and Student-t interval over the classifier seeds of ``config`` (generator
+    replicates averaged within seed first, :func:`seed_means`)."""
+    return t_interval(seed_means(per_seed[per_seed["config"] == config], metric), level)
+
+
 def aggregate_seeds(per_seed: pd.DataFrame, by: str | Sequence[str] = "config",
                     metrics: Sequence[str] = METRICS, level: float = 0.95) -> pd.DataFrame:
-    """Mean, standard deviation and t-based CI over seeds: one row per group and metric.
+    """Mean, standard deviation and t-based CI over classifier seeds: one row per group and
+    metric.
 
-    ``per_seed`` has one row per (group, seed) and one column per metric, as returned by
-    :func:`hsilib.train.predictions.test_metrics`. Columns: ``<by>, metric, mean, sd, lo, hi, n``.
+    ``per_seed`` has one row per run (group, seed and, for configurations with synthetic crops,
+    generator replicate) and one column per metric, as returned by
+    :func:`hsilib.train.predictions.test_metrics`. The runs of one seed are averaged first
+    (:func:`seed_means`), so ``n`` counts seeds, not runs. Columns:
+    ``<by>, metric, mean, sd, lo, hi, n``.
     """
     by = [by] if isinstance(by, str) else list(by)
     rows = []
     for key, g in per_seed.groupby(by, sort=False):
         key = key if isinstance(key, tuple) else (key,)
         for m in metrics:
-            mean, lo, hi = t_interval(g[m], level)
+            v = seed_means(g, m)
+            mean, lo, hi = t_interval(v, level)
             rows.append({**dict(zip(by, key, strict=True)), "metric": m, "mean": mean,
-                         "sd": float(g[m].std(ddof=1)) if len(g) > 1 else float("nan"),
-                         "lo": lo, "hi": hi, "n": int(g[m].notna().sum())})
+                         "sd": float(v.std(ddof=1)) if len(v) > 1 else float("nan"),
+                         "lo": lo, "hi": hi, "n": int(v.notna().sum())})
     return pd.DataFrame(rows)
+
+
+def paired_t(d, level: float = 0.95) -> dict[str, np.ndarray]:
+    """One-sample t on paired differences along the LAST axis (vectorised; NaNs are not
+    allowed): ``mean``, ``sd``, ``lo``, ``hi`` (Student-t CI) and ``p`` (two-sided, against 0).
+    Fewer than 2 values: NaN interval and p; no spread: p = 1 when every difference is 0,
+    else NaN (a t-test needs spread)."""
+    d = np.asarray(d, dtype=float)
+    n = d.shape[-1]
+    mean = d.mean(axis=-1)
+    nan = np.full(mean.shape, np.nan)
+    if n < 2:
+        return {"mean": mean, "sd": nan, "lo": nan, "hi": nan, "p": nan}
+    sd = d.std(axis=-1, ddof=1)
+    se = sd / np.sqrt(n)
+    half = stats.t.ppf(0.5 + level / 2, n - 1) * se
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = 2 * stats.t.sf(np.abs(mean / se), n - 1)
+    p = np.where(se > 0, p, np.where(np.all(d == 0, axis=-1), 1.0, np.nan))
+    return {"mean": mean, "sd": sd, "lo": mean - half, "hi": mean + half, "p": p}
+
+
+def seed_differences(per_seed: pd.DataFrame, baseline: str, other: str,
+                     metric: str) -> pd.Series:
+    """``other - baseline`` of ``metric`` per classifier seed both ran (index ``seed``), each
+    configuration's generator replicates averaged within seed first (:func:`seed_means`)."""
+    a = seed_means(per_seed[per_seed["config"] == baseline], metric)
+    b = seed_means(per_seed[per_seed["config"] == other], metric)
+    d = (b - a).dropna()
+    if d.empty:
+        raise ValueError(f"configs {baseline!r} and {other!r} share no seed with a value of "
+                         f"{metric!r}")
+    return d
 
 
 def compare_seeds(per_seed: pd.DataFrame, baseline: str, other: str, metric: str,
                   level: float = 0.95) -> dict[str, float]:
-    """Paired comparison over training runs: ``other - baseline`` of ``metric``.
+    """Paired comparison over classifier seeds: ``other - baseline`` of ``metric``.
 
-    Runs are paired by ``seed`` (the same seed gives both configurations the same initial
-    weights and batch order as far as the configurations allow), and also by
-    ``generator_seed`` when both configurations ran per generator replicate (column present,
-    no value -1); a real-only baseline (``generator_seed`` -1) is paired with every replicate of
-    its seed. Returns the mean difference over the paired runs, its t-based CI, the paired
-    t-test p-value (NaN with fewer than two pairs) and ``n_cells``, the number of pairs.
+    The unit of replication is the classifier SEED (the same seed gives both configurations the
+    same initial weights and batch order as far as the configurations allow). A configuration
+    that ran several generator replicates per seed is first averaged over them within the seed
+    (:func:`seed_differences`): its replicates share the seed's baseline run, so pairing each
+    of them with it and treating the pairs as independent makes the test too liberal (at 0.05:
+    about 0.11 false positives with 2-3 seeds x 2 replicates, 0.18 with 5 x 3). Returns the
+    mean difference over seeds, its t-based CI, the paired t-test p-value (NaN with fewer than
+    two seeds), ``sd`` of the per-seed differences, ``n_seeds`` (the pairs) and ``n_cells``
+    (the runs of ``other`` averaged into them).
     """
-    a = per_seed[per_seed["config"] == baseline]
-    b = per_seed[per_seed["config"] == other]
-    keys = ["seed"]
-    if "generator_seed" in per_seed.columns and (a["generator_seed"] >= 0).all() \
-            and (b["generator_seed"] >= 0).all():
-        keys.append("generator_seed")
-    if a.duplicated(keys).any():
-        raise ValueError(f"config {baseline!r} has several runs per {'/'.join(keys)}")
-    pairs = b[[*keys, metric]].merge(a[[*keys, metric]], on=keys, suffixes=("_b", "_a"))
-    if pairs.empty:
-        raise ValueError(f"configs {baseline!r} and {other!r} share no seed")
-    d = (pairs[f"{metric}_b"] - pairs[f"{metric}_a"]).to_numpy(dtype=float)
-    mean, lo, hi = t_interval(d, level)
-    pval = float("nan")
-    if d.size >= 2 and np.ptp(d) > 0:
-        pval = float(stats.ttest_1samp(d, 0.0).pvalue)
-    elif d.size >= 2 and not d.any():
-        pval = 1.0  # identical results on every pair
-    return {"metric": metric, "baseline": baseline, "config": other, "diff": mean,
-            "lo": lo, "hi": hi, "p_t": pval, "n_cells": int(d.size)}
+    d = seed_differences(per_seed, baseline, other, metric)
+    res = paired_t(d.to_numpy(), level)
+    rows = per_seed[(per_seed["config"] == other) & per_seed["seed"].isin(d.index)] \
+        if "seed" in per_seed.columns else per_seed[per_seed["config"] == other]
+    return {"metric": metric, "baseline": baseline, "config": other,
+            "diff": float(res["mean"]), "lo": float(res["lo"]), "hi": float(res["hi"]),
+            "p_t": float(res["p"]), "sd": float(res["sd"]), "n_seeds": int(d.size),
+            "n_cells": int(rows[metric].notna().sum())}

@@ -12,15 +12,22 @@ Intervals:
 
 - :func:`percentile_interval`: the percentile interval of bootstrap statistics;
 - :func:`t_interval`: the mean and Student-t interval of a few values (e.g. seeds);
-- :func:`bootstrap_pvalue`: the two-sided bootstrap p-value of a difference against 0.
+- :func:`bootstrap_pvalue`: the two-sided bootstrap p-value of a difference against 0;
+- equivalence (two one-sided tests, TOST; Schuirmann 1987) of a difference against a margin
+  ``+/- m``: :func:`tost_t` (paired t over a few values, e.g. seeds), :func:`tost_normal` (an
+  estimate with a standard error, e.g. DeLong's) and :func:`tost_bootstrap` (resampled
+  differences). Each returns the larger of the two one-sided p-values; p < alpha is the same
+  as the ``1 - 2 alpha`` interval lying inside ``(-m, m)``.
 
 Verdicts, the project's fixed vocabulary: an interval that is undefined (NaN) or covers the
 value of "nothing there" never supports a finding.
 
 - :func:`chance_verdict`: an AUROC, "not distinguishable from chance" when any of its
   intervals covers 0.5;
-- :func:`change_verdict`: a difference, "no detectable change" when any of its intervals covers
-  0 or its adjusted p-value is not below alpha;
+- :func:`change_verdict`: a difference, "improvement" or "deterioration" only when every interval
+  excludes 0 and its adjusted p-value is below alpha; otherwise, when an equivalence test was
+  run, "no change (equivalent within +/-m)" if it passed and "cannot tell" if it did not, and
+  without one "no detectable change";
 - :func:`association_verdict`: a correlation, "no detectable association" likewise;
 - :func:`bound_verdict`: a correlation's interval against a bound ``|r| <= bound``;
 - :func:`comparison_verdict`: two intervals of one metric, "better" or "worse" only when they
@@ -42,6 +49,14 @@ from scipy import stats
 #: The verdict words (module docstring).
 NOT_DISTINGUISHABLE_FROM_CHANCE = "not distinguishable from chance"
 NO_CHANGE = "no detectable change"
+IMPROVEMENT = "improvement"
+DETERIORATION = "deterioration"
+#: A detected change: the two verdicts that reject "no difference".
+CHANGES = (IMPROVEMENT, DETERIORATION)
+#: Neither a change nor equivalence within the margin could be shown.
+CANNOT_TELL = "cannot tell"
+#: How an equivalence verdict starts (:func:`equivalent_words` adds the margin).
+EQUIVALENT = "no change"
 NO_ASSOCIATION = "no detectable association"
 NOT_DISTINGUISHABLE = "not distinguishable"
 
@@ -174,6 +189,52 @@ def bootstrap_pvalue(differences) -> float:
     return float(min(1.0, (1 + 2 * min((d <= 0).sum(), (d >= 0).sum())) / (d.size + 1)))
 
 
+def _margin(margin: float) -> float:
+    if not (np.isfinite(margin) and margin > 0):
+        raise ValueError(f"an equivalence margin must be a positive number, got {margin}")
+    return float(margin)
+
+
+def tost_t(values: Sequence[float], margin: float) -> float:
+    """TOST p-value that the mean of ``values`` (e.g. paired differences, one per seed) lies
+    within ``(-margin, margin)``: the larger of the one-sided Student-t p-values against
+    ``-margin`` and ``+margin`` (non-finite values left out). NaN for fewer than two values;
+    with no spread, 0 when the mean lies strictly inside the margin and 1 otherwise."""
+    m = _margin(margin)
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size < 2:
+        return float("nan")
+    mean, se = float(v.mean()), float(v.std(ddof=1) / np.sqrt(v.size))
+    if se == 0:
+        return 0.0 if -m < mean < m else 1.0
+    df = v.size - 1
+    return float(max(stats.t.sf((mean + m) / se, df), stats.t.cdf((mean - m) / se, df)))
+
+
+def tost_normal(diff: float, se: float, margin: float) -> float:
+    """TOST p-value of an estimate ``diff`` with standard error ``se`` (normal), against
+    ``(-margin, margin)``; NaN when either is undefined."""
+    m = _margin(margin)
+    if not (np.isfinite(diff) and np.isfinite(se)):
+        return float("nan")
+    if se == 0:
+        return 0.0 if -m < diff < m else 1.0
+    return float(max(stats.norm.sf((diff + m) / se), stats.norm.cdf((diff - m) / se)))
+
+
+def tost_bootstrap(differences, margin: float) -> float:
+    """TOST p-value from resampled differences (NaNs left out): the larger of
+    ``(1 + #{d <= -margin}) / (n + 1)`` and ``(1 + #{d >= margin}) / (n + 1)``, the percentile
+    counterpart of :func:`bootstrap_pvalue`; NaN when none is left."""
+    m = _margin(margin)
+    d = np.asarray(differences, float).ravel()
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return float("nan")
+    return float((1 + max((d <= -m).sum(), (d >= m).sum())) / (d.size + 1))
+
+
 # --------------------------------------------------------------------------------------------
 # Verdicts
 # --------------------------------------------------------------------------------------------
@@ -190,14 +251,26 @@ def chance_verdict(intervals: Sequence[tuple[float, float]], chance: float = 0.5
     return "above chance" if intervals[0][0] > chance else "below chance"
 
 
+def equivalent_words(margin: float) -> str:
+    """The equivalence verdict with its margin, e.g. "no change (equivalent within +/-0.05)"."""
+    return f"{EQUIVALENT} (equivalent within +/-{margin:g})"
+
+
 def change_verdict(diff: float, intervals: Sequence[tuple[float, float]],
-                   p_adjusted: float = 0.0, alpha: float = 0.05) -> str:
-    """A difference in words: "no detectable change" when any of its intervals covers 0 (or
-    the adjusted p-value is not below ``alpha``), else "improvement" or "deterioration" (by the
-    sign of ``diff``)."""
-    if any(covers(lo, hi, 0.0) for lo, hi in intervals) or not p_adjusted < alpha:
+                   p_adjusted: float = 0.0, alpha: float = 0.05, *,
+                   p_equivalence: float | None = None, margin: float | None = None) -> str:
+    """A difference in words. "improvement" or "deterioration" (by the sign of ``diff``) only
+    when every interval excludes 0 and the adjusted p-value is below ``alpha``. Otherwise:
+    without an equivalence test (``p_equivalence`` None) "no detectable change"; with one (its
+    adjusted TOST p-value against ``+/- margin``) "no change (equivalent within +/-margin)"
+    when it is below ``alpha`` and "cannot tell" when it is not (NaN included)."""
+    if not any(covers(lo, hi, 0.0) for lo, hi in intervals) and p_adjusted < alpha:
+        return IMPROVEMENT if diff > 0 else DETERIORATION
+    if p_equivalence is None:
         return NO_CHANGE
-    return "improvement" if diff > 0 else "deterioration"
+    if margin is None:
+        raise ValueError("change_verdict: an equivalence p-value needs its margin")
+    return equivalent_words(margin) if p_equivalence < alpha else CANNOT_TELL
 
 
 def association_verdict(lo: float, hi: float, p_adjusted: float, alpha: float = 0.05) -> str:
@@ -233,7 +306,8 @@ def comparison_verdict(interval: tuple[float, float], reference: tuple[float, fl
 
 
 __all__ = ["NOT_DISTINGUISHABLE_FROM_CHANCE", "NO_CHANGE", "NO_ASSOCIATION",
-           "NOT_DISTINGUISHABLE", "IntervalWarning", "enough_clusters", "bootstrap",
-           "cluster_bootstrap", "percentile_interval",
-           "t_interval", "bootstrap_pvalue", "covers", "chance_verdict", "change_verdict",
-           "association_verdict", "bound_verdict", "comparison_verdict"]
+           "NOT_DISTINGUISHABLE", "IMPROVEMENT", "DETERIORATION", "CHANGES", "CANNOT_TELL",
+           "EQUIVALENT", "IntervalWarning", "enough_clusters", "bootstrap", "cluster_bootstrap",
+           "percentile_interval", "mean_interval", "t_interval", "bootstrap_pvalue", "tost_t",
+           "tost_normal", "tost_bootstrap", "covers", "chance_verdict", "equivalent_words",
+           "change_verdict", "association_verdict", "bound_verdict", "comparison_verdict"]

@@ -27,6 +27,10 @@ same held-out set: the real-vs-real **floor**, the value a perfect generator wou
 - **Detectability**: a classifier two-sample test (:mod:`hsilib.metrics.probe`): the
   cross-validated AUROC of a small CNN telling real from synthetic images (0.5 =
   indistinguishable), beside the same probe between two halves of the real images.
+- **Saturated k-NN rows**: precision, recall and coverage whose floor comes within
+  :data:`SATURATION_GAP` of their ceiling 1 say so in their note (:func:`saturation_note`):
+  with few held-out images the k-NN balls are so wide that the metric no longer separates
+  generators.
 
 These fix flaw 4 of the original study (``docs/original_study.md``). :func:`side_by_side` puts
 the tables of several runs (e.g. with and without a loss term) in one;
@@ -279,9 +283,11 @@ def _evaluate(synthetic, real_train, real_heldout, *, cfg: MetricsConfig, extrac
     for metric, value in values.items():
         kind, ci_note = _describe(metric, fd_name, cfg)
         ci = intervals.get(metric, (float("nan"), float("nan")))
+        flag = saturation_note(metric, floors[metric], n if metric == "recall" else n_held, k)
         rows.append(dict(metric=metric, value=value, floor=floors[metric], ci_low=ci[0],
                          ci_high=ci[1], n_synthetic=n, n_real=n_held, kind=kind,
-                         note=f"{notes[metric]}; {repeat_note}; {ci_note}"))
+                         note=f"{notes[metric]}; {repeat_note}; {ci_note}"
+                         + (f"; {flag}" if flag else "")))
     rows += memorisation_rows(syn, train, held, syn_pos, syn_boot, held_boot,
                               f"{repeat_note}; {_ci_note('synthetic and held-out', cfg.n_boot)}")
     if cfg.probe_epochs > 0:
@@ -290,6 +296,34 @@ def _evaluate(synthetic, real_train, real_heldout, *, cfg: MetricsConfig, extrac
     order = {kind: i for i, kind in enumerate(_KINDS)}
     rows.sort(key=lambda r: order[r["kind"]])
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+#: k-NN metrics whose ceiling is 1 (shares of images inside the other set's k-NN balls), with
+#: the set their balls are built on: the held-out images (precision, coverage) or the compared
+#: synthetic or training images (recall).
+KNN_CEILING = {"precision": 1.0, "recall": 1.0, "coverage": 1.0}
+KNN_BALLS = {"precision": "held-out", "coverage": "held-out", "recall": "compared"}
+#: How close to its ceiling a real-vs-real floor may come before the row says it is saturated.
+SATURATION_GAP = 0.10
+
+
+def saturation_note(metric: str, floor: float, n_ball: int, k: int,
+                    gap: float = SATURATION_GAP) -> str:
+    """The flag of a k-NN row whose real-vs-real floor lies within ``gap`` of the metric's
+    ceiling (:data:`KNN_CEILING`), else "". ``n_ball``: the images the metric's k-NN balls
+    are built on (:data:`KNN_BALLS`). Such a metric cannot separate a good generator from a
+    perfect one here: every ball spans the k nearest of only ``n_ball - 1`` other images, so
+    the balls are wide and nearly any image lands in one (too few images for k). Density has
+    no ceiling (1 is its expectation for two samples of one distribution; it can exceed 1), so
+    it is not flagged."""
+    ceiling = KNN_CEILING.get(metric)
+    if ceiling is None or not np.isfinite(floor) or floor < ceiling - gap:
+        return ""
+    return (f"SATURATED: the real-vs-real floor {floor:.2f} lies within {gap:g} of the "
+            f"ceiling {ceiling:g}, so this metric cannot separate a good generator from a "
+            f"perfect one here (too few images for k = {k}: each k-NN ball spans the {k} "
+            f"nearest of only {n_ball - 1} other {KNN_BALLS[metric]} images, "
+            f"{k / (n_ball - 1):.0%} of them)")
 
 
 #: Order of the row kinds in the table.

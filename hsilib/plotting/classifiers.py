@@ -15,7 +15,6 @@ import pandas as pd
 from sklearn.metrics import roc_curve
 
 from ..metrics import classification as cm
-from ..metrics.intervals import t_interval
 from ..study.plan import BASELINE, MAIN
 from ..study.stats import POSITIVE_NOTE, clipped_ci, confusion_counts
 from ..train.predictions import ensemble
@@ -47,7 +46,7 @@ def plot_learning_curves(per_seed: pd.DataFrame, fractions: Sequence[float],
     ax = ax or plt.subplots(figsize=(4.5, 3.4))[1]
     for prefix, label in ((BASELINE, "real only"), (MAIN, "real + synthetic")):
         names = [prefix if f == 1 else f"{prefix}_{round(100 * f)}%" for f in fractions]
-        stats_ = [t_interval(per_seed.loc[per_seed["config"] == n, metric]) for n in names]
+        stats_ = [cm.runs_interval(per_seed, n, metric) for n in names]  # over seeds
         mean, lo, hi = (np.array(v) for v in zip(*stats_, strict=True))
         x = 100 * np.asarray(fractions)
         ax.plot(x, mean, "o-", label=label)

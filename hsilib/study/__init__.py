@@ -18,9 +18,12 @@ running the grid       :mod:`hsilib.study.grid`: :func:`~hsilib.study.grid.run_g
                        stores each atomically, skips stored cells on rerun; the executor (where
                        cells run) is pluggable (:mod:`hsilib.study.ray_executor`)
 statistics             :mod:`hsilib.study.stats`: per-run metrics, summary tables with CIs over
-                       runs, test-set intervals (cluster bootstrap over source images, DeLong),
-                       paired comparisons on shared resamples with Holm's correction, verdicts
-                       (the intervals and their words: :mod:`hsilib.metrics.intervals`)
+                       classifier seeds (generator replicates averaged within seed), test-set
+                       intervals (cluster bootstrap over source images, DeLong), paired
+                       comparisons on shared resamples with Holm's correction, equivalence tests
+                       and minimal detectable changes, verdicts (the intervals and their words:
+                       :mod:`hsilib.metrics.intervals`; power: :mod:`hsilib.metrics.power`);
+                       :mod:`hsilib.study.power_analysis`: what each profile's design can detect
 generated prose        :mod:`hsilib.study.conclusions`: the closing text, from the numbers
 amount, generator,     :mod:`hsilib.study.proportion` (notebook 07): synthetic pools with critic
 filtering              scores, top-scored and random subsets of equal size, the amount x mix x

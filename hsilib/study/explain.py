@@ -35,6 +35,7 @@ from torch import nn
 from .. import WAVELENGTHS_NM
 from ..data.datasets import BandNormaliser, Crops
 from ..metrics import attribution as at
+from ..metrics.intervals import CANNOT_TELL, EQUIVALENT, NO_CHANGE
 from ..standin.rendering import cube_to_rgb
 from ..train import classifier as tc
 from .conclusions import _difference, _level
@@ -386,25 +387,30 @@ def variant_conclusions(paired: pd.DataFrame, uncertainty: pd.DataFrame,
                         standin: bool = True) -> str:
     """Markdown bullets on the input variants, from :func:`hsilib.study.stats.paired_table`
     (every variant vs 16 bands) and :func:`~hsilib.study.stats.test_uncertainty`, in the
-    study's vocabulary ("no detectable change" when an interval covers 0); ``labels``: variant
+    study's vocabulary (improvement, deterioration, equivalent within the margin, or "cannot
+    tell" with the smallest detectable change); ``labels``: variant
     name -> description (the plan's labels)."""
     p = paired[paired["metric"] == "auroc"].set_index("config")
     lines = [f"Test set: {n_test} crops of {n_sources} source images, touched once; "
              f"{n_seeds} classifier seeds per variant; melanoma (MM) = positive class; "
-             "differences are variant minus 16 bands, paired by seed.",
+             "differences are variant minus 16 bands, paired by classifier seed.",
              f"- **16 bands**: AUROC {_level(uncertainty, BASE)}."]
     for v in [c for c in p.index if c != BASE]:
         lines.append(f"- **{labels.get(v, v)}** (AUROC {_level(uncertainty, v)}) "
                      f"vs 16 bands: {_difference(p.loc[v])}.")
     if "rgb" in p.index:
         verdict, diff = p.loc["rgb", "verdict"], p.loc["rgb", "diff"]
+        absence = ("this test set cannot tell whether the 16 bands carry information that RGB "
+                   "lacks (absence of evidence, not evidence of absence)")
         meaning = {"deterioration": "the 16 bands carry diagnostic information that the sRGB "
                    "rendering loses",
                    "improvement": "the 3-channel rendering does better than the 16 bands, so "
                    "this classifier does not turn the extra bands into accuracy",
-                   "no detectable change": "this test set cannot tell whether the 16 bands "
-                   "carry information that RGB lacks (absence of evidence, not evidence of "
-                   "absence)"}[verdict]
+                   NO_CHANGE: absence, CANNOT_TELL: absence}.get(verdict)
+        if verdict.startswith(EQUIVALENT):
+            meaning = (f"the two inputs score the same within +/-{p.loc['rgb', 'margin']:g} "
+                       "AUROC, so at this classifier's level the extra bands add nothing "
+                       "larger than that")
         lines.append(f"- **What it means**: RGB minus 16 bands = {diff:+.3f} AUROC, {verdict}: "
                      f"{meaning}.")
     if standin:

@@ -37,11 +37,12 @@ import numpy as np
 import pandas as pd
 
 from ..data.normaliser import BandNormaliser
-from ..metrics.intervals import NO_CHANGE
+from ..metrics.intervals import CHANGES, EQUIVALENT
 from ..models import registry
 from ..paths import atomic_dir, atomic_path
 from ..runtime import device as pick_device
 from ..synth import write_synthetic
+from .conclusions import detectable
 from .plan import BASELINE, Experiment
 
 #: How the crops of an arm are chosen from its pool (module docstring).
@@ -264,7 +265,8 @@ def describe(plan: Sequence[Experiment]) -> pd.DataFrame:
 def amount_table(uncertainty: pd.DataFrame, arms: pd.DataFrame) -> pd.DataFrame:
     """The intervals of :func:`hsilib.study.stats.test_uncertainty` joined with each
     configuration's family, mix, amount and filter; the baseline appears as amount 0 of every
-    mix of every family (the shared start of each curve)."""
+    mix of every family (the shared start of each curve). Its ``runs`` column says what the
+    interval over runs covers (classifier seeds, generator replicates averaged within seed)."""
     table = uncertainty.merge(arms, on="config")
     base = table[table["config"] == BASELINE]
     starts = [base.assign(family=f, mix=m) for f in arms["family"].unique()
@@ -276,36 +278,42 @@ def conclusions(paired: pd.DataFrame, arms: pd.DataFrame, filtered: pd.DataFrame
                 prior: pd.DataFrame | None = None) -> str:
     """Plain-English findings from the paired tables: which arms change AUROC and sensitivity
     against the real-only baseline (every interval must exclude 0 and the Holm-adjusted
-    p < 0.05), whether synthetic melanoma differs from duplicated real melanoma at the same
-    prior (``prior``: melanoma-only arms against their controls), and what filtering does
-    against the unfiltered and the random arm of equal size. ``filtered`` is
-    :func:`hsilib.study.stats.paired_table` rows of each ``top`` arm against its ``random`` and
-    ``none`` arms (column ``against``)."""
+    p < 0.05), which are equivalent to it within the margin, whether synthetic melanoma differs
+    from duplicated real melanoma at the same prior (``prior``: melanoma-only arms against their
+    controls), and what filtering does against the unfiltered and the random arm of equal size.
+    ``filtered`` is :func:`hsilib.study.stats.paired_table` rows of each ``top`` arm against its
+    ``random`` and ``none`` arms (column ``against``). Beside every verdict that is not a
+    detected change stands the smallest change the design would detect."""
     lines = []
     p = paired.merge(arms, on="config")
     for metric in ("auroc", "sensitivity"):
         rows = p[p.metric == metric]
-        found = rows[rows.verdict != NO_CHANGE]
+        found = rows[rows.verdict.isin(CHANGES)]
+        same = rows[rows.verdict.str.startswith(EQUIVALENT)]
         lines.append(f"- **{metric}** vs the real-only baseline: {len(found)} of {len(rows)} "
                      "configurations show a change distinguishable from zero"
                      + (": " + "; ".join(f"`{r.config}` {r['diff']:+.3f} "
                                          f"[{r.boot_lo:+.3f}, {r.boot_hi:+.3f}]"
                                          for _, r in found.iterrows()) if len(found) else "")
-                     + ".")
+                     + f"; {len(same)} are equivalent to it within +/-"
+                     f"{rows.margin.max():g} (TOST, Holm); the rest: cannot tell.")
         best = rows.sort_values("diff").iloc[-1]
         lines.append(f"  The largest mean {metric} difference is `{best.config}` "
                      f"({best['diff']:+.3f}, test-bootstrap CI [{best.boot_lo:+.3f}, "
-                     f"{best.boot_hi:+.3f}], Holm p = {best.p_t_holm:.3g}: {best.verdict}).")
+                     f"{best.boot_hi:+.3f}], Holm p = {best.p_t_holm:.3g}: {best.verdict}"
+                     + ("" if best.verdict in CHANGES else f"; {detectable(best)}") + ").")
     if prior is not None and len(prior):
         rows = prior[prior.metric == "auroc"]
-        found = rows[rows.verdict != NO_CHANGE]
+        found = rows[rows.verdict.isin(CHANGES)]
         lines.append(f"- Synthetic vs duplicated real melanoma at the same prior: {len(found)} of "
                      f"{len(rows)} amounts differ in AUROC distinguishably from zero (mean "
-                     f"differences {', '.join(f'{d:+.3f}' for d in rows['diff'])}).")
+                     f"differences {', '.join(f'{d:+.3f}' for d in rows['diff'])}; verdicts "
+                     f"{', '.join(rows['verdict'])}).")
     if len(filtered):
         for _, r in filtered[filtered.metric == "auroc"].iterrows():
             lines.append(f"- Filtering: `{r.config}` vs `{r.against}`: AUROC {r['diff']:+.3f} "
-                         f"[{r.boot_lo:+.3f}, {r.boot_hi:+.3f}] ({r.verdict}).")
+                         f"[{r.boot_lo:+.3f}, {r.boot_hi:+.3f}] ({r.verdict}"
+                         + ("" if r.verdict in CHANGES else f"; {detectable(r)}") + ").")
     else:
         lines.append("- Filtering: no arm with a critic ran, so nothing is said about it.")
     return "\n".join(lines)

@@ -1,11 +1,15 @@
 """The numbers of the classifier study, computed from saved predictions only (notebook 06).
 
 A configuration is trained several times: once per classifier seed, and, when it uses
-synthetic crops, once per seed AND generator replicate (a "run"). Its metrics come with three
-intervals, each covering a different source of variation:
+synthetic crops, once per seed AND generator replicate (a "run"). The unit of replication is the
+classifier seed: the runs of one seed (its generator replicates) share that seed's baseline run,
+so they are averaged within the seed before any interval or test over runs (treating them as
+independent pairs raised the false-positive rate of the paired test at 0.05 to 0.11-0.18).
+Its metrics come with three intervals, each covering a different source of variation:
 
 - **runs** (:func:`summary_table`, :func:`compare_seeds` in :func:`paired_table`): mean and
-  t-based 95% CI over the runs (seeds, or seeds x generator replicates) on the fixed test set;
+  t-based 95% CI over the classifier seeds (generator replicates averaged within seed) on the
+  fixed test set: training variation, with these generator replicates held fixed;
 - **test resampling** (:func:`test_uncertainty`, :func:`paired_table`): a cluster bootstrap
   over the SOURCE IMAGES of the test set (stratified by class; all crops of a source move
   together), of the mean over runs of the metric, runs fixed; comparisons use the SAME
@@ -18,8 +22,11 @@ TRTS and the held-out synthetic check of TSTR); :func:`holm` corrects p-values a
 configurations; the verdicts put the intervals into words
 (:func:`hsilib.metrics.intervals.chance_verdict`: an AUROC interval covering 0.5 is "not
 distinguishable from chance"; :func:`~hsilib.metrics.intervals.change_verdict`: a difference
-interval covering 0 is "no detectable change"); :func:`confusion_counts` sums test confusion
-matrices over runs.
+is an "improvement" or "deterioration" only when every interval excludes 0 and the
+Holm-adjusted paired t-test agrees, "no change (equivalent within +/-m)" when the equivalence
+tests against the margin :data:`MARGINS` pass (Holm-adjusted), "cannot tell" otherwise, with
+the minimal detectable change of :mod:`hsilib.metrics.power` beside it);
+:func:`confusion_counts` sums test confusion matrices over runs.
 
 Under cross-validation (``GANStudyConfig.replicates = "folds"``) a run is one configuration
 and classifier seed with its K folds POOLED: every crop is a test crop of exactly one fold, so
@@ -36,18 +43,22 @@ Melanoma is the positive class in every number.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..metrics import classification as cm
+from ..metrics import power as pw
 from ..metrics.intervals import (
     bootstrap_pvalue,
     chance_verdict,
     change_verdict,
     percentile_interval,
     t_interval,
+    tost_bootstrap,
+    tost_normal,
+    tost_t,
 )
 from ..train.predictions import fold_thresholds, test_metrics
 from .plan import BASELINE, TSTR
@@ -59,6 +70,13 @@ POSITIVE_NOTE = "melanoma (MM) = positive class"
 RUN = ["seed", "generator_seed"]
 #: Name of TSTR's score on held-out synthetic crops (another generator replicate's export).
 TSTS_HELDOUT = "tstr_on_heldout_syn"
+#: Equivalence margins (+/-) of a difference per metric, stated before any result: 0.05 for
+#: the ranking metrics, 0.10 (ten percentage points) for the rates at the validation-chosen
+#: threshold (docs/protocol.md, "Protocol v3", argues the choice).
+MARGINS = {"auroc": 0.05, "auprc": 0.05, "sensitivity": 0.10, "specificity": 0.10,
+           "precision": 0.10, "f1": 0.10, "balanced_accuracy": 0.10, "accuracy": 0.10}
+#: Power at which the minimal detectable change is given.
+POWER = 0.8
 
 
 def per_seed_metrics(preds: pd.DataFrame, rule: str = "youden") -> pd.DataFrame:
@@ -96,22 +114,27 @@ def clipped_ci(agg: pd.DataFrame) -> pd.DataFrame:
     return agg.assign(lo=agg["lo"].clip(0, 1), hi=agg["hi"].clip(0, 1))
 
 
-def runs_label(per_seed: pd.DataFrame, config: str) -> str:
-    """How a configuration's runs were made, e.g. ``"2 seeds x 2 generator replicates"``."""
-    rows = per_seed[per_seed["config"] == config]
-    n_seeds = rows["seed"].nunique()
+def runs_label(per_seed: pd.DataFrame, *configs: str) -> str:
+    """What an interval over the runs of ``configs`` covers, e.g. ``"over 3 classifier seeds,
+    2 generator replicates averaged within seed"`` (the seeds all of them ran)."""
+    rows = per_seed[per_seed["config"].isin(configs)]
+    seeds = set(rows["seed"])
+    for c in configs:
+        seeds &= set(rows.loc[rows["config"] == c, "seed"])
+    n_seeds = len(seeds)
     reps = rows.loc[rows["generator_seed"] >= 0, "generator_seed"].nunique()
-    text = f"{n_seeds} seed{'s' * (n_seeds != 1)}"
+    text = f"over {n_seeds} classifier seed{'s' * (n_seeds != 1)}"
     if "folds" in rows.columns and len(rows):
-        return text + f", each pooling {int(rows['folds'].max())} folds"
-    return text + (f" x {reps} generator replicate{'s' * (reps != 1)}" if reps else "")
+        return text + f", each run pooling {int(rows['folds'].max())} folds"
+    return text + (f", {reps} generator replicate{'s' * (reps != 1)} averaged within seed"
+                   if reps else "")
 
 
 def summary_table(per_seed: pd.DataFrame, configs: Sequence[str],
                   metrics: Sequence[str] = TABLE_METRICS) -> pd.DataFrame:
-    """Wide table: one row per config, ``mean [lo, hi]`` (t-based 95% CI over the runs, clipped
-    to the metric's range [0, 1]) and a ``runs`` column (seeds, x generator replicates for the
-    configurations with synthetic crops)."""
+    """Wide table: one row per config, ``mean [lo, hi]`` (t-based 95% CI over the classifier
+    seeds, generator replicates averaged within seed, clipped to the metric's range [0, 1])
+    and a ``runs`` column saying what the interval covers (:func:`runs_label`)."""
     chosen = per_seed[per_seed["config"].isin(configs)]
     agg = clipped_ci(cm.aggregate_seeds(chosen, "config", metrics))
     agg["cell"] = [f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in
@@ -204,9 +227,10 @@ class TestResampler:
 def test_uncertainty(per_seed: pd.DataFrame, resampler: TestResampler, configs: Sequence[str],
                      metrics: Sequence[str] = ("auroc", "sensitivity", "specificity", "f1"),
                      level: float = 0.95) -> pd.DataFrame:
-    """Per config and metric: the mean over runs with three 95% intervals: over runs
-    (``runs_lo``, ``runs_hi``), test resampling by source image (``boot_lo``, ``boot_hi``) and,
-    for AUROC, DeLong (``delong_lo``, ``delong_hi``); ``verdict`` says whether an AUROC is
+    """Per config and metric: the mean over runs with three 95% intervals: over classifier
+    seeds with generator replicates averaged within seed (``runs_lo``, ``runs_hi``; ``runs``
+    says what it covers), test resampling by source image (``boot_lo``, ``boot_hi``) and, for
+    AUROC, DeLong (``delong_lo``, ``delong_hi``); ``verdict`` says whether an AUROC is
     distinguishable from chance (every interval must exclude 0.5)."""
     rows = []
     for c in configs:
@@ -215,7 +239,7 @@ def test_uncertainty(per_seed: pd.DataFrame, resampler: TestResampler, configs: 
         dl = (cm.delong(resampler.y, resampler.probabilities(c), level)
               if "auroc" in metrics else None)
         for m in metrics:
-            mean, lo, hi = t_interval(ps[m], level)
+            mean, lo, hi = t_interval(cm.seed_means(ps, m), level)
             boot_lo, boot_hi = percentile_interval(boot[m], level)
             row = {"config": c, "metric": m, "mean": mean, "runs": runs_label(per_seed, c),
                    "runs_lo": max(lo, 0.0), "runs_hi": min(hi, 1.0),
@@ -234,16 +258,27 @@ test_uncertainty.__test__ = False  # not a pytest test despite its name
 
 def paired_table(per_seed: pd.DataFrame, resampler: TestResampler, others: Sequence[str],
                  baseline: str = BASELINE, metrics: Sequence[str] = ("auroc", "f1"),
-                 level: float = 0.95) -> pd.DataFrame:
-    """Each config vs ``baseline`` on the same test crops, three ways.
+                 level: float = 0.95, alpha: float = 0.05,
+                 margins: Mapping[str, float] = MARGINS) -> pd.DataFrame:
+    """Each config vs ``baseline`` on the same test crops, three ways, with equivalence and power.
 
-    Over runs: mean difference, t CI (``lo``, ``hi``) and paired t-test (``p_t``, with
-    Holm-adjusted ``p_t_holm`` across the configs of the table, per metric); runs are paired
-    by seed (and generator replicate when both configurations have them). Test resampling:
-    the difference of the run-mean metric on the SAME source-image resamples (``boot_lo``,
-    ``boot_hi``, ``p_boot``). AUROC: DeLong's paired test of the run-mean AUROCs
-    (``delong_lo``, ``delong_hi``, ``p_delong``). ``verdict``: "no detectable change" unless
-    every interval excludes 0 and ``p_t_holm`` < 0.05.
+    Over classifier seeds (generator replicates averaged within seed; ``runs`` says so): mean
+    difference ``diff``, t CI (``lo``, ``hi``), paired t-test ``p_t`` with Holm-adjusted
+    ``p_t_holm`` across the configs of the table (per metric), ``sd`` of the per-seed
+    differences, ``n_seeds`` and ``n_cells`` (:func:`hsilib.metrics.classification.compare_seeds`).
+    Test resampling: the difference of the run-mean metric on the SAME source-image resamples
+    (``boot_lo``, ``boot_hi``, ``p_boot``). AUROC: DeLong's paired test of the run-mean AUROCs
+    (``delong_lo``, ``delong_hi``, ``p_delong``).
+
+    Equivalence (:func:`equivalence`): ``margin`` (``margins[metric]``), ``p_tost`` (the
+    largest TOST p-value of the seeds, the bootstrap and DeLong: every source must place the
+    difference inside the margin) and ``p_tost_holm``. Power (:mod:`hsilib.metrics.power`,
+    :data:`POWER` at ``alpha``): ``mdc_runs`` (the seed test alone, from ``sd``), ``mdc_test``
+    (test resampling alone, from ``se_test``, the larger of the bootstrap SD and DeLong's SE)
+    and ``mdc``, the change the whole rule detects. ``verdict``: improvement / deterioration
+    when every interval excludes 0 and ``p_t_holm`` < ``alpha``, else "no change (equivalent
+    within +/-margin)" when ``p_tost_holm`` < ``alpha``, else "cannot tell" (a metric without
+    a margin: "no detectable change").
     """
     base = resampler.scores(baseline)
     rows = []
@@ -254,23 +289,62 @@ def paired_table(per_seed: pd.DataFrame, resampler: TestResampler, others: Seque
         for m in metrics:
             d = boot[m] - base[m]
             d = d[np.isfinite(d)]
-            row = cm.compare_seeds(per_seed, baseline, other, m)
-            # a t-interval over 2-5 runs can overshoot the range of a difference, [-1, 1]
-            row.update(lo=max(row["lo"], -1.0), hi=min(row["hi"], 1.0))
+            row = cm.compare_seeds(per_seed, baseline, other, m, level)
+            # a t-interval over 2-5 seeds can overshoot the range of a difference, [-1, 1]
+            row.update(lo=max(row["lo"], -1.0), hi=min(row["hi"], 1.0),
+                       runs=runs_label(per_seed, baseline, other))
             boot_lo, boot_hi = percentile_interval(d, level)
             row.update(boot_lo=boot_lo, boot_hi=boot_hi, p_boot=bootstrap_pvalue(d),
                        delong_lo=np.nan, delong_hi=np.nan, p_delong=np.nan)
             if m == "auroc":
                 row.update(delong_lo=max(dl["lo"], -1.0), delong_hi=min(dl["hi"], 1.0),
                            p_delong=dl["p_value"])
+            seeds = cm.seed_differences(per_seed, baseline, other, m).to_numpy()
+            row.update(equivalence(seeds, d, dl if m == "auroc" else None, margins.get(m),
+                                   alpha))
             rows.append(row)
     table = pd.DataFrame(rows)
-    table["p_t_holm"] = table.groupby("metric")["p_t"].transform(lambda s: holm(s.to_numpy()))
+    for p in ("p_t", "p_tost"):
+        table[f"{p}_holm"] = table.groupby("metric")[p].transform(lambda s: holm(s.to_numpy()))
     table["verdict"] = [
         change_verdict(r["diff"], [(r["lo"], r["hi"]), (r["boot_lo"], r["boot_hi"])]
                        + ([(r["delong_lo"], r["delong_hi"])] if r["metric"] == "auroc" else []),
-                       r["p_t_holm"]) for _, r in table.iterrows()]
+                       r["p_t_holm"], alpha,
+                       p_equivalence=None if np.isnan(r["margin"]) else r["p_tost_holm"],
+                       margin=r["margin"]) for _, r in table.iterrows()]
     return table
+
+
+def equivalence(seeds: np.ndarray, boot: np.ndarray, delong: Mapping[str, float] | None,
+                margin: float | None, alpha: float = 0.05) -> dict[str, float]:
+    """Equivalence test and power of one difference from its three sources: the per-seed
+    differences ``seeds``, the paired bootstrap differences ``boot`` and (AUROC) DeLong's
+    paired result ``delong`` (``diff``, ``se``).
+
+    ``p_tost``: the largest of the sources' TOST p-values against ``+/- margin``
+    (:func:`~hsilib.metrics.intervals.tost_t`, ``tost_bootstrap``, ``tost_normal``; an
+    intersection-union test: equivalence needs every source; NaN without a margin or with
+    fewer than two seeds). ``se_test``: the difference's standard error over test resampling
+    (the larger of the bootstrap SD and DeLong's SE). ``mdc_runs``, ``mdc_test``, ``mdc``: the
+    minimal detectable change at :data:`POWER` of the seed test, of test resampling and of
+    both together (:func:`hsilib.metrics.power.mdc`)."""
+    sd = float(np.std(seeds, ddof=1)) if len(seeds) > 1 else float("nan")
+    se_test = float(np.std(boot, ddof=1)) if len(boot) > 1 else float("nan")
+    if delong is not None:
+        se_test = max(se_test, float(delong["se"]))
+    out = {"margin": float("nan") if margin is None else float(margin), "p_tost": float("nan"),
+           "se_test": se_test}
+    if margin is not None:
+        ps = [tost_t(seeds, margin), tost_bootstrap(boot, margin)]
+        if delong is not None:
+            ps.append(tost_normal(delong["diff"], delong["se"], margin))
+        out["p_tost"] = float("nan") if np.isnan(ps).any() else float(max(ps))
+    n = len(seeds)
+    out.update(mdc_runs=pw.mdc(sd_runs=sd, n_seeds=n, alpha=alpha, target=POWER),
+               mdc_test=pw.mdc(sd_runs=None, n_seeds=n, se_test=se_test, alpha=alpha,
+                               target=POWER),
+               mdc=pw.mdc(sd_runs=sd, n_seeds=n, se_test=se_test, alpha=alpha, target=POWER))
+    return out
 
 
 def confusion_counts(preds: pd.DataFrame, config: str, rule: str = "youden") -> np.ndarray:

@@ -166,14 +166,37 @@ def test_delong_agrees_with_the_bootstrap_on_a_larger_case():
     assert C.delong(y, both)["auroc"] == pytest.approx((C.auroc(y, pa) + C.auroc(y, pb)) / 2)
 
 
-def test_compare_seeds_pairs_generator_replicates_with_their_seed():
+def test_compare_seeds_averages_generator_replicates_within_their_seed():
     per_seed = pd.DataFrame({
         "config": ["a", "a", "b", "b", "b", "b"], "seed": [0, 1, 0, 0, 1, 1],
         "generator_seed": [-1, -1, 0, 1, 0, 1], "auroc": [0.6, 0.7, 0.65, 0.7, 0.6, 0.9]})
     cmp = C.compare_seeds(per_seed, "a", "b", "auroc")
-    d = np.array([0.05, 0.1, -0.1, 0.2])
-    assert cmp["n_cells"] == 4 and cmp["diff"] == pytest.approx(d.mean())
+    # seed 0: (0.65 + 0.7) / 2 - 0.6 = 0.075; seed 1: (0.6 + 0.9) / 2 - 0.7 = 0.05
+    d = np.array([0.075, 0.05])
+    assert cmp["n_seeds"] == 2 and cmp["n_cells"] == 4 and cmp["diff"] == pytest.approx(0.0625)
     assert cmp["p_t"] == pytest.approx(stats.ttest_1samp(d, 0).pvalue)
-    both = per_seed.assign(config=["a"] * 2 + ["c"] * 4)  # c vs c-like: pairs by (seed, gen)
+    assert cmp["sd"] == pytest.approx(d.std(ddof=1))
+    half = stats.t.ppf(0.975, 1) * d.std(ddof=1) / np.sqrt(2)
+    assert (cmp["lo"], cmp["hi"]) == pytest.approx((0.0625 - half, 0.0625 + half))
+    both = per_seed.assign(config=["a"] * 2 + ["c"] * 4)  # both with replicates: seed means too
     both = pd.concat([both, both[both.config == "c"].assign(config="d", auroc=0.5)])
-    assert C.compare_seeds(both, "c", "d", "auroc")["n_cells"] == 4
+    r = C.compare_seeds(both, "c", "d", "auroc")
+    assert r["n_seeds"] == 2 and r["diff"] == pytest.approx(0.5 - np.mean([0.675, 0.75]))
+    # aggregate_seeds counts seeds too: mean and interval of the two seed means
+    agg = C.aggregate_seeds(per_seed, metrics=["auroc"]).set_index("config")
+    assert agg.loc["b", "n"] == 2 and agg.loc["b", "mean"] == pytest.approx(0.7125)
+    assert C.runs_interval(per_seed, "b", "auroc") == pytest.approx(
+        C.t_interval([0.675, 0.75]))
+
+
+def test_paired_t_is_vectorised_and_matches_scipy():
+    rng = np.random.default_rng(4)
+    d = rng.normal(0.1, 0.2, (7, 4))
+    res = C.paired_t(d)
+    for i in range(7):
+        assert res["p"][i] == pytest.approx(stats.ttest_1samp(d[i], 0).pvalue)
+        mean, lo, hi = C.t_interval(d[i])
+        assert (res["mean"][i], res["lo"][i], res["hi"][i]) == pytest.approx((mean, lo, hi))
+    flat = C.paired_t(np.zeros((2, 3)))
+    assert (flat["p"] == 1).all()
+    assert np.isnan(C.paired_t(np.ones((2, 1)))["p"]).all()

@@ -191,7 +191,8 @@ def test_explain_crops_summaries_and_the_randomisation_table(run):
 def _paired(diff, lo, hi, verdict):
     row = dict(config="rgb", metric="auroc", diff=diff, n_cells=3, lo=lo, hi=hi, p_t_holm=0.01,
                boot_lo=lo, boot_hi=hi, delong_lo=lo, delong_hi=hi, p_delong=0.01,
-               verdict=verdict)
+               verdict=verdict, runs="over 3 classifier seeds", margin=0.05, p_tost_holm=0.3,
+               mdc=0.2, mdc_runs=0.3, mdc_test=0.1)
     return pd.DataFrame([row])
 
 
@@ -207,10 +208,15 @@ def test_variant_conclusions_say_what_a_difference_means():
                                         n_seeds=3)
     assert "carry diagnostic information that the sRGB rendering loses" in worse
     assert "CIE sRGB" in worse and "simulator's physics" in worse
-    none = explain.variant_conclusions(_paired(-0.02, -0.1, 0.06, "no detectable change"),
+    none = explain.variant_conclusions(_paired(-0.02, -0.1, 0.06, "cannot tell"),
                                        _uncertainty(), labels, n_test=40, n_sources=30,
                                        n_seeds=3, standin=False)
     assert "cannot tell" in none and "simulator" not in none
+    assert "smallest change detectable with 80% power: 0.200" in none
+    same = explain.variant_conclusions(
+        _paired(-0.01, -0.03, 0.02, "no change (equivalent within +/-0.05)"), _uncertainty(),
+        labels, n_test=40, n_sources=30, n_seeds=3)
+    assert "score the same within +/-0.05 AUROC" in same
 
 
 def test_cue_conclusions_list_who_keeps_the_cue():

@@ -217,13 +217,16 @@ def test_conclusions_name_the_effects_distinguishable_from_zero():
                          "percent": [50.0, 100.0], "filter": "none"})
     paired = pd.DataFrame([
         dict(config=c, metric=m, diff=d, boot_lo=d - 0.02, boot_hi=d + 0.02, p_t_holm=p,
-             verdict=v)
+             verdict=v, margin=0.05, mdc=0.2, mdc_runs=0.3, mdc_test=0.1)
         for c, d, p, v in (("a", 0.10, 0.01, "improvement"),
-                           ("b", 0.01, 0.60, "no detectable change"))
+                           ("b", 0.01, 0.60, "cannot tell"))
         for m in ("auroc", "sensitivity")])
     filtered = paired[paired.config == "b"].assign(config="b_top", against="b_random")
     text = P.conclusions(paired, arms, filtered)
     assert "**auroc** vs the real-only baseline: 1 of 2 configurations" in text
     assert "`a` +0.100 [+0.080, +0.120]" in text
-    assert "`b_top` vs `b_random`: AUROC +0.010 [-0.010, +0.030] (no detectable change)" in text
+    assert "0 are equivalent to it within +/-0.05" in text
+    assert ("`b_top` vs `b_random`: AUROC +0.010 [-0.010, +0.030] (cannot tell; smallest "
+            "change detectable with 80% power: 0.200 (seeds alone 0.300, test set alone "
+            "0.100))") in text
     assert "Filtering: no arm" in P.conclusions(paired, arms, filtered.iloc[:0])
