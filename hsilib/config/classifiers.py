@@ -111,8 +111,14 @@ class ClassifierStudyConfig(Section):
     sefa_alpha: Annotated[float, Range(gt=0, le=10)] = 2.0
 
     DELTAS: ClassVar[Deltas] = {
-        # 3 seeds (x 2 generator replicates), TSTR on 50 crops per class; of the optional arms
-        # those that fit 7 minutes on 2 idle cores (estimates: notebook 06's arm table)
+        # 3 seeds (x 2 generator replicates), TSTR on 50 crops per class, and the optional arms
+        # that fit notebook 06's 7 minutes on 2 idle cores. Estimated from per-epoch timings at
+        # quick sizes on the SHARED machine (load ~11; scaled to idle by FastGAN's step there,
+        # 1.31 s vs 0.25 s idle) and notebook 06's measured 6.2 s per run: focal+balanced 3 runs
+        # ~19 s, TSTR 1:2 6 runs ~11 s, SPADE-RGB 3 runs ~21 s, check 11c 6 runs ~14 s, draws
+        # and audit ~10 s, less the reduced curve's 12 synthetic runs (~85 s): ~6.1 minutes.
+        # Full only: each hand-chosen pair ~45 s, StyleGAN2-ADA ~50 s, each other family ~21 s,
+        # SeFa ~3 min (inversions), the synthetic curve ~12 min (8 FastGANs), ResNet50 10-40 min
         "quick": dict(seeds=(0, 1, 2), n_synthetic_tstr=50, n_boot=500,
                       arms=("focal+balanced", "tstr_ratio"), syn_families=("spade_rgb",)),
         # every arm but ResNet50 (a minute of CPU even at 32 px; its path is a unit test)
