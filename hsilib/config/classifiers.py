@@ -171,11 +171,13 @@ class ProportionStudyConfig(Section):
     (``GANStudyConfig.generator_seeds``), with the classifier of ``ClassifierConfig``.
     ``amounts`` are percentages of the real training count of each class (0 is the real-only
     baseline, always run); ``mixes`` add synthetic melanoma only, nevus only, or both in the real
-    class ratio. ``generators`` lists ``(family, checkpoint pattern)`` per generator family (the
-    pattern is formatted with ``cls`` = mm/dn and ``replicate``); a family whose checkpoints are
-    missing is skipped with a note. Filtering keeps the ``filter_fraction`` of an over-sampled
-    draw the critic scores highest, against a random subset of the same draw of the same size;
-    it runs at ``filter_amounts`` (None: every amount) for the mixes in ``filter_mixes``.
+    class ratio. ``generators`` lists ``(name, checkpoint pattern)`` per generator family (the
+    pattern is formatted with ``cls`` = mm/dn and ``replicate``; a conditional generator's one
+    checkpoint serves both classes); a family whose checkpoints are missing is skipped with a
+    note, one with fewer replicates runs on those it has. Filtering keeps the
+    ``filter_fraction`` of an over-sampled draw the critic scores highest, against a random
+    subset of the same draw of the same size; it runs at ``filter_amounts`` (None: every
+    amount) for the mixes in ``filter_mixes``.
     """
 
     seeds: Seeds = (0, 1, 2, 3, 4)  # classifier seeds
