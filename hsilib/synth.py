@@ -82,7 +82,10 @@ def export_synthetic(checkpoint: str | Path, out_dir: str | Path, *, n: int, cls
                             checkpoint_sha=sha, seed=seed, inputs=inputs)
     sidecar = {"checkpoint": str(checkpoint), "checkpoint_sha": sha, "family": ckpt["family"],
                "step": ckpt["step"], "generator": generator_name,
-               "class": cls, "condition": condition, "seed": seed, "n": n, "n_generated": n_draw,
+               "class": cls, "seed": seed, "n": n, "n_generated": n_draw,
+               # a per-image condition (masks, RGB images) is recorded by its shape
+               "condition": {k: f"tensor {list(v.shape)}" if torch.is_tensor(v) else v
+                             for k, v in condition.items()},
                "filter_top_fraction": filter_top_fraction, "kept_fraction": n / n_draw,
                "kept_indices": keep.tolist(),
                "scores": None if scores is None else [float(s) for s in scores]}

@@ -127,11 +127,12 @@ def test_sizes_counts_steps_and_workers_are_capped(name):
 
 def test_every_name_field_declares_its_choices():
     """A string (or tuple of strings) is a Literal, has OneOf or a device marker, or is one of
-    the free-form fields below: file paths, the study's profile (checked by StudyConfig) and
+    the free-form fields below: file paths, the study's profile (checked by StudyConfig),
     notebook 09's generator families (export folders found in the run folder, checked there by
-    :func:`hsilib.study.cues.synthetic_families`)."""
+    :func:`hsilib.study.cues.synthetic_families`) and notebook 06's family names (the names of
+    its own ``families`` field, checked by ClassifierStudyConfig.validate)."""
     free = {"lpips_weights", "inception_weights", "masks_dir", "pretrained_weights",
-            "specialist_weights", "profile", "families"}
+            "specialist_weights", "profile", "families", "syn_families", "tstr_families"}
     names = list(_fields(lambda h: h is str or (typing.get_origin(h) is tuple
                                                 and typing.get_args(h)[:1] == (str,))))
     assert {n for _, n, _ in names} >= {"diffaug", "ada_ops", "arms", "dn_arms", "mixes",
@@ -169,8 +170,19 @@ def test_every_seed_field_takes_what_every_rng_takes():
     ("ablation_study", "dn_arms", ("vae",), r"unknown dn_arms \['vae'\]"),
     ("proportion_study", "mixes", ("MM", "mm"), r"unknown mixes \['mm'\].*'MM', 'DN', 'both'"),
     ("proportion_study", "filter_mixes", ("all",), r"unknown filter_mixes \['all'\]"),
-    ("proportion_study", "generators", (("gan", "g_{cls}.pt"),),
-     r"generators: unknown family 'gan'.*choose from .*'fastgan'.*'vae'"),
+    ("proportion_study", "generators", (("Fast GAN", "g_{cls}.pt"),),
+     r"generators: a name is lower-case letters, digits and _, got 'Fast GAN'"),
+    ("proportion_study", "generators", (("vae", "a_{cls}.pt"), ("vae", "b_{cls}.pt")),
+     r"generators: names must be unique"),
+    ("classifier_study", "families", (("vae", "vae_{cls}.pt", 1.0),),
+     r"each of `families` is \(name, pattern naming \{tag\}"),
+    ("classifier_study", "families", (("vae", "vae_{cls}_{tag}.pt", 0.0),),
+     r"kept share in \(0, 1\]"),
+    ("classifier_study", "families", (("vae", "vae_{class}_{tag}.pt", 1.0),),
+     r"pattern 'vae_\{class\}_\{tag\}\.pt' may name only \{cls\} and \{tag\}"),
+    ("classifier_study", "syn_families", ("nope",), r"unknown \['nope'\]"),
+    ("classifier_study", "mixed", ((0, 0),), r"mixed: each item is \(MM count, DN count\)"),
+    ("classifier_study", "arms", ("focal", "resnet50"), r"unknown arms \['focal'\]"),
     ("proportion_study", "generators", (("vae", "vae_{class}.pt"),),
      r"pattern 'vae_\{class\}\.pt' may name only \{cls\} and \{replicate\}"),
     ("ablation_study", "metrics_overrides", (("n_repeats", 0),),

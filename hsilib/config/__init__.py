@@ -18,12 +18,20 @@ how); a value outside them raises :class:`ConfigError` naming the section, field
 The package: :mod:`~hsilib.config.engine` (checks, overrides, printing),
 :mod:`~hsilib.config.data` (data and metrics sections), :mod:`~hsilib.config.generators`
 (every generator family), :mod:`~hsilib.config.studies` (what the notebooks do with them, the
-classifier, the benchmarks) and :mod:`~hsilib.config.profiles` (:class:`StudyConfig`,
+benchmarks), :mod:`~hsilib.config.classifiers` (the classifier, notebooks 06 and 07) and
+:mod:`~hsilib.config.profiles` (:class:`StudyConfig`,
 :data:`PROFILES`, :func:`resolve`).
 
 Introduced in notebook 01; every notebook resolves its section in the cell after ``parameters``.
 """
 
+from .classifiers import (
+    CLASSIFIER_ARMS,
+    MIXES,
+    ClassifierConfig,
+    ClassifierStudyConfig,
+    ProportionStudyConfig,
+)
 from .data import DataConfig, MetricsConfig
 from .engine import (
     DEVICE,
@@ -71,20 +79,17 @@ from .generators import (
 from .profiles import PROFILES, StudyConfig, resolve, sections
 from .studies import (
     ARMS,
-    MIXES,
     AblationStudyConfig,
     BenchConfig,
-    ClassifierConfig,
-    ClassifierStudyConfig,
     ConditionalStudyConfig,
     CorrelationStudyConfig,
     GANStudyConfig,
-    ProportionStudyConfig,
     VAEStudyConfig,
 )
 
 __all__ = [
-    "ADA_OPS", "ARMS", "DEVICE", "DEVICE_RE", "DIFFAUG_POLICIES", "MAX_BATCH", "MAX_COUNT",
+    "ADA_OPS", "ARMS", "CLASSIFIER_ARMS", "DEVICE", "DEVICE_RE", "DIFFAUG_POLICIES",
+    "MAX_BATCH", "MAX_COUNT",
     "MAX_EPOCHS", "MAX_IMAGES", "MAX_PERCENT", "MAX_SIDE", "MAX_STEPS", "MAX_WIDTH",
     "MAX_WORKERS", "MIXES", "NON_EMPTY", "PROFILES", "REFLECTANCE", "SEED", "SUPPORTED_SIZE",
     "WEIGHT", "AblationStudyConfig", "BenchConfig", "ClassicGANConfig", "ClassifierConfig",

@@ -11,6 +11,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from .classifiers import ClassifierConfig, ClassifierStudyConfig, ProportionStudyConfig
 from .data import DataConfig, MetricsConfig
 from .engine import ConfigError, Deltas, Section, override
 from .explain import ExplainStudyConfig
@@ -26,12 +27,9 @@ from .generators import (
 from .studies import (
     AblationStudyConfig,
     BenchConfig,
-    ClassifierConfig,
-    ClassifierStudyConfig,
     ConditionalStudyConfig,
     CorrelationStudyConfig,
     GANStudyConfig,
-    ProportionStudyConfig,
     VAEStudyConfig,
 )
 

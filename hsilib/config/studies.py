@@ -4,13 +4,11 @@ classifier itself, and the benchmarks. Bounds are declared beside each field (se
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
 from .data import MetricsConfig
 from .engine import (
-    DEVICE,
     MAX_BATCH,
     MAX_COUNT,
     MAX_EPOCHS,
@@ -19,25 +17,19 @@ from .engine import (
     MAX_SIDE,
     MAX_STEPS,
     MAX_WIDTH,
-    MAX_WORKERS,
     NON_EMPTY,
     SEED,
     WEIGHT,
-    ConfigError,
     Deltas,
     OneOf,
     Range,
     Section,
     override,
 )
-from .generators import generator_families
 
 Seeds = Annotated[tuple[int, ...], SEED, NON_EMPTY]  # seeds of repeated runs: at least one
 Samples = Annotated[int, Range(1, MAX_COUNT)]  # samples drawn, resamples, permutations
 Classifiers = Literal["small", "resnet50", "densenet201", "efficientnet_b6"]
-#: the ways synthetic crops join the real training set (notebook 07)
-MIXES = ("MM", "DN", "both")
-
 #: notebook 02's arms: arm -> (config section, changed fields, one-line description)
 ARMS: dict[str, tuple[str, dict[str, Any], str]] = {
     "critic_2d": ("shsgan", {"generator": "dcgan", "critic": "2d"},
@@ -200,130 +192,8 @@ class VAEStudyConfig(Section):
 
 
 # --------------------------------------------------------------------------------------------
-# 06 classifiers, 07 proportions, 08 metric correlation
+# 08 metric correlation (06 classifiers and 07 proportions: hsilib.config.classifiers)
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ClassifierConfig(Section):
-    """Melanoma classifiers (notebook 06). Defaults: the study's DenseNet201 setting."""
-
-    arch: Classifiers = "densenet201"
-    image_size: Annotated[int, Range(1, MAX_SIDE)] = 224
-    batch_size: Annotated[int, Range(1, MAX_BATCH)] = 8
-    lr: Annotated[float, Range(gt=0)] = 1e-4
-    weight_decay: Annotated[float, WEIGHT] = 1e-2
-    epochs: Annotated[int, Range(1, MAX_EPOCHS)] = 400
-    patience: Annotated[int, Range(1, MAX_EPOCHS)] = 100  # epochs without a better validation
-    select_metric: Literal["loss", "sensitivity", "specificity", "precision", "f1",
-                           "balanced_accuracy", "accuracy", "auroc", "auprc"] = "auroc"
-    pretrained_weights: str | None = None  # local ImageNet checkpoint (3-channel)
-    specialist_weights: str | None = None  # local ISIC melanoma checkpoint (3-channel)
-    num_workers: Annotated[int, Range(0, MAX_WORKERS)] = 0
-    device: Annotated[str, DEVICE] = "auto"
-
-    DELTAS: ClassVar[Deltas] = {
-        "quick": dict(arch="small", image_size=64, batch_size=32, lr=2e-3, epochs=40,
-                      patience=10),
-        "smoke": dict(arch="small", image_size=32, batch_size=4, lr=1e-3, epochs=2,
-                      patience=1),
-    }
-
-
-@dataclass(frozen=True)
-class ClassifierStudyConfig(Section):
-    """What notebook 06 does with the classifiers: seeds, training mixes, thresholds, CIs.
-
-    Configurations with synthetic crops run once per classifier seed and generator replicate
-    (``GANStudyConfig.generator_seeds``); real-only ones once per classifier seed. Under
-    ``GANStudyConfig.replicates = "folds"`` every configuration runs once per classifier seed
-    and fold.
-    """
-
-    seeds: Seeds = (0, 1, 2, 3, 4)  # classifier seeds
-    # main comparison: synthetic crops, split MM:DN as real training
-    n_synthetic_total: Annotated[int, Range(0, MAX_COUNT)] = 100
-    # the original study's mix: synthetic MM only (+ its control)
-    n_synthetic_mm_only: Annotated[int, Range(0, MAX_COUNT)] = 100
-    # synthetic crops per class for TSTR; None = all exported
-    n_synthetic_tstr: Annotated[int | None, Range(0, MAX_COUNT)] = None
-    # learning curve: shares of real training data
-    fractions: Annotated[tuple[float, ...], Range(gt=0, le=1)] = (0.25, 0.5, 1.0)
-    threshold_rule: Literal["youden", "f1", "fixed"] = "youden"  # threshold chosen on validation
-    # cluster-bootstrap resamples (source images) for test CIs, paired tests
-    n_boot: Samples = 2000
-
-    DELTAS: ClassVar[Deltas] = {
-        # 3 seeds (x 2 generator replicates for synthetic mixes), three curve points, TSTR on
-        # 50 crops per class: 60 runs, notebook 06 in about 5 minutes on 2 cores
-        "quick": dict(seeds=(0, 1, 2), n_synthetic_tstr=50, n_boot=500),
-        "smoke": dict(seeds=(0, 1), n_synthetic_total=6, n_synthetic_mm_only=4,
-                      fractions=(0.5, 1.0), n_boot=50),
-    }
-
-
-@dataclass(frozen=True)
-class ProportionStudyConfig(Section):
-    """What notebook 07 does: how much synthetic data, from which generator, filtered or not.
-
-    Each configuration runs once per classifier seed and generator replicate
-    (``GANStudyConfig.generator_seeds``), with the classifier of ``ClassifierConfig``.
-    ``amounts`` are percentages of the real training count of each class (0 is the real-only
-    baseline, always run); ``mixes`` add synthetic melanoma only, nevus only, or both in the real
-    class ratio. ``generators`` lists ``(family, checkpoint pattern)`` per generator family (the
-    pattern is formatted with ``cls`` = mm/dn and ``replicate``); a family whose checkpoints are
-    missing is skipped with a note. Filtering keeps the ``filter_fraction`` of an over-sampled
-    draw the critic scores highest, against a random subset of the same draw of the same size;
-    it runs at ``filter_amounts`` (None: every amount) for the mixes in ``filter_mixes``.
-    """
-
-    seeds: Seeds = (0, 1, 2, 3, 4)  # classifier seeds
-    # % of the real count per class
-    amounts: Annotated[tuple[float, ...], Range(0, MAX_PERCENT)] = (25.0, 50.0, 100.0, 200.0,
-                                                                   400.0)
-    mixes: Annotated[tuple[str, ...], OneOf(*MIXES)] = MIXES
-    generators: tuple[tuple[str, str], ...] = (("fastgan", "fastgan_{cls}_g{replicate}.pt"),
-                                              ("vae", "vae_{cls}_g{replicate}.pt"))
-    # share of the over-sampled draw kept by the critic's score
-    filter_fraction: Annotated[float, Range(gt=0, le=1)] = 0.3
-    # amounts with filtered arms; None = all
-    filter_amounts: Annotated[tuple[float, ...] | None, Range(0, MAX_PERCENT)] = None
-    filter_mixes: Annotated[tuple[str, ...], OneOf(*MIXES)] = MIXES
-    pool_seed: Annotated[int, SEED] = 7000  # sampling seed of a pool: + generator replicate
-    threshold_rule: Literal["youden", "f1", "fixed"] = "youden"  # threshold chosen on validation
-    # cluster-bootstrap resamples (source images) for test CIs, paired tests
-    n_boot: Samples = 2000
-
-    DELTAS: ClassVar[Deltas] = {
-        # FastGAN only, 2 seeds x 2 generator replicates, 3 amounts x 3 mixes, filtering at 100%
-        # (both classes): 52 runs, notebook 07 in about 5 minutes on 2 cores; the VAE's 44 more
-        # runs would take it past its 10-minute share (measured: 10 min with the FastGAN runs
-        # already done)
-        "quick": dict(seeds=(0, 1), amounts=(50.0, 100.0, 200.0), filter_amounts=(100.0,),
-                      filter_mixes=("both",), n_boot=500,
-                      generators=(("fastgan", "fastgan_{cls}_g{replicate}.pt"),)),
-        "smoke": dict(seeds=(0,), amounts=(50.0,), mixes=("MM", "both"), filter_mixes=("both",),
-                      n_boot=50),
-    }
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "generators", tuple(tuple(g) for g in self.generators))
-        super().__post_init__()
-
-    def validate(self) -> None:
-        families = generator_families()
-        for family, pattern in self.generators:
-            if family not in families:
-                raise ConfigError(f"ProportionStudyConfig.generators: unknown family "
-                                  f"{family!r}, got {self.generators!r}; choose from "
-                                  f"{', '.join(map(repr, families))}")
-            names = {f for _, f, _, _ in string.Formatter().parse(pattern) if f is not None}
-            if not names <= {"cls", "replicate"}:
-                raise ConfigError(f"ProportionStudyConfig.generators: the pattern {pattern!r} "
-                                  f"may name only {{cls}} and {{replicate}}")
-        if len({f for f, _ in self.generators}) != len(self.generators):
-            raise ConfigError("ProportionStudyConfig.generators: family names must be unique, "
-                              f"got {self.generators}")
-
-
 @dataclass(frozen=True)
 class CorrelationStudyConfig(Section):
     """What notebook 08 does: do generator metrics predict whether synthetic data helps?

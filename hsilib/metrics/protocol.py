@@ -18,7 +18,9 @@ same held-out set: the real-vs-real **floor**, the value a perfect generator wou
   the chromophore distances; ``n_boot_set`` resamples on precomputed per-image summaries) and
   the memorisation rows, source images (cluster bootstrap) for detectability.
 - **Paired metrics** (SSIM, PSNR, SAM, SID) pair each synthetic image with its nearest
-  held-out image (L2 on 16 x 16 downsampled images) and say so. The spectral-shape rows (SAM,
+  held-out image (L2 on 16 x 16 downsampled images) and say so; with ``to_reflectance`` the
+  perceptual scores MS-GMSD, MDSI and HaarPSI (:mod:`hsilib.metrics.perceptual`, piq) compare
+  the CIE renderings of the same pairs. The spectral-shape rows (SAM,
   SID, mean-spectrum angle) are computed on reflectance (``to_reflectance``) over the pixels
   inside the dermoscope's field, never on min-max-normalised values.
 - **Memorisation**: how close synthetic images come to the training set (the minimum over the 8
@@ -71,6 +73,8 @@ from .generator_results import (  # noqa: F401 (re-exported: the notebooks impor
 )
 from .intervals import bootstrap, percentile_interval
 from .memorisation import dihedral_nn_distances, memorisation_rows  # noqa: F401 (re-exported)
+from .perceptual import NOTE as PERCEPTUAL_NOTE
+from .perceptual import PERCEPTUAL
 from .protocol_sets import (
     PAIRED,
     Summary,
@@ -249,7 +253,7 @@ def _evaluate(synthetic, real_train, real_heldout, *, cfg: MetricsConfig, extrac
     per_train.update(paired_terms(real_train, train.index, masks.get("real_train"),
                                   "real_train", real_heldout, hm, nn_train, cfg.batch_size,
                                   to_reflectance))
-    stat = {**PAIRED, "precision": np.mean, "density": np.mean}
+    stat = {**PAIRED, **PERCEPTUAL, "precision": np.mean, "density": np.mean}
     for metric, terms in per_syn.items():
         values[metric] = float(np.mean([stat[metric](terms[p]) for p in syn_pos]))
         floors[metric] = float(np.mean([stat[metric](per_train[metric][r]) for r in train_rows]))
@@ -339,7 +343,7 @@ def _ci_note(images: str, n_boot: int) -> str:
 def _describe(metric: str, fd_name: str, cfg: MetricsConfig) -> tuple[str, str]:
     """(kind, what the interval resamples) of a metric row."""
     both = _ci_note("synthetic and held-out", cfg.n_boot_set)
-    if metric in PAIRED:
+    if metric in PAIRED or metric in PERCEPTUAL:
         return "paired to nearest real", _ci_note("synthetic", cfg.n_boot) + (
             "; held-out fixed")
     if metric in ("precision", "density"):
@@ -371,7 +375,8 @@ def _notes(fd_name: str, size, k: int, k_cfg: int, reflectance: bool) -> dict[st
              "TV_rel_diff": "|mean TV - held-out mean TV| / held-out mean TV",
              "SSIM": pair, "PSNR": f"{pair}; median over images",
              "SAM_rad": f"{pair}; mean spectral angle over in-field pixels, {on}",
-             "SID": f"{pair}; mean spectral information divergence over in-field pixels, {on}"}
+             "SID": f"{pair}; mean spectral information divergence over in-field pixels, {on}",
+             **dict.fromkeys(PERCEPTUAL, PERCEPTUAL_NOTE)}
     for p in physics.BOUNDS:
         scale = "log10" if physics.BOUNDS[p][2] == "log" else "linear"
         notes[f"W1_{p}"] = (f"Wasserstein-1 ({scale}) of fitted {p} over sampled in-field "

@@ -7,7 +7,7 @@ features, downsampled copies, sampled lesion and skin spectra, in-field spectrum
 chromophore fits); :func:`set_scores` turns two summaries (any selection of their images,
 bootstrap resamples included) into the set-level scores (Frechet distances, KID, spectral FD,
 mean-spectrum angle, TV, chromophore distances); :func:`paired_terms` pairs each image with its
-nearest held-out image (SSIM, PSNR, SAM, SID).
+nearest held-out image (SSIM, PSNR, SAM, SID; MS-GMSD, MDSI, HaarPSI of the renderings).
 
 Used by :func:`hsilib.metrics.protocol.evaluate_generator` (notebook 03).
 """
@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from . import distribution as dist
 from . import physics
 from . import spectral as sp
+from .perceptual import PERCEPTUAL, perceptual_terms
 
 SMALL = 16  # side of the downsampled images used for nearest-neighbour search
 
@@ -177,8 +178,11 @@ def paired_terms(source, idx, masks, name, heldout, held_masks, nn_idx, batch_si
                  to_reflectance) -> dict[str, np.ndarray]:
     """Per image of ``source[idx]``: SSIM and PSNR (normalised values) and the mean SAM and SID
     over pixels inside both fields (reflectance when ``to_reflectance`` is given) against its
-    nearest held-out image ``heldout[nn_idx]``."""
+    nearest held-out image ``heldout[nn_idx]``; with ``to_reflectance``, also the perceptual
+    scores of the two CIE renderings (:mod:`hsilib.metrics.perceptual`)."""
     vals: dict[str, list] = {k: [] for k in PAIRED}
+    if to_reflectance is not None:
+        vals.update({k: [] for k in PERCEPTUAL})
     for i in range(0, len(idx), batch_size):
         a, _ = take(source, idx[i:i + batch_size], masks, name)
         b, _ = take(heldout, nn_idx[i:i + batch_size], held_masks, "real_heldout")
@@ -188,6 +192,9 @@ def paired_terms(source, idx, masks, name, heldout, held_masks, nn_idx, batch_si
         ra, rb = reflectance(a, to_reflectance), reflectance(b, to_reflectance)
         vals["SAM_rad"].append(sp.sam(ra, rb, mask=inside, reduction="none"))
         vals["SID"].append(sp.sid(ra, rb, mask=inside, reduction="none"))
+        if to_reflectance is not None:
+            for k, v in perceptual_terms(ra, rb).items():
+                vals[k].append(v)
     return {k: torch.cat(v).double().numpy() for k, v in vals.items()}
 
 

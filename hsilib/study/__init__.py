@@ -12,7 +12,9 @@ the ablation arms      :mod:`hsilib.study.ablation` (notebook 02): arms, their c
 the plan               :mod:`hsilib.study.plan`: :class:`~hsilib.study.plan.Experiment` (with
                        its generator replicates), :func:`~hsilib.study.plan.plan_experiments`,
                        ``BASELINE``, ``MAIN`` (synthetic crops in the real class ratio),
-                       ``MM_ONLY`` and its control ``OVERSAMPLED``, ``TSTR``, ``PASSTHROUGH``
+                       ``MM_ONLY`` and its control ``OVERSAMPLED``, ``TSTR``, ``PASSTHROUGH``;
+                       the optional arms and which profile runs them
+                       (:func:`~hsilib.study.plan.arm_table`)
 running the grid       :mod:`hsilib.study.grid`: :func:`~hsilib.study.grid.run_grid` runs every
                        (experiment, seed, replicate) cell (:mod:`hsilib.study.cells`) once,
                        stores each atomically, skips stored cells on rerun; the executor (where
@@ -45,7 +47,11 @@ generator studies      :mod:`hsilib.study.generators` (notebooks 02-05): replica
                        data, training a family, samples, the metric protocol, records, exports,
                        audits; :mod:`hsilib.study.generator_conclusions`: their generated text
 classifier inputs      :mod:`hsilib.study.classifier_inputs` (notebooks 06-08): replicates,
-                       synthetic sets, the passthrough export, one classifier run per grid cell
+                       synthetic sets, the passthrough export, one classifier run per grid cell;
+                       :mod:`hsilib.study.family_sets`: crops of any generator family with the
+                       conditions it needs (masks, RGB images, class);
+                       :mod:`hsilib.study.arm_inputs` (notebook 06): generators of the reduced
+                       learning-curve arms, SeFa edits, the audit of every arm's generators
 =====================  =========================================================================
 
 Melanoma is the positive class in every number.

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,17 +83,21 @@ def _filter_amounts(study) -> tuple[float, ...]:
 
 def export_pool(checkpoint: str | Path, out_dir: str | Path, *, n: int, cls: str,
                 normaliser: BandNormaliser | str | Path, seed: int, generator: str,
-                batch_size: int = 32, device: str = "auto") -> pd.DataFrame:
+                batch_size: int = 32, device: str = "auto",
+                condition: Callable[[dict, str, int], dict] | None = None) -> pd.DataFrame:
     """Draw ``n`` crops of class ``cls`` from ``checkpoint`` (any registered family) into
     ``out_dir`` in draw order; ``pool.json`` beside ``index.csv`` holds the ids in that order and
     each crop's critic score (``null`` for a family without a critic, which then runs unfiltered
-    arms only). Returns the ``index.csv`` table."""
+    arms only). ``condition(checkpoint dict, cls, n)``: the keyword conditions of a conditional
+    family (:class:`hsilib.study.family_sets.Conditions`), given to sampling and scoring alike.
+    Returns the ``index.csv`` table."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     objective, ckpt = registry.load(checkpoint, pick_device(device))
-    images = objective.sample(n, seed=seed, batch_size=batch_size)
+    cond = condition(ckpt, cls, n) if condition is not None else {}
+    images = objective.sample(n, seed=seed, batch_size=batch_size, **cond)
     try:
-        scores = [float(s) for s in objective.score(images).numpy()]
+        scores = [float(s) for s in objective.score(images, **cond).numpy()]
     except NotImplementedError:
         scores = None
     sha = registry.file_sha256(checkpoint)
@@ -189,14 +193,15 @@ def arm_name(family: str, mix: str, percent: float, how: str) -> str:
 
 
 def plan_proportions(study, real_counts: Mapping[str, int], families: Sequence[str],
-                     replicates: Sequence[int], root: str | Path,
+                     replicates: Sequence[int] | Mapping[str, Sequence[int]], root: str | Path,
                      scored: Mapping[str, bool] | None = None
                      ) -> tuple[list[Experiment], list[Subset]]:
     """All configurations of notebook 07 and the subsets they read (to write before training).
 
     ``study`` is the :class:`~hsilib.config.ProportionStudyConfig`, ``real_counts`` the real
     training crops per class, ``families`` the generator families with checkpoints,
-    ``replicates`` the generator replicates, ``root`` the folder the subsets live in
+    ``replicates`` the generator replicates (or, per family, those it has checkpoints of: the
+    conditional generators of notebook 04 have one), ``root`` the folder the subsets live in
     (``run.synthetic``), ``scored`` whether each family's critic scores its samples (default:
     all do; a family without runs its unfiltered arms only). Configurations: the real-only
     baseline; per family, mix and amount an unfiltered arm and, where filtering runs, ``top``
@@ -221,7 +226,8 @@ def plan_proportions(study, real_counts: Mapping[str, int], families: Sequence[s
                     hows += ["top", "random"]
                 for how in hows:
                     per_rep = {}
-                    for r in replicates:
+                    for r in (replicates[family] if isinstance(replicates, Mapping)
+                              else replicates):
                         dirs = {}
                         for cls in classes:
                             sub = Subset(family, cls, int(r), counts[cls], how)
@@ -317,3 +323,18 @@ def conclusions(paired: pd.DataFrame, arms: pd.DataFrame, filtered: pd.DataFrame
     else:
         lines.append("- Filtering: no arm with a critic ran, so nothing is said about it.")
     return "\n".join(lines)
+
+
+def family_table() -> pd.DataFrame:
+    """Notebook 07's generator families (``proportion_study.generators`` of every profile), one
+    row each: its checkpoint pattern and, per profile, whether that profile runs it (from the
+    config alone)."""
+    from .. import config
+
+    studies = {p: config.resolve(p, "proportion_study") for p in config.PROFILES}
+    rows = {}
+    for profile, study in studies.items():
+        for family, pattern in study.generators:
+            rows.setdefault(family, {"family": family, "checkpoint pattern": pattern,
+                                     **dict.fromkeys(studies, "-")})[profile] = "runs"
+    return pd.DataFrame(list(rows.values()))

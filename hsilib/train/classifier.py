@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,7 @@ from .predictions import (  # noqa: F401 (re-exported: the notebooks import them
 from .training_set import (  # noqa: F401 (re-exported: the notebooks import them here)
     check_source_leakage,
     crop_sources,
+    fraction_ids,
     stratified_fraction,
     synthetic_counts,
     training_set,
@@ -211,7 +213,8 @@ def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path
                    synthetic: Mapping[str, str | Path] | None = None,
                    n_synthetic: Mapping[str, int | None] | None = None,
                    n_synthetic_total: int | None = None, duplicate_mm: int = 0,
-                   fraction: float = 1.0, real_train: bool = True,
+                   fraction: float = 1.0, subsample_seed: int | None = None,
+                   real_train: bool = True, arch: str | None = None,
                    extra_test: Mapping[str, str | Path | Sequence[str | Path]] | None = None,
                    augment: bool = False, loss: str = "ce", balanced: bool = False,
                    weights: str | None = None, freeze_backbone: bool = False,
@@ -219,8 +222,9 @@ def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path
                    checkpoint_prefix: str = "", cache: dict | None = None) -> pd.DataFrame:
     """Train configuration ``name`` once per seed; return its predictions (``PRED_COLUMNS``).
 
-    Training data (:func:`training_set`): ``fraction`` of the real training split (none when
-    ``real_train`` is False: train-synthetic-test-real) plus synthetic crops from the folders
+    Training data (:func:`training_set`): ``fraction`` of the real training split (drawn with
+    ``subsample_seed``, default each classifier seed; none when ``real_train`` is False:
+    train-synthetic-test-real) plus synthetic crops from the folders
     ``synthetic[cls]`` (``n_synthetic`` per class, or ``n_synthetic_total`` in the real class
     ratio) plus ``duplicate_mm`` copies of real melanoma crops. ``generator_seed`` names the
     generator replicate the synthetic folders come from (recorded in every row; -1: none),
@@ -231,10 +235,13 @@ def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path
     (or list of folders) of ``extra_test`` (e.g. synthetic crops for
     train-real-test-synthetic) as split ``test_<key>``. Checkpoints go to
     ``checkpoint_dir/<checkpoint_prefix><name>_seed<k>[_g<generator_seed>][_f<fold>].pt`` with the
-    resolved config. ``cache``: a dict the caller owns and passes to every call on the same
-    crops and normaliser (notebook 06 does), so each folder and split is read once per run.
+    resolved config. ``arch``: another architecture than ``cfg.arch`` (e.g. the ResNet50 arm of
+    notebook 06), everything else of ``cfg`` kept. ``cache``: a dict the caller owns and passes
+    to every call on the same crops and normaliser (notebook 06 does), so each folder and split
+    is read once per run.
     """
     cache = {} if cache is None else cache
+    cfg = cfg if arch is None else replace(cfg, arch=arch)
 
     def load(folder, split=None) -> tuple[Crops, list[str]]:  # a list of folders: concatenated
         if isinstance(folder, (list, tuple)):
@@ -261,7 +268,7 @@ def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path
     for seed in seeds:
         train = training_set(real[0] if real else None, {c: p for c, (p, _) in pools.items()},
                              n_synthetic, fraction, seed, n_synthetic_total=n_synthetic_total,
-                             duplicate_mm=duplicate_mm)
+                             duplicate_mm=duplicate_mm, subsample_seed=subsample_seed)
         train_src = [source_of[i] for i in train.ids]
         check_source_leakage(train_src, {"val": val_src, "test": test_src})
         model, history = train_classifier(

@@ -32,6 +32,15 @@ def stratified_fraction(labels: torch.Tensor, fraction: float, seed: int) -> np.
     return np.sort(np.concatenate(keep))
 
 
+def fraction_ids(real: Crops, fraction: float, seed: int) -> tuple[str, ...]:
+    """Ids of the real crops a run with ``fraction`` of the real training split keeps
+    (:func:`stratified_fraction` with ``seed``; all of them at 1): what :func:`training_set`
+    trains on, and what a reduced learning-curve arm's generators may learn from."""
+    if fraction == 1:
+        return tuple(real.ids)
+    return tuple(real.ids[i] for i in stratified_fraction(real.labels, fraction, seed))
+
+
 def synthetic_counts(real_labels: torch.Tensor | np.ndarray, total: int) -> dict[str, int]:
     """``total`` synthetic crops split MM:DN in the class ratio of the real training labels
     (melanoma count rounded half to even, nevus the rest), so adding them keeps the prior."""
@@ -44,9 +53,13 @@ def synthetic_counts(real_labels: torch.Tensor | np.ndarray, total: int) -> dict
 
 def training_set(real: Crops | None, synthetic: Mapping[str, Crops] | None,
                  n_synthetic: Mapping[str, int | None] | None, fraction: float, seed: int, *,
-                 n_synthetic_total: int | None = None, duplicate_mm: int = 0) -> Crops:
+                 n_synthetic_total: int | None = None, duplicate_mm: int = 0,
+                 subsample_seed: int | None = None) -> Crops:
     """The training crops of one run: a ``fraction`` of the real TRAINING split plus synthetic.
 
+    The share of the real split is drawn with ``subsample_seed`` (default ``seed``: a
+    different subsample per classifier seed), stratified by class; a fixed ``subsample_seed``
+    keeps one subsample for every classifier seed (the one its generators were trained on).
     ``synthetic`` maps a class ("MM"/"DN") to its synthetic crops; ``n_synthetic`` says how many
     of each to add (drawn without replacement with ``seed``; None = all of them), or
     ``n_synthetic_total`` how many in all, split in the real training class ratio
@@ -60,8 +73,8 @@ def training_set(real: Crops | None, synthetic: Mapping[str, Crops] | None,
         raise ValueError("give n_synthetic (per class) or n_synthetic_total, not both")
     parts = []
     if real is not None:
-        real = real if fraction == 1 else real.subset(
-            stratified_fraction(real.labels, fraction, seed))
+        real = real if fraction == 1 else real.subset(stratified_fraction(
+            real.labels, fraction, seed if subsample_seed is None else subsample_seed))
         parts.append(real)
     if n_synthetic_total is not None:
         if real is None:

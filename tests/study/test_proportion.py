@@ -230,3 +230,19 @@ def test_conclusions_name_the_effects_distinguishable_from_zero():
             "change detectable with 80% power: 0.200 (seeds alone 0.300, test set alone "
             "0.100))") in text
     assert "Filtering: no arm" in P.conclusions(paired, arms, filtered.iloc[:0])
+
+
+def test_a_family_runs_on_the_replicates_it_has_and_the_table_comes_from_the_config(tmp_path):
+    study = replace(config.resolve("smoke", "proportion_study"), mixes=("MM",))
+    plan, subsets = P.plan_proportions(study, {"MM": 8, "DN": 16}, ["fastgan", "spade_rgb"],
+                                       {"fastgan": [0, 1], "spade_rgb": [0]}, tmp_path)
+    by_name = {e.name: e for e in plan}
+    assert by_name["fastgan_MM_50%"].replicates == (0, 1)
+    assert by_name["spade_rgb_MM_50%"].replicates == (0,)  # notebook 04 trains once
+    assert {(s.family, s.replicate) for s in subsets} == {("fastgan", 0), ("fastgan", 1),
+                                                          ("spade_rgb", 0)}
+    table = P.family_table().set_index("family")
+    for profile in config.PROFILES:
+        names = {f for f, _ in config.resolve(profile, "proportion_study").generators}
+        assert set(table.index[table[profile] == "runs"]) == names, profile
+    assert table.loc["spade_rgb", "checkpoint pattern"] == "spade_rgb_g{replicate}.pt"

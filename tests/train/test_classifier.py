@@ -183,3 +183,29 @@ def test_stratified_fraction():
     assert (labels[idx] == 1).sum() == 2 or (labels[idx] == 1).sum() == 3
     assert (labels[idx] == 0).sum() == 8 and len(set(idx.tolist())) == len(idx)
     np.testing.assert_array_equal(idx, T.stratified_fraction(labels, 0.25, seed=0))
+
+
+def test_a_fixed_subsample_seed_keeps_one_subsample_for_every_classifier_seed(run):
+    r = run
+    real = load_crops(r["root"] / "crops", r["norm"], SIZE, "train", r["root"] / "splits.csv")
+    keep = T.fraction_ids(real, 0.5, seed=7)
+    assert len(keep) == 12 and sum(i.startswith("MM") for i in keep) == 4  # 4 of 8, 8 of 16
+    assert T.fraction_ids(real, 1.0, seed=7) == real.ids
+    for seed in (0, 1, 2):
+        train = T.training_set(real, None, None, 0.5, seed, subsample_seed=7)
+        assert train.ids == keep  # what a reduced arm's generators were trained on
+    per_seed = {T.training_set(real, None, None, 0.5, s).ids for s in range(4)}
+    assert len(per_seed) > 1  # without it, each classifier seed draws its own
+    preds = _experiment(r, "curve", seeds=(0, 1), fraction=0.5, subsample_seed=7)
+    for _, g in preds[preds.split == "train"].groupby("seed"):
+        assert tuple(sorted(g["id"])) == tuple(sorted(keep))
+
+
+def test_arch_replaces_the_configs_architecture_only(run, tmp_path):
+    r = run
+    cfg = replace(r["cfg"], epochs=1)
+    T.run_experiment("resnet", cfg, r["root"] / "crops", r["root"] / "splits.csv", r["norm"],
+                     seeds=[0], device="cpu", arch="resnet50", checkpoint_dir=tmp_path)
+    saved = torch.load(tmp_path / "resnet_seed0.pt", weights_only=True)
+    assert saved["config"] == {**config.to_dict(cfg), "arch": "resnet50"}
+    assert any(k.startswith("layer4.") for k in saved["state_dict"])  # a ResNet's last stage

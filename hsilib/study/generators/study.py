@@ -82,12 +82,15 @@ class GeneratorStudy:
     each trained with ``seeds[0]``. ``metrics``: the metric protocol's settings (default: the
     profile's ``metrics`` section). ``val_range``: the range the validation crops are loaded
     in ("unit", or "symmetric" where a model reads them, as the VAE's reconstructions do).
+    ``fold_files``: under cross-validation, each fold's table and normaliser as an earlier
+    notebook wrote them (notebook 06 passes notebook 03's), read instead of made again.
     """
 
     classes = BINARY_CLASSES
 
     def __init__(self, nb: Any, *, image_size: int, seeds: Sequence[int], folds: bool = False,
-                 metrics: Any = None, val_range: str = "unit") -> None:
+                 metrics: Any = None, val_range: str = "unit",
+                 fold_files: Mapping[int, tuple[Path, BandNormaliser]] | None = None) -> None:
         if not seeds:
             raise ValueError("GeneratorStudy: give at least one generator seed")
         self.nb, self.run, self.device, self.seed = nb, nb.run, nb.device, nb.seed
@@ -100,7 +103,10 @@ class GeneratorStudy:
                                    ).set_index("id")["source"]
         base = BandNormaliser.load(self.run.require(self.run.splits / "normalisation.json",
                                                     "01_preprocessing"))
-        if folds:  # replicate r = fold r: its own table and training-split normaliser
+        if folds and fold_files:  # written by an earlier notebook
+            self.tables = {r: Path(t) for r, (t, _) in fold_files.items()}
+            self.normalisers = {r: n for r, (_, n) in fold_files.items()}
+        elif folds:  # replicate r = fold r: its own table and training-split normaliser
             kfold = pd.read_csv(self.run.require(self.run.splits / "kfold.csv",
                                                  "01_preprocessing"),
                                 dtype={"id": str, "source": str})
