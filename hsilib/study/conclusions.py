@@ -142,7 +142,7 @@ def conclusions(paired: pd.DataFrame, per_seed: pd.DataFrame, uncertainty: pd.Da
             + f"; largest mean change of {metric}: {best} ({p.loc[best, 'diff']:+.3f}"
             + ("" if p.loc[best, "verdict"] in CHANGES else f"; {detectable(p.loc[best])}")
             + ").")
-    for c in [c for c in p.index if c.startswith(f"{MAIN}_")]:
+    for c in [c for c in p.index if c.startswith(f"{MAIN}_") and c.endswith("%")]:
         base = c.replace(MAIN, BASELINE, 1)
         d = cm.seed_differences(per_seed, base, c, metric).mean()
         lines.append(f"- **Little real data** ({c.split('_')[-1]} of the real training split): "

@@ -144,3 +144,17 @@ def test_folds_pool_out_of_fold_predictions_at_each_folds_threshold():
     assert stats.confusion_counts(preds, BASELINE).tolist() == [[1, 1], [0, 2]]
     label = stats.runs_label(tc.test_metrics(preds), BASELINE)
     assert label == "over 1 classifier seed, each run pooling 2 folds"
+
+
+def test_a_family_arm_is_not_read_as_a_learning_curve_arm(study):
+    # "real+syn_<family>" shares the learning curve's "real+syn_" prefix; only "..._<pct>%"
+    # arms have a real-only partner at the same fraction
+    preds, per_seed, rs = study
+    family = preds[preds.config == MAIN].assign(config=f"{MAIN}_stylegan2")
+    both = pd.concat([preds, family], ignore_index=True)
+    per = stats.per_seed_metrics(both)
+    rs2 = stats.TestResampler(both, n_boot=50, seed=1)
+    paired = stats.paired_table(per, rs2, [MAIN, f"{MAIN}_stylegan2"])
+    u = stats.test_uncertainty(per, rs2, [BASELINE, MAIN])
+    text = conclusions(paired, per, u, n_test=20, n_sources=10)
+    assert "Little real data" not in text
