@@ -115,14 +115,14 @@ def shape_fidelity(study: GeneratorStudy, runs: Mapping[str, GeneratorRun], *,
 def mask_metrics(study: GeneratorStudy, runs: Mapping[str, GeneratorRun], n: int,
                  cls: str = "MM") -> dict[str, pd.DataFrame]:
     """The metric protocol of ``n`` samples of each mask model conditioned on the validation
-    masks of ``cls`` (cycled; the synthetic lesion masks are the conditions), recorded as
-    ``<model>_valmasks``."""
+    masks of ``cls`` (cycled; the protocol finds the lesions of every set by its one rule, not
+    from the conditions), recorded as ``<model>_valmasks``."""
     tables = {}
     for v in MASK_MODELS:
         m = cycled(study.data().masks(cls, "val"), n)
         x = study.to_reflectance(runs[v].objective.sample(n, seed=study.seed + 1, mask=m,
                                                           label=LABELS[cls]))
-        tables[v] = study.evaluate(cls, study.unit(x), masks=m)
+        tables[v] = study.evaluate(cls, study.unit(x))
         study.record(tables[v], runs[v], variant=f"{v}_valmasks", cls=cls)
     return tables
 
