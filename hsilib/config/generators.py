@@ -56,6 +56,10 @@ class GeneratorConfig(Section):
     sample_every: Annotated[int, Range(0, MAX_STEPS)] = 5000
     checkpoint_every: Annotated[int, Range(0, MAX_STEPS)] = 5000
     amp: bool = True  # bf16 autocast and channels_last where CUDA supports them
+    # training batches' augmentation (hsilib.data.samplers.AUGMENTATIONS): random flips and
+    # 90-degree turns, or those plus the study's shift-scale-rotate and random crop (geometric
+    # only; off by default: not shown to help on validation)
+    train_augment: Literal["flip_rotate", "affine_crop"] = "flip_rotate"
 
 
 def generator_families() -> list[str]:

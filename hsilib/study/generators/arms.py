@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from ...data.samplers import TensorSampler, UnpairedSampler
+from ...data.samplers import TensorSampler, UnpairedSampler, augmentation
 from ...metrics.reconstruction import LinearRGBToHS, band_rmse, reconstruction_summary
 from ...models import registry
 from ...models.shsgan import n_parameters
@@ -92,12 +92,13 @@ class Arms(dict):
         if arm == AC_ARM:  # one generator for both classes: labels 1 = MM, 0 = DN
             both = d.stacked("train", self.study.classes)
             sampler = TensorSampler({"image": both.images, "label": both.labels},
-                                    cfg.batch_size, seed=seed)
+                                    cfg.batch_size, seed=seed,
+                                    augment=augmentation(cfg.train_augment))
             return self.study.train(cfg, name, sampler=sampler, data_ids=both.ids,
                                     replicate=seed)
         if arm == RGB_ARM:
             sampler = UnpairedSampler(d.images(cls, "train"), self.rgb[cls], cfg.batch_size,
-                                      seed=seed)
+                                      seed=seed, augment=augmentation(cfg.train_augment))
             return self.study.train(cfg, name, sampler=sampler, data_ids=d.ids(cls, "train"),
                                     replicate=seed)
         return self.study.train(cfg, name, cls=cls, replicate=seed)
