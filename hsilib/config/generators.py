@@ -338,6 +338,8 @@ class VAEConfig(GeneratorConfig):
     # start, learned with the networks unless learn_sigma is False
     sigma_init: Annotated[float, Range(gt=0, le=10)] = 0.1
     learn_sigma: bool = True
+    # learning-rate multiplier of the learned log sigma (lr x this per Adam step)
+    sigma_lr_mul: Annotated[float, Range(gt=0, le=10_000)] = 100.0
     # SAM + SID between reconstruction and input; 0 = off
     spectral_loss_weight: Annotated[float, WEIGHT] = 0.0
     conditional: bool = False  # CVAE: the class (MM / DN) is an input of encoder and decoder

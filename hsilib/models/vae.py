@@ -17,7 +17,8 @@ dimensions) weighted by ``kl_weight``:
 - ``"gaussian"``: the proper Gaussian negative log-likelihood, **summed** over every value,
   ``sum 0.5 ((x - x_hat) / sigma_b)^2 + log sigma_b + 0.5 log 2 pi``, with one standard
   deviation ``sigma_b`` per band, **learned** with the networks (initialised at
-  ``sigma_init``; ``learn_sigma=False`` keeps it fixed there), and ``kl_weight = 1`` for the
+  ``sigma_init``, its rate ``sigma_lr_mul`` times ``lr``; ``learn_sigma=False`` keeps it fixed
+  there), and ``kl_weight = 1`` for the
   ELBO itself. A learned variance calibrates the decoder (Rybkin et al., "Simple and
   Effective VAE Training with Calibrated Decoders", ICML 2021): each ``sigma_b`` moves to the
   band's reconstruction error, so the balance between the two terms is measured, not chosen.
@@ -171,21 +172,25 @@ class UpBlock(nn.Module):
 class Decoder(nn.Module):
     """z (B x latent_dim) [+ one-hot class] -> image B x n_bands x S x S in [-1, 1] (tanh).
 
-    ``sigma``: with a Gaussian likelihood, the initial standard deviation of every band, kept
-    as ``log_sigma`` (a parameter when ``learn_sigma``, else a buffer); None: no likelihood
-    scale (the per-value MSE)."""
+    ``sigma``: with a Gaussian likelihood, the initial standard deviation of every band
+    (None: no likelihood scale, the per-value MSE). ``log sigma = sigma_lr_mul * sigma_raw``
+    with ``sigma_raw`` a parameter when ``learn_sigma`` (else a buffer, and the multiplier 1):
+    the multiplier is a learning-rate multiplier, as StyleGAN's mapping network's, so that Adam
+    moves ``log sigma`` by about ``lr * sigma_lr_mul`` per step and the scale settles within a
+    few hundred steps instead of tens of thousands."""
 
     def __init__(self, image_size: int, n_bands: int, latent_dim: int, base: int,
                  n_classes: int = 0, sigma: float | None = None,
-                 learn_sigma: bool = True) -> None:
+                 learn_sigma: bool = True, sigma_lr_mul: float = 1.0) -> None:
         super().__init__()
         check_size(image_size)
         self.n_classes = n_classes
-        init = None if sigma is None else torch.full((n_bands,), math.log(sigma))
+        self.sigma_mul = float(sigma_lr_mul) if learn_sigma else 1.0
+        init = None if sigma is None else torch.full((n_bands,), math.log(sigma) / self.sigma_mul)
         if init is not None and learn_sigma:
-            self.log_sigma = nn.Parameter(init)
+            self.sigma_raw = nn.Parameter(init)
         else:  # None (no likelihood scale) or a fixed one, saved with the weights
-            self.register_buffer("log_sigma", init)
+            self.register_buffer("sigma_raw", init)
         w = widths(image_size, base)[::-1]  # 4 x 4 first
         self.c0 = w[0]
         self.init = nn.Linear(latent_dim + n_classes, w[0] * 16)
@@ -201,7 +206,9 @@ class Decoder(nn.Module):
     def band_log_sigma(self) -> torch.Tensor | None:
         """The likelihood's log standard deviation per band, floored at
         :data:`LOG_SIGMA_MIN` (None for the per-value MSE)."""
-        return None if self.log_sigma is None else self.log_sigma.clamp(min=LOG_SIGMA_MIN)
+        if self.sigma_raw is None:
+            return None
+        return (self.sigma_raw * self.sigma_mul).clamp(min=LOG_SIGMA_MIN)
 
 
 # --------------------------------------------------------------------------------------------
@@ -225,7 +232,7 @@ class VAEObjective(Objective):
         enc = Encoder(cfg.image_size, cfg.n_bands, cfg.latent_dim, cfg.base_width, k)
         sigma = cfg.sigma_init if cfg.likelihood == "gaussian" else None
         dec = Decoder(cfg.image_size, cfg.n_bands, cfg.latent_dim, cfg.base_width, k, sigma,
-                      cfg.learn_sigma)
+                      cfg.learn_sigma, cfg.sigma_lr_mul)
         super().__init__(cfg, {"encoder": enc, "decoder": dec})
 
     def onehot(self, n: int, cls: str | None = None, label: torch.Tensor | None = None

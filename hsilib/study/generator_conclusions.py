@@ -11,6 +11,7 @@ notebook 03, section 11               :func:`copies_and_detectability` (checks 5
 notebook 03, section 20               :func:`gan_summary`
 notebook 04, section 9                :func:`conditional_summary`
 notebook 05, section 4                :func:`kl_sweep_text`
+notebook 05, section 11               :func:`likelihood_text`
 notebook 05, section 13               :func:`vae_summary`
 ====================================  ======================================================
 """
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ..metrics.intervals import NOT_DISTINGUISHABLE, comparison_verdict
 from .ablation import critic_conclusion, reconstruction_conclusion
 
 
@@ -204,6 +206,45 @@ def kl_sweep_text(sweep: pd.DataFrame, fd: str) -> str:
             f"{sweep.KL_per_image.iloc[0]:.2f} nats at the smallest weight and "
             f"{sweep.KL_per_image.iloc[-1]:.2f} at the largest. One run per weight: a difference "
             "smaller than the spread between generator seeds (section 11) is not a finding.")
+
+
+def _likelihood_verdict(a: pd.DataFrame, b: pd.DataFrame, fd: str, names: list[str]) -> str:
+    """Whether the ``fd`` intervals of two likelihoods (rows by replicate) are apart for every
+    replicate (:func:`~hsilib.metrics.intervals.comparison_verdict`), and which is lower."""
+    verdicts = {comparison_verdict((b.loc[r, f"{fd}_lo"], b.loc[r, f"{fd}_hi"]),
+                                   (a.loc[r, f"{fd}_lo"], a.loc[r, f"{fd}_hi"]))
+                for r in a.index.intersection(b.index)}
+    if not verdicts or NOT_DISTINGUISHABLE in verdicts:
+        return ("The sample intervals overlap for at least one replicate: no difference shown "
+                "between the likelihoods on this metric.")
+    if len(verdicts) > 1:
+        return "The sample intervals are apart for every replicate, but not in one direction."
+    lower = names[1] if verdicts == {"better"} else names[0]
+    return f"The sample intervals are apart for every replicate: {lower} lower."
+
+
+def likelihood_text(table: pd.DataFrame, fd: str, names: Mapping[str, str]) -> str:
+    """Notebook 05's reading of the two likelihoods (``table``:
+    :func:`~hsilib.study.generators.vae.likelihood_table`; ``names``: prefix -> short name):
+    per class, each one's mean KL per image and reconstruction SAM, and the sample ``fd`` per
+    replicate, a difference only where both replicates' intervals are apart."""
+    lines = []
+    arms = list(dict.fromkeys(table.likelihood))
+    for c, rows in table.groupby("class", sort=False):
+        parts = []
+        for arm in arms:
+            a = rows[rows.likelihood == arm]
+            parts.append(f"{names[arm]}: KL {a.KL_per_image.mean():.1f} nats per image, "
+                         f"reconstruction SAM {a.recon_SAM_deg.mean():.2f} deg, {fd} "
+                         + ", ".join(f"{r.replicate} {r[fd]:.3f} [{r[f'{fd}_lo']:.3f}, "
+                                     f"{r[f'{fd}_hi']:.3f}]" for _, r in a.iterrows()))
+        line = f"- **{c}** ({fd} floor {rows[f'{fd}_floor'].mean():.3f}): " + "; ".join(parts)
+        if len(arms) == 2:
+            line += ". " + _likelihood_verdict(*(rows[rows.likelihood == arm]
+                                                 .set_index("replicate") for arm in arms),
+                                               fd, [names[arm] for arm in arms])
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def vae_summary(tables: Mapping[tuple[str, int], pd.DataFrame], recon: pd.DataFrame,
