@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..metrics.intervals import NOT_DISTINGUISHABLE, comparison_verdict
-from .ablation import critic_conclusion, reconstruction_conclusion
+from .ablation import SEED_NOTE, critic_conclusion, reconstruction_conclusion, seed_intervals
 
 
 def _overlap(a, b) -> bool:
@@ -118,12 +118,15 @@ def gan_summary(choice: SpectralChoice, tables: Mapping[tuple[str, int], pd.Data
 
 def ablation_summary(long: pd.DataFrame, recon: pd.DataFrame, per_arm: pd.Series, *,
                      classes: Sequence[str], profile: str, shsgan_steps: int, classic_steps: int,
-                     image_size: int, n_seeds: int) -> str:
+                     image_size: int, n_seeds: int, full_only: Sequence[str] = ()) -> str:
     """Notebook 02's conclusion: the critic ladder on the Frechet distance and on
-    detectability, the RGB-to-HS reconstruction against the linear baseline, the best arm per
-    class, the cost per 1000 steps (``per_arm``) and the profile's budget."""
+    detectability with intervals over training seeds (:data:`~hsilib.study.ablation.SEED_NOTE`
+    says what they cover; one seed: no verdict), the RGB-to-HS reconstruction against the
+    linear baseline, the best arm per class, the cost per 1000 steps (``per_arm``), the
+    profile's budget and the arms that run under ``full`` only (``full_only``)."""
     fd = long.metric.iloc[0]
-    text = ["**Critic ladder, Fréchet distance of the features:**",
+    text = [f"Intervals in this section: {SEED_NOTE}; with one seed an arm gets no verdict.",
+            "", "**Critic ladder, Fréchet distance of the features:**",
             critic_conclusion(long, fd, lower_is_better=True)]
     if "detectability_AUROC" in set(long.metric):
         text += ["", "**Critic ladder, detectability AUROC (0.5: a probe cannot tell them from "
@@ -131,18 +134,22 @@ def ablation_summary(long: pd.DataFrame, recon: pd.DataFrame, per_arm: pd.Series
                                                    lower_is_better=True)]
     text += ["", "**RGB-to-HS reconstruction against the truth:**",
              reconstruction_conclusion(recon)]
-    fd_rows = long[long.metric == fd].groupby(["class", "arm"]).value.mean()
+    fd_rows = seed_intervals(long, fd).set_index(["class", "arm"])
     for c in classes:
         if c in fd_rows.index.get_level_values(0):
-            best = fd_rows[c].idxmin()
-            text.append(f"- Lowest {fd} for {c} over all arms: **{best}** "
-                        f"({fd_rows[c, best]:.3g}).")
+            best = fd_rows.loc[c].value.idxmin()
+            r, n = fd_rows.loc[(c, best)], int(fd_rows.loc[(c, best), "n_seeds"])
+            text.append(f"- Lowest mean {fd} for {c} over all arms: **{best}** "
+                        f"({r.value:.3g} over {n} seed{'s' if n > 1 else ''}).")
     fastest, slowest = per_arm.idxmin(), per_arm.idxmax()
     text.append(f"- Cost: {fastest} {per_arm[fastest]:.0f} s to {slowest} {per_arm[slowest]:.0f} "
                 "s per 1000 steps on this machine (timings vary with what else it runs).")
     text.append(f"- Under `{profile}` every arm trains for {shsgan_steps} (WGAN-GP) / "
                 f"{classic_steps} (classic) steps at {image_size} px with {n_seeds} seed(s): "
                 "the table shows the protocol at work, not what the `full` settings reach.")
+    if full_only:
+        text.append(f"- Not run under `{profile}` (the `full` profile runs them): "
+                    + ", ".join(full_only) + ".")
     return "\n".join(text)
 
 

@@ -26,6 +26,8 @@ from ..ablation import ARMS, arm_config
 from .study import GeneratorRun, GeneratorStudy
 
 RGB_ARM, AC_ARM = "shsgan_rgb", "acgan"
+#: the two RGB inputs of the reconstruction: a cube's CIE rendering, its camera photograph
+CIE, CAMERA = "CIE rendering", "camera RGB"
 #: the rows of the arm x class table
 SHOWN = ("KID", "FD_spectral_lesion", "SAM_mean_spectra_deg", "NN_train_dist_ratio",
          "detectability_AUROC")
@@ -153,34 +155,43 @@ class Arms(dict):
         order = list(self.cfg.arms)
         return wide.reindex(sorted(wide.index, key=lambda k: (order.index(k[0]), k[1], k[2])))
 
-    def reconstruction(self, project: Any, n_recon: int | None, n_pixels: int
-                       ) -> tuple[pd.DataFrame, dict[str, Any], int]:
+    def reconstruction(self, project: Any, n_recon: int | None, n_pixels: int,
+                       camera: Mapping[str, torch.Tensor] | None = None
+                       ) -> tuple[pd.DataFrame, dict[tuple[str, str], Any], int]:
         """The RGB-to-HS arm against the truth: the validation cubes of every class whose
-        RGB-to-HS generators were trained for every seed, rendered to sRGB by ``project``,
-        reconstructed by each seed's generator and by a linear map fitted on the rendered
-        training crops. Returns the table (band RMSE, SAM, chromophore errors with intervals),
-        the RMSE per band of each model and the number of cubes."""
+        RGB-to-HS generators were trained for every seed, reconstructed from each of two inputs
+        by each seed's generator and by a linear map fitted on the CIE renderings of the
+        training crops: their CIE renderings (``project``) and, with ``camera`` (per class, the
+        camera photographs of the same validation crops, :mod:`~.camera`; None on real data),
+        their camera photographs. Returns the table (column ``input``; band RMSE, SAM,
+        chromophore errors with intervals), the RMSE per band by ``(model, input)`` and the
+        number of cubes."""
         study, d = self.study, self.study.data()
         classes = tuple(c for c in study.classes
                         if all(self.run(RGB_ARM, c, s) is not None for s in self.cfg.seeds))
         with torch.no_grad():
             truth = {c: study.to_reflectance(d.images(c, "val", "symmetric"))[:n_recon]
                      for c in classes}
-            rgb_val = {c: project(truth[c]).clamp(0, 1) for c in classes}
+            inputs = {CIE: {c: project(truth[c]).clamp(0, 1) for c in classes}}
+            if camera is not None:
+                inputs[CAMERA] = {c: camera[c][:n_recon] for c in classes}
             train_refl = torch.cat([study.to_reflectance(d.images(c, "train"))
                                     for c in study.classes])
             linear = LinearRGBToHS().fit(project(train_refl).clamp(0, 1), train_refl)
         truth_all = torch.cat([truth[c] for c in classes])
-        preds = {"linear": linear.predict(torch.cat([rgb_val[c] for c in classes]))}
-        for s in self.cfg.seeds:  # each class's validation images through its own generator
-            preds[f"{RGB_ARM}_g{s}"] = torch.cat([study.to_reflectance(
-                self[RGB_ARM, c, s].objective.translate(rgb_val[c])) for c in classes])
-        rows = [{"model": model, "classes": "+".join(classes),
-                 **reconstruction_summary(pred, truth_all, n_pixels=n_pixels, seed=study.seed,
-                                          n_boot=study.metrics.n_boot)}
-                for model, pred in preds.items()]
-        return (pd.DataFrame(rows), {m: band_rmse(p, truth_all) for m, p in preds.items()},
-                len(truth_all))
+        rows, per_band = [], {}
+        for name, rgb in inputs.items():
+            preds = {"linear": linear.predict(torch.cat([rgb[c] for c in classes]))}
+            for s in self.cfg.seeds:  # each class's images through its own generator
+                preds[f"{RGB_ARM}_g{s}"] = torch.cat([study.to_reflectance(
+                    self[RGB_ARM, c, s].objective.translate(rgb[c])) for c in classes])
+            for model, pred in preds.items():
+                rows.append({"model": model, "input": name, "classes": "+".join(classes),
+                             **reconstruction_summary(pred, truth_all, n_pixels=n_pixels,
+                                                      seed=study.seed,
+                                                      n_boot=study.metrics.n_boot)})
+                per_band[model, name] = band_rmse(pred, truth_all)
+        return pd.DataFrame(rows), per_band, len(truth_all)
 
     def export(self, fakes: Sequence[tuple[str, str, int]], n: int) -> dict[str, pd.DataFrame]:
         """``n`` crops of every drawn arm, class and seed into ``synthetic/<run name with
