@@ -158,7 +158,8 @@ def conditional_summary(dice_table: pd.DataFrame, recon: pd.DataFrame, hs_to_rgb
                         classes: Sequence[str], profile: str, steps: int, image_size: int,
                         cyclegan_steps: int) -> str:
     """Notebook 04's summary: shape fidelity of the mask models against the segmentation of
-    the real crops, the all-zero mask, each RGB-to-16-band model against the linear baseline,
+    the real crops, the all-zero mask, each RGB-to-16-band model against the linear baseline
+    on each RGB input (``recon``'s ``input`` column: CIE rendering, camera photograph),
     CycleGAN's RGB against the CIE rendering, and one class-conditional generator against one
     per class (``shared``: tables by ``(class, "shared" | "per_class")``)."""
     fd = shared[classes[0], "shared"].metric.iloc[0]
@@ -175,15 +176,19 @@ def conditional_summary(dice_table: pd.DataFrame, recon: pd.DataFrame, hs_to_rgb
     zero = dice_table[dice_table.model.str.contains("all-zero")]
     lines.append("- All-zero masks: segmented lesion share "
                  + ", ".join(f"{r['class']} {r.dice:.3f}" for _, r in zero.iterrows()) + ".")
-    rec = recon.set_index("model")
-    base = rec.loc["linear RGB -> 16 bands (training pairs)"]
-    for k in ("SPADE-FastGAN (RGB map)", "CycleGAN G_hs"):
-        r = rec.loc[k]
-        verdict = ("better than" if r.rmse_hi < base.rmse_lo else
-                   "worse than" if r.rmse_lo > base.rmse_hi else "not distinguishable from")
-        lines.append(f"- {k}: RMSE {r.rmse:.4f} [{r.rmse_lo:.4f}, {r.rmse_hi:.4f}], SAM "
-                     f"{r.sam_deg:.2f} deg; {verdict} the linear baseline (RMSE {base.rmse:.4f} "
-                     f"[{base.rmse_lo:.4f}, {base.rmse_hi:.4f}]).")
+    recon = recon if "input" in recon.columns else recon.assign(input="")
+    for source, rec in recon.groupby("input", sort=False):
+        rec = rec.set_index("model")
+        base = rec.loc["linear RGB -> 16 bands (training pairs)"]
+        on = f" ({source} in)" if source else ""
+        for k in ("SPADE-FastGAN (RGB map)", "CycleGAN G_hs"):
+            r = rec.loc[k]
+            verdict = comparison_verdict((r.rmse_lo, r.rmse_hi), (base.rmse_lo, base.rmse_hi))
+            verdict = {"better": "better than", "worse": "worse than"}.get(
+                verdict, "not distinguishable from")
+            lines.append(f"- {k}{on}: RMSE {r.rmse:.4f} [{r.rmse_lo:.4f}, {r.rmse_hi:.4f}], SAM "
+                         f"{r.sam_deg:.2f} deg; {verdict} the linear baseline (RMSE "
+                         f"{base.rmse:.4f} [{base.rmse_lo:.4f}, {base.rmse_hi:.4f}]).")
     lines.append(f"- CycleGAN HSI -> RGB vs the CIE rendering: sRGB RMSE "
                  f"{hs_to_rgb.rgb_rmse[0]:.3f}, mean CIEDE2000 {hs_to_rgb.mean_CIEDE2000[0]:.1f}.")
     for c in classes:

@@ -6,8 +6,9 @@ exported.
 RGB-to-HS arm also gets the normaliser's reflectance range for its rendering loss), trains the
 arms on the study's data (the RGB-to-HS arm on unpaired RGB images, the AC-GAN on both
 classes with their labels) and keeps the runs by ``(arm, class, seed)``, ``class`` None for the
-AC-GAN. The tables of the notebook (parameters, timing, the arm x class table, the RGB-to-HS
-reconstruction) are methods.
+AC-GAN. The tables of the notebook (parameters, timing, the arm x class table per seed and
+over seeds, the RGB-to-HS reconstruction from CIE renderings and camera photographs) are
+methods.
 """
 
 from __future__ import annotations
@@ -22,12 +23,11 @@ from ...data.samplers import TensorSampler, UnpairedSampler, augmentation
 from ...metrics.reconstruction import LinearRGBToHS, band_rmse, reconstruction_summary
 from ...models import registry
 from ...models.shsgan import n_parameters
-from ..ablation import ARMS, arm_config
+from ..ablation import ARMS, arm_config, seed_intervals
+from .camera import CAMERA, CIE
 from .study import GeneratorRun, GeneratorStudy
 
 RGB_ARM, AC_ARM = "shsgan_rgb", "acgan"
-#: the two RGB inputs of the reconstruction: a cube's CIE rendering, its camera photograph
-CIE, CAMERA = "CIE rendering", "camera RGB"
 #: the rows of the arm x class table
 SHOWN = ("KID", "FD_spectral_lesion", "SAM_mean_spectra_deg", "NN_train_dist_ratio",
          "detectability_AUROC")
@@ -154,6 +154,22 @@ class Arms(dict):
         wide["s per 1000 steps"] = [round(per_arm[a], 1) for a, _, _ in wide.index]
         order = list(self.cfg.arms)
         return wide.reindex(sorted(wide.index, key=lambda k: (order.index(k[0]), k[1], k[2])))
+
+    def seed_table(self, long: pd.DataFrame) -> pd.DataFrame:
+        """The arm x class table over training seeds: per arm and class the shown metrics as
+        ``mean [interval over seeds] (n seeds)`` (:func:`~hsilib.study.ablation.seed_intervals`;
+        one seed: the value alone) beside the mean real-vs-real floor."""
+        shown = [m for m in (long.metric.iloc[0], *SHOWN) if m in set(long.metric)]
+        parts = []
+        for m in shown:
+            t = seed_intervals(long, m)
+            t[m] = [f"{r.value:.3g} [{r.ci_low:.3g}, {r.ci_high:.3g}] ({r.n_seeds} seeds)"
+                    if r.n_seeds > 1 else f"{r.value:.3g} (1 seed)" for r in t.itertuples()]
+            t[f"{m} floor"] = t.floor.map(lambda v: f"{v:.3g}")
+            parts.append(t.set_index(["arm", "class"])[[m, f"{m} floor"]])
+        wide = pd.concat(parts, axis=1)
+        order = list(self.cfg.arms)
+        return wide.reindex(sorted(wide.index, key=lambda k: (order.index(k[0]), k[1])))
 
     def reconstruction(self, project: Any, n_recon: int | None, n_pixels: int,
                        camera: Mapping[str, torch.Tensor] | None = None

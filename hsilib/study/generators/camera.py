@@ -30,6 +30,8 @@ from ...data.masks import load_user_masks
 
 #: the paired photograph of ``<stem>`` in the stand-in's truth folder
 PHOTO = "{stem}_camera_rgb.png"
+#: the two RGB inputs of the RGB-to-HS scores: a cube's CIE rendering, its camera photograph
+CIE, CAMERA = "CIE rendering", "camera RGB"
 
 
 def _photo(truth: Path, stem: str) -> np.ndarray:
