@@ -56,6 +56,10 @@ class GeneratorConfig(Section):
     sample_every: Annotated[int, Range(0, MAX_STEPS)] = 5000
     checkpoint_every: Annotated[int, Range(0, MAX_STEPS)] = 5000
     amp: bool = True  # bf16 autocast and channels_last where CUDA supports them
+    # training batches' augmentation (hsilib.data.samplers.AUGMENTATIONS): random flips and
+    # 90-degree turns, or those plus the study's shift-scale-rotate and random crop (geometric
+    # only; off by default: not shown to help on validation)
+    train_augment: Literal["flip_rotate", "affine_crop"] = "flip_rotate"
 
 
 def generator_families() -> list[str]:
@@ -314,8 +318,9 @@ class CycleGANConfig(GeneratorConfig):
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class VAEConfig(GeneratorConfig):
-    """Variational auto-encoder (notebook 05); defaults: the study's VAE (latent 64, KL weight
-    1e-2, lr 2e-4, 256 px, batch 16)."""
+    """Variational auto-encoder (notebook 05); defaults: the study's VAE (latent 64, per-value
+    MSE with KL weight 1e-2, lr 2e-4, 256 px, batch 16). Notebook 05 sets beside it the
+    Gaussian likelihood with a learned variance and KL weight 1."""
 
     family: ClassVar[str] = "vae"
     image_sizes: ClassVar[tuple[int, ...]] = (32, 64, 128, 256)  # hsilib.models.layers.SIZES
@@ -323,8 +328,18 @@ class VAEConfig(GeneratorConfig):
     latent_dim: Width = 64
     # channels of the full-size feature map; doubled per halving, at most x8
     base_width: Width = 32
-    # weight of KL(q(z|x) || N(0, I)) against the per-value MSE
+    # reconstruction term: "mse", the study's per-value mean squared error; "gaussian", the
+    # Gaussian negative log-likelihood summed over every value (hsilib.models.vae)
+    likelihood: Literal["mse", "gaussian"] = "mse"
+    # weight of KL(q(z|x) || N(0, I)) against the reconstruction term (1: the ELBO itself
+    # with likelihood="gaussian")
     kl_weight: Annotated[float, WEIGHT] = 1e-2
+    # likelihood="gaussian": each band's standard deviation in the [-1, 1] range at the
+    # start, learned with the networks unless learn_sigma is False
+    sigma_init: Annotated[float, Range(gt=0, le=10)] = 0.1
+    learn_sigma: bool = True
+    # learning-rate multiplier of the learned log sigma (lr x this per Adam step)
+    sigma_lr_mul: Annotated[float, Range(gt=0, le=10_000)] = 100.0
     # SAM + SID between reconstruction and input; 0 = off
     spectral_loss_weight: Annotated[float, WEIGHT] = 0.0
     conditional: bool = False  # CVAE: the class (MM / DN) is an input of encoder and decoder

@@ -204,14 +204,19 @@ def field_geometry(cube: np.ndarray, rim_px: float = 1.0
 
 
 def crop_in_field(cube: np.ndarray, masks: list[np.ndarray], size: int, scale: float = 1.5,
-                  grow_px: int = 3) -> list[dict[str, Any]]:
+                  grow_px: int = 3, paired: np.ndarray | None = None,
+                  boxes: list[tuple[int, int, int, int]] | None = None) -> list[dict[str, Any]]:
     """Crops of every lesion of one cube that stay inside the dermoscope field.
 
     For each mask: the box of :func:`field_crop_box`, its pixels outside the field filled by
     :func:`fill_outside_field` (mirror images must avoid every lesion of the image grown by
     ``grow_px``), then :func:`crop_and_resize`. Returns one dict per mask: ``cube``, ``mask``
     (the resized crop), ``box``, ``field_fill`` (share of the box's pixels that were filled)
-    and ``touches_field_edge`` (the box reached past the field's edge).
+    and ``touches_field_edge`` (the box reached past the field's edge). ``paired``: an image
+    of the same scene on the cube's pixel grid (H x W x C, e.g. a camera photograph), cropped
+    exactly as the cube (same box, field, mirror fill with its own median skin, resizing)
+    into ``paired`` of each dict. ``boxes``: one box per mask to use instead of computing it
+    (e.g. the boxes of a crop folder's index, to cut a paired image as those crops were cut).
     """
     import cv2
 
@@ -221,14 +226,23 @@ def crop_in_field(cube: np.ndarray, masks: list[np.ndarray], size: int, scale: f
     lesions = np.any(np.asarray(masks, bool), axis=0)
     if grow_px > 0:
         lesions = cv2.dilate(lesions.astype(np.uint8), disc(grow_px)).astype(bool)
-    skin = skin_spectrum(cube, inside, lesions)
+    images = {"cube": cube} if paired is None else {"cube": cube, "paired": paired}
+    skins = {k: skin_spectrum(v, inside, lesions) for k, v in images.items()}
     out = []
-    for mask in masks:
-        box = field_crop_box(mask, inside, centre, scale)
-        sub, filled = fill_outside_field(cube, box, inside, centre, radius, lesions, skin)
+    if boxes is not None and len(boxes) != len(masks):
+        raise ValueError(f"crop_in_field: {len(boxes)} boxes for {len(masks)} masks")
+    for i, mask in enumerate(masks):
+        box = (field_crop_box(mask, inside, centre, scale) if boxes is None else
+               tuple(int(v) for v in boxes[i]))
         y0, x0, y1, x1 = box
-        crop, crop_mask = crop_and_resize(sub, np.asarray(mask)[y0:y1, x0:x1],
-                                          (0, 0, y1 - y0, x1 - x0), size)
-        out.append({"cube": crop, "mask": crop_mask, "box": box,
-                    "field_fill": float(filled.mean()), "touches_field_edge": bool(filled.any())})
+        item = {"box": box}
+        for k, image in images.items():
+            sub, filled = fill_outside_field(image, box, inside, centre, radius, lesions,
+                                             skins[k])
+            item[k], crop_mask = crop_and_resize(sub, np.asarray(mask)[y0:y1, x0:x1],
+                                                 (0, 0, y1 - y0, x1 - x0), size)
+            if k == "cube":
+                item |= {"mask": crop_mask, "field_fill": float(filled.mean()),
+                         "touches_field_edge": bool(filled.any())}
+        out.append(item)
     return out

@@ -9,7 +9,9 @@ sees the batches an uninterrupted run would have seen.
 - :class:`TensorSampler`: batches of in-memory tensors (images and what belongs to each image);
 - :class:`UnpairedSampler`: batches of two unpaired sets, cubes and RGB images drawn
   independently (the RGB-to-hyperspectral SHS-GAN of notebook 02, CycleGAN in notebook 04);
-- :func:`flip_rotate`: the default augmentation, a random flip and 90-degree rotation per item.
+- :func:`flip_rotate`: the default augmentation, a random flip and 90-degree rotation per item;
+- :func:`affine_crop`: the study's shift-scale-rotate and random crop on top of it (geometric
+  only), chosen by a generator config's ``train_augment`` (:func:`augmentation`).
 
 Introduced in notebook 03 (the trainer of every generator family)::
 
@@ -19,10 +21,12 @@ Introduced in notebook 03 (the trainer of every generator family)::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 #: seed offset of the RGB side of an :class:`UnpairedSampler` (independent of the cube side)
 RGB_SEED_OFFSET = 1_000_003
@@ -43,6 +47,65 @@ def flip_rotate(item: dict[str, torch.Tensor], rng: np.random.Generator) -> dict
         return torch.rot90(x, turns, dims=(-2, -1))
 
     return {k: move(v) for k, v in item.items()}
+
+
+#: The study's shift-scale-rotate (albumentations ``Affine``, applied with probability 0.75)
+#: and random crop (``SmallestMaxSize(1.125 size)`` + ``RandomCrop(size)``) of
+#: :func:`hsilib.data.datasets.train_transforms`
+AFFINE_P, SHIFT, SCALE, ROTATE_DEG, CROP_ZOOM = 0.75, 0.0625, (0.9, 1.1), 20.0, 1.125
+#: entries resampled with nearest neighbour (they are labels of pixels, not measurements)
+NEAREST = ("mask",)
+
+
+def affine_crop(item: dict[str, torch.Tensor], rng: np.random.Generator
+                ) -> dict[str, torch.Tensor]:
+    """:func:`flip_rotate`, then the study's shift-scale-rotate and random crop, one geometric
+    transform for every image-like entry of ``item`` (every band of ``image``, its ``mask``,
+    its ``rgb``); labels pass unchanged.
+
+    With probability :data:`AFFINE_P` a shift of up to :data:`SHIFT` of the side per axis, a
+    zoom in :data:`SCALE` and a rotation of up to :data:`ROTATE_DEG` degrees; then the image
+    is enlarged by :data:`CROP_ZOOM` and a random window of the original side is kept. Both
+    are one resampling (``grid_sample``, reflection at the borders): bilinear for images, so
+    each output spectrum is a convex combination of neighbouring input spectra with the same
+    weights in every band (a constant image stays constant; bands are never mixed), nearest
+    for :data:`NEAREST` entries (a mask stays binary and moves with its image)."""
+    item = flip_rotate(item, rng)
+    # output -> input coordinates in [-1, 1]: the crop window of the zoomed image, then the
+    # inverse of the affine map
+    shift = rng.uniform(-1, 1, 2) * (CROP_ZOOM - 1) / CROP_ZOOM  # window centre
+    crop = np.array([[1 / CROP_ZOOM, 0, shift[0]], [0, 1 / CROP_ZOOM, shift[1]], [0, 0, 1]])
+    affine = np.eye(3)
+    if rng.random() < AFFINE_P:
+        t = rng.uniform(-SHIFT, SHIFT, 2) * 2  # a fraction of the side in [-1, 1] units
+        zoom, angle = rng.uniform(*SCALE), math.radians(rng.uniform(-ROTATE_DEG, ROTATE_DEG))
+        c, s = math.cos(angle), math.sin(angle)
+        forward = np.array([[zoom * c, -zoom * s, t[0]], [zoom * s, zoom * c, t[1]], [0, 0, 1]])
+        affine = np.linalg.inv(forward)
+    theta = torch.from_numpy((affine @ crop)[:2]).float()[None]
+
+    def move(name: str, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() < 2:
+            return x
+        flat = x.reshape(1, -1, *x.shape[-2:]).float()
+        grid = F.affine_grid(theta, list(flat.shape), align_corners=False)
+        out = F.grid_sample(flat, grid, mode="nearest" if name in NEAREST else "bilinear",
+                            padding_mode="reflection", align_corners=False)
+        return out.reshape(x.shape).to(x.dtype)
+
+    return {k: move(k, v) for k, v in item.items()}
+
+
+#: the generators' training augmentations by name (a generator config's ``train_augment``)
+AUGMENTATIONS: dict[str, Callable] = {"flip_rotate": flip_rotate, "affine_crop": affine_crop}
+
+
+def augmentation(name: str) -> Callable:
+    """The training augmentation called ``name`` (:data:`AUGMENTATIONS`)."""
+    if name not in AUGMENTATIONS:
+        raise ValueError(f"unknown training augmentation {name!r}; choose one of "
+                         f"{', '.join(AUGMENTATIONS)}")
+    return AUGMENTATIONS[name]
 
 
 class TensorSampler:

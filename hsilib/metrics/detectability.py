@@ -62,7 +62,7 @@ def detectability_row(synthetic, real_train, real_heldout, groups: Mapping | Non
     """The detectability row: probe AUROC real vs synthetic, floor real half vs real half."""
     sets = {name: s for name, s in zip(SET_NAMES, (synthetic, real_train, real_heldout),
                                          strict=True)}
-    real = _probe_input(torch.cat([take(sets[k], range(set_length(sets[k])))[0]
+    real = _probe_input(torch.cat([take(sets[k], range(set_length(sets[k])))
                                    for k in SET_NAMES[1:]]))
     real_groups = np.concatenate([_group_ids(groups, k, set_length(sets[k]))
                                   for k in SET_NAMES[1:]])
@@ -71,7 +71,7 @@ def detectability_row(synthetic, real_train, real_heldout, groups: Mapping | Non
     n = min(n_syn, len(real))
     syn_idx = np.sort(rng.choice(n_syn, n, replace=False))
     real_idx = np.sort(rng.choice(len(real), n, replace=False))
-    images = torch.cat([real[real_idx], _probe_input(take(synthetic, syn_idx)[0])])
+    images = torch.cat([real[real_idx], _probe_input(take(synthetic, syn_idx))])
     labels = np.r_[np.zeros(n), np.ones(n)]
     probe = dict(n_splits=cfg.probe_folds, epochs=cfg.probe_epochs, width=cfg.probe_width,
                  n_boot=cfg.n_boot, seed=seed, device=device)

@@ -23,6 +23,11 @@ same held-out set: the real-vs-real **floor**, the value a perfect generator wou
   the CIE renderings of the same pairs. The spectral-shape rows (SAM,
   SID, mean-spectrum angle) are computed on reflectance (``to_reflectance``) over the pixels
   inside the dermoscope's field, never on min-max-normalised values.
+- **One lesion rule.** The lesion and skin pixels of the spectral FD rows are found by the same
+  rule in every set, synthetic, training and held-out alike: in-field pixels darker than
+  Otsu's threshold (:func:`~hsilib.metrics.protocol_sets.lesion_and_skin`). It is the only rule
+  that applies to a synthetic image; notebook 01's masks exist for real crops only, and mixing
+  the two scored exact copies of the training crops at several times the floor.
 - **Memorisation**: how close synthetic images come to the training set (the minimum over the 8
   flips and rotations of each training image, since the generators train with them) compared
   with how close unseen real images come.
@@ -40,7 +45,8 @@ the tables of several runs (e.g. with and without a loss term) in one;
 (:mod:`hsilib.metrics.generator_results`, re-exported here).
 
 Sets are tensors or arrays ``N x B x H x W`` in [0, 1] (normalised), or indexable datasets
-yielding dicts with ``image`` (and ``mask``) such as :class:`hsilib.data.datasets.CropDataset`.
+yielding dicts with ``image`` such as :class:`hsilib.data.datasets.CropDataset` (masks the
+items carry are not read: see *One lesion rule* above).
 Each set is read in batches for the per-image summaries (network features, downsampled copies,
 sampled spectra; memory grows with these, not with the images), once more for the paired metrics,
 and whole for the detectability probe. This module runs the protocol and writes its table; the
@@ -93,10 +99,8 @@ COLUMNS = ["metric", "value", "floor", "ci_low", "ci_high", "n_synthetic", "n_re
 # --------------------------------------------------------------------------------------------
 # The protocol
 # --------------------------------------------------------------------------------------------
-def _check_inputs(cfg: MetricsConfig, sizes: dict[str, int], masks,
-                  groups) -> dict[str, np.ndarray]:
-    """Checks of the sets' sizes, ``cfg`` and the keys of ``masks`` and ``groups``; the masks
-    as arrays."""
+def _check_inputs(cfg: MetricsConfig, sizes: dict[str, int], groups) -> None:
+    """Checks of the sets' sizes, ``cfg`` and the keys of ``groups``."""
     for name, n in sizes.items():
         if n < 2:
             raise ValueError(f"{name} has {n} images; the metrics need at least 2")
@@ -108,22 +112,10 @@ def _check_inputs(cfg: MetricsConfig, sizes: dict[str, int], masks,
     unknown = set(groups or {}) - set(SET_NAMES[1:])
     if unknown:
         raise ValueError(f"groups has unknown keys {sorted(unknown)}; expected {SET_NAMES[1:]}")
-    out = {}
-    for name, m in (masks or {}).items():
-        if name not in sizes:
-            raise ValueError(f"masks has an unknown key {name!r}; expected {SET_NAMES}")
-        if m is None:
-            continue
-        m = np.asarray(m)
-        if len(m) != sizes[name]:
-            raise ValueError(f"masks[{name!r}] holds {len(m)} masks for {sizes[name]} images")
-        out[name] = m
-    return out
 
 
 def evaluate_generator(synthetic, real_train, real_heldout, *, cfg: MetricsConfig | None = None,
-                       extractor=None, masks: Mapping | None = None,
-                       groups: Mapping | None = None, seed: int = 0,
+                       extractor=None, groups: Mapping | None = None, seed: int = 0,
                        to_reflectance: Callable | None = None,
                        device: str = "auto") -> pd.DataFrame:
     """Evaluate a synthetic set against held-out real images, each score beside its floor.
@@ -135,11 +127,10 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, cfg: MetricsConfi
     checkpoint ``cfg.inception_weights``, or ``HSILIB_FID_WEIGHTS`` when None; without either
     the score is ``FD_rand``). Every set needs at least 2 images.
 
-    ``masks``: optional dict with keys ``synthetic``, ``real_train``, ``real_heldout`` of lesion
-    masks ``N x [1 x] H x W`` (1 = lesion; e.g. ``Crops.masks``), used instead of the masks that
-    dataset items may carry; images without a (non-empty) mask get
-    :func:`~hsilib.metrics.distribution.lesion_masks`. Out-of-field pixels (near-zero spectra,
-    :func:`~hsilib.metrics.distribution.field_masks`) are neither lesion nor skin.
+    Lesion and skin pixels (the spectral FD rows): one rule for all three sets,
+    :func:`~hsilib.metrics.protocol_sets.lesion_and_skin` (Otsu on the in-field pixels of each
+    image; out-of-field pixels, near-zero spectra, are neither lesion nor skin). Masks that
+    dataset items carry are not read.
     ``groups``: optional dict with keys ``real_train``, ``real_heldout`` of one source-image id
     per image, for the detectability probe's folds and interval; without it each real image is
     its own group (the note says so). ``to_reflectance``: maps normalised ``N x B x H x W``
@@ -181,17 +172,17 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, cfg: MetricsConfi
     # threads that wait on each other stall when other processes hold the cores.
     with threadpool_limits(limits=1, user_api="blas"):
         return _evaluate(synthetic, real_train, real_heldout, cfg=cfg or MetricsConfig(),
-                         extractor=extractor, masks=masks, groups=groups, seed=seed,
+                         extractor=extractor, groups=groups, seed=seed,
                          to_reflectance=to_reflectance, device=device)
 
 
 def _evaluate(synthetic, real_train, real_heldout, *, cfg: MetricsConfig, extractor,
-              masks: Mapping | None, groups: Mapping | None, seed: int,
+              groups: Mapping | None, seed: int,
               to_reflectance: Callable | None, device: str) -> pd.DataFrame:
     """The body of :func:`evaluate_generator`."""
     sets = dict(zip(SET_NAMES, (synthetic, real_train, real_heldout), strict=True))
     sizes = {name: set_length(s) for name, s in sets.items()}
-    masks = _check_inputs(cfg, sizes, masks, groups)
+    _check_inputs(cfg, sizes, groups)
     if extractor is None:
         extractor = dist.Inception16(feature_size=cfg.feature_size,
                                      weights=cfg.inception_weights, seed=seed)
@@ -212,7 +203,7 @@ def _evaluate(synthetic, real_train, real_heldout, *, cfg: MetricsConfig, extrac
         # per image: a share of the pixel budgets, so that the ``used`` images of one comparison
         # hold about n_pixels spectra per region and n_pixels_physics for the chromophore fits
         # (the same for value and floor: distances between samples depend on their sizes)
-        return summarise(sets[name], masks.get(name), name, extractor, to_reflectance,
+        return summarise(sets[name], name, extractor, to_reflectance,
                          batch_size=cfg.batch_size, keep=keep,
                          pixels_per_image=math.ceil(cfg.n_pixels / used),
                          physics_per_image=(math.ceil(cfg.n_pixels_physics / used)
@@ -247,12 +238,10 @@ def _evaluate(synthetic, real_train, real_heldout, *, cfg: MetricsConfig, extrac
                    coverage=np.stack([t[1] for t in terms]))
     nn_syn, _ = nearest(syn.small, held.small)
     nn_train, _ = nearest(train.small, held.small)
-    hm = masks.get("real_heldout")
-    per_syn.update(paired_terms(synthetic, syn.index, masks.get("synthetic"), "synthetic",
-                                real_heldout, hm, nn_syn, cfg.batch_size, to_reflectance))
-    per_train.update(paired_terms(real_train, train.index, masks.get("real_train"),
-                                  "real_train", real_heldout, hm, nn_train, cfg.batch_size,
-                                  to_reflectance))
+    per_syn.update(paired_terms(synthetic, syn.index, "synthetic", real_heldout, nn_syn,
+                                cfg.batch_size, to_reflectance))
+    per_train.update(paired_terms(real_train, train.index, "real_train", real_heldout,
+                                  nn_train, cfg.batch_size, to_reflectance))
     stat = {**PAIRED, **PERCEPTUAL, "precision": np.mean, "density": np.mean}
     for metric, terms in per_syn.items():
         values[metric] = float(np.mean([stat[metric](terms[p]) for p in syn_pos]))
@@ -369,7 +358,8 @@ def _notes(fd_name: str, size, k: int, k_cfg: int, reflectance: bool) -> dict[st
              + (" (random weights: not an FID)" if fd_name == "FD_rand" else ""),
              "KID": "unbiased MMD^2, cubic kernel, subsets of <= 100",
              **dict.fromkeys(("precision", "recall", "density", "coverage"), k_note),
-             "FD_spectral_lesion": "Frechet distance of sampled lesion-pixel spectra",
+             "FD_spectral_lesion": ("Frechet distance of sampled lesion-pixel spectra (lesion: "
+                                    "Otsu on in-field pixels, the same rule for every set)"),
              "FD_spectral_skin": "Frechet distance of sampled skin-pixel spectra (in-field)",
              "SAM_mean_spectra_deg": f"angle between the sets' mean in-field spectra, {on}",
              "TV_rel_diff": "|mean TV - held-out mean TV| / held-out mean TV",

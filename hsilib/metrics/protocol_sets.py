@@ -1,9 +1,10 @@
 """What the generator protocol measures on a set of images, read once in batches.
 
 A set is a tensor or array ``N x B x H x W`` in [0, 1] (normalised) or an indexable dataset
-yielding dicts with ``image`` (and ``mask``), such as :class:`hsilib.data.datasets.CropDataset`.
+yielding dicts with ``image``, such as :class:`hsilib.data.datasets.CropDataset`.
 :func:`summarise` reads it in one pass into a :class:`Summary` of per-image terms (network
-features, downsampled copies, sampled lesion and skin spectra, in-field spectrum sums,
+features, downsampled copies, sampled lesion and skin spectra (every set's lesions found by one
+rule, :func:`lesion_and_skin`), in-field spectrum sums,
 chromophore fits); :func:`set_scores` turns two summaries (any selection of their images,
 bootstrap resamples included) into the set-level scores (Frechet distances, KID, spectral FD,
 mean-spectrum angle, TV, chromophore distances); :func:`paired_terms` pairs each image with its
@@ -14,7 +15,6 @@ Used by :func:`hsilib.metrics.protocol.evaluate_generator` (notebook 03).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -42,34 +42,35 @@ def set_length(source) -> int:
                     f"{type(source).__name__}")
 
 
-def take(source, idx, masks: np.ndarray | None = None,
-         name: str = "") -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Images (and drawn masks: from ``masks``, else from the dataset items when they carry
-    them) at ``idx`` of a tensor or dataset."""
+def take(source, idx, name: str = "") -> torch.Tensor:
+    """Images at ``idx`` of a tensor or dataset (any masks the items carry are not read: the
+    protocol finds every set's lesions by one rule, :func:`lesion_and_skin`); a NaN/inf image
+    is an error that names the set ``name``."""
     idx = [int(i) for i in idx]
-    drawn = None
     if isinstance(source, (torch.Tensor, np.ndarray)):
         images = sp.as_images(source)[idx].float()
     else:
         items = [source[i] for i in idx]
         if isinstance(items[0], dict):
             images = torch.stack([torch.as_tensor(it["image"]) for it in items]).float()
-            if "mask" in items[0]:
-                drawn = torch.stack([torch.as_tensor(it["mask"]).reshape(images.shape[-2:])
-                                     for it in items])
         else:
             images = torch.stack([torch.as_tensor(it) for it in items]).float()
-    if masks is not None:
-        m = masks[idx]
-        if m.size != len(idx) * math.prod(images.shape[-2:]):
-            raise ValueError(f"masks[{name!r}] must be N x [1 x] H x W with the images' "
-                             f"{tuple(images.shape[-2:])} pixels, got shape {masks.shape}")
-        drawn = torch.from_numpy(m.reshape(len(idx), *images.shape[-2:]))
     bad = (~torch.isfinite(images)).flatten(1).any(1).nonzero().flatten().tolist()
     if bad:
         raise ValueError(f"the {name or 'image'} set: images {[idx[i] for i in bad][:5]} hold "
                          "NaN/inf values; no metric is computed from them")
-    return images, drawn
+    return images
+
+
+def lesion_and_skin(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(lesion, skin) masks, ``N x H x W`` bool, by the protocol's one rule for every set:
+    lesion = in-field pixels darker than Otsu's threshold of the in-field band means
+    (:func:`~hsilib.metrics.distribution.lesion_masks`), skin = the rest of the field. The
+    same rule for synthetic, training and held-out images, because it is the only one that
+    applies to a synthetic image: with drawn or segmented masks for the real sets and Otsu for
+    the synthetic one, an exact copy of the training crops scored several times the floor on
+    the lesion spectra (``docs/protocol.md``)."""
+    return dist.region_masks(images)
 
 
 def reflectance(images: torch.Tensor, to_reflectance: Callable | None) -> torch.Tensor:
@@ -104,7 +105,7 @@ class Summary:
         return np.searchsorted(self.index, positions)
 
 
-def summarise(source, masks, name, extractor, to_reflectance, *, batch_size: int,
+def summarise(source, name, extractor, to_reflectance, *, batch_size: int,
               keep: np.ndarray | None, pixels_per_image: int, physics_per_image: int,
               seed: int) -> Summary:
     """One pass: downsampled copies of every image; features, TV, moments of sampled lesion
@@ -121,16 +122,15 @@ def summarise(source, masks, name, extractor, to_reflectance, *, batch_size: int
     spectra: dict[str, list] = {"lesion": [], "skin": []}
     for start in range(0, n, batch_size):
         idx = np.arange(start, min(start + batch_size, n))
-        images, drawn = take(source, idx, masks, name)
+        images = take(source, idx, name)
         small_all.append(F.adaptive_avg_pool2d(images, SMALL).flatten(1).double().numpy())
         sel = torch.from_numpy(selected[idx])
         if not sel.any():
             continue
         images = images[sel]
-        drawn = drawn[sel] if drawn is not None else None
         feats.append(extractor(images.to(device)).double().cpu().numpy())
         tv.append(sp.total_variation(images, per_pixel=True, reduction="none").numpy())
-        lesion, skin = dist.region_masks(images, drawn)
+        lesion, skin = lesion_and_skin(images)
         pix = images.permute(0, 2, 3, 1).double()
         refl = reflectance(images, to_reflectance).permute(0, 2, 3, 1).double()
         for j in range(len(images)):
@@ -174,7 +174,7 @@ def nearest(query: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 PAIRED = {"SSIM": np.nanmean, "PSNR": np.nanmedian, "SAM_rad": np.nanmean, "SID": np.nanmean}
 
 
-def paired_terms(source, idx, masks, name, heldout, held_masks, nn_idx, batch_size,
+def paired_terms(source, idx, name, heldout, nn_idx, batch_size,
                  to_reflectance) -> dict[str, np.ndarray]:
     """Per image of ``source[idx]``: SSIM and PSNR (normalised values) and the mean SAM and SID
     over pixels inside both fields (reflectance when ``to_reflectance`` is given) against its
@@ -184,8 +184,8 @@ def paired_terms(source, idx, masks, name, heldout, held_masks, nn_idx, batch_si
     if to_reflectance is not None:
         vals.update({k: [] for k in PERCEPTUAL})
     for i in range(0, len(idx), batch_size):
-        a, _ = take(source, idx[i:i + batch_size], masks, name)
-        b, _ = take(heldout, nn_idx[i:i + batch_size], held_masks, "real_heldout")
+        a = take(source, idx[i:i + batch_size], name)
+        b = take(heldout, nn_idx[i:i + batch_size], "real_heldout")
         vals["SSIM"].append(sp.ssim(a, b, data_range=1.0, reduction="none"))
         vals["PSNR"].append(sp.psnr(a, b, data_range=1.0, reduction="none"))
         inside = dist.field_masks(a) & dist.field_masks(b)

@@ -20,7 +20,14 @@ The discriminator is FastGAN's (:class:`hsilib.models.fastgan.Discriminator`, wi
 self-supervised decoders) on the image concatenated with its condition: the map in [-1, 1] and
 one constant plane per class (+1 for the image's class, -1 otherwise), so it judges whether
 image and condition belong together. Its decoders' reconstruction loss is taken on the image
-bands only.
+bands only. The SPADE variants condition their discriminator the same way, by concatenation,
+and have no SPADE layer in it: that is SPADE's own design. Park et al. (2019, section 3 and
+appendix) use pix2pixHD's multi-scale PatchGAN discriminator, whose input is the segmentation
+map concatenated with the (real or generated) image; spatially-adaptive normalisation is a
+generator layer, there to keep the map's information from being washed out by the generator's
+normalisations, a problem a discriminator that reads the map at its input does not have. The
+map travels with the image through DiffAugment (one call on the concatenation), so a shifted
+image keeps its own mask.
 
 Conditions, as batches (the trainer's dict keys) and as keyword arguments of
 :meth:`CondFastGANObjective.sample`: ``mask`` (N x [1 x] S x S, 1 = lesion), ``rgb``

@@ -309,12 +309,12 @@ class StyleGAN2Objective(Objective):
     """StyleGAN2-ADA's training step for :class:`hsilib.train.trainer.Trainer`.
 
     Per step: one discriminator update on ADA-augmented real and generated images (logistic
-    loss); every ``r1_every`` steps one more D update with the lazy R1 penalty on augmented real
-    images; one generator update (D frozen, style mixing with probability ``style_mixing``);
-    every ``pl_every`` steps (``pl_weight > 0``) a path-length update of G; then ADA adjusts
-    ``p`` from the real logits. The logs carry ``ada_p`` and ``ada_rt``, so the trainer's history
-    plots p over training. Optimiser rates and betas of the lazily regularised networks are
-    rescaled by ``every / (every + 1)`` as published.
+    loss); every ``r1_every`` steps one more D update with the lazy R1 penalty at the real
+    images before augmentation (through it); one generator update (D frozen, style mixing with
+    probability ``style_mixing``); every ``pl_every`` steps (``pl_weight > 0``) a path-length
+    update of G; then ADA adjusts ``p`` from the real logits. The logs carry ``ada_p`` and
+    ``ada_rt``, so the trainer's history plots p over training. Optimiser rates and betas of
+    the lazily regularised networks are rescaled by ``every / (every + 1)`` as published.
     """
 
     family = "stylegan2"
@@ -361,13 +361,18 @@ class StyleGAN2Objective(Objective):
 
     def r1_update(self, step: Step, real: torch.Tensor) -> dict[str, float]:
         """Lazy R1: every ``r1_every`` steps one more D update with ``gamma / 2 * r1_every *
-        E||grad D(aug(x_real))||^2``."""
+        E||grad_x D(aug(x))||^2`` at the real images ``x`` **before** augmentation: the
+        gradient flows back through the (differentiable, spectrum-safe) augmentation, as in
+        the official StyleGAN2-ADA code (``loss.py``: R1 of ``real_img_tmp``, which ``run_D``
+        augments). Taken at the augmented images instead, the penalty would regularise D on
+        images it sees only with probability ``p``, and ignore what the augmentation does to
+        the gradient (e.g. cutout zeroes it inside the cut square)."""
         cfg = self.cfg
         if cfg.r1_gamma <= 0 or step.index % cfg.r1_every:
             return {}
         with step.autocast():
-            x = self.augment(real).detach().requires_grad_(True)
-            penalty = r1_penalty(x, self.nets["D"](x))
+            x = real.detach().requires_grad_(True)
+            penalty = r1_penalty(x, self.nets["D"](self.augment(x)))
         step.update("D", cfg.r1_gamma / 2 * penalty * cfg.r1_every)
         return {"r1": penalty.item()}
 

@@ -6,12 +6,28 @@ to adversarial training: an encoder ``q(z | x) = N(mu(x), diag(sigma(x)^2))`` an
 
     log p(x) >= E_q[log p(x | z)] - KL(q(z | x) || N(0, I)).
 
-With a Gaussian likelihood of fixed variance the first term is, up to constants, minus the
-squared reconstruction error; the loss minimised here is its per-value mean plus ``kl_weight``
-times the KL divergence (summed over the latent dimensions), optionally plus SAM + SID between
-reconstruction and input (``spectral_loss_weight``). Sampling decodes ``z ~ N(0, I)``: the
-decoder's U-Net-style up blocks (upsample, two 3 x 3 convolutions) take no encoder skips, so a
-sample needs the prior alone.
+Two likelihoods (``likelihood``), each with the KL divergence (summed over the latent
+dimensions) weighted by ``kl_weight``:
+
+- ``"mse"`` (the study's setting): the per-value **mean** squared error plus ``kl_weight`` x KL.
+  Against the ELBO this divides the reconstruction term by the number of values (16 x 64 x 64
+  = 65536 at 64 px): with ``kl_weight = 0.01`` the KL counts as if multiplied by about 655 in a
+  Gaussian likelihood of unit variance, an effective beta in the hundreds to thousands that
+  leaves the latent code almost nothing to carry (notebook 05 measures the KL per image).
+- ``"gaussian"``: the proper Gaussian negative log-likelihood, **summed** over every value,
+  ``sum 0.5 ((x - x_hat) / sigma_b)^2 + log sigma_b + 0.5 log 2 pi``, with one standard
+  deviation ``sigma_b`` per band, **learned** with the networks (initialised at
+  ``sigma_init``, its rate ``sigma_lr_mul`` times ``lr``; ``learn_sigma=False`` keeps it fixed
+  there), and ``kl_weight = 1`` for the
+  ELBO itself. A learned variance calibrates the decoder (Rybkin et al., "Simple and
+  Effective VAE Training with Calibrated Decoders", ICML 2021): each ``sigma_b`` moves to the
+  band's reconstruction error, so the balance between the two terms is measured, not chosen.
+  ``log sigma_b`` is floored at :data:`LOG_SIGMA_MIN`.
+
+Optionally SAM + SID between reconstruction and input (``spectral_loss_weight``) are added.
+Sampling decodes ``z ~ N(0, I)`` and returns the decoder's mean ``x_hat(z)`` (no pixel noise
+is drawn, for either likelihood): the decoder's U-Net-style up blocks (upsample, two 3 x 3
+convolutions) take no encoder skips, so a sample needs the prior alone.
 
 With ``conditional=True`` the model is a conditional VAE (CVAE): the class label (MM or DN) is
 given to the encoder as constant one-hot channels and to the decoder concatenated to ``z``, and
@@ -27,6 +43,7 @@ Introduced in notebook 05 (``notebooks/05_vae.ipynb``)::
 
 from __future__ import annotations
 
+import math
 from itertools import pairwise
 from typing import Any
 
@@ -41,6 +58,7 @@ from .layers import check_size
 from .objective import Objective, Step
 
 CLASSES = ("MM", "DN")  # the classes of a conditional VAE, in one-hot order
+LOG_SIGMA_MIN = -6.0  # floor of the Gaussian likelihood's log standard deviations
 
 
 def widths(image_size: int, base: int) -> list[int]:
@@ -67,13 +85,32 @@ def reparameterise(mu: torch.Tensor, logvar: torch.Tensor,
     return mu + torch.exp(0.5 * logvar) * eps
 
 
+def gaussian_nll(x: torch.Tensor, x_hat: torch.Tensor, log_sigma: torch.Tensor
+                 ) -> torch.Tensor:
+    """Per image, ``-log N(x; x_hat, sigma^2)`` summed over every value, with one standard
+    deviation per band (``log_sigma``: n_bands values): ``sum 0.5 ((x - x_hat) / sigma)^2 +
+    log sigma + 0.5 log(2 pi)``."""
+    log_sigma = log_sigma.view(1, -1, *([1] * (x.dim() - 2)))
+    z = (x - x_hat) * torch.exp(-log_sigma)
+    per_value = 0.5 * z.pow(2) + log_sigma + 0.5 * math.log(2 * math.pi)
+    return per_value.flatten(1).sum(1)
+
+
 def vae_terms(x: torch.Tensor, x_hat: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
-              kl_weight: float, spectral_loss_weight: float = 0.0) -> dict[str, torch.Tensor]:
-    """The per-image terms of the loss: ``rec`` (mean squared error over bands and pixels),
-    ``kl`` (:func:`kl_standard_normal`), optionally ``spec`` (SAM + SID of each image), and
-    ``loss = rec + kl_weight * kl (+ spectral_loss_weight * spec)``; every entry has one value
-    per image. ``-loss`` is the (weighted) ELBO up to constants."""
-    rec = (x_hat - x).pow(2).flatten(1).mean(1)
+              kl_weight: float, spectral_loss_weight: float = 0.0,
+              log_sigma: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """The per-image terms of the loss: ``rec``, ``kl`` (:func:`kl_standard_normal`),
+    optionally ``spec`` (SAM + SID of each image), and ``loss = rec + kl_weight * kl
+    (+ spectral_loss_weight * spec)``; every entry has one value per image.
+
+    ``rec``: without ``log_sigma`` the mean squared error over bands and pixels (the study's
+    likelihood); with it the Gaussian negative log-likelihood summed over every value
+    (:func:`gaussian_nll`), so that ``-loss`` is the ELBO itself when ``kl_weight = 1``.
+    """
+    if log_sigma is None:
+        rec = (x_hat - x).pow(2).flatten(1).mean(1)
+    else:
+        rec = gaussian_nll(x, x_hat, log_sigma)
     kl = kl_standard_normal(mu, logvar)
     out = {"rec": rec, "kl": kl, "loss": rec + kl_weight * kl}
     if spectral_loss_weight > 0:
@@ -133,13 +170,27 @@ class UpBlock(nn.Module):
 
 
 class Decoder(nn.Module):
-    """z (B x latent_dim) [+ one-hot class] -> image B x n_bands x S x S in [-1, 1] (tanh)."""
+    """z (B x latent_dim) [+ one-hot class] -> image B x n_bands x S x S in [-1, 1] (tanh).
+
+    ``sigma``: with a Gaussian likelihood, the initial standard deviation of every band
+    (None: no likelihood scale, the per-value MSE). ``log sigma = sigma_lr_mul * sigma_raw``
+    with ``sigma_raw`` a parameter when ``learn_sigma`` (else a buffer, and the multiplier 1):
+    the multiplier is a learning-rate multiplier, as StyleGAN's mapping network's, so that Adam
+    moves ``log sigma`` by about ``lr * sigma_lr_mul`` per step and the scale settles within a
+    few hundred steps instead of tens of thousands."""
 
     def __init__(self, image_size: int, n_bands: int, latent_dim: int, base: int,
-                 n_classes: int = 0) -> None:
+                 n_classes: int = 0, sigma: float | None = None,
+                 learn_sigma: bool = True, sigma_lr_mul: float = 1.0) -> None:
         super().__init__()
         check_size(image_size)
         self.n_classes = n_classes
+        self.sigma_mul = float(sigma_lr_mul) if learn_sigma else 1.0
+        init = None if sigma is None else torch.full((n_bands,), math.log(sigma) / self.sigma_mul)
+        if init is not None and learn_sigma:
+            self.sigma_raw = nn.Parameter(init)
+        else:  # None (no likelihood scale) or a fixed one, saved with the weights
+            self.register_buffer("sigma_raw", init)
         w = widths(image_size, base)[::-1]  # 4 x 4 first
         self.c0 = w[0]
         self.init = nn.Linear(latent_dim + n_classes, w[0] * 16)
@@ -152,6 +203,13 @@ class Decoder(nn.Module):
         h = F.leaky_relu(self.init(z), 0.2).view(len(z), self.c0, 4, 4)
         return torch.tanh(self.to_image(self.ups(h)))
 
+    def band_log_sigma(self) -> torch.Tensor | None:
+        """The likelihood's log standard deviation per band, floored at
+        :data:`LOG_SIGMA_MIN` (None for the per-value MSE)."""
+        if self.sigma_raw is None:
+            return None
+        return (self.sigma_raw * self.sigma_mul).clamp(min=LOG_SIGMA_MIN)
+
 
 # --------------------------------------------------------------------------------------------
 # The objective
@@ -161,6 +219,7 @@ class VAEObjective(Objective):
     over encoder and decoder), one update per step on the mean of :func:`vae_terms`'
     ``loss``. The EMA of the decoder is sampled; ``score`` is minus the per-image loss at the
     posterior mean (a deterministic, weighted ELBO: higher = better explained by the model).
+    With the Gaussian likelihood the logs also carry ``sigma``, its mean over bands.
     A conditional VAE reads the batch's ``label`` (1 = MM, 0 = DN)."""
 
     family = "vae"
@@ -171,7 +230,9 @@ class VAEObjective(Objective):
     def __init__(self, cfg: config.VAEConfig) -> None:
         k = len(CLASSES) if cfg.conditional else 0
         enc = Encoder(cfg.image_size, cfg.n_bands, cfg.latent_dim, cfg.base_width, k)
-        dec = Decoder(cfg.image_size, cfg.n_bands, cfg.latent_dim, cfg.base_width, k)
+        sigma = cfg.sigma_init if cfg.likelihood == "gaussian" else None
+        dec = Decoder(cfg.image_size, cfg.n_bands, cfg.latent_dim, cfg.base_width, k, sigma,
+                      cfg.learn_sigma, cfg.sigma_lr_mul)
         super().__init__(cfg, {"encoder": enc, "decoder": dec})
 
     def onehot(self, n: int, cls: str | None = None, label: torch.Tensor | None = None
@@ -196,9 +257,12 @@ class VAEObjective(Objective):
         decode, and return :func:`vae_terms` plus ``x_hat``, ``mu`` and ``logvar``."""
         mu, logvar = self.nets["encoder"](x, onehot)
         z = reparameterise(mu, logvar) if sample else mu
-        x_hat = self.net("decoder", ema)(z, onehot)
+        dec = self.net("decoder", ema)
+        x_hat = dec(z, onehot)
+        log_sigma = dec.band_log_sigma()
         terms = vae_terms(x.float(), x_hat.float(), mu.float(), logvar.float(),
-                          self.cfg.kl_weight, self.cfg.spectral_loss_weight)
+                          self.cfg.kl_weight, self.cfg.spectral_loss_weight,
+                          None if log_sigma is None else log_sigma.float())
         return terms | {"x_hat": x_hat, "mu": mu, "logvar": logvar}
 
     def train_step(self, step: Step) -> dict[str, float]:
@@ -211,8 +275,11 @@ class VAEObjective(Objective):
             t = self.forward_terms(x, onehot)
         loss = t["loss"].mean()
         step.update("vae", loss)
-        return {k: float(t[k].detach().mean()) for k in ("rec", "kl", "spec") if k in t} | {
-            "loss": loss.item()}
+        logs = {k: float(t[k].detach().mean()) for k in ("rec", "kl", "spec") if k in t}
+        log_sigma = self.nets["decoder"].band_log_sigma()
+        if log_sigma is not None:  # the likelihood's scale, mean over bands
+            logs["sigma"] = float(log_sigma.detach().exp().mean())
+        return logs | {"loss": loss.item()}
 
     def reconstruct(self, images: torch.Tensor, *, cls: str | None = None,
                     batch_size: int | None = None, ema: bool = True

@@ -4,7 +4,9 @@
 into noise-free reflectance with :func:`hsilib.standin.optics.skin_reflectance` (plus the haze
 layer, hairs and highlights); :func:`render_cube` takes it at the 16 band centres through the
 camera model (:mod:`hsilib.standin.acquisition`); :func:`render_rgb` takes it over 380-720 nm
-to sRGB with CIE 1931 + D65 (:mod:`hsilib.standin.rendering`).
+to sRGB with CIE 1931 + D65 (:mod:`hsilib.standin.rendering`); :func:`camera_rgb` photographs it
+with an RGB dermoscopy camera (exposure, white balance, blur, noise around that rendering), the
+camera of the unpaired RGB set and of each cube's paired camera image.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import cv2
 import numpy as np
 
 from .. import WAVELENGTHS_NM
+from . import morphology as mo
 from .acquisition import acquire
 from .optics import skin_reflectance
 from .rendering import spectra_to_srgb, to_uint8
@@ -79,3 +82,16 @@ def render_rgb(scene: Scene, *, downsample: int = 2, exposure: float = 1.0) -> n
         rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_LINEAR)
     rgb[~scene.field] = 0.0
     return to_uint8(rgb)
+
+
+def camera_rgb(scene: Scene, rng: np.random.Generator, *, downsample: int = 2) -> np.ndarray:
+    """The scene as an RGB dermoscopy camera takes it (H, W, 3) uint8: the CIE rendering
+    (:func:`render_rgb`) under an exposure drawn from U(0.85, 1.25), a white balance of
+    U(0.95, 1.05) per channel, a Gaussian blur of sigma U(0, 0.8) px and noise of SD 1.5 grey
+    levels, drawn from ``rng`` in that order. The camera of the unpaired RGB set and of the
+    paired camera image of every stand-in cube."""
+    exposure = float(rng.uniform(0.85, 1.25))
+    rgb = render_rgb(scene, downsample=downsample, exposure=exposure).astype(np.float32)
+    rgb *= rng.uniform(0.95, 1.05, 3).astype(np.float32)
+    rgb = mo.blur(rgb, rng.uniform(0.0, 0.8)) + rng.normal(0, 1.5, rgb.shape).astype(np.float32)
+    return np.clip(np.round(rgb), 0, 255).astype(np.uint8)

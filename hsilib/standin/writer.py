@@ -1,7 +1,9 @@
 """Writing stand-in data sets: the HSIDermoscopy-layout cube folder and the unpaired RGB set.
 
-:func:`generate_standin` writes a folder in the real data set's layout plus ground truth, and
-:func:`generate_rgb_set` an unpaired RGB-only set (the stand-in for MILK10K/ISIC images). Both
+:func:`generate_standin` writes a folder in the real data set's layout plus ground truth (each
+cube's CIE rendering and its photograph by an RGB camera among them), and
+:func:`generate_rgb_set` an unpaired RGB-only set (the stand-in for MILK10K/ISIC images) taken
+with the same camera. Both
 run one task per image, in parallel when asked, and keep a complete folder made with the same
 parameters (``standin.json``, written last). They replace an existing folder only when it is
 the stand-in's own (:func:`hsilib.paths.atomic_dir`'s marker rule; a folder of an earlier
@@ -21,16 +23,19 @@ import cv2
 import numpy as np
 
 from ..paths import OUTPUT_MARKER, atomic_dir, atomic_path, check_output_dir
-from . import morphology as mo
-from .imaging import render_cube, render_rgb
+from .imaging import camera_rgb, render_cube, render_rgb
 from .lesion import OTHER_SUBTYPES
-from .scene import BASE_SHAPE, image_rng, sample_scene
+from .scene import BASE_SHAPE, CLASS_CODE, image_rng, sample_scene
 
 #: Version of the generated data: a cached folder of another version is regenerated. Raise it
 #: whenever the simulator's output changes (3: layered dermis joins the one-layer model smoothly;
 #: 4: a wider field of view and a soft lesion-size cap keep crop boxes inside the field).
 VERSION = 4
 OTHER_SHARES = (0.35, 0.2, 0.3, 0.15)  # of the 70 "Other" cubes
+#: the last entry of the seed of each image's camera stream (:func:`camera_rng`)
+CAMERA_STREAM = 0xCA3E
+#: ``truth/<stem>_<CAMERA_SUFFIX>.png``: each cube's paired camera photograph
+CAMERA_SUFFIX = "camera_rgb"
 
 
 def plan_standin(n_mm: int = 85, n_dn: int = 175, n_other: int = 70) -> list[tuple]:
@@ -48,16 +53,28 @@ def plan_standin(n_mm: int = 85, n_dn: int = 175, n_other: int = 70) -> list[tup
     return plan
 
 
+def camera_rng(seed: int, cls: str, index: int) -> np.random.Generator:
+    """The random stream of one image's paired camera photograph: seeded apart from
+    :func:`~hsilib.standin.scene.image_rng` (which draws the scene and the cube), so adding the
+    photograph leaves every cube, truth map and rendering as it was."""
+    return np.random.default_rng(np.random.SeedSequence(
+        [int(seed), CLASS_CODE[cls], int(index), CAMERA_STREAM]))
+
+
 def make_image(cls: str, subtype: str, index: int, seed: int, scale: float) -> dict:
-    """Everything of one stand-in image: scene, acquired cube and sRGB rendering."""
+    """Everything of one stand-in image: scene, acquired cube, its sRGB rendering (CIE 1931 +
+    D65, noise-free) and ``camera_rgb``, the same scene photographed by the unpaired RGB set's
+    camera (:func:`~hsilib.standin.imaging.camera_rgb`, its own stream :func:`camera_rng`)."""
     if scale <= 0:
         raise ValueError(f"scale must be > 0, got {scale}")
     rng = image_rng(seed, cls, index)
     shape = (max(round(BASE_SHAPE[0] * scale), 16), max(round(BASE_SHAPE[1] * scale), 16))
     scene = sample_scene(cls, rng, shape=shape, subtype=subtype if cls == "Other" else None)
     cube = render_cube(scene, rng, scale=scale)
-    rgb = render_rgb(scene, downsample=2 if min(shape) >= 64 else 1)
-    return {"scene": scene, "cube": cube, "rgb": rgb}
+    downsample = 2 if min(shape) >= 64 else 1
+    rgb = render_rgb(scene, downsample=downsample)
+    photo = camera_rgb(scene, camera_rng(seed, cls, index), downsample=downsample)
+    return {"scene": scene, "cube": cube, "rgb": rgb, "camera_rgb": photo}
 
 
 def _write_one(task) -> list[dict]:
@@ -73,8 +90,9 @@ def _write_one(task) -> list[dict]:
     with atomic_path(truth / f"{stem}.npz") as tmp:
         np.savez_compressed(tmp, labels=scene.labels, field=scene.field, haze=scene.haze,
                             **scene.maps)
-    with atomic_path(truth / f"{stem}_rgb.png") as tmp:
-        cv2.imwrite(str(tmp), cv2.cvtColor(out["rgb"], cv2.COLOR_RGB2BGR))
+    for key, suffix in (("rgb", "rgb"), ("camera_rgb", CAMERA_SUFFIX)):
+        with atomic_path(truth / f"{stem}_{suffix}.png") as tmp:
+            cv2.imwrite(str(tmp), cv2.cvtColor(out[key], cv2.COLOR_RGB2BGR))
     return [{"stem": stem, "class": cls, **row} for row in scene.lesions]
 
 
@@ -144,9 +162,10 @@ def generate_standin(out_dir, *, n_mm: int = 85, n_dn: int = 175, n_other: int =
 
     Layout: ``out_dir/hsidermoscopy/{MMCube,DNCube,OtherCube}/<stem>.mat`` (key "cube", float32
     H x W x 16) and ``out_dir/truth/`` (``<stem>.npz`` with labels, field and chromophore maps,
-    ``<stem>_rgb.png``, ``lesions.csv``). ``standin.json`` (the parameters) is written last: a
-    complete folder for the same parameters is returned at once; anything else is regenerated.
-    Returns ``out_dir``.
+    ``<stem>_rgb.png``, the CIE rendering, ``<stem>_camera_rgb.png``, the camera photograph of
+    the same scene (:func:`make_image`), ``lesions.csv``). ``standin.json`` (the parameters) is
+    written last: a complete folder for the same parameters is returned at once; anything else
+    (a folder written before the camera photographs, too) is regenerated. Returns ``out_dir``.
     """
     import pandas as pd
 
@@ -158,6 +177,7 @@ def generate_standin(out_dir, *, n_mm: int = 85, n_dn: int = 175, n_other: int =
                   seed=int(seed), version=VERSION)
     plan = plan_standin(n_mm, n_dn, n_other)
     expected = [root / "hsidermoscopy" / f"{c}Cube" / f"{s}.mat" for c, _, _, s in plan]
+    expected += [root / "truth" / f"{s}_{CAMERA_SUFFIX}.png" for _, _, _, s in plan]
     expected += [root / "truth" / "lesions.csv"]
     if _is_complete(root, params, expected):
         return root
@@ -190,13 +210,7 @@ def _rgb_one(task) -> dict:
     cls, subtype, _ = RGB_MIX[k]
     scene = sample_scene(cls, rng, shape=(size, size), subtype=subtype if cls == "Other" else None,
                          rgb_look=True)
-    # a different camera: exposure, white balance and a little blur and noise
-    exposure = float(rng.uniform(0.85, 1.25))
-    rgb = render_rgb(scene, downsample=2 if size >= 64 else 1, exposure=exposure)
-    rgb = rgb.astype(np.float32)
-    rgb *= rng.uniform(0.95, 1.05, 3).astype(np.float32)
-    rgb = mo.blur(rgb, rng.uniform(0.0, 0.8)) + rng.normal(0, 1.5, rgb.shape).astype(np.float32)
-    rgb = np.clip(np.round(rgb), 0, 255).astype(np.uint8)
+    rgb = camera_rgb(scene, rng, downsample=2 if size >= 64 else 1)  # a different camera
     ident = f"rgb_{i + 1:05d}"
     path = Path(cls) / f"{ident}.png"
     with atomic_path(Path(root) / path) as tmp:

@@ -11,6 +11,7 @@ notebook 03, section 11               :func:`copies_and_detectability` (checks 5
 notebook 03, section 20               :func:`gan_summary`
 notebook 04, section 9                :func:`conditional_summary`
 notebook 05, section 4                :func:`kl_sweep_text`
+notebook 05, section 11               :func:`likelihood_text`
 notebook 05, section 13               :func:`vae_summary`
 ====================================  ======================================================
 """
@@ -22,7 +23,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .ablation import critic_conclusion, reconstruction_conclusion
+from ..metrics.intervals import NOT_DISTINGUISHABLE, comparison_verdict
+from .ablation import SEED_NOTE, critic_conclusion, reconstruction_conclusion, seed_intervals
 
 
 def _overlap(a, b) -> bool:
@@ -116,12 +118,15 @@ def gan_summary(choice: SpectralChoice, tables: Mapping[tuple[str, int], pd.Data
 
 def ablation_summary(long: pd.DataFrame, recon: pd.DataFrame, per_arm: pd.Series, *,
                      classes: Sequence[str], profile: str, shsgan_steps: int, classic_steps: int,
-                     image_size: int, n_seeds: int) -> str:
+                     image_size: int, n_seeds: int, full_only: Sequence[str] = ()) -> str:
     """Notebook 02's conclusion: the critic ladder on the Frechet distance and on
-    detectability, the RGB-to-HS reconstruction against the linear baseline, the best arm per
-    class, the cost per 1000 steps (``per_arm``) and the profile's budget."""
+    detectability with intervals over training seeds (:data:`~hsilib.study.ablation.SEED_NOTE`
+    says what they cover; one seed: no verdict), the RGB-to-HS reconstruction against the
+    linear baseline, the best arm per class, the cost per 1000 steps (``per_arm``), the
+    profile's budget and the arms that run under ``full`` only (``full_only``)."""
     fd = long.metric.iloc[0]
-    text = ["**Critic ladder, Fréchet distance of the features:**",
+    text = [f"Intervals in this section: {SEED_NOTE}; with one seed an arm gets no verdict.",
+            "", "**Critic ladder, Fréchet distance of the features:**",
             critic_conclusion(long, fd, lower_is_better=True)]
     if "detectability_AUROC" in set(long.metric):
         text += ["", "**Critic ladder, detectability AUROC (0.5: a probe cannot tell them from "
@@ -129,18 +134,22 @@ def ablation_summary(long: pd.DataFrame, recon: pd.DataFrame, per_arm: pd.Series
                                                    lower_is_better=True)]
     text += ["", "**RGB-to-HS reconstruction against the truth:**",
              reconstruction_conclusion(recon)]
-    fd_rows = long[long.metric == fd].groupby(["class", "arm"]).value.mean()
+    fd_rows = seed_intervals(long, fd).set_index(["class", "arm"])
     for c in classes:
         if c in fd_rows.index.get_level_values(0):
-            best = fd_rows[c].idxmin()
-            text.append(f"- Lowest {fd} for {c} over all arms: **{best}** "
-                        f"({fd_rows[c, best]:.3g}).")
+            best = fd_rows.loc[c].value.idxmin()
+            r, n = fd_rows.loc[(c, best)], int(fd_rows.loc[(c, best), "n_seeds"])
+            text.append(f"- Lowest mean {fd} for {c} over all arms: **{best}** "
+                        f"({r.value:.3g} over {n} seed{'s' if n > 1 else ''}).")
     fastest, slowest = per_arm.idxmin(), per_arm.idxmax()
     text.append(f"- Cost: {fastest} {per_arm[fastest]:.0f} s to {slowest} {per_arm[slowest]:.0f} "
                 "s per 1000 steps on this machine (timings vary with what else it runs).")
     text.append(f"- Under `{profile}` every arm trains for {shsgan_steps} (WGAN-GP) / "
                 f"{classic_steps} (classic) steps at {image_size} px with {n_seeds} seed(s): "
                 "the table shows the protocol at work, not what the `full` settings reach.")
+    if full_only:
+        text.append(f"- Not run under `{profile}` (the `full` profile runs them): "
+                    + ", ".join(full_only) + ".")
     return "\n".join(text)
 
 
@@ -149,7 +158,8 @@ def conditional_summary(dice_table: pd.DataFrame, recon: pd.DataFrame, hs_to_rgb
                         classes: Sequence[str], profile: str, steps: int, image_size: int,
                         cyclegan_steps: int) -> str:
     """Notebook 04's summary: shape fidelity of the mask models against the segmentation of
-    the real crops, the all-zero mask, each RGB-to-16-band model against the linear baseline,
+    the real crops, the all-zero mask, each RGB-to-16-band model against the linear baseline
+    on each RGB input (``recon``'s ``input`` column: CIE rendering, camera photograph),
     CycleGAN's RGB against the CIE rendering, and one class-conditional generator against one
     per class (``shared``: tables by ``(class, "shared" | "per_class")``)."""
     fd = shared[classes[0], "shared"].metric.iloc[0]
@@ -166,15 +176,19 @@ def conditional_summary(dice_table: pd.DataFrame, recon: pd.DataFrame, hs_to_rgb
     zero = dice_table[dice_table.model.str.contains("all-zero")]
     lines.append("- All-zero masks: segmented lesion share "
                  + ", ".join(f"{r['class']} {r.dice:.3f}" for _, r in zero.iterrows()) + ".")
-    rec = recon.set_index("model")
-    base = rec.loc["linear RGB -> 16 bands (training pairs)"]
-    for k in ("SPADE-FastGAN (RGB map)", "CycleGAN G_hs"):
-        r = rec.loc[k]
-        verdict = ("better than" if r.rmse_hi < base.rmse_lo else
-                   "worse than" if r.rmse_lo > base.rmse_hi else "not distinguishable from")
-        lines.append(f"- {k}: RMSE {r.rmse:.4f} [{r.rmse_lo:.4f}, {r.rmse_hi:.4f}], SAM "
-                     f"{r.sam_deg:.2f} deg; {verdict} the linear baseline (RMSE {base.rmse:.4f} "
-                     f"[{base.rmse_lo:.4f}, {base.rmse_hi:.4f}]).")
+    recon = recon if "input" in recon.columns else recon.assign(input="")
+    for source, rec in recon.groupby("input", sort=False):
+        rec = rec.set_index("model")
+        base = rec.loc["linear RGB -> 16 bands (training pairs)"]
+        on = f" ({source} in)" if source else ""
+        for k in ("SPADE-FastGAN (RGB map)", "CycleGAN G_hs"):
+            r = rec.loc[k]
+            verdict = comparison_verdict((r.rmse_lo, r.rmse_hi), (base.rmse_lo, base.rmse_hi))
+            verdict = {"better": "better than", "worse": "worse than"}.get(
+                verdict, "not distinguishable from")
+            lines.append(f"- {k}{on}: RMSE {r.rmse:.4f} [{r.rmse_lo:.4f}, {r.rmse_hi:.4f}], SAM "
+                         f"{r.sam_deg:.2f} deg; {verdict} the linear baseline (RMSE "
+                         f"{base.rmse:.4f} [{base.rmse_lo:.4f}, {base.rmse_hi:.4f}]).")
     lines.append(f"- CycleGAN HSI -> RGB vs the CIE rendering: sRGB RMSE "
                  f"{hs_to_rgb.rgb_rmse[0]:.3f}, mean CIEDE2000 {hs_to_rgb.mean_CIEDE2000[0]:.1f}.")
     for c in classes:
@@ -204,6 +218,45 @@ def kl_sweep_text(sweep: pd.DataFrame, fd: str) -> str:
             f"{sweep.KL_per_image.iloc[0]:.2f} nats at the smallest weight and "
             f"{sweep.KL_per_image.iloc[-1]:.2f} at the largest. One run per weight: a difference "
             "smaller than the spread between generator seeds (section 11) is not a finding.")
+
+
+def _likelihood_verdict(a: pd.DataFrame, b: pd.DataFrame, fd: str, names: list[str]) -> str:
+    """Whether the ``fd`` intervals of two likelihoods (rows by replicate) are apart for every
+    replicate (:func:`~hsilib.metrics.intervals.comparison_verdict`), and which is lower."""
+    verdicts = {comparison_verdict((b.loc[r, f"{fd}_lo"], b.loc[r, f"{fd}_hi"]),
+                                   (a.loc[r, f"{fd}_lo"], a.loc[r, f"{fd}_hi"]))
+                for r in a.index.intersection(b.index)}
+    if not verdicts or NOT_DISTINGUISHABLE in verdicts:
+        return ("The sample intervals overlap for at least one replicate: no difference shown "
+                "between the likelihoods on this metric.")
+    if len(verdicts) > 1:
+        return "The sample intervals are apart for every replicate, but not in one direction."
+    lower = names[1] if verdicts == {"better"} else names[0]
+    return f"The sample intervals are apart for every replicate: {lower} lower."
+
+
+def likelihood_text(table: pd.DataFrame, fd: str, names: Mapping[str, str]) -> str:
+    """Notebook 05's reading of the two likelihoods (``table``:
+    :func:`~hsilib.study.generators.vae.likelihood_table`; ``names``: prefix -> short name):
+    per class, each one's mean KL per image and reconstruction SAM, and the sample ``fd`` per
+    replicate, a difference only where both replicates' intervals are apart."""
+    lines = []
+    arms = list(dict.fromkeys(table.likelihood))
+    for c, rows in table.groupby("class", sort=False):
+        parts = []
+        for arm in arms:
+            a = rows[rows.likelihood == arm]
+            parts.append(f"{names[arm]}: KL {a.KL_per_image.mean():.1f} nats per image, "
+                         f"reconstruction SAM {a.recon_SAM_deg.mean():.2f} deg, {fd} "
+                         + ", ".join(f"{r.replicate} {r[fd]:.3f} [{r[f'{fd}_lo']:.3f}, "
+                                     f"{r[f'{fd}_hi']:.3f}]" for _, r in a.iterrows()))
+        line = f"- **{c}** ({fd} floor {rows[f'{fd}_floor'].mean():.3f}): " + "; ".join(parts)
+        if len(arms) == 2:
+            line += ". " + _likelihood_verdict(*(rows[rows.likelihood == arm]
+                                                 .set_index("replicate") for arm in arms),
+                                               fd, [names[arm] for arm in arms])
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def vae_summary(tables: Mapping[tuple[str, int], pd.DataFrame], recon: pd.DataFrame,

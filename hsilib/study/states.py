@@ -84,6 +84,10 @@ def discover_states(checkpoint_dir: str | Path, splits: pd.DataFrame | str | Pat
                          "only single-class generators are states here")
             continue
         cfg = ckpt["config"]
+        if cfg.get("generator") == "rgb":  # notebook 02's RGB-to-HS SHS-GAN
+            notes.append(f"{path.name}: translates RGB images, so it draws nothing without "
+                         "them; only generators that sample on their own are states here")
+            continue
         key = hashlib.sha256(json.dumps(
             [ckpt["family"], cfg, int(ckpt["step"]), ckpt.get("data_seed"), sorted(ids)],
             sort_keys=True, default=str).encode()).hexdigest()[:16]

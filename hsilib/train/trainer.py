@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 
 from .. import config
-from ..data.samplers import TensorSampler
+from ..data.samplers import TensorSampler, augmentation
 from ..models import registry
 from ..models.checkpoint import CheckpointError
 from ..models.objective import Objective, Step
@@ -350,13 +350,15 @@ def make_trainer(cfg: config.GeneratorConfig, data: Mapping[str, torch.Tensor] |
     :class:`~hsilib.data.samplers.TensorSampler`).
 
     The objective comes from :func:`hsilib.models.registry.build` (initial weights from
-    ``seed``); the batch size, EMA decay, AMP and intervals from ``cfg``; extra keyword
+    ``seed``); the batch size, training augmentation (``train_augment``), EMA decay, AMP and
+    intervals from ``cfg``; extra keyword
     arguments go to :class:`Trainer`.
     """
     check_images(cfg, data)
     objective = registry.build(cfg, seed=seed)
-    return Trainer(objective, TensorSampler(data, cfg.batch_size, seed=seed), device=device,
-                   **(trainer_options(cfg) | kwargs))
+    sampler = TensorSampler(data, cfg.batch_size, seed=seed,
+                            augment=augmentation(cfg.train_augment))
+    return Trainer(objective, sampler, device=device, **(trainer_options(cfg) | kwargs))
 
 
 def check_images(cfg: config.GeneratorConfig,

@@ -2,11 +2,23 @@
 move with their images, flips and rotations only permute pixels, and the two sides of an
 unpaired batch are drawn independently."""
 
+from typing import get_args, get_type_hints
+
 import numpy as np
 import pytest
 import torch
 
-from hsilib.data.samplers import RGB_SEED_OFFSET, TensorSampler, UnpairedSampler, flip_rotate
+from hsilib import config
+from hsilib.data.samplers import (
+    AUGMENTATIONS,
+    RGB_SEED_OFFSET,
+    TensorSampler,
+    UnpairedSampler,
+    affine_crop,
+    augmentation,
+    flip_rotate,
+)
+from hsilib.train.trainer import make_trainer
 
 
 def _images(n=10, size=32, bands=16, seed=1):
@@ -67,3 +79,50 @@ def test_unpaired_sampler_draws_the_two_sides_independently_and_deterministicall
     assert torch.equal(plain.batch(0)["image"], cubes[torch.as_tensor(idx)])
     with pytest.raises(ValueError, match="rgb must be"):
         UnpairedSampler(cubes, torch.rand(4, 3, 16, 16), 2)
+
+
+# --------------------------------------------------------------------------------------------
+# The study's shift-scale-rotate and random crop (a generator config's train_augment)
+# --------------------------------------------------------------------------------------------
+def test_affine_crop_keeps_a_constant_spectrum_at_every_pixel():
+    """Geometric only: on an image whose every pixel has one spectrum, every output pixel has
+    that spectrum (bilinear weights sum to one, the same in every band)."""
+    spectrum = torch.linspace(0.05, 0.9, 16)
+    x = spectrum.view(16, 1, 1).expand(16, 24, 24).clone()
+    for seed in range(20):
+        y = affine_crop({"image": x}, np.random.default_rng(seed))["image"]
+        assert y.shape == x.shape
+        torch.testing.assert_close(y, x, atol=1e-6, rtol=0)
+
+
+def test_affine_crop_moves_masks_with_their_images():
+    """A mask drawn into band 0 of the image: after the transform the mask (nearest
+    neighbour) still marks where band 0 is bright, both have moved, and the mask stays
+    binary. Every other band, constant, keeps its value."""
+    mask = torch.zeros(32, 32)
+    mask[6:18, 9:25] = 1
+    image = torch.full((16, 32, 32), 0.3)
+    image[0] = mask
+    moved = 0
+    for seed in range(20):
+        out = affine_crop({"image": image, "mask": mask, "label": torch.tensor(1)},
+                          np.random.default_rng(seed))
+        m, band = out["mask"], out["image"][0]
+        assert set(m.unique().tolist()) <= {0.0, 1.0} and out["label"] == 1
+        assert ((band > 0.5).float() != m).float().mean() < 0.05  # only rim pixels differ
+        torch.testing.assert_close(out["image"][1:], image[1:], atol=1e-6, rtol=0)
+        moved += not torch.equal(m, mask)
+    assert moved == 20
+
+
+def test_train_augment_chooses_the_sampler_augmentation():
+    imgs = _images(4, size=32)
+    assert set(AUGMENTATIONS) == set(get_args(
+        get_type_hints(config.GeneratorConfig)["train_augment"]))
+    plain = make_trainer(config.resolve("smoke", "vae"), imgs, seed=0, device="cpu")
+    geo = make_trainer(config.resolve("smoke", "vae", train_augment="affine_crop"), imgs,
+                       seed=0, device="cpu")
+    assert plain.sampler.augment is flip_rotate and geo.sampler.augment is affine_crop
+    assert augmentation("affine_crop") is affine_crop
+    with pytest.raises(ValueError, match="unknown training augmentation 'colour'"):
+        augmentation("colour")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from hsilib import config
-from hsilib.metrics import detectability, probe, protocol
+from hsilib.metrics import detectability, probe, protocol, protocol_sets
 from hsilib.metrics import distribution as dist
 from hsilib.metrics import spectral as sp
 
@@ -199,34 +199,54 @@ def test_out_of_field_pixels_are_left_out_of_spectral_shape(sets):
 
 
 # --------------------------------------------------------------------------------------------
-# Masks
+# One lesion rule for every set
 # --------------------------------------------------------------------------------------------
-def test_masks_from_the_dict_and_from_dataset_items(sets):
+def _as_items(images, masks):
+    """Dataset-like items carrying a drawn mask, as notebook 01's crops do."""
+    return [{"image": img, "mask": m[None]} for img, m in zip(images, masks, strict=True)]
+
+
+def test_a_copy_of_the_training_crops_scores_at_the_floor(sets):
+    """Real sets carrying drawn masks (here: the left half, nothing like Otsu's lesions) and a
+    synthetic copy of the training crops without any: every row but memorisation equals the
+    floor, the lesion spectral FD included (mixing the drawn masks with Otsu put it far above),
+    and the memorisation rows flag the copies."""
     train, held = sets
     left = torch.zeros(12, 24, 24)
     left[:, :, :12] = 1
-    right = 1 - left
-    cfg = _cfg()
-    same = protocol.evaluate_generator(
-        held.clone(), train, held, extractor=_BandStats(), cfg=cfg,
-        masks={"synthetic": left, "real_train": left, "real_heldout": left})
-    other = protocol.evaluate_generator(
-        held.clone(), train, held, extractor=_BandStats(), cfg=cfg,
-        masks={"synthetic": right, "real_train": left, "real_heldout": left})
-    assert _row(same, "FD_spectral_lesion").value == pytest.approx(0.0, abs=1e-12)
-    assert _row(other, "FD_spectral_lesion").value > 1e-4  # other pixels called lesion
-    # the same masks carried by dataset items give the same table
-    items = [{"image": img, "mask": m} for img, m in zip(held, left, strict=True)]
-    from_items = protocol.evaluate_generator(
-        held.clone(), train, items, extractor=_BandStats(), cfg=cfg,
-        masks={"synthetic": left, "real_train": left})
-    pd.testing.assert_series_equal(from_items.value, same.value)
-    with pytest.raises(ValueError, match=r"masks\['synthetic'\] holds 3 masks for 12 images"):
-        protocol.evaluate_generator(held, train, held, extractor=_BandStats(), cfg=cfg,
-                                    masks={"synthetic": left[:3]})
-    with pytest.raises(ValueError, match="unknown key 'heldout'"):
-        protocol.evaluate_generator(held, train, held, extractor=_BandStats(), cfg=cfg,
-                                    masks={"heldout": left})
+    cfg = _cfg(probe_epochs=6, probe_width=4, probe_folds=3)
+    copy = protocol.evaluate_generator(train.clone(), _as_items(train, left),
+                                       _as_items(held, left), extractor=_BandStats(), cfg=cfg,
+                                       to_reflectance=_affine, device="cpu").set_index("metric")
+    assert {"FD_spectral_lesion", "FD_spectral_skin", "W1_blood", "SID",
+            "detectability_AUROC"} <= set(copy.index)
+    lesion = copy.loc["FD_spectral_lesion"]
+    assert lesion.value == pytest.approx(lesion.floor, abs=1e-12)
+    assert lesion.ci_low <= lesion.floor <= lesion.ci_high
+    assert "the same rule for every set" in lesion.note
+    at_floor = copy[~copy.kind.isin(["memorisation", "detectability"])]
+    np.testing.assert_allclose(at_floor.value, at_floor.floor, rtol=1e-9, atol=1e-12)
+    # the probe cannot tell copies from real crops: its interval covers its real-vs-real floor
+    det = copy.loc["detectability_AUROC"]
+    assert det.ci_low <= det.floor <= det.ci_high and det.ci_low <= 0.5
+    assert copy.loc["NN_train_dist_ratio"].value == pytest.approx(0.0, abs=1e-9)
+    # the drawn masks are not read: plain tensors give the same table
+    plain = protocol.evaluate_generator(train.clone(), train, held, extractor=_BandStats(),
+                                        cfg=cfg, to_reflectance=_affine, device="cpu")
+    np.testing.assert_array_equal(plain.value, copy.value.to_numpy())
+    # the old mix by hand, drawn masks for the real sets and Otsu for the copy: far above
+    n_px = 4000
+    otsu = protocol_sets.lesion_and_skin(train)[0]
+    drawn = left.bool() & dist.field_masks(train)
+    pick = (lambda x, m: x.permute(0, 2, 3, 1)[m].double().numpy()[:n_px])  # noqa: E731
+    real = _moments(pick(held, drawn))
+    old_value = dist.gaussian_frechet_distance(*real, *_moments(pick(train, otsu)))
+    old_floor = dist.gaussian_frechet_distance(*real, *_moments(pick(train, drawn)))
+    assert old_value > 4 * old_floor
+
+
+def _moments(x):
+    return x.mean(0), np.cov(x, rowvar=False)
 
 
 def test_datasets_with_masks_and_physics(sets):

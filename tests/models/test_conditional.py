@@ -66,6 +66,30 @@ def test_one_step_and_registry_round_trip(name, tmp_path):
     assert loaded.score(a, **cond).shape == (4,)
 
 
+@pytest.mark.parametrize("name", ["mask_spade", "rgb_spade", "mask_concat"])
+def test_the_discriminator_reads_the_condition_by_concatenation(name):
+    """SPADE-GAN's discriminator design: the map concatenated with the image at D's input (no
+    SPADE layer in D), for SPADE as for the concatenating generator; D's score of one image
+    changes with the map it is shown."""
+    kw = VARIANTS[name]
+    cfg = config.resolve("smoke", "cond_gan", **kw)
+    obj = registry.build(cfg, seed=0)
+    n_map = conditional.MAP_CHANNELS[cfg.condition]
+    first = next(m for m in obj.nets["D"].modules() if isinstance(m, nn.Conv2d))
+    assert first.in_channels == cfg.n_bands + n_map
+    assert not any(isinstance(m, conditional.SPADE) for m in obj.nets["D"].modules())
+    data = _data(4, cfg.image_size)
+    cond = obj.batch_condition({cfg.condition: data[cfg.condition]}, 4)
+    seen = obj.d_input(data["image"], **cond)
+    torch.testing.assert_close(seen[:, :16], data["image"])
+    torch.testing.assert_close(seen[:, 16:], cond["cond_map"])  # the map in [-1, 1]
+    other = {cfg.condition: 1 - data[cfg.condition]}
+    obj.nets["D"].eval()
+    a = obj.score(data["image"], **{cfg.condition: data[cfg.condition]})
+    b = obj.score(data["image"], **other)
+    assert (a - b).abs().min() > 0
+
+
 def test_spade_with_a_constant_map_is_batch_norm_with_that_affine():
     torch.manual_seed(0)
     spade = conditional.SPADE(5, map_channels=3, hidden=7)

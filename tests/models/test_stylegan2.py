@@ -1,5 +1,6 @@
 """StyleGAN2-ADA: modulated convolution, demodulation, R1, ADA's p, training and loading."""
 
+import contextlib
 import math
 
 import pytest
@@ -8,6 +9,7 @@ import torch.nn.functional as F
 
 from hsilib import config
 from hsilib.models import ada, losses, registry, stylegan2
+from hsilib.models.objective import Step
 from hsilib.train.trainer import make_trainer
 
 
@@ -60,6 +62,37 @@ def test_r1_against_hand_computation():
     assert got.item() == pytest.approx(sum(per_image) / 2)
     got.backward()  # differentiable (create_graph): it can train D
     assert x.grad is not None
+
+
+class _Linear(torch.nn.Module):
+    """D(x) = sum(w * x) per image: its gradient is w wherever it is taken."""
+
+    def __init__(self, w: torch.Tensor) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(w)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.w * x).flatten(1).sum(1)
+
+
+def test_r1_is_taken_before_augmentation_through_it():
+    """R1 at the real images before ADA's augmentation: with aug(x) = 0.5 * flip(x) and a
+    linear D, grad_x D(aug(x)) = 0.5 * flip(w), so the penalty is 0.25 ||w||^2 per image; at
+    the augmented images (the old rule) it would be ||w||^2."""
+    cfg = config.resolve("smoke", "stylegan2", r1_every=1, r1_gamma=2.0)
+    obj = registry.build(cfg, seed=0)
+    w = torch.randn(cfg.n_bands, cfg.image_size, cfg.image_size,
+                    generator=torch.Generator().manual_seed(1))
+    obj.nets["D"] = _Linear(w.clone())
+    obj.augment = lambda x: 0.5 * x.flip(-1)  # noqa: E731 (a known, differentiable augmentation)
+    opt = torch.optim.SGD(obj.nets["D"].parameters(), lr=0.1)
+    real = torch.rand(3, cfg.n_bands, cfg.image_size, cfg.image_size)
+    step = Step(index=0, batch=lambda k: {"image": real}, optimizers={"D": opt},
+                autocast=contextlib.nullcontext)
+    logs = obj.r1_update(step, real)
+    assert logs["r1"] == pytest.approx(0.25 * w.square().sum().item(), rel=1e-5)
+    # one SGD step on gamma / 2 * r1_every * 0.25 ||w||^2: w <- w (1 - 0.1 * 2 / 2 * 0.5)
+    torch.testing.assert_close(obj.nets["D"].w.detach(), w * (1 - 0.1 * 0.5))
 
 
 def test_ada_p_rises_when_d_overfits_and_falls_when_it_does_not():

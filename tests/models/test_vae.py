@@ -56,6 +56,45 @@ def test_loss_terms_of_a_hand_computed_case():
     assert t["loss"].item() == pytest.approx(0.5 + 0.1 * 0.5)
 
 
+def test_gaussian_likelihood_is_the_summed_normal_log_prob_plus_kl():
+    """likelihood="gaussian", kl_weight 1: per image, the loss is
+    -Normal(x_hat, sigma).log_prob(x) summed over every value, plus the KL (the negative ELBO),
+    with one learned sigma per band."""
+    cfg = _cfg(likelihood="gaussian", kl_weight=1.0)
+    obj = VAEObjective(cfg).train(False)
+    dec = obj.nets["decoder"]
+    with torch.no_grad():
+        for d in (dec, obj.ema["decoder"]):  # the score reads the EMA decoder
+            d.sigma_raw.copy_(torch.linspace(-2.5, -0.5, cfg.n_bands) / cfg.sigma_lr_mul)
+    x = _images(3)
+    t = obj.forward_terms(x, sample=False)
+    mu, logvar = obj.nets["encoder"](x)
+    x_hat = dec(mu)
+    sigma = torch.linspace(-2.5, -0.5, cfg.n_bands).exp().view(1, -1, 1, 1)
+    nll = -Normal(x_hat, sigma).log_prob(x).flatten(1).sum(1)
+    kl = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)).sum(1)
+    torch.testing.assert_close(t["rec"], nll, rtol=1e-5, atol=1e-2)
+    torch.testing.assert_close(t["loss"], nll + kl, rtol=1e-5, atol=1e-2)
+    assert obj.score(x).tolist() == pytest.approx((-(nll + kl)).tolist(), rel=1e-4)
+    # the study's likelihood on the same networks: per-value mean MSE + kl_weight x KL
+    study = vae_terms(x, x_hat, mu, logvar, kl_weight=0.01)
+    torch.testing.assert_close(study["loss"], (x_hat - x).pow(2).flatten(1).mean(1) + 0.01 * kl)
+    # sigma is a parameter of the decoder that the step trains, and is logged: Adam's first
+    # step moves each band's log sigma by lr x sigma_lr_mul
+    tr = make_trainer(cfg, _images(), seed=0, device="cpu")
+    before = tr.objective.nets["decoder"].band_log_sigma().detach().clone()
+    logs = tr.train_step()
+    moved = tr.objective.nets["decoder"].band_log_sigma().detach() - before
+    torch.testing.assert_close(moved.abs(), torch.full_like(moved, cfg.lr * cfg.sigma_lr_mul),
+                               rtol=1e-3, atol=0)
+    assert logs["sigma"] > 0 and "sigma_raw" in dict(tr.objective.nets["decoder"]
+                                                      .named_parameters())
+    fixed = VAEObjective(_cfg(likelihood="gaussian", learn_sigma=False, sigma_init=0.2))
+    assert "sigma_raw" in dict(fixed.nets["decoder"].named_buffers())
+    assert fixed.nets["decoder"].band_log_sigma().exp().tolist() == pytest.approx([0.2] * 16)
+    assert VAEObjective(_cfg()).nets["decoder"].band_log_sigma() is None
+
+
 def test_score_is_minus_the_loss_of_a_fixed_tiny_model_at_the_posterior_mean():
     """A 32 px model with every weight zero except the decoder's output bias: mu = logvar = 0
     (KL 0) and every reconstructed value is tanh(b) for band bias b."""

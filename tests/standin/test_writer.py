@@ -7,8 +7,15 @@ import pandas as pd
 import pytest
 import scipy.io
 
-from hsilib.standin.scene import MAP_NAMES
-from hsilib.standin.writer import generate_rgb_set, generate_standin, make_image
+from hsilib.standin.imaging import render_cube, render_rgb
+from hsilib.standin.scene import MAP_NAMES, image_rng, sample_scene
+from hsilib.standin.writer import (
+    RGB_MIX,
+    camera_rng,
+    generate_rgb_set,
+    generate_standin,
+    make_image,
+)
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +95,82 @@ def test_rgb_set(tmp_path):
         assert img.shape == (48, 48, 3) and img.dtype == np.uint8
     assert set(index["class"]) <= {"MM", "DN", "Other"}
 
+
+
+# --------------------------------------------------------------------------------------------
+# The paired camera photograph: its own random stream, the unpaired set's camera
+# --------------------------------------------------------------------------------------------
+def _old_unpaired_camera(scene, rng, downsample):
+    """The unpaired RGB set's camera as first written (inline, the reference for the shared
+    :func:`hsilib.standin.imaging.camera_rgb`)."""
+    from hsilib.standin import morphology as mo
+
+    exposure = float(rng.uniform(0.85, 1.25))
+    rgb = render_rgb(scene, downsample=downsample, exposure=exposure).astype(np.float32)
+    rgb *= rng.uniform(0.95, 1.05, 3).astype(np.float32)
+    rgb = mo.blur(rgb, rng.uniform(0.0, 0.8)) + rng.normal(0, 1.5, rgb.shape).astype(np.float32)
+    return np.clip(np.round(rgb), 0, 255).astype(np.uint8)
+
+
+def test_camera_photograph_leaves_cubes_and_renderings_unchanged():
+    """make_image draws scene and cube from the image's stream exactly as before the
+    photograph existed; the photograph comes from a stream of its own and the camera of the
+    unpaired RGB set."""
+    out = make_image("MM", "MM", 2, seed=5, scale=0.25)
+    rng = image_rng(5, "MM", 2)
+    scene = sample_scene("MM", rng, shape=out["scene"].shape)
+    np.testing.assert_array_equal(out["cube"], render_cube(scene, rng, scale=0.25))
+    np.testing.assert_array_equal(out["rgb"], render_rgb(scene, downsample=2))
+    np.testing.assert_array_equal(out["scene"].labels, scene.labels)
+    photo = _old_unpaired_camera(scene, camera_rng(5, "MM", 2), downsample=2)
+    np.testing.assert_array_equal(out["camera_rgb"], photo)
+    assert out["camera_rgb"].shape == out["rgb"].shape and out["camera_rgb"].dtype == np.uint8
+    # the photograph differs from the CIE rendering by a few CIEDE2000 units in the field
+    import colour
+
+    field = out["scene"].field
+
+    def lab(x):
+        return colour.XYZ_to_Lab(colour.sRGB_to_XYZ(x[field] / 255.0))
+
+    de = np.median(colour.delta_E(lab(out["rgb"]), lab(out["camera_rgb"]), method="CIE 2000"))
+    assert 1.0 < de < 15.0
+
+
+def test_rgb_set_keeps_its_camera(tmp_path):
+    """The unpaired RGB set through the shared camera function equals the inline original."""
+    import cv2
+
+    root = generate_rgb_set(tmp_path, n=3, size=48, seed=2)
+    index = pd.read_csv(root / "index.csv")
+    for i, path in enumerate(index["path"]):
+        rng = image_rng(2, "rgb", i)
+        k = rng.choice(len(RGB_MIX), p=[m[2] for m in RGB_MIX])
+        cls, subtype, _ = RGB_MIX[k]
+        scene = sample_scene(cls, rng, shape=(48, 48),
+                             subtype=subtype if cls == "Other" else None, rgb_look=True)
+        want = _old_unpaired_camera(scene, rng, downsample=1)
+        got = cv2.cvtColor(cv2.imread(str(root / path)), cv2.COLOR_BGR2RGB)
+        np.testing.assert_array_equal(got, want)
+
+
+def test_every_cube_has_its_photograph(tiny_standin):
+    import cv2
+
+    for mat in (tiny_standin / "hsidermoscopy").glob("*Cube/*.mat"):
+        photo = cv2.imread(str(tiny_standin / "truth" / f"{mat.stem}_camera_rgb.png"))
+        assert photo.shape == (34, 64, 3)
+
+
+def test_a_folder_without_photographs_is_regenerated(tmp_path):
+    """A stand-in folder written before the photographs existed (same parameters and version)
+    is not complete: it is written again, with the same cubes."""
+    root = generate_standin(tmp_path, n_mm=1, n_dn=0, n_other=0, scale=0.125, seed=3,
+                            progress=False)
+    photo = root / "truth" / "MM_0001_camera_rgb.png"
+    cube = scipy.io.loadmat(root / "hsidermoscopy" / "MMCube" / "MM_0001.mat")["cube"]
+    photo.unlink()
+    generate_standin(tmp_path, n_mm=1, n_dn=0, n_other=0, scale=0.125, seed=3, progress=False)
+    assert photo.is_file()
+    np.testing.assert_array_equal(
+        scipy.io.loadmat(root / "hsidermoscopy" / "MMCube" / "MM_0001.mat")["cube"], cube)

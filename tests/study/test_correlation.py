@@ -8,10 +8,12 @@ import torch
 from scipy import stats as sps
 
 from hsilib import config
+from hsilib.data.samplers import UnpairedSampler
+from hsilib.models import registry
 from hsilib.study import correlation as cor
 from hsilib.study import correlation_stats as cs
 from hsilib.study.stats import holm
-from hsilib.train.trainer import make_trainer, snapshot_path
+from hsilib.train.trainer import Trainer, make_trainer, snapshot_path, trainer_options
 
 RNG = np.random.default_rng(3)
 X = RNG.normal(size=25)
@@ -142,6 +144,11 @@ def test_snapshots_and_discovered_states(tmp_path):
         1, checkpoint=tmp_path / "vae_mm_leaky.pt")
     make_trainer(cfg, images, seed=2, device="cpu", data_ids=ids[:3] + ["d0", "d1", "d2"]).fit(
         1, checkpoint=tmp_path / "vae_mixed.pt")
+    rgb = config.resolve("smoke", "shsgan", generator="rgb", steps=1,
+                         reflectance_min=(0.05,) * 16, reflectance_max=(0.8,) * 16)
+    Trainer(registry.build(rgb, seed=0), UnpairedSampler(images, torch.rand(4, 3, 32, 32), 2),
+            device="cpu", data_ids=ids, **trainer_options(rgb)).fit(
+        1, checkpoint=tmp_path / "shsgan_rgb_mm_g0.pt")  # samples only from RGB images
     (tmp_path / "not_a_generator.pt").write_bytes(b"junk")
     tr.save(tmp_path / "06_real_seed0.pt")  # named like a classifier notebook's weights
     splits = pd.DataFrame({"id": ids + ["v0", "v1", "v2", "d0", "d1", "d2"],
@@ -154,6 +161,7 @@ def test_snapshots_and_discovered_states(tmp_path):
     assert states.set_index("step").loc[1, "progress"] == pytest.approx(1 / 3)
     text = " ".join(notes)
     assert "vae_mm_leaky.pt" in text and "vae_mixed.pt" in text and "counted once" in text
+    assert "shsgan_rgb_mm_g0.pt: translates RGB images" in text
 
 
 def test_spread_subset_keeps_every_family_and_the_ends():

@@ -141,19 +141,47 @@ def test_conditional_summary_lines():
 
 def test_ablation_summary_adds_best_arm_cost_and_budget():
     long = pd.DataFrame([
-        {"arm": a, "class": "MM", "seed": 0, "metric": "FD_rand", "value": v,
+        {"arm": a, "class": "MM", "seed": s, "metric": "FD_rand", "value": v + 0.01 * (s - 1),
          "ci_low": v - 0.05, "ci_high": v + 0.05, "floor": 0.01}
-        for a, v in (("critic_2d", 0.19), ("critic_3d", 0.4), ("dcgan", 0.1))])
+        for a, v in (("critic_2d", 0.19), ("critic_3d", 0.4), ("dcgan", 0.1)) for s in range(3)])
     recon = pd.DataFrame([{"model": "linear", "rmse": 0.037, "rmse_lo": 0.035, "rmse_hi": 0.039,
                            "sam_deg": 4.1, "sam_deg_lo": 3.9, "sam_deg_hi": 4.3}])
     per_arm = pd.Series({"critic_2d": 17.2, "critic_3d": 50.4, "dcgan": 9.6})
     text = gc.ablation_summary(long, recon, per_arm, classes=("MM", "DN"), profile="quick",
-                               shsgan_steps=100, classic_steps=100, image_size=32, n_seeds=1)
+                               shsgan_steps=100, classic_steps=100, image_size=32, n_seeds=3,
+                               full_only=("g3d", "attention"))
     lines = text.split("\n")
-    assert lines[0] == "**Critic ladder, Fréchet distance of the features:**"
-    assert "2-D -> 3-D convolutions: 0.19 -> 0.4 [0.35, 0.45], worse, intervals apart" in text
-    assert "- Lowest FD_rand for MM over all arms: **dcgan** (0.1)." in lines
+    assert lines[0].startswith("Intervals in this section: 95% Student-t intervals over each "
+                               "arm's training seeds: they cover the spread between training "
+                               "runs")
+    assert lines[2] == "**Critic ladder, Fréchet distance of the features:**"
+    assert ("2-D -> 3-D convolutions: 0.19 -> 0.4 [0.375, 0.425] over 3 seeds, worse, intervals "
+            "over seeds apart") in text
+    assert "- Lowest mean FD_rand for MM over all arms: **dcgan** (0.1 over 3 seeds)." in lines
     assert not any("for DN" in line for line in lines)  # no DN rows, no DN line
     assert "- Cost: dcgan 10 s to critic_3d 50 s per 1000 steps on this machine" in text
-    assert lines[-1].startswith("- Under `quick` every arm trains for 100 (WGAN-GP) / 100 "
-                                "(classic) steps at 32 px with 1 seed(s)")
+    assert lines[-2].startswith("- Under `quick` every arm trains for 100 (WGAN-GP) / 100 "
+                                "(classic) steps at 32 px with 3 seed(s)")
+    assert lines[-1] == "- Not run under `quick` (the `full` profile runs them): g3d, attention."
+
+
+def test_likelihood_text_reads_both_likelihoods_per_replicate():
+    def row(arm, rep, fd, lo, hi):
+        return {"likelihood": arm, "class": "MM", "replicate": rep, "KL_per_image": 2.0,
+                "recon_SAM_deg": 10.0, "FD_rand": fd, "FD_rand_lo": lo, "FD_rand_hi": hi,
+                "FD_rand_floor": 0.1}
+
+    names = {"vae": "MSE", "vae_gauss": "Gaussian"}
+    apart = pd.DataFrame([row("vae", "g0", 3.0, 2.8, 3.2), row("vae", "g1", 2.9, 2.7, 3.1),
+                          row("vae_gauss", "g0", 1.0, 0.9, 1.1),
+                          row("vae_gauss", "g1", 1.2, 1.1, 1.3)])
+    text = gc.likelihood_text(apart, "FD_rand", names)
+    assert text.startswith("- **MM** (FD_rand floor 0.100): MSE: KL 2.0 nats per image, "
+                           "reconstruction SAM 10.00 deg, FD_rand g0 3.000 [2.800, 3.200], "
+                           "g1 2.900 [2.700, 3.100]; Gaussian:")
+    assert text.endswith("The sample intervals are apart for every replicate: Gaussian lower.")
+    overlap = apart.assign(FD_rand_hi=lambda t: t.FD_rand_hi.where(
+        ~((t.likelihood == "vae_gauss") & (t.replicate == "g1")), 2.8))
+    assert gc.likelihood_text(overlap, "FD_rand", names).endswith(
+        "The sample intervals overlap for at least one replicate: no difference shown between "
+        "the likelihoods on this metric.")

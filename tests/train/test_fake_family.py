@@ -168,7 +168,6 @@ def test_tiny_family_runs_a_whole_study(tmp_path):
     direct = protocol.evaluate_generator(
         study.unit(fake["MM", 0]), (data.images("MM", "train") + 1) / 2,
         data.images("MM", "val"), cfg=nb.study.metrics, extractor=_BandMoments(), seed=0,
-        masks={"real_train": data.masks("MM", "train"), "real_heldout": data.masks("MM", "val")},
         groups={"real_train": splits.set_index("id").source[list(data.ids("MM", "train"))]
                 .to_numpy(),
                 "real_heldout": splits.set_index("id").source[list(data.ids("MM", "val"))]

@@ -17,6 +17,8 @@ the study              :mod:`~hsilib.study.generators.study`: :class:`GeneratorS
 tables               :mod:`~hsilib.study.generators.tables`: checks 5 and 7, training budgets,
                        two families side by side, family means of recorded results
 notebook 02            :mod:`~hsilib.study.generators.arms`: the ablation's arms
+notebooks 02, 04       :mod:`~hsilib.study.generators.camera`: the stand-in's camera
+                       photographs cut like the crops (the RGB-to-HS models' second input)
 notebook 03, part II   :mod:`~hsilib.study.generators.latent`: SeFa traversals, inversion
 notebook 04            :mod:`~hsilib.study.generators.conditional`: shape fidelity,
                        RGB <-> 16-band reconstructions, shared vs per-class generators

@@ -6,8 +6,9 @@ exported.
 RGB-to-HS arm also gets the normaliser's reflectance range for its rendering loss), trains the
 arms on the study's data (the RGB-to-HS arm on unpaired RGB images, the AC-GAN on both
 classes with their labels) and keeps the runs by ``(arm, class, seed)``, ``class`` None for the
-AC-GAN. The tables of the notebook (parameters, timing, the arm x class table, the RGB-to-HS
-reconstruction) are methods.
+AC-GAN. The tables of the notebook (parameters, timing, the arm x class table per seed and
+over seeds, the RGB-to-HS reconstruction from CIE renderings and camera photographs) are
+methods.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from typing import Any
 import pandas as pd
 import torch
 
-from ...data.samplers import TensorSampler, UnpairedSampler
+from ...data.samplers import TensorSampler, UnpairedSampler, augmentation
 from ...metrics.reconstruction import LinearRGBToHS, band_rmse, reconstruction_summary
 from ...models import registry
 from ...models.shsgan import n_parameters
-from ..ablation import ARMS, arm_config
+from ..ablation import ARMS, arm_config, seed_intervals
+from .camera import CAMERA, CIE
 from .study import GeneratorRun, GeneratorStudy
 
 RGB_ARM, AC_ARM = "shsgan_rgb", "acgan"
@@ -92,12 +94,13 @@ class Arms(dict):
         if arm == AC_ARM:  # one generator for both classes: labels 1 = MM, 0 = DN
             both = d.stacked("train", self.study.classes)
             sampler = TensorSampler({"image": both.images, "label": both.labels},
-                                    cfg.batch_size, seed=seed)
+                                    cfg.batch_size, seed=seed,
+                                    augment=augmentation(cfg.train_augment))
             return self.study.train(cfg, name, sampler=sampler, data_ids=both.ids,
                                     replicate=seed)
         if arm == RGB_ARM:
             sampler = UnpairedSampler(d.images(cls, "train"), self.rgb[cls], cfg.batch_size,
-                                      seed=seed)
+                                      seed=seed, augment=augmentation(cfg.train_augment))
             return self.study.train(cfg, name, sampler=sampler, data_ids=d.ids(cls, "train"),
                                     replicate=seed)
         return self.study.train(cfg, name, cls=cls, replicate=seed)
@@ -152,34 +155,59 @@ class Arms(dict):
         order = list(self.cfg.arms)
         return wide.reindex(sorted(wide.index, key=lambda k: (order.index(k[0]), k[1], k[2])))
 
-    def reconstruction(self, project: Any, n_recon: int | None, n_pixels: int
-                       ) -> tuple[pd.DataFrame, dict[str, Any], int]:
+    def seed_table(self, long: pd.DataFrame) -> pd.DataFrame:
+        """The arm x class table over training seeds: per arm and class the shown metrics as
+        ``mean [interval over seeds] (n seeds)`` (:func:`~hsilib.study.ablation.seed_intervals`;
+        one seed: the value alone) beside the mean real-vs-real floor."""
+        shown = [m for m in (long.metric.iloc[0], *SHOWN) if m in set(long.metric)]
+        parts = []
+        for m in shown:
+            t = seed_intervals(long, m)
+            t[m] = [f"{r.value:.3g} [{r.ci_low:.3g}, {r.ci_high:.3g}] ({r.n_seeds} seeds)"
+                    if r.n_seeds > 1 else f"{r.value:.3g} (1 seed)" for r in t.itertuples()]
+            t[f"{m} floor"] = t.floor.map(lambda v: f"{v:.3g}")
+            parts.append(t.set_index(["arm", "class"])[[m, f"{m} floor"]])
+        wide = pd.concat(parts, axis=1)
+        order = list(self.cfg.arms)
+        return wide.reindex(sorted(wide.index, key=lambda k: (order.index(k[0]), k[1])))
+
+    def reconstruction(self, project: Any, n_recon: int | None, n_pixels: int,
+                       camera: Mapping[str, torch.Tensor] | None = None
+                       ) -> tuple[pd.DataFrame, dict[tuple[str, str], Any], int]:
         """The RGB-to-HS arm against the truth: the validation cubes of every class whose
-        RGB-to-HS generators were trained for every seed, rendered to sRGB by ``project``,
-        reconstructed by each seed's generator and by a linear map fitted on the rendered
-        training crops. Returns the table (band RMSE, SAM, chromophore errors with intervals),
-        the RMSE per band of each model and the number of cubes."""
+        RGB-to-HS generators were trained for every seed, reconstructed from each of two inputs
+        by each seed's generator and by a linear map fitted on the CIE renderings of the
+        training crops: their CIE renderings (``project``) and, with ``camera`` (per class, the
+        camera photographs of the same validation crops, :mod:`~.camera`; None on real data),
+        their camera photographs. Returns the table (column ``input``; band RMSE, SAM,
+        chromophore errors with intervals), the RMSE per band by ``(model, input)`` and the
+        number of cubes."""
         study, d = self.study, self.study.data()
         classes = tuple(c for c in study.classes
                         if all(self.run(RGB_ARM, c, s) is not None for s in self.cfg.seeds))
         with torch.no_grad():
             truth = {c: study.to_reflectance(d.images(c, "val", "symmetric"))[:n_recon]
                      for c in classes}
-            rgb_val = {c: project(truth[c]).clamp(0, 1) for c in classes}
+            inputs = {CIE: {c: project(truth[c]).clamp(0, 1) for c in classes}}
+            if camera is not None:
+                inputs[CAMERA] = {c: camera[c][:n_recon] for c in classes}
             train_refl = torch.cat([study.to_reflectance(d.images(c, "train"))
                                     for c in study.classes])
             linear = LinearRGBToHS().fit(project(train_refl).clamp(0, 1), train_refl)
         truth_all = torch.cat([truth[c] for c in classes])
-        preds = {"linear": linear.predict(torch.cat([rgb_val[c] for c in classes]))}
-        for s in self.cfg.seeds:  # each class's validation images through its own generator
-            preds[f"{RGB_ARM}_g{s}"] = torch.cat([study.to_reflectance(
-                self[RGB_ARM, c, s].objective.translate(rgb_val[c])) for c in classes])
-        rows = [{"model": model, "classes": "+".join(classes),
-                 **reconstruction_summary(pred, truth_all, n_pixels=n_pixels, seed=study.seed,
-                                          n_boot=study.metrics.n_boot)}
-                for model, pred in preds.items()]
-        return (pd.DataFrame(rows), {m: band_rmse(p, truth_all) for m, p in preds.items()},
-                len(truth_all))
+        rows, per_band = [], {}
+        for name, rgb in inputs.items():
+            preds = {"linear": linear.predict(torch.cat([rgb[c] for c in classes]))}
+            for s in self.cfg.seeds:  # each class's images through its own generator
+                preds[f"{RGB_ARM}_g{s}"] = torch.cat([study.to_reflectance(
+                    self[RGB_ARM, c, s].objective.translate(rgb[c])) for c in classes])
+            for model, pred in preds.items():
+                rows.append({"model": model, "input": name, "classes": "+".join(classes),
+                             **reconstruction_summary(pred, truth_all, n_pixels=n_pixels,
+                                                      seed=study.seed,
+                                                      n_boot=study.metrics.n_boot)})
+                per_band[model, name] = band_rmse(pred, truth_all)
+        return pd.DataFrame(rows), per_band, len(truth_all)
 
     def export(self, fakes: Sequence[tuple[str, str, int]], n: int) -> dict[str, pd.DataFrame]:
         """``n`` crops of every drawn arm, class and seed into ``synthetic/<run name with

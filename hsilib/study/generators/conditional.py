@@ -3,7 +3,8 @@
 Shape fidelity of mask-conditioned samples (:func:`shape_fidelity`: the Dice coefficient
 between a held-out conditioning mask and the lesion segmented in the generated cube, the
 segmentation of the real crop as floor), the RGB-to-16-band reconstructions against the true
-cubes (:func:`rgb_to_hs`), CycleGAN's RGB against the CIE rendering (:func:`hs_to_rgb`), one
+cubes from their CIE renderings and camera photographs (:func:`rgb_to_hs`), CycleGAN's RGB
+against the CIE rendering (:func:`hs_to_rgb`), one
 class-conditional generator against one per class (:func:`shared_vs_per_class`) and the
 exports (:func:`export_sets`). Each result that is a generator score also goes into
 ``generator_metrics.csv``.
@@ -25,6 +26,7 @@ from ...labels import LABELS
 from ...metrics.intervals import mean_interval
 from ...metrics.reconstruction import reconstruction_summary
 from ...models import registry
+from .camera import CIE
 from .study import GeneratorRun, GeneratorStudy
 
 FLOOR = "real validation crop (floor)"
@@ -115,39 +117,47 @@ def shape_fidelity(study: GeneratorStudy, runs: Mapping[str, GeneratorRun], *,
 def mask_metrics(study: GeneratorStudy, runs: Mapping[str, GeneratorRun], n: int,
                  cls: str = "MM") -> dict[str, pd.DataFrame]:
     """The metric protocol of ``n`` samples of each mask model conditioned on the validation
-    masks of ``cls`` (cycled; the synthetic lesion masks are the conditions), recorded as
-    ``<model>_valmasks``."""
+    masks of ``cls`` (cycled; the protocol finds the lesions of every set by its one rule, not
+    from the conditions), recorded as ``<model>_valmasks``."""
     tables = {}
     for v in MASK_MODELS:
         m = cycled(study.data().masks(cls, "val"), n)
         x = study.to_reflectance(runs[v].objective.sample(n, seed=study.seed + 1, mask=m,
                                                           label=LABELS[cls]))
-        tables[v] = study.evaluate(cls, study.unit(x), masks=m)
+        tables[v] = study.evaluate(cls, study.unit(x))
         study.record(tables[v], runs[v], variant=f"{v}_valmasks", cls=cls)
     return tables
 
 
-def rgb_to_hs(study: GeneratorStudy, preds: Mapping[str, torch.Tensor], truth: torch.Tensor,
-              runs: Mapping[str, GeneratorRun], *, n_pixels: int, earlier: Path | None = None
-              ) -> pd.DataFrame:
-    """One row per model (``preds``: reflectance cubes reconstructed from the renderings of
-    ``truth``): band RMSE, SAM and chromophore errors with 95% bootstrap intervals; the rows of
-    notebook 02's table ``earlier`` are appended when it exists. The SPADE and CycleGAN rows
-    (``runs["spade_rgb"]``, ``runs["cyclegan"]``) go into the generator-results table."""
-    recon = pd.DataFrame([{"model": k, **reconstruction_summary(
+def rgb_to_hs(study: GeneratorStudy, preds: Mapping[tuple[str, str], torch.Tensor],
+              truth: torch.Tensor, runs: Mapping[str, GeneratorRun], *, n_pixels: int,
+              earlier: Path | None = None) -> pd.DataFrame:
+    """One row per model and RGB input (``preds``: reflectance cubes reconstructed from an RGB
+    image of each cube of ``truth``, keyed ``(model, input)``, the input :data:`CIE` or
+    :data:`CAMERA`): band RMSE, SAM and chromophore errors with 95% bootstrap intervals; the
+    rows of notebook 02's table ``earlier`` are appended when it exists (an ``input`` column
+    missing from an older table reads as :data:`CIE`). The SPADE and CycleGAN rows
+    (``runs["spade_rgb"]``, ``runs["cyclegan"]``) go into the generator-results table, as
+    variants ``spade_rgb`` / ``rgb_to_hs`` on the CIE input and ``..._camera`` on the camera
+    photographs."""
+    recon = pd.DataFrame([{"model": k, "input": source, **reconstruction_summary(
         p, truth, n_pixels=n_pixels, seed=study.seed, n_boot=study.metrics.n_boot)}
-        for k, p in preds.items()])
+        for (k, source), p in preds.items()])
     if earlier is not None and earlier.is_file():
         shs = pd.read_csv(earlier)
         shs["model"] = "notebook 02: " + shs["model"].astype(str)
+        if "input" not in shs.columns:
+            shs["input"] = CIE
         recon = pd.concat([recon, shs[[c for c in shs.columns if c in recon.columns]]],
                           ignore_index=True)
     for k, run, variant in (("SPADE-FastGAN (RGB map)", runs["spade_rgb"], "spade_rgb"),
                             ("CycleGAN G_hs", runs["cyclegan"], "rgb_to_hs")):
-        r = recon.set_index("model").loc[k]
-        study.record(score_table({"recon_RMSE": (r.rmse, r.rmse_lo, r.rmse_hi),
-                                  "recon_SAM_deg": (r.sam_deg, r.sam_deg_lo, r.sam_deg_hi)},
-                                 len(truth)), run, variant=variant, cls="both")
+        for source in dict.fromkeys(src for _, src in preds):
+            r = recon[(recon.model == k) & (recon.input == source)].iloc[0]
+            study.record(score_table({"recon_RMSE": (r.rmse, r.rmse_lo, r.rmse_hi),
+                                      "recon_SAM_deg": (r.sam_deg, r.sam_deg_lo, r.sam_deg_hi)},
+                                     len(truth)), run, cls="both",
+                         variant=variant if source == CIE else f"{variant}_camera")
     return recon
 
 

@@ -267,11 +267,11 @@ class GeneratorStudy:
         return self.to_reflectance(images, run.replicate)
 
     def evaluate(self, cls: str, synthetic_unit: torch.Tensor, replicate: int | None = None, *,
-                 masks: torch.Tensor | None = None, extractor: Any = None) -> pd.DataFrame:
+                 extractor: Any = None) -> pd.DataFrame:
         """The metric protocol of a synthetic set in [0, 1] of class ``cls`` against replicate
         ``replicate``'s validation crops (:func:`evaluate_set`)."""
         return evaluate_set(self.data(replicate), cls, synthetic_unit, metrics=self.metrics,
-                            seed=self.seed, device=self.device, masks=masks, extractor=extractor)
+                            seed=self.seed, device=self.device, extractor=extractor)
 
     def record(self, table: pd.DataFrame, run: GeneratorRun, *, variant: str,
                cls: str | None = None, family: str | None = None, step: int | None = None
@@ -325,19 +325,15 @@ class GeneratorStudy:
 
 
 def evaluate_set(data: ReplicateData, cls: str, synthetic_unit: torch.Tensor, *, metrics: Any,
-                 seed: int, device: Any = "auto", masks: torch.Tensor | None = None,
-                 extractor: Any = None) -> pd.DataFrame:
+                 seed: int, device: Any = "auto", extractor: Any = None) -> pd.DataFrame:
     """The metric protocol (:func:`~hsilib.metrics.protocol.evaluate_generator`) of a synthetic
     set in [0, 1] of class ``cls`` against the validation crops of ``data``, its training crops
-    as the real-vs-real floor, with their lesion masks and source images; the spectral rows on
-    reflectance through ``data``'s normaliser. ``masks``: the synthetic crops' lesion masks
-    when known (conditional generators). Introduced in notebook 03, section 11."""
-    mask_sets = {"real_train": data.masks(cls, "train"), "real_heldout": data.masks(cls, "val")}
-    if masks is not None:
-        mask_sets["synthetic"] = masks
+    as the real-vs-real floor, with their source images; the spectral rows on reflectance
+    through ``data``'s normaliser. Lesion pixels are found by the protocol's one rule in all
+    three sets (notebook 01's masks are not used: a synthetic set has none).
+    Introduced in notebook 03, section 11."""
     return evaluate_generator(
         synthetic_unit, data.unit(cls, "train"), data.unit(cls, "val"), cfg=metrics, seed=seed,
-        masks=mask_sets,
         groups={"real_train": data.groups(cls, "train"), "real_heldout": data.groups(cls, "val")},
         to_reflectance=partial(data.normaliser.inverse, value_range="unit", band_axis=1),
         extractor=extractor, device=device)

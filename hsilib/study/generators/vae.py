@@ -5,7 +5,9 @@ validation crops, samples against the validation crops' features, the KL-weight 
 measures a VAE objective on the first replicate's validation crops of a class:
 :meth:`~VAEReadout.reconstruction` (MSE in [-1, 1] and the lesion pixels' spectral angle on
 reflectance), :meth:`~VAEReadout.samples` (Frechet distance of the features and the signed
-change of total variation). :func:`kl_sweep` trains and measures the melanoma VAEs of the sweep.
+change of total variation). :func:`kl_sweep` trains and measures the melanoma VAEs of the sweep;
+:data:`LIKELIHOODS` names the two likelihoods set side by side (the study's per-value MSE and
+the Gaussian likelihood with beta 1) and :func:`likelihood_table` reads them off together.
 """
 
 from __future__ import annotations
@@ -20,7 +22,15 @@ import torch
 
 from ...metrics import spectral as sp
 from ...metrics.distribution import Inception16, extract_features, frechet_distance
-from .study import GeneratorRun, GeneratorStudy
+from .study import Family, GeneratorRun, GeneratorStudy
+
+#: the two likelihoods of notebook 05: run prefix -> (VAEConfig changes, description). The
+#: study's arm keeps the section's kl_weight; the Gaussian arm is the ELBO itself (beta 1)
+LIKELIHOODS: dict[str, tuple[dict[str, Any], str]] = {
+    "vae": ({"likelihood": "mse"}, "per-value mean MSE + kl_weight x KL (the study)"),
+    "vae_gauss": ({"likelihood": "gaussian", "kl_weight": 1.0},
+                  "Gaussian NLL summed over values, learned sigma per band, + KL (beta 1)"),
+}
 
 
 class VAEReadout:
@@ -95,8 +105,7 @@ def kl_sweep(study: GeneratorStudy, cfg: Any, weights: Sequence[float], *, steps
         name = f"vae_mm_kl{w:g}_sweep"
         run = runs[w] = study.train(replace(cfg, kl_weight=w), name, cls="MM", steps=steps)
         obj = run.objective.train(False)
-        val = readout.data.images("MM", "val", "symmetric")
-        kl = obj.forward_terms(val.to(obj.device), sample=False)["kl"].mean().item()
+        kl = kl_per_image(obj, readout.data.images("MM", "val", "symmetric"))
         rows.append({"kl_weight": w, **readout.reconstruction(obj, "MM"), "KL_per_image": kl,
                      **readout.samples(obj.sample(n_synthetic, seed=study.seed), "MM"),
                      "train_s": round(run.wall_s, 1)})
@@ -119,3 +128,38 @@ def fastgan_checkpoint(study: GeneratorStudy, cls: str, seed: int):
     if by_fold.is_file() and not by_seed.is_file():
         return by_fold
     return study.run.require(by_seed, "03_fastgan")
+
+
+def kl_per_image(objective: Any, images: torch.Tensor) -> float:
+    """Mean KL (nats) of ``q(z | x)`` from the prior over ``images`` (in [-1, 1]), at the
+    posterior means: how much the codes carry."""
+    obj = objective.train(False)
+    return obj.forward_terms(images.to(obj.device), sample=False)["kl"].mean().item()
+
+
+def likelihood_table(families: dict[str, Family], tables: dict[str, dict], readout: VAEReadout,
+                     fd: str) -> pd.DataFrame:
+    """One row per likelihood (``families``: prefix of :data:`LIKELIHOODS` -> its trained
+    :class:`Family`; ``tables``: prefix -> its metric tables by ``(class, replicate)``), class
+    and replicate: KL per validation image, the reconstruction of the validation crops (MSE in
+    [-1, 1], lesion SAM on reflectance), the learned sigma (mean over bands, [-1, 1] units),
+    and the protocol's ``fd`` and detectability with their intervals and floors."""
+    rows = []
+    for prefix, family in families.items():
+        for (c, r), run in family.items():
+            obj = run.objective
+            dec = obj.net("decoder", True)
+            log_sigma = dec.band_log_sigma()
+            t = tables[prefix][c, r].set_index("metric")
+            row = {"likelihood": prefix, "class": c, "replicate": family.study.tag(r),
+                   "KL_per_image": kl_per_image(obj, readout.data.images(c, "val",
+                                                                         "symmetric")),
+                   **readout.reconstruction(obj, c),
+                   "sigma": (float(log_sigma.exp().mean()) if log_sigma is not None
+                             else float("nan"))}
+            for m in (fd, "detectability_AUROC"):
+                if m in t.index:
+                    row |= {m: t.value[m], f"{m}_lo": t.ci_low[m], f"{m}_hi": t.ci_high[m],
+                            f"{m}_floor": t.floor[m]}
+            rows.append(row)
+    return pd.DataFrame(rows)
