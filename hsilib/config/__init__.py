@@ -24,6 +24,7 @@ classifier, the benchmarks) and :mod:`~hsilib.config.profiles` (:class:`StudyCon
 Introduced in notebook 01; every notebook resolves its section in the cell after ``parameters``.
 """
 
+from .correlation import ORACLE_CORRUPTIONS, CorrelationStudyConfig
 from .data import DataConfig, MetricsConfig
 from .engine import (
     DEVICE,
@@ -77,7 +78,6 @@ from .studies import (
     ClassifierConfig,
     ClassifierStudyConfig,
     ConditionalStudyConfig,
-    CorrelationStudyConfig,
     GANStudyConfig,
     ProportionStudyConfig,
     VAEStudyConfig,
@@ -86,7 +86,8 @@ from .studies import (
 __all__ = [
     "ADA_OPS", "ARMS", "DEVICE", "DEVICE_RE", "DIFFAUG_POLICIES", "MAX_BATCH", "MAX_COUNT",
     "MAX_EPOCHS", "MAX_IMAGES", "MAX_PERCENT", "MAX_SIDE", "MAX_STEPS", "MAX_WIDTH",
-    "MAX_WORKERS", "MIXES", "NON_EMPTY", "PROFILES", "REFLECTANCE", "SEED", "SUPPORTED_SIZE",
+    "MAX_WORKERS", "MIXES", "NON_EMPTY", "ORACLE_CORRUPTIONS", "PROFILES", "REFLECTANCE",
+    "SEED", "SUPPORTED_SIZE",
     "WEIGHT", "AblationStudyConfig", "BenchConfig", "ClassicGANConfig", "ClassifierConfig",
     "ClassifierStudyConfig", "CondGANConfig", "ConditionalStudyConfig", "ConfigError",
     "CorrelationStudyConfig", "CycleGANConfig", "DataConfig", "Deltas", "ExplainStudyConfig",

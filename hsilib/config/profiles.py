@@ -11,6 +11,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from .correlation import CorrelationStudyConfig
 from .data import DataConfig, MetricsConfig
 from .engine import ConfigError, Deltas, Section, override
 from .explain import ExplainStudyConfig
@@ -29,7 +30,6 @@ from .studies import (
     ClassifierConfig,
     ClassifierStudyConfig,
     ConditionalStudyConfig,
-    CorrelationStudyConfig,
     GANStudyConfig,
     ProportionStudyConfig,
     VAEStudyConfig,
