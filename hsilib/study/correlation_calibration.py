@@ -4,11 +4,11 @@ Every rung of the ladder (:mod:`hsilib.study.oracle`) is a generator whose flaw 
 known, so a metric can be checked the way an instrument is: does it read the floor for the
 perfect generator, and does its reading move away from the floor as a flaw grows?
 
-- :func:`floor_check`: is the clean oracle at the floor? A metric passes when the floor lies
-  inside the oracle's interval, or the oracle's value inside the **floor's interval** (the same
-  protocol run on the real training crops themselves, with their drawn masks: what the
-  real-vs-real comparison reaches under resampling). A bias of the metric's pipeline (e.g. a
-  lesion mask drawn for real crops and segmented for synthetic ones) fails it.
+- :func:`floor_check`: is the clean oracle at the floor? A metric passes when the oracle's
+  value differs from the floor by no more than sampling explains (:func:`apart`), the floor's
+  own spread read off the **floor's interval** (the same protocol run on the real training
+  crops themselves, with their drawn masks). A bias of the metric's pipeline (e.g. a lesion
+  mask drawn for real crops and segmented for synthetic ones) fails it.
 - :func:`monotonicity`: per metric and corruption kind, Spearman's rho between the strength
   (0 for the clean oracle, then the levels) and the distance to the floor, with a 95% interval
   from redrawing every rung's value within its bootstrap interval (normal, independently: the
@@ -29,23 +29,34 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ..metrics.intervals import NO_ASSOCIATION, covers, percentile_interval
+from ..metrics.intervals import NO_ASSOCIATION, percentile_interval
 from .correlation_stats import correlation, correlation_rows
 from .oracle import CLEAN
 
+#: The standard normal's 97.5% quantile: a 95% interval is about +-1.96 standard errors.
+Z95 = 1.959964
 #: Verdicts of :func:`monotonicity`.
 RISES, FALLS, UNDECIDED = "rises", "falls", "not distinguishable from flat"
 
 
-def apart(value: float, lo: float, hi: float, floor: float, floor_lo: float,
-          floor_hi: float) -> bool:
-    """True when a score is told apart from the floor: the floor lies outside the score's
-    interval and the score outside the floor's interval (an undefined interval tells nothing
-    apart)."""
+def apart(value: float, lo: float, hi: float, floor: float, floor_lo: float = np.nan,
+          floor_hi: float = np.nan, z: float = Z95) -> bool:
+    """True when a score is told apart from the floor: ``|value - floor|`` exceeds ``z``
+    standard errors of the difference, ``hypot(se_value, se_floor)``. Each standard error is
+    read off the half of its 95% interval that faces the other number (half-width / 1.96): the
+    set-level intervals are skewed (a resample repeats images, which reads as lost diversity),
+    so the half facing the other number is the one that says how far sampling could carry the
+    estimate towards it. Without a floor interval the floor counts as exact. The value and the
+    floor share the held-out crops, whose noise cancels in the difference, so treating them as
+    independent is conservative. Undefined numbers tell nothing apart."""
     if not np.isfinite([value, lo, hi, floor]).all():
         return False
-    inside_floor = np.isfinite([floor_lo, floor_hi]).all() and covers(floor_lo, floor_hi, value)
-    return not covers(lo, hi, floor) and not inside_floor
+    up = value > floor
+    se = max(value - lo if up else hi - value, 0.0) / Z95
+    se_floor = 0.0
+    if np.isfinite([floor_lo, floor_hi]).all():
+        se_floor = max(floor_hi - floor if up else floor - floor_lo, 0.0) / Z95
+    return bool(abs(value - floor) > z * np.hypot(se, se_floor))
 
 
 def floor_band(rows: pd.DataFrame, floors: pd.DataFrame) -> pd.DataFrame:
@@ -54,11 +65,19 @@ def floor_band(rows: pd.DataFrame, floors: pd.DataFrame) -> pd.DataFrame:
     :meth:`hsilib.study.correlation_scoring.StateScorer.floor_table`), or, for a row that
     carries the interval of value minus floor (``excess_low``/``excess_high``, the task-aware
     distance), ``value - excess_high`` to ``value - excess_low``: the value then lies in the
-    band exactly when that interval covers 0."""
+    band exactly when that interval covers 0. The detectability floor (a probe between two
+    halves of the real crops) gets the value's interval moved to the floor."""
     f = floors.set_index(["class", "metric"])[["ci_low", "ci_high"]].rename(
         columns={"ci_low": "floor_low", "ci_high": "floor_high"})
     t = rows.drop(columns=["floor_low", "floor_high"], errors="ignore").join(
         f, on=["class", "metric"])
+    probe = (t["kind"] == "detectability").to_numpy() if "kind" in t.columns else False
+    # the detectability floor is itself a probe's AUROC, as noisy as the value: the value's
+    # interval moved to the floor
+    t.loc[probe, "floor_low"] = t.loc[probe, "floor"] - (t.loc[probe, "value"]
+                                                          - t.loc[probe, "ci_low"])
+    t.loc[probe, "floor_high"] = t.loc[probe, "floor"] + (t.loc[probe, "ci_high"]
+                                                           - t.loc[probe, "value"])
     if "excess_low" in t.columns:
         own = np.isfinite(t["excess_low"].astype(float)) & np.isfinite(
             t["excess_high"].astype(float))
