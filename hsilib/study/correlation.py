@@ -14,15 +14,16 @@ reports for every metric and utility:
 
 - ``within`` (the headline): the partial Spearman correlation within groups (the group means of
   the ranks removed), an interval that resamples whole clusters and permutations within groups.
-  On the ladder every kind's block also holds the clean oracle, its strength 0: "as this flaw
-  grows, does the metric move as the utility does?";
+  On the ladder: "as this flaw grows, does the metric move as the utility does?";
 - ``between``: Spearman across the groups' means, resampling and permuting groups;
-- ``spearman`` and ``pearson`` over all states, resampling whole clusters, with permutations that
-  move whole clusters (:func:`hsilib.study.correlation_stats.grouped_test`); Pearson is the
-  original study's statistic, read against its ``|r| <= 0.18``.
+- ``spearman`` and ``pearson`` over all states, with an interval that resamples whole clusters
+  (:func:`hsilib.study.correlation_stats.grouped_test`): descriptive, without a p-value (no
+  permutation respects the clusters and tests the pooled correlation); Pearson is the original
+  study's statistic, read against its ``|r| <= 0.18``.
 
 P-values are Holm-corrected across the metrics of one utility and method; "positive/negative
-association" needs an interval excluding 0 and a Holm-adjusted p below ``alpha``.
+association" needs an interval excluding 0 and a Holm-adjusted p below ``alpha`` (the pooled
+rows, without a p-value, are read against the study's bound only).
 :func:`conclusions` writes the closing text from the headline numbers only.
 """
 
@@ -40,25 +41,21 @@ from .correlation_utility import LOWER_IS_BETTER, helps
 from .oracle import CLEAN
 from .stats import holm
 
-#: The methods of :func:`association_table`, the headline first.
+#: The methods of :func:`association_table`, the headline first; those with a p-value.
 METHODS = ("within", "between", "spearman", "pearson")
+TESTED = ("within", "between")
 #: Fewest groups (or clusters) whose resamples are read: fewer give NaN.
 MIN_GROUPS = 4
 
 
 def ladder_layout(rungs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(layout, within-rows) of the ladder: ``rungs`` has one row per state (``state``,
-    ``kind``); each kind is a group and a cluster, the clean oracle a group of its own, and in
-    the within-rows it is repeated in every kind's block."""
+    ``kind``); each kind is a group and a cluster, the clean oracle a group of its own. The
+    within-rows are the corrupted rungs only: the clean oracle, one measurement, would enter
+    every kind's block, and its noise would then push every block the same way."""
     layout = pd.DataFrame({"state": rungs["state"], "group": rungs["kind"],
-                           "cluster": rungs["kind"]})
-    clean = rungs.loc[rungs["kind"] == CLEAN, "state"]
-    kinds = [k for k in rungs["kind"].unique() if k != CLEAN]
-    blocks = [pd.concat([pd.DataFrame({"state": [clean.iloc[0]], "group": [k],
-                                       "cluster": [k]}), layout[layout["group"] == k]])
-              for k in kinds]
-    within = pd.concat(blocks, ignore_index=True)
-    return layout.reset_index(drop=True), within
+                           "cluster": rungs["kind"]}).reset_index(drop=True)
+    return layout, layout[layout["group"] != CLEAN].reset_index(drop=True)
 
 
 def generator_layout(pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -107,7 +104,7 @@ def association_table(dist: pd.DataFrame, utility: pd.DataFrame, layout: pd.Data
     table["p_holm"] = table.groupby(["utility", "method"])["p_perm"].transform(
         lambda p: holm(p.to_numpy()))
     table["verdict"] = [association_verdict(r.lo, r.hi, r.p_holm, alpha)
-                        for r in table.itertuples()]
+                        if r.method in TESTED else "" for r in table.itertuples()]
     table["vs_bound"] = [bound_verdict(r.lo, r.hi, bound) if r.method == "pearson" else ""
                          for r in table.itertuples()]
     table["method"] = pd.Categorical(table["method"], METHODS, ordered=True)

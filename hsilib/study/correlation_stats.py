@@ -13,8 +13,7 @@
 - :func:`grouped_test`: for items that come in clusters (the rungs of one corruption kind, the
   snapshots of one training run), an interval that resamples whole clusters
   (:func:`weighted_correlation_rows` scores every resample at once from its multiplicities)
-  and permutations that move whole clusters (:func:`block_permutations`) or, for the partial
-  correlation, shuffle within groups.
+  and, for the partial correlation within groups, permutations within each group.
 """
 
 from __future__ import annotations
@@ -267,38 +266,20 @@ def weighted_correlation_rows(x, y, weights, method: str = "spearman",
     return np.clip(r, -1.0, 1.0)
 
 
-def block_permutations(clusters, n_perm: int, seed: int = 0) -> np.ndarray:
-    """``n_perm`` x n permutations of n items that move whole clusters: the clusters of one
-    size swap places among themselves (item k of one cluster takes the place of item k of the
-    other, in the items' given order), so that the structure within a cluster (its rungs in
-    order of strength, a run's snapshots in order of steps) is kept. A cluster whose size no
-    other cluster has stays where it is; with one item per cluster this is a plain
-    permutation."""
-    codes = _codes(clusters)
-    rng = np.random.default_rng(seed)
-    perms = np.tile(np.arange(codes.size), (n_perm, 1))
-    members = [np.flatnonzero(codes == c) for c in np.unique(codes)]
-    for size in sorted({len(m) for m in members}):
-        same = np.stack([m for m in members if len(m) == size])  # clusters x size
-        if len(same) < 2:
-            continue
-        order = rng.permuted(np.tile(np.arange(len(same)), (n_perm, 1)), axis=1)
-        perms[:, same.ravel()] = same[order].reshape(n_perm, -1)
-    return perms
-
-
 def grouped_test(x, y, method: str = "spearman", *, clusters, groups=None, n_boot: int = 2000,
                  n_perm: int = 9999, seed: int = 0, level: float = 0.95,
                  min_clusters: int = 4) -> dict[str, float]:
     """The correlation of ``x`` and ``y`` for grouped items (pairs with a NaN dropped):
     ``clusters`` are the units that move together (a training run and its snapshots, a
-    corruption kind and its rungs). Without ``groups``: ``r`` over the items, a bootstrap
-    interval that resamples whole clusters (:func:`hsilib.metrics.intervals.cluster_bootstrap`)
-    and a permutation p-value that moves whole clusters (:func:`block_permutations`). With
-    ``groups`` (one label per item, e.g. the generator family): the partial correlation within
-    groups, the same cluster bootstrap, and permutations within each group. Also ``n`` (items)
-    and ``n_clusters``. With fewer than ``min_clusters`` clusters the resamples cannot say
-    anything: every number is then NaN."""
+    corruption kind and its rungs). Without ``groups``: ``r`` over the items and a bootstrap
+    interval that resamples whole clusters (:func:`hsilib.metrics.intervals.cluster_bootstrap`);
+    no p-value (``p_perm`` NaN): a permutation of items ignores the clusters, and one of whole
+    clusters keeps the association inside them, so neither tests the pooled correlation. With
+    ``groups`` (one label per item, e.g. the corruption kind or the generator family): the
+    partial correlation within groups, the same cluster bootstrap, and a permutation p-value
+    that shuffles within each group (:func:`permutation_pvalue`). Also ``n`` (items) and
+    ``n_clusters``. With fewer than ``min_clusters`` clusters the resamples cannot say anything:
+    every number is then NaN."""
     from ..metrics.intervals import cluster_bootstrap
 
     x, y = np.asarray(x, float), np.asarray(y, float)
@@ -321,10 +302,5 @@ def grouped_test(x, y, method: str = "spearman", *, clusters, groups=None, n_boo
     boot = boot[np.isfinite(boot)]
     lo, hi = percentile_interval(boot, level) if boot.size >= max(10, n_boot // 10) else (nan,
                                                                                           nan)
-    if g is None:
-        perms = block_permutations(c.astype(str), n_perm, seed + 1)
-        r_perm = correlation_rows(np.broadcast_to(x, perms.shape), y[perms], method)
-        p = float((1 + np.sum(np.abs(r_perm) >= abs(r) - 1e-12)) / (n_perm + 1))
-    else:
-        p = permutation_pvalue(x, y, method, n_perm, seed + 1, groups=g)
+    p = nan if g is None else permutation_pvalue(x, y, method, n_perm, seed + 1, groups=g)
     return {**out, "r": float(r), "lo": lo, "hi": hi, "p_perm": p}
