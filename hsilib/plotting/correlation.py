@@ -33,7 +33,8 @@ def calibration(mono: pd.DataFrame) -> Any:
         for j in range(rho.shape[1]):
             v = rho.iat[i, j]
             if np.isfinite(v):
-                mark = ("*" if lo.iat[i, j] > 0 else "") + ("o" if det.iat[i, j] is True else "")
+                seen = bool(det.iat[i, j]) if pd.notna(det.iat[i, j]) else False
+                mark = ("*" if lo.iat[i, j] > 0 else "") + ("o" if seen else "")
                 ax.text(j, i, f"{v:+.1f}{mark}", ha="center", va="center", fontsize=7)
     fig.colorbar(im, ax=ax, label="Spearman: strength vs distance to floor")
     ax.set_title("Does each metric move away from its floor as a flaw grows?\n"
