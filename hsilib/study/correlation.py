@@ -172,16 +172,22 @@ def _found(table: pd.DataFrame, utility: str, method: str) -> list[str]:
 
 
 def utility_lines(utility: pd.DataFrame, names: Mapping[str, str]) -> list[str]:
-    """One bullet per utility: the range of the states' changes and how many help or hurt with
-    an interval excluding 0 (``names``: state -> population, e.g. ``ladder``)."""
+    """One bullet per utility: the range of the states' changes, how many help or hurt with an
+    interval excluding 0, and the duplicated-real control's change (``names``: state -> its
+    group, ``control`` for the controls)."""
     lines = []
     for u, g in utility.groupby("utility", sort=False):
-        g = g[g["state"].isin(names)]
-        h = g.apply(helps, axis=1)
+        states = g[g["state"].map(names).fillna("control") != "control"]
+        controls = g[g["state"].map(names) == "control"]
+        h = states.apply(helps, axis=1)
         better = "lower" if u in LOWER_IS_BETTER else "higher"
-        lines.append(f"- **{u}** ({better} is better): changes from {g['diff'].min():+.3f} to "
-                     f"{g['diff'].max():+.3f} over {len(g)} states; {int((h > 0).sum())} help "
-                     f"and {int((h < 0).sum())} hurt with a seed interval excluding 0.")
+        dup = "; ".join(f"{r.diff:+.3f} [{r.lo:+.3f}, {r.hi:+.3f}]"
+                        for r in controls.itertuples())
+        lines.append(f"- **{u}** ({better} is better): changes from {states['diff'].min():+.3f} "
+                     f"to {states['diff'].max():+.3f} over {len(states)} states; "
+                     f"{int((h > 0).sum())} help and {int((h < 0).sum())} hurt with a seed "
+                     "interval excluding 0 (uncorrected)"
+                     + (f"; duplicated real crops instead: {dup}" if dup else "") + ".")
     return lines
 
 

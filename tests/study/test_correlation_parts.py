@@ -266,6 +266,13 @@ def test_conclusions_follow_the_headline_numbers():
     assert "**Which metric to trust** (at the floor for the oracle" in text
     assert "predicting auroc within kinds): `good`." in text
     assert "`good` -" in text and "over 3 classifier seeds" in text
+    assert "over 17 states" in text and "duplicated real" not in text
+    with_control = pd.concat([long_u, long_u.iloc[:1].assign(state="real+dup", diff=0.02)])
+    text = cor.conclusions(calibration=calib, ladder=table, generators=None,
+                           utility=with_control, n_seeds=3,
+                           names={**dict.fromkeys(utility.index, "ladder"),
+                                  "real+dup": "control"})
+    assert "over 17 states" in text and "duplicated real crops instead: +0.020" in text
     calib["predicts"] = NO_ASSOCIATION
     text = cor.conclusions(calibration=calib, ladder=table, generators=None, utility=long_u,
                            names=dict.fromkeys(utility.index, "ladder"), n_seeds=3)
