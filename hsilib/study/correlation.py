@@ -194,12 +194,13 @@ def utility_lines(utility: pd.DataFrame, names: Mapping[str, str]) -> list[str]:
 def conclusions(*, calibration: pd.DataFrame | None, ladder: pd.DataFrame | None,
                 generators: pd.DataFrame | None, utility: pd.DataFrame,
                 names: Mapping[str, str], n_seeds: int, bound: float = 0.18,
-                headline: str = "auroc") -> str:
+                headline: str = "auroc", standin: bool = True) -> str:
     """Markdown bullets from the headline numbers: the calibration (``calibration``:
     :func:`hsilib.study.correlation_calibration.calibration_table`), the within-group
     association on the ladder (``ladder``) and among the run's generators (``generators``:
-    :func:`association_table`), the utilities (``utility``, ``names``: state -> population)
-    and the study's bound. Either population may be None (absent)."""
+    :func:`association_table`), the utilities (``utility``, ``names``: state -> its group,
+    ``control`` for the controls) and the study's bound. Either population may be None
+    (absent). ``standin``: the data are the stand-in (not patients)."""
     lines = [f"All utilities: change of the probe's test score when a state's crops (both "
              f"classes, the real ratio) join the real training set, paired over {n_seeds} "
              "classifier seeds; correlation intervals resample whole corruption kinds or "
@@ -237,12 +238,15 @@ def conclusions(*, calibration: pd.DataFrame | None, ladder: pd.DataFrame | None
         lines.append(f"- **The study's |r| <= {bound:g}** (Pearson over the run's generators, "
                      f"{headline}): {int(counts.get('within the bound', 0))} metrics inside "
                      f"the bound, {int(counts.get('beyond the bound', 0))} beyond it, "
-                     f"{int(counts.get('crosses the bound', 0))} undecided.")
+                     f"{int(counts.get('crosses the bound', 0))} undecided, "
+                     f"{int(counts.get('undefined', 0))} without an interval (fewer than "
+                     f"{MIN_GROUPS} training runs).")
     lines.append("- **What this does not show**: a few classifier seeds per state bound the "
                  "precision of every utility, and that noise pulls every correlation towards 0,"
-                 " so an interval covering 0 is absence of evidence. The ladder's corruptions "
-                 "are the ones named; a real generator's flaws may differ. The stand-in data "
-                 "are not patients.")
+                 " so an interval covering 0 is absence of evidence."
+                 + (" The ladder's corruptions are the ones named; a real generator's flaws may "
+                    "differ." if ladder is not None else "")
+                 + (" The stand-in data are not patients." if standin else ""))
     return "\n".join(lines)
 
 

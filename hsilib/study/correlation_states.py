@@ -81,24 +81,43 @@ def find_pairs(checkpoint_dir: str | Path, tables: Mapping[int, str | Path], ima
                ) -> tuple[pd.DataFrame, list[str]]:
     """The pairs (:func:`pair_states`) of every split table of ``tables`` (fold -> table; -1 is
     notebook 01's split), each checkpoint counted under the table whose training split it
-    trained on. Pairs whose crops are not ``image_size`` px (notebook 01's crops) are left
-    out, since states of different resolutions are never correlated together. Returns the
-    pairs and the notes (checkpoints no table takes, unpaired states, other sizes)."""
+    trained on. A checkpoint that repeats another one (the same run and step saved under two
+    names, e.g. a sweep's run reused as a final generator) may pair under either name. Pairs
+    whose crops are not ``image_size`` px (notebook 01's crops) are left out, since states of
+    different resolutions are never correlated together. Returns the pairs and the notes
+    (checkpoints no table takes, unpaired states, other sizes)."""
     found, notes = [], {}
     for fold, table in sorted(tables.items()):
         states, left = discover_states(checkpoint_dir, table)
         found.append(states.assign(fold=fold))
+        found.append(_aliases(states, left).assign(fold=fold))
         for note in left:
             notes.setdefault(note.split(":")[0], note)
     found = pd.concat(found, ignore_index=True)
     taken = {Path(p).name for p in found["path"]}
-    kept = [n for name, n in notes.items() if name not in taken]
+    kept = [n for name, n in notes.items() if name not in taken and not _SAME.match(n)]
     pairs, unpaired = pair_states(found)
     other = pairs[pairs["image_size"] != image_size]
     kept += unpaired + [f"{s}: {size} px crops, the study's are {image_size} px; left out (states "
                         "of different sizes are not correlated together)"
                         for s, size in zip(other["state"], other["image_size"], strict=True)]
     return pairs[pairs["image_size"] == image_size].reset_index(drop=True), kept
+
+
+_SAME = re.compile(r"^(?P<name>\S+)\.pt: the same run and step as (?P<kept>\S+)\.pt; counted once")
+
+
+def _aliases(states: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """The checkpoints :func:`discover_states` counted once under another name, as rows under
+    their own name (the kept checkpoint's file, run, step and class), so that either name can
+    find its partner of the other class."""
+    rows = []
+    by_name = states.assign(name=[Path(p).stem for p in states["path"]]).set_index("name")
+    for note in notes:
+        m = _SAME.match(note)
+        if m and m["kept"] in by_name.index:
+            rows.append({**by_name.loc[m["kept"]].to_dict(), "state": m["name"]})
+    return pd.DataFrame(rows, columns=states.columns)
 
 
 def export_pairs(pairs: pd.DataFrame, folder_of: Any, normalisers: Mapping[int, Any],

@@ -277,3 +277,28 @@ def test_conclusions_follow_the_headline_numbers():
     text = cor.conclusions(calibration=calib, ladder=table, generators=None, utility=long_u,
                            names=dict.fromkeys(utility.index, "ladder"), n_seeds=3)
     assert "within kinds): none." in text
+
+
+def test_find_pairs_from_checkpoints_with_a_run_saved_under_two_names(tmp_path):
+    import torch
+
+    from hsilib import config
+    from hsilib.train.trainer import make_trainer
+
+    cfg = config.resolve("smoke", "vae", steps=1)
+    images = torch.rand(6, cfg.n_bands, cfg.image_size, cfg.image_size) * 2 - 1
+    mm, dn = [f"m{i}" for i in range(6)], [f"d{i}" for i in range(6)]
+    run = make_trainer(cfg, images, seed=0, device="cpu", data_ids=mm)
+    run.fit(1, checkpoint=tmp_path / "vae_mm_g0.pt")
+    run.save(tmp_path / "vae_mm_a_sweep.pt")  # the same run: kept under the earlier name
+    make_trainer(cfg, images, seed=0, device="cpu", data_ids=dn).fit(
+        1, checkpoint=tmp_path / "vae_dn_g0.pt")
+    table = pd.DataFrame({"id": mm + dn, "split": "train", "class": ["MM"] * 6 + ["DN"] * 6,
+                          "source": mm + dn})
+    pairs, notes = cst.find_pairs(tmp_path, {-1: table}, cfg.image_size)
+    assert list(pairs.state) == ["vae_g0"] and pairs.loc[0, "fold"] == -1
+    assert pairs.loc[0, "path_dn"].endswith("vae_dn_g0.pt")
+    assert any("vae_mm_a_sweep" in n and "no nevus" in n for n in notes)
+    assert not any("counted once" in n for n in notes)
+    none, notes = cst.find_pairs(tmp_path, {-1: table}, cfg.image_size * 2)
+    assert none.empty and any("left out" in n and "px" in n for n in notes)
