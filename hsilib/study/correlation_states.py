@@ -110,13 +110,19 @@ _SAME = re.compile(r"^(?P<name>\S+)\.pt: the same run and step as (?P<kept>\S+)\
 def _aliases(states: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     """The checkpoints :func:`discover_states` counted once under another name, as rows under
     their own name (the kept checkpoint's file, run, step and class), so that either name can
-    find its partner of the other class."""
+    find its partner of the other class; the snapshots kept under either name get the other
+    name too (``<name>_s<step>``), since they are the snapshots of the same run."""
     rows = []
     by_name = states.assign(name=[Path(p).stem for p in states["path"]]).set_index("name")
     for note in notes:
         m = _SAME.match(note)
-        if m and m["kept"] in by_name.index:
-            rows.append({**by_name.loc[m["kept"]].to_dict(), "state": m["name"]})
+        if not (m and m["kept"] in by_name.index):
+            continue
+        for one, other in ((m["kept"], m["name"]), (m["name"], m["kept"])):
+            for name, row in by_name.iterrows():
+                snapshot = name.startswith(one + "_s") and _SNAPSHOT.search(name)
+                if (name == one and one == m["kept"]) or snapshot:
+                    rows.append({**row.to_dict(), "state": other + name[len(one):]})
     return pd.DataFrame(rows, columns=states.columns)
 
 
