@@ -144,7 +144,7 @@ def test_every_name_field_declares_its_choices():
 
 def test_every_seed_field_takes_what_every_rng_takes():
     seeds = [(cls, n) for cls, n, markers in _fields(_numeric) if config.SEED in markers]
-    assert {n for _, n in seeds} == {"generator_seeds", "seeds", "pool_seed"}
+    assert {n for _, n in seeds} == {"generator_seeds", "seeds", "pool_seed", "oracle_seed"}
     for cls, name in seeds:
         section = next(s for s, c in config.sections().items() if c is cls)
         many = typing.get_origin(config.declared(cls)[name][0]) is tuple

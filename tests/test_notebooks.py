@@ -70,10 +70,11 @@ def test_notebook_runs_under_smoke(path, smoke_run):
 
 #: The `full` profile's cross-validation (check 10) on smoke data: 3 folds (smoke has 2, too few
 #: for train, validation and test folds), one classifier seed and no learning-curve points so
-#: that it stays short.
+#: that it stays short; notebook 08 takes the folds' generators as states of their folds.
 FOLDS_RUN = ["--set", "01.n_folds=3", "--set", "03.gan_study.replicates=folds",
              "--set", "06.gan_study.replicates=folds", "--set", "06.classifier_study.seeds=[0]",
-             "--set", "06.classifier_study.fractions=[1.0]"]
+             "--set", "06.classifier_study.fractions=[1.0]",
+             "--set", "08.gan_study.replicates=folds"]
 #: Notebooks that support generator replicates by seed only (they stop with an error under
 #: folds), left out of the cross-validation run.
 SEEDS_ONLY = {"07"}
@@ -116,3 +117,15 @@ def test_cross_validation_runs_under_smoke(tmp_path):
         assert sorted(rows["id"]) == sorted(crops), config
         fold_of = kfold.set_index("id")["fold"]
         assert (rows["fold"].to_numpy() == fold_of[rows["id"]].to_numpy()).all(), config
+    # notebook 08: each fold's generator pair is a state of its fold, probed inside that fold
+    pairs = pd.read_csv(results / "08_pairs.csv")
+    folded = pairs[pairs["fold"] >= 0]
+    assert len(folded) and set(folded["fold"]) <= {0, 1, 2}
+    preds = pd.read_csv(results / "08_predictions.csv")
+    for state, fold in zip(folded["state"], folded["fold"], strict=True):
+        assert set(preds.loc[preds["config"] == state, "fold"]) == {fold}, state
+        test = preds[(preds["config"] == state) & (preds["split"] == "test")]
+        assert (fold_of[test["id"]].to_numpy() == fold).all(), state  # its fold's test crops
+    assert set(preds.loc[preds["config"] == "real_folds", "fold"]) == set(folded["fold"])
+    utility = pd.read_csv(results / "08_utility.csv")
+    assert set(folded["state"]) <= set(utility["state"])

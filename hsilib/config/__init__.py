@@ -32,6 +32,7 @@ from .classifiers import (
     ClassifierStudyConfig,
     ProportionStudyConfig,
 )
+from .correlation import ORACLE_CORRUPTIONS, CorrelationStudyConfig
 from .data import DataConfig, MetricsConfig
 from .engine import (
     DEVICE,
@@ -82,7 +83,6 @@ from .studies import (
     AblationStudyConfig,
     BenchConfig,
     ConditionalStudyConfig,
-    CorrelationStudyConfig,
     GANStudyConfig,
     VAEStudyConfig,
 )
@@ -91,7 +91,8 @@ __all__ = [
     "ADA_OPS", "ARMS", "CLASSIFIER_ARMS", "DEVICE", "DEVICE_RE", "DIFFAUG_POLICIES",
     "MAX_BATCH", "MAX_COUNT",
     "MAX_EPOCHS", "MAX_IMAGES", "MAX_PERCENT", "MAX_SIDE", "MAX_STEPS", "MAX_WIDTH",
-    "MAX_WORKERS", "MIXES", "NON_EMPTY", "PROFILES", "REFLECTANCE", "SEED", "SUPPORTED_SIZE",
+    "MAX_WORKERS", "MIXES", "NON_EMPTY", "ORACLE_CORRUPTIONS", "PROFILES", "REFLECTANCE",
+    "SEED", "SUPPORTED_SIZE",
     "WEIGHT", "AblationStudyConfig", "BenchConfig", "ClassicGANConfig", "ClassifierConfig",
     "ClassifierStudyConfig", "CondGANConfig", "ConditionalStudyConfig", "ConfigError",
     "CorrelationStudyConfig", "CycleGANConfig", "DataConfig", "Deltas", "ExplainStudyConfig",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .classifiers import ClassifierConfig, ClassifierStudyConfig, ProportionStudyConfig
+from .correlation import CorrelationStudyConfig
 from .data import DataConfig, MetricsConfig
 from .engine import ConfigError, Deltas, Section, override
 from .explain import ExplainStudyConfig
@@ -28,7 +29,6 @@ from .studies import (
     AblationStudyConfig,
     BenchConfig,
     ConditionalStudyConfig,
-    CorrelationStudyConfig,
     GANStudyConfig,
     VAEStudyConfig,
 )

@@ -9,12 +9,9 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from .data import MetricsConfig
 from .engine import (
-    MAX_BATCH,
     MAX_COUNT,
     MAX_EPOCHS,
     MAX_IMAGES,
-    MAX_PERCENT,
-    MAX_SIDE,
     MAX_STEPS,
     MAX_WIDTH,
     NON_EMPTY,
@@ -194,66 +191,6 @@ class VAEStudyConfig(Section):
     DELTAS: ClassVar[Deltas] = {
         "quick": dict(sweep_steps=300, n_synthetic=100),
         "smoke": dict(sweep_steps=3, n_synthetic=6, n_interpolation=3),
-    }
-
-
-# --------------------------------------------------------------------------------------------
-# 08 metric correlation (06 classifiers and 07 proportions: hsilib.config.classifiers)
-# --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CorrelationStudyConfig(Section):
-    """What notebook 08 does: do generator metrics predict whether synthetic data helps?
-
-    A generator state is one single-class generator checkpoint (final or a snapshot along
-    training) trained on notebook 01's training split. Each state draws ``amount`` % of its
-    class's real training count (seed ``pool_seed``); those crops are scored with the metric
-    protocol against the validation crops (the ``metrics`` section with the ``metric_*`` fields
-    below, a lighter setting than the generator notebooks') and added to the real training set
-    of a fixed, fast probe classifier (``probe_*``), trained once per seed of ``seeds``; the
-    state's utility is the change of test AUROC and sensitivity against the real-only probe,
-    paired by seed. Correlations across states: Spearman, Kendall and Pearson with
-    ``n_boot`` bootstrap resamples of the states and ``n_perm`` permutations, Holm-corrected;
-    ``study_r`` is the original study's reported bound on |r|.
-    """
-
-    seeds: Seeds = (0, 1, 2, 3, 4)  # probe classifier seeds
-    # at most this many states, spread over the sorted list
-    max_states: Annotated[int | None, Range(3, MAX_COUNT)] = None
-    # synthetic crops added, % of the real training count of the class
-    amount: Annotated[float, Range(gt=0, le=MAX_PERCENT)] = 100.0
-    pool_seed: Annotated[int, SEED] = 8000  # sampling seed of every state's synthetic crops
-    probe_arch: Classifiers = "small"
-    probe_image_size: Annotated[int, Range(1, MAX_SIDE)] = 64
-    probe_batch_size: Annotated[int, Range(1, MAX_BATCH)] = 32
-    probe_lr: Annotated[float, Range(gt=0)] = 2e-3
-    probe_epochs: Annotated[int, Range(1, MAX_EPOCHS)] = 30
-    probe_patience: Annotated[int, Range(1, MAX_EPOCHS)] = 8
-    # Inception16 input side for the states' FD / KID / PRDC
-    metric_feature_size: Annotated[int, Range(75, MAX_SIDE)] = 299
-    metric_repeats: Annotated[int, Range(1, 1000)] = 5  # MetricsConfig.n_repeats for the states
-    metric_boot: Samples = 200  # MetricsConfig.n_boot and n_boot_set for the states
-    # detectability probe epochs (0: no detectability)
-    metric_probe_epochs: Annotated[int, Range(0, MAX_EPOCHS)] = 10
-    metric_probe_folds: Annotated[int, Range(2, 100)] = 3
-    n_boot: Samples = 2000  # bootstrap resamples of the generator states (correlation CIs)
-    # permutations per correlation (p-value resolution 1 / (n_perm + 1))
-    n_perm: Samples = 9999
-    # the original study's |Pearson r| bound, marked on the figures
-    study_r: Annotated[float, Range(0, 1)] = 0.18
-    alpha: Annotated[float, Range(gt=0, lt=1)] = 0.05  # family-wise level of the Holm tests
-
-    DELTAS: ClassVar[Deltas] = {
-        # notebooks 03 and 05 leave ~23 states under quick; 14 of them x (light metrics, an
-        # estimated ~10 s, + 2 probe runs of ~2-3 s) aim at notebook 08 in under 5 minutes on
-        # 2 idle cores beyond notebooks 01, 03 and 05 (estimated, not measured: shared CPU)
-        "quick": dict(seeds=(0, 1), max_states=14, probe_epochs=15, probe_patience=5,
-                      metric_feature_size=75, metric_repeats=1, metric_boot=50,
-                      metric_probe_epochs=2,
-                      metric_probe_folds=2, n_boot=1000, n_perm=1999),
-        "smoke": dict(seeds=(0, 1), max_states=8, probe_image_size=32, probe_batch_size=4,
-                      probe_lr=1e-3, probe_epochs=2, probe_patience=1, metric_feature_size=75,
-                      metric_repeats=1, metric_boot=20, metric_probe_epochs=1,
-                      metric_probe_folds=2, n_boot=200, n_perm=199),
     }
 
 

@@ -12,9 +12,10 @@ generators (nb 03-05)  :mod:`hsilib.plotting.gan`: real vs synthetic sample grid
                        spectra, loss curves
 classifiers (nb 06)    :mod:`hsilib.plotting.classifiers`: bars with CIs, learning curves, ROC
                        curves, confusion matrices (numbers from :mod:`hsilib.study.stats`)
-metric correlation     :mod:`hsilib.plotting.correlation`: metric x utility heat map, forest
-(nb 08)                and scatter plots with the study's |r| bound, metric x metric matrix,
-                       utilities per generator state
+metric correlation     :mod:`hsilib.plotting.correlation`: the oracle ladder's crops, the
+(nb 08)                calibration heat map, utilities per state, the ladder and the run's
+                       generators on each metric's axis, metric x utility heat map and forest
+                       plot with the study's |r| bound, metric x metric matrix
 explainability (nb 09) :mod:`hsilib.plotting.explain`: relevance spectra with the absorbers
                        marked, attribution maps, chromophore agreement, input variants' AUROC,
                        the synthetic families' relevance and distances

@@ -30,10 +30,13 @@ generated prose        :mod:`hsilib.study.conclusions`: the closing text, from t
 amount, generator,     :mod:`hsilib.study.proportion` (notebook 07): synthetic pools with critic
 filtering              scores, top-scored and random subsets of equal size, the amount x mix x
                        generator family x filter plan, its generated findings
-metrics vs utility     :mod:`hsilib.study.correlation` (notebook 08): generator states from the
-                       checkpoints (:mod:`hsilib.study.states`), utilities from a probe
-                       classifier, Spearman / Kendall / Pearson with bootstrap intervals over
-                       states, permutation p-values, Holm, partial correlation within groups
+metrics vs utility     :mod:`hsilib.study.correlation` (notebook 08): the oracle ladder of known
+                       corruptions (:mod:`hsilib.study.oracle`), class-balanced generator pairs
+                       and the probe plan (:mod:`hsilib.study.correlation_states`), utilities
+                       (:mod:`hsilib.study.correlation_utility`), each state's metrics
+                       (:mod:`hsilib.study.correlation_scoring`), the calibration
+                       (:mod:`hsilib.study.correlation_calibration`), correlations within and
+                       across groups with whole clusters resampled
                        (:mod:`hsilib.study.correlation_stats`), generated findings
 what the classifier    :mod:`hsilib.study.explain` (notebook 09): input variants (16 bands, sRGB,
 looks at               grey, bands chosen on validation) through notebook 06's training, the

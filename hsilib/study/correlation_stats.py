@@ -9,7 +9,11 @@
   value is ``1 / (n_perm + 1)`` (:func:`permutation_pvalue`);
 - :func:`partial_correlation` and :func:`partial_test`: the correlation left after removing
   group means (dummy-coded family and class, say) from both variables, on ranks for Spearman,
-  with a permutation test that shuffles within groups.
+  with a permutation test that shuffles within groups;
+- :func:`grouped_test`: for items that come in clusters (the rungs of one corruption kind, the
+  snapshots of one training run), an interval that resamples whole clusters
+  (:func:`weighted_correlation_rows` scores every resample at once from its multiplicities)
+  and, for the partial correlation within groups, permutations within each group.
 """
 
 from __future__ import annotations
@@ -209,3 +213,94 @@ def partial_test(x, y, groups, method: str = "spearman", *, n_boot: int = 2000,
     return {"r": partial_correlation(x, y, g, method), "lo": lo, "hi": hi,
             "p_perm": permutation_pvalue(x, y, method, n_perm, seed + 1, groups=g),
             "n": len(x)}
+
+
+# --------------------------------------------------------------------------------------------
+# Grouped data: whole clusters resampled, permutations that keep the groups
+# --------------------------------------------------------------------------------------------
+def weighted_ranks(v: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Mid-ranks of every item of ``v`` (n) in each weighted resample (``weights``: B x n
+    multiplicities): the ranks the items would get in the resample written out item by item,
+    copies tied. Items of weight 0 get a rank that no statistic below uses."""
+    v = np.asarray(v, float)
+    less = (v[None, :] < v[:, None]).astype(float)  # less[i, j]: v_j < v_i
+    equal = (v[None, :] == v[:, None]).astype(float)
+    return weights @ less.T + (weights @ equal.T + 1) / 2
+
+
+def _weighted_residuals(v: np.ndarray, weights: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    out = v.copy()
+    for g in np.unique(codes):
+        m = codes == g
+        w = weights[:, m]
+        mean = (w * v[:, m]).sum(1, keepdims=True) / np.maximum(w.sum(1, keepdims=True), 1e-12)
+        out[:, m] = v[:, m] - mean
+    return out
+
+
+def weighted_correlation_rows(x, y, weights, method: str = "spearman",
+                              groups=None) -> np.ndarray:
+    """The correlation of ``x`` and ``y`` (n items) in each resample of ``weights`` (B x n
+    multiplicities, e.g. :func:`hsilib.metrics.intervals.cluster_bootstrap`): exactly the
+    correlation of the resample written out item by item. ``spearman`` ranks within each
+    resample; with ``groups`` (one label per item) the partial correlation within groups
+    (:func:`partial_correlation`), group means taken in the resample."""
+    if method not in ("spearman", "pearson"):
+        raise ValueError(f"method must be 'spearman' or 'pearson', got {method!r}")
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    w = np.atleast_2d(np.asarray(weights, float))
+    if method == "spearman":
+        x, y = weighted_ranks(x, w), weighted_ranks(y, w)
+    else:
+        x, y = np.broadcast_to(x, w.shape).copy(), np.broadcast_to(y, w.shape).copy()
+    if groups is not None:
+        codes = _codes(groups)
+        x, y = _weighted_residuals(x, w, codes), _weighted_residuals(y, w, codes)
+    sw = w.sum(1, keepdims=True)
+    xc = x - (w * x).sum(1, keepdims=True) / sw
+    yc = y - (w * y).sum(1, keepdims=True) / sw
+    den = np.sqrt((w * xc * xc).sum(1) * (w * yc * yc).sum(1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (w * xc * yc).sum(1) / den
+    r[~(den > 1e-12)] = np.nan
+    return np.clip(r, -1.0, 1.0)
+
+
+def grouped_test(x, y, method: str = "spearman", *, clusters, groups=None, n_boot: int = 2000,
+                 n_perm: int = 9999, seed: int = 0, level: float = 0.95,
+                 min_clusters: int = 4) -> dict[str, float]:
+    """The correlation of ``x`` and ``y`` for grouped items (pairs with a NaN dropped):
+    ``clusters`` are the units that move together (a training run and its snapshots, a
+    corruption kind and its rungs). Without ``groups``: ``r`` over the items and a bootstrap
+    interval that resamples whole clusters (:func:`hsilib.metrics.intervals.cluster_bootstrap`);
+    no p-value (``p_perm`` NaN): a permutation of items ignores the clusters, and one of whole
+    clusters keeps the association inside them, so neither tests the pooled correlation. With
+    ``groups`` (one label per item, e.g. the corruption kind or the generator family): the
+    partial correlation within groups, the same cluster bootstrap, and a permutation p-value
+    that shuffles within each group (:func:`permutation_pvalue`). Also ``n`` (items) and
+    ``n_clusters``. With fewer than ``min_clusters`` clusters the resamples cannot say anything:
+    every number is then NaN."""
+    from ..metrics.intervals import cluster_bootstrap
+
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    c = np.asarray(list(clusters), dtype=object)
+    g = None if groups is None else np.asarray(list(groups), dtype=object)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y, c = x[ok], y[ok], c[ok]
+    g = None if g is None else g[ok]
+    nan = float("nan")
+    out = {"r": nan, "lo": nan, "hi": nan, "p_perm": nan, "n": int(ok.sum()),
+           "n_clusters": len(set(c))}
+    if len(x) < 3 or len(set(c)) < min_clusters or (g is not None
+                                                     and len(set(g)) >= len(x) - 1):
+        return out
+    r = (correlation(x, y, method) if g is None else partial_correlation(x, y, g, method))
+    if not np.isfinite(r):
+        return out
+    w = cluster_bootstrap(c.astype(str), n_boot=n_boot, seed=seed)
+    boot = weighted_correlation_rows(x, y, w, method, g)
+    boot = boot[np.isfinite(boot)]
+    lo, hi = percentile_interval(boot, level) if boot.size >= max(10, n_boot // 10) else (nan,
+                                                                                          nan)
+    p = nan if g is None else permutation_pvalue(x, y, method, n_perm, seed + 1, groups=g)
+    return {**out, "r": float(r), "lo": lo, "hi": hi, "p_perm": p}

@@ -1,5 +1,5 @@
-"""Correlations of notebook 08 (hsilib.study.correlation_stats, hsilib.study.correlation) against
-scipy, hand-computed cases and planted relations."""
+"""Correlations of notebook 08 (hsilib.study.correlation_stats) against scipy, hand-computed
+cases and planted relations; the states found from checkpoints (hsilib.study.states)."""
 
 import numpy as np
 import pandas as pd
@@ -12,6 +12,7 @@ from hsilib.data.samplers import UnpairedSampler
 from hsilib.models import registry
 from hsilib.study import correlation as cor
 from hsilib.study import correlation_stats as cs
+from hsilib.study.states import discover_states, spread_subset
 from hsilib.study.stats import holm
 from hsilib.train.trainer import Trainer, make_trainer, snapshot_path, trainer_options
 
@@ -61,26 +62,16 @@ def test_planted_relation_is_recovered_and_noise_is_not():
     n = 30
     metric = rng.uniform(0, 1, n)  # a fake FD: lower is better
     utility = -0.05 * metric + rng.normal(scale=0.008, size=n)  # planted negative relation
-    noise_metric = rng.uniform(0, 1, n)
     res = cs.correlation_test(metric, utility, "spearman", n_boot=500, n_perm=999)
     assert res["r"] < -0.7 and res["hi"] < 0 and res["p_perm"] == 1 / 1000
-    table = cor.correlation_table(pd.DataFrame({"FD": metric, "noise": noise_metric}),
-                                  pd.DataFrame({"auroc": utility}), n_boot=300, n_perm=999)
-    sp = table[table.method == "spearman"].set_index("metric")
-    assert sp.loc["FD", "verdict"] == "negative association"
-    assert sp.loc["noise", "verdict"] == "no detectable association"
-    assert sp.loc["FD", "vs_bound"] == "beyond the bound"
-    assert set(table.method) == set(cs.METHODS)
+    noise = cs.correlation_test(rng.uniform(0, 1, n), utility, "spearman", n_boot=500,
+                                n_perm=999)
+    assert noise["lo"] < 0 < noise["hi"] and noise["p_perm"] > 0.01
 
 
-def test_bootstrap_interval_covers_estimate_and_holm_is_per_utility_and_method():
+def test_bootstrap_interval_covers_the_estimate():
     lo, hi = cs.bootstrap_interval(X, Y, "spearman", n_boot=400, seed=1)
     assert lo < cs.correlation(X, Y) < hi
-    table = cor.correlation_table(pd.DataFrame({"a": X, "b": Y_TIES, "c": X_TIES}),
-                                  pd.DataFrame({"auroc": Y, "sensitivity": X}), n_boot=50,
-                                  n_perm=99, methods=("spearman",))
-    for _, g in table.groupby(["utility", "method"]):
-        assert g["p_holm"].to_numpy() == pytest.approx(holm(g["p_perm"].to_numpy()))
 
 
 def test_holm_against_a_hand_computed_case():
@@ -111,23 +102,10 @@ def test_partial_pearson_equals_the_classical_formula_for_one_dummy():
     assert 1 / 200 <= res["p_perm"] <= 1
 
 
-def test_metric_gaps_and_metric_matrix():
-    t = pd.DataFrame({"metric": ["FD", "recall"], "value": [0.5, 0.4], "floor": [0.1, np.nan]})
-    gaps = cor.metric_gaps({"s1": t, "s2": t.assign(value=[0.3, 0.9])})
-    assert gaps.loc["s1", "FD"] == pytest.approx(0.4) and gaps.loc["s2", "recall"] == 0.9
+def test_metric_matrix():
     m = cor.metric_matrix(pd.DataFrame({"a": X, "b": -X, "c": Y}))
     assert m.loc["a", "b"] == pytest.approx(-1) and m.loc["a", "a"] == pytest.approx(1)
     assert m.loc["a", "c"] == pytest.approx(sps.spearmanr(X, Y)[0])
-
-
-def test_utility_table_pairs_by_seed():
-    per_seed = pd.DataFrame({"config": ["real", "real", "s1", "s1"], "seed": [0, 1, 0, 1],
-                             "generator_seed": -1, "auroc": [0.7, 0.8, 0.75, 0.79],
-                             "sensitivity": [0.5, 0.6, 0.5, 0.7]})
-    u = cor.utility_table(per_seed, ["s1"])
-    row = u[u.utility == "auroc"].iloc[0]
-    assert row["diff"] == pytest.approx(((0.75 - 0.7) + (0.79 - 0.8)) / 2)
-    assert row["n_cells"] == 2
 
 
 def test_snapshots_and_discovered_states(tmp_path):
@@ -154,7 +132,7 @@ def test_snapshots_and_discovered_states(tmp_path):
     splits = pd.DataFrame({"id": ids + ["v0", "v1", "v2", "d0", "d1", "d2"],
                            "split": ["train"] * 6 + ["val"] * 3 + ["train"] * 3,
                            "class": ["MM"] * 9 + ["DN"] * 3, "source": "x"})
-    states, notes = cor.discover_states(tmp_path, splits)
+    states, notes = discover_states(tmp_path, splits)
     assert sorted(states.state) == ["vae_mm_g0", "vae_mm_g0_s000001", "vae_mm_g0_s000002"] or \
         sorted(states.state) == ["copy_of_final", "vae_mm_g0_s000001", "vae_mm_g0_s000002"]
     assert set(states["class"]) == {"MM"} and sorted(states.step) == [1, 2, 3]
@@ -168,7 +146,44 @@ def test_spread_subset_keeps_every_family_and_the_ends():
     states = pd.DataFrame({"state": [f"s{i}" for i in range(12)],
                            "family": ["a"] * 6 + ["b"] * 6, "class": "MM", "seed": 0,
                            "step": list(range(6)) * 2})
-    sub = cor.spread_subset(states, 4)
+    sub = spread_subset(states, 4)
     assert len(sub) == 4 and set(sub.family) == {"a", "b"}
     assert {"s0", "s11"} <= set(sub.state)
-    assert cor.spread_subset(states, None) is states and len(cor.spread_subset(states, 20)) == 12
+    assert spread_subset(states, None) is states and len(spread_subset(states, 20)) == 12
+
+
+# --------------------------------------------------------------------------------------------
+# Grouped data: whole clusters resampled and permuted
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("method", ["spearman", "pearson"])
+def test_weighted_rows_equal_the_resample_written_out(method):
+    rng = np.random.default_rng(2)
+    x, y = np.round(rng.normal(size=9), 1), rng.normal(size=9)  # ties in x
+    groups = np.array(list("aaabbbccc"))
+    w = rng.integers(0, 3, (5, 9))
+    w[:, 0] = 1  # no resample empty
+    got = cs.weighted_correlation_rows(x, y, w, method)
+    part = cs.weighted_correlation_rows(x, y, w, method, groups)
+    for b in range(5):
+        xs, ys, gs = (np.repeat(v, w[b]) for v in (x, y, groups))
+        assert got[b] == pytest.approx(cs.correlation(xs, ys, method), abs=1e-12)
+        assert part[b] == pytest.approx(cs.partial_correlation(xs, ys, gs, method), abs=1e-12)
+    ones = cs.weighted_correlation_rows(x, y, np.ones((1, 9)), method)
+    assert ones[0] == pytest.approx(cs.correlation(x, y, method))
+
+
+def test_grouped_test_finds_a_within_group_relation_and_needs_enough_clusters():
+    rng = np.random.default_rng(4)
+    kinds = np.repeat([f"k{i}" for i in range(8)], 3)
+    level = np.tile([0.0, 0.5, 1.0], 8)
+    offset = np.repeat(rng.normal(0, 5, 8), 3)  # kinds differ wildly in level
+    metric = level + offset
+    utility = -level + rng.normal(0, 0.05, 24) - offset * 0.3
+    res = cs.grouped_test(metric, utility, clusters=kinds, groups=kinds, n_boot=400,
+                          n_perm=999)
+    assert res["r"] < -0.8 and res["hi"] < 0 and res["p_perm"] < 0.01
+    assert res["n"] == 24 and res["n_clusters"] == 8
+    pooled = cs.grouped_test(metric, utility, clusters=kinds, n_boot=400, n_perm=999)
+    assert np.isfinite(pooled["lo"]) and np.isnan(pooled["p_perm"])  # descriptive only
+    few = cs.grouped_test(metric[:9], utility[:9], clusters=kinds[:9], n_boot=50, n_perm=49)
+    assert np.isnan(few["r"]) and few["n_clusters"] == 3
