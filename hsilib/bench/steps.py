@@ -71,7 +71,8 @@ def resolve(lib: types.ModuleType, case: Case) -> Any:
     extra = {}
     if case.family == "cyclegan":
         extra = {"band_min": (0.0,) * 16, "band_max": (1.0,) * 16}
-    return lib.config.resolve(case.profile, case.family, **(case.overrides | extra))
+    cfg_module = importlib.import_module(f"{lib.__name__}.config")
+    return cfg_module.resolve(case.profile, case.family, **(case.overrides | extra))
 
 
 def data(cfg: Any, seed: int = 0) -> dict[str, torch.Tensor]:
