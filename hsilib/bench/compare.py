@@ -66,23 +66,32 @@ def load_revision(rev: str, repo: Path = REPO) -> types.ModuleType:
     return module
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process, all its threads."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def interleave(contenders: Mapping[str, Callable[[], int]], repeats: int, warmup: int = 1,
-               pause: Callable[[str, int], None] | None = None) -> dict[str, list[float]]:
+               cpu: dict[str, list[float]] | None = None) -> dict[str, list[float]]:
     """Seconds per item of each contender over ``repeats`` rounds, the contenders taking turns
     in every round (their order rotated by one each round) after ``warmup`` untimed rounds.
-    A contender returns how many items (steps) it ran. ``pause(name, round)``, if given, runs
-    before each timed call (not timed): e.g. to switch a competing load on or off."""
+    A contender returns how many items (steps) it ran. ``cpu``, if given, receives the CPU
+    seconds per item of each call (all threads): a measure that other jobs on the machine
+    move much less than wall time."""
     names = list(contenders)
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(warmup + repeats):
         k = r % len(names)
         for name in names[k:] + names[:k]:
-            if pause is not None:
-                pause(name, r)
-            t0 = time.perf_counter()
+            c0, t0 = _cpu_seconds(), time.perf_counter()
             items = contenders[name]() or 1
             if r >= warmup:
                 times[name].append((time.perf_counter() - t0) / items)
+                if cpu is not None:
+                    cpu.setdefault(name, []).append((_cpu_seconds() - c0) / items)
     return times
 
 
@@ -123,10 +132,11 @@ def compare_case(name: str, against: str | None, repeats: int, published: bool =
     case = CASES[name]
     fns = contenders(case, against, published)
     load0 = load_average()
-    times = interleave(fns, repeats)
+    cpu: dict[str, list[float]] = {}
+    times = interleave(fns, repeats, cpu=cpu)
     return {"case": name, "note": case.note, "load_before": load0,
             "load_after": load_average(), "threads": torch.get_num_threads(),
-            "results": summarise(times)}
+            "results": summarise(times), "cpu": summarise(cpu)}
 
 
 def worker_env() -> dict[str, str]:
@@ -142,7 +152,14 @@ def worker_env() -> dict[str, str]:
 
 def format_row(row: dict) -> str:
     """One printed line per case: each contender's median and its ratio to ``this``."""
-    parts = [f"{n} {r['median_s']:.3f} s" + ("" if n == "this" else f" (x{r['ratio']:.2f})")
-             for n, r in row["results"].items()]
+    cpu = row.get("cpu", {})
+
+    def cell(n: str, r: dict) -> str:
+        if n == "this":
+            return f"{n} {r['median_s']:.3f} s"
+        extra = f", CPU time x{cpu[n]['ratio']:.2f}" if n in cpu else ""
+        return f"{n} {r['median_s']:.3f} s (x{r['ratio']:.2f}{extra})"
+
+    parts = [cell(n, r) for n, r in row["results"].items()]
     return (f"{row['case']:18s} " + ", ".join(parts)
             + f"  [load {row['load_before']:.2f} -> {row['load_after']:.2f}]")

@@ -177,9 +177,9 @@ class InitBlock(nn.Module):
         return self.main(z.view(z.shape[0], -1, 1, 1))
 
 
-#: input side from which :class:`UpConv` folds the upsampling into its convolution (measured:
-#: below it the transposed convolution of small maps is slower than the two steps on CPUs)
-FOLD_MIN_SIDE = 16
+#: input sides from which :class:`UpConv` folds: any kernel / at most this many channel pairs
+#: (measured on CPUs: small maps with many channels run the two steps faster)
+FOLD_MIN_SIDE, FOLD_SMALL_SIDE, FOLD_SMALL_WEIGHT = 16, 8, 128 * 128
 # the 4 taps of the folded kernel (rows) as sums of the 3 taps of the 3 x 3 kernel (columns)
 _FOLD = ((0.0, 0.0, 1.0), (0.0, 1.0, 1.0), (1.0, 1.0, 0.0), (1.0, 0.0, 0.0))
 
@@ -187,12 +187,11 @@ _FOLD = ((0.0, 0.0, 1.0), (0.0, 1.0, 1.0), (1.0, 1.0, 0.0), (1.0, 0.0, 0.0))
 class UpConv(nn.Conv2d):
     """Nearest-neighbour 2x upsampling, then a 3 x 3 convolution with padding 1 (no bias).
 
-    After nearest upsampling each output pixel sees a 2 x 2 neighbourhood of input pixels, some
-    taps on the same pixel; summing those taps gives a stride-2 transposed convolution with a
-    4 x 4 kernel: the same result (up to rounding) with 16 instead of 36 multiply-adds per
-    input pixel and channel pair, and no upsampled map. ``fold`` uses it from
-    :data:`FOLD_MIN_SIDE` on; smaller inputs and ``fold = False`` run the two steps.
-    """
+    After nearest upsampling each output pixel sees 2 x 2 input pixels, some taps on the same
+    pixel; summing those gives a stride-2 transposed convolution with a 4 x 4 kernel: the same
+    result (up to rounding), 16 instead of 36 multiply-adds per input pixel and channel pair,
+    no upsampled map. Used where it pays (:meth:`folds`); else, and with ``fold = False``, the
+    two steps run as written."""
 
     def __init__(self, c_in: int, c_out: int, fold: bool = True) -> None:
         super().__init__(c_in, c_out, 3, 1, 1, bias=False)
@@ -200,27 +199,27 @@ class UpConv(nn.Conv2d):
 
     def folded_weight(self) -> torch.Tensor:
         """The ``c_in x c_out x 4 x 4`` kernel of the equivalent transposed convolution."""
-        m = torch.tensor(_FOLD, dtype=self.weight.dtype, device=self.weight.device)
+        m = self.weight.new_tensor(_FOLD)
         return torch.einsum("ak,oikl,bl->ioab", m, self.weight, m)
 
+    def folds(self, side: int) -> bool:
+        """Whether an input of ``side`` pixels takes the folded path."""
+        small = self.in_channels * self.out_channels <= FOLD_SMALL_WEIGHT
+        return self.fold and (side >= FOLD_MIN_SIDE or (small and side >= FOLD_SMALL_SIDE))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.fold or min(x.shape[-2:]) < FOLD_MIN_SIDE:
-            return super().forward(F.interpolate(x, scale_factor=2, mode="nearest"))
-        return F.conv_transpose2d(x, self.folded_weight(), stride=2, padding=1)
+        if self.folds(min(x.shape[-2:])):
+            return F.conv_transpose2d(x, self.folded_weight(), stride=2, padding=1)
+        return super().forward(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
-def sn_up_conv(c_in: int, c_out: int) -> nn.Module:
-    """:class:`UpConv` with spectral normalisation of its 3 x 3 kernel."""
-    return nn.utils.spectral_norm(UpConv(c_in, c_out))
-
-
-# Up blocks: index 0 (once the upsampling layer, now inside UpConv) is kept as an identity so
-# that the parameter names, and the checkpoints that hold them, stay as they were.
+# Up blocks: index 0 (the upsampling, now inside UpConv) stays, as an identity, so that the
+# parameter names and the checkpoints holding them are unchanged.
 def up_block(c_in: int, c_out: int) -> nn.Sequential:
     """Nearest x2 upsampling and 3x3 conv (:class:`UpConv`), BN, GLU (the cheap FastGAN up
     block)."""
-    return nn.Sequential(nn.Identity(), sn_up_conv(c_in, 2 * c_out), nn.BatchNorm2d(2 * c_out),
-                         GLU())
+    return nn.Sequential(nn.Identity(), nn.utils.spectral_norm(UpConv(c_in, 2 * c_out)),
+                         nn.BatchNorm2d(2 * c_out), GLU())
 
 
 def up_block_comp(c_in: int, c_out: int) -> nn.Sequential:
@@ -228,7 +227,8 @@ def up_block_comp(c_in: int, c_out: int) -> nn.Sequential:
     :class:`UpConv`), each followed by noise injection, BN and GLU."""
     return nn.Sequential(
         nn.Identity(),
-        sn_up_conv(c_in, 2 * c_out), NoiseInjection(), nn.BatchNorm2d(2 * c_out), GLU(),
+        nn.utils.spectral_norm(UpConv(c_in, 2 * c_out)), NoiseInjection(),
+        nn.BatchNorm2d(2 * c_out), GLU(),
         sn_conv(c_out, 2 * c_out, 3, 1, 1), NoiseInjection(), nn.BatchNorm2d(2 * c_out), GLU(),
     )
 

@@ -14,7 +14,7 @@ from hsilib.models import fastgan, layers
 from hsilib.models.objective import Step
 
 
-@pytest.mark.parametrize("side", [4, layers.FOLD_MIN_SIDE, layers.FOLD_MIN_SIDE + 6])
+@pytest.mark.parametrize("side", [4, layers.FOLD_SMALL_SIDE, layers.FOLD_MIN_SIDE + 6])
 def test_up_conv_equals_nearest_upsampling_then_conv(side):
     torch.manual_seed(0)
     conv = layers.UpConv(5, 7).double()
@@ -31,6 +31,14 @@ def test_up_conv_equals_nearest_upsampling_then_conv(side):
     folded = conv.folded_weight()
     assert folded.shape == (5, 7, 4, 4)
     torch.testing.assert_close(folded.sum((2, 3)), 4 * conv.weight.sum((2, 3)).T)
+
+
+def test_up_conv_folds_where_measured_to_pay():
+    small, wide = layers.UpConv(16, 32), layers.UpConv(512, 1024)
+    assert [small.folds(s) for s in (4, 8, 16)] == [False, True, True]
+    assert [wide.folds(s) for s in (4, 8, 16)] == [False, False, True]
+    wide.fold = False
+    assert not wide.folds(64)
 
 
 def test_up_blocks_keep_their_parameter_names():
