@@ -95,10 +95,9 @@ def sn_conv_transpose(c_in: int, c_out: int, kernel: int, stride: int = 1, paddi
 @contextmanager
 def frozen_spectral_norm(module: nn.Module) -> Iterator[None]:
     """Inside, the spectrally normalised layers of ``module`` divide their weight by the
-    largest singular value of their last power iteration instead of running another (one
-    iteration per FastGAN step instead of one per forward pass). Only those layers' own
-    ``training`` flag is cleared, which affects nothing else in a convolution; batch norm and
-    everything else keep their mode."""
+    largest singular value of their last power iteration instead of running another (one per
+    FastGAN step, not per forward pass). Only those layers' ``training`` flag is cleared,
+    which changes nothing else in a convolution; batch norm and the rest keep their mode."""
     layers = [m for m in module.modules()
               if m.training and any(isinstance(h, SpectralNorm)
                                     for h in m._forward_pre_hooks.values())]
@@ -180,8 +179,7 @@ class InitBlock(nn.Module):
 #: input sides from which :class:`UpConv` folds: any kernel / at most this many channel pairs
 #: (measured on CPUs: small maps with many channels run the two steps faster)
 FOLD_MIN_SIDE, FOLD_SMALL_SIDE, FOLD_SMALL_WEIGHT = 16, 8, 128 * 128
-# the 4 taps of the folded kernel (rows) as sums of the 3 taps of the 3 x 3 kernel (columns)
-_FOLD = ((0.0, 0.0, 1.0), (0.0, 1.0, 1.0), (1.0, 1.0, 0.0), (1.0, 0.0, 0.0))
+_FOLD = ((0, 0, 1), (0, 1, 1), (1, 1, 0), (1, 0, 0))  # folded taps (rows) from 3 x 3 taps
 
 
 class UpConv(nn.Conv2d):
@@ -198,9 +196,11 @@ class UpConv(nn.Conv2d):
         self.fold = fold
 
     def folded_weight(self) -> torch.Tensor:
-        """The ``c_in x c_out x 4 x 4`` kernel of the equivalent transposed convolution."""
-        m = self.weight.new_tensor(_FOLD)
-        return torch.einsum("ak,oikl,bl->ioab", m, self.weight, m)
+        """The ``c_in x c_out x 4 x 4`` kernel of the transposed convolution: tap (a, b) sums
+        the taps ``_FOLD[a] x _FOLD[b]`` (box sums of the zero-padded kernel, flipped)."""
+        w = F.pad(self.weight, (1, 1, 1, 1))
+        k = w[..., 1:, 1:] + w[..., :-1, 1:] + w[..., 1:, :-1] + w[..., :-1, :-1]
+        return k.flip(-2, -1).transpose(0, 1)
 
     def folds(self, side: int) -> bool:
         """Whether an input of ``side`` pixels takes the folded path."""
