@@ -33,8 +33,8 @@ from .compare import load_revision
 from .steps import _FAMILY_MODULES
 
 #: the rows printed side by side (all rows are in the CSV)
-MAIN_ROWS = ("FD_rand", "precision", "recall", "spectral_FD_lesion", "SAM_mean_spectra_deg",
-             "detectability_AUROC")
+MAIN_ROWS = ("FD_rand", "KID", "precision", "recall", "coverage", "FD_spectral_lesion",
+             "SAM_mean_spectra_deg", "NN_train_dist_ratio", "detectability_AUROC")
 
 
 def prepare(folder: Path, seed: int = 0) -> dict:
@@ -118,8 +118,8 @@ def side_by_side(results: pd.DataFrame) -> pd.DataFrame:
                       if pd.notna(r.ci_low) else f"{r.value:.3f}", axis=1)
     out = rows.assign(cell=cell).pivot_table(index="metric", columns=["code", "seed"],
                                              values="cell", aggfunc="first")
-    floor = rows.groupby("metric").floor.first()
-    return out.assign(floor=floor.round(3)).reindex([m for m in MAIN_ROWS if m in out.index])
+    out[("floor", "")] = rows.groupby("metric").floor.first().round(3)
+    return out.reindex([m for m in MAIN_ROWS if m in out.index])
 
 
 def main(argv: list[str] | None = None) -> int:
