@@ -138,3 +138,13 @@ def test_shared_runs_compare_the_policies():
     assert env["HSILIB_THREAD_DEFAULTS"] == "0" and "OMP_WAIT_POLICY" not in env
     with pytest.raises(ValueError, match="policy"):
         shared.policy_env("active")
+
+
+def test_published_fastgan_runs_its_upsampling_as_published(monkeypatch):
+    """The reference's generator upsamples and then convolves (no folded convolution)."""
+    from hsilib.models import layers
+
+    seen = []
+    monkeypatch.setattr(layers.UpConv, "folds", lambda self, side: seen.append(self.fold))
+    compare.contenders(TINY["fastgan"], None)["published"]()
+    assert seen and not any(seen)

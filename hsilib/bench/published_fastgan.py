@@ -18,7 +18,9 @@ the project's own words, it copies none of it. Per step:
 
 The networks are the project's :class:`~hsilib.models.fastgan.Generator` and
 :class:`~hsilib.models.fastgan.Discriminator`, which have the published layers and widths, with
-spectral normalisation's power iteration on every training forward pass, as published. The
+their upsampling convolutions run as published, nearest upsampling then a 3 x 3 convolution
+(``UpConv.fold`` off), and spectral normalisation's power iteration on every training forward
+pass, as published. The
 reconstruction loss is the project's (L1 + (1 - SSIM); the published LPIPS needs a backbone
 file that an offline machine lacks), and the augmentation policy is the project's
 (translation, cutout; the published default also changes colours, which would corrupt
@@ -68,12 +70,16 @@ def augment_published(x: torch.Tensor) -> torch.Tensor:
 def published_step(lib, case: Case, seed: int = 0) -> Callable[[], int]:
     """The published loop for ``case`` (a FastGAN case), with networks and losses from ``lib``."""
     from ..models import fastgan, losses  # this revision's networks: the published layers
+    from ..models.layers import UpConv
 
     cfg = resolve(lib, case)
     images = data(cfg, seed)["image"]
     torch.manual_seed(seed)
     G = fastgan.Generator(cfg.image_size, cfg.n_bands, cfg.z_dim, cfg.ngf)
     D = fastgan.Discriminator(cfg.image_size, cfg.n_bands, cfg.ndf)
+    for m in (*G.modules(), *D.modules()):
+        if isinstance(m, UpConv):
+            m.fold = False  # the published layers: the upsampled map, then the convolution
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         recon = losses.reconstruction_loss(cfg.n_bands, None)
