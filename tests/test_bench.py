@@ -54,6 +54,9 @@ def test_interleave_rotates_the_order_and_times_per_item():
     assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3, "c": 3}
     table = compare.summarise({"this": [1.0, 3.0, 2.0], "old": [4.0, 4.0, 5.0]})
     assert table["this"]["median_s"] == 2.0 and table["old"]["ratio"] == 2.0
+    # unequal steps (StyleGAN2's lazy R1): means over whole cycles of calls
+    assert compare.cycle_means([1.0, 1.0, 1.0, 5.0, 2.0, 2.0, 2.0, 6.0], 4) == [2.0, 3.0]
+    assert all(c.cycle % c.steps_per_call == 0 for c in steps.CASES.values())
 
 
 def test_a_revision_is_imported_beside_this_package():

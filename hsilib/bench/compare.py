@@ -100,6 +100,11 @@ def load_average() -> float:
     return os.getloadavg()[0]
 
 
+def cycle_means(times: list[float], k: int) -> list[float]:
+    """Means of consecutive groups of ``k`` timed calls (one cycle of unequal steps each)."""
+    return [statistics.fmean(times[i:i + k]) for i in range(0, len(times) - k + 1, k)]
+
+
 def summarise(times: Mapping[str, list[float]], base: str = "this") -> dict[str, dict]:
     """Median and spread of each contender's seconds per step and ``ratio``: the contender's
     median over ``base``'s (above 1: ``base`` is faster)."""
@@ -131,9 +136,11 @@ def compare_case(name: str, against: str | None, repeats: int, published: bool =
 
     case = CASES[name]
     fns = contenders(case, against, published)
+    k = max(1, case.cycle // case.steps_per_call)  # calls per cycle of unequal steps
     load0 = load_average()
     cpu: dict[str, list[float]] = {}
-    times = interleave(fns, repeats, cpu=cpu)
+    times = interleave(fns, -(-repeats // k) * k, cpu=cpu)
+    times, cpu = ({n: cycle_means(t, k) for n, t in d.items()} for d in (times, cpu))
     return {"case": name, "note": case.note, "load_before": load0,
             "load_after": load_average(), "threads": torch.get_num_threads(),
             "results": summarise(times), "cpu": summarise(cpu)}

@@ -9,9 +9,9 @@ what every revision since the generic trainer offers (``config.resolve``, the fa
 
 Every case trains on the same random data from a fixed seed, with the sampler's flips and
 rotations off (the published loops have none), and times whole trainer steps. StyleGAN2's
-lazy regularisers (R1 every 16 steps, path length every 4 at full widths) make its steps
-unequal, so a StyleGAN2 timing is the mean over 16 consecutive steps, the same steps for every
-implementation (:attr:`Case.steps_per_call`).
+lazy regularisers (R1 every 16 steps, path length every 4) make its steps unequal, so its
+timings are means over whole cycles of 16 consecutive steps (:attr:`Case.cycle`), the same
+steps for every implementation.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class Case:
     overrides: dict[str, Any] = field(default_factory=dict)
     steps_per_call: int = 1  # trainer steps per timed call
     note: str = ""
+    cycle: int = 1  # steps after which the work of the steps repeats (a multiple of the above)
 
     @property
     def size(self) -> int:
@@ -60,9 +61,9 @@ CASES = {c.name: c for c in (
     Case("cyclegan_quick", "cyclegan", "quick", {"image_size": 64},
          note="CycleGAN at quick (64 px, batch 4, ngf = ndf = 16)"),
     Case("stylegan2_64", "stylegan2", "full", {"image_size": 64, "batch_size": 8},
-         steps_per_call=16, note="StyleGAN2-ADA 64 px, batch 8, full widths (256-512)"),
+         steps_per_call=4, cycle=16, note="StyleGAN2-ADA 64 px, batch 8, full widths (256-512)"),
     Case("stylegan2_quick", "stylegan2", "quick", {"image_size": 64}, steps_per_call=16,
-         note="StyleGAN2-ADA at quick (64 px, batch 8, widths 16-64)"),
+         cycle=16, note="StyleGAN2-ADA at quick (64 px, batch 8, widths 16-64)"),
 )}
 
 
