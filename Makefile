@@ -36,7 +36,8 @@ bench: $(STAMP)
 	$(PY) -m hsilib.bench $(ARGS)
 
 kernel: $(STAMP)        ## register the environment as a Jupyter kernel named hsi-skin-synth
-	$(PY) -m ipykernel install --user --name hsi-skin-synth --display-name "Python (hsi-skin-synth)"
+	$(PY) -m ipykernel install --user --name hsi-skin-synth --display-name "Python (hsi-skin-synth)" \
+	  $$($(PY) -c "from hsilib.runtime import kernel_env_args; print(kernel_env_args())")
 
 lock: $(STAMP)          ## refresh constraints.txt from the working environment
 	{ sed -n '1,3p' constraints.txt; echo "setuptools==84.2.1"; echo "wheel==0.48.0"; \

@@ -336,12 +336,23 @@ def write_json(path: Path, obj: dict) -> None:
 # ---------------------------------------------------------------------------------------------
 # Execution
 # ---------------------------------------------------------------------------------------------
+def kernel_environment() -> dict[str, str]:
+    """Thread variables of the notebook kernels: a passive OpenMP wait policy and one thread
+    per physical core (:func:`hsilib.runtime.thread_environment`), set before the kernel
+    imports torch; a variable already in this process's environment is passed on as it is."""
+    from hsilib.runtime import thread_defaults_enabled, thread_environment
+
+    if not thread_defaults_enabled():
+        return {}
+    return {k: os.environ.get(k, v) for k, v in thread_environment().items()}
+
+
 def execute(nb: Path, out: Path, params: dict, env: dict | None = None) -> None:
     import papermill as pm
 
     env_keep = dict(os.environ)
     os.environ.update(NO_ALBUMENTATIONS_UPDATE="1", HF_HUB_OFFLINE="1", HSILIB_PLAIN_PROGRESS="1",
-                      PYTHONUNBUFFERED="1", **(env or {}))
+                      PYTHONUNBUFFERED="1", **kernel_environment(), **(env or {}))
     try:
         pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name="python3",
                             cwd=str(nb.parent), progress_bar=False, log_output=False,

@@ -11,6 +11,12 @@ import os
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from .runtime import apply_thread_defaults  # noqa: E402
+
+# Idle OpenMP threads sleep instead of spinning, which matters when the cores are shared; it
+# must be in the environment before torch is imported (see hsilib.runtime).
+apply_thread_defaults()
+
 __version__ = "0.1.0"
 
 #: Band centres of the HSIDermoscopy snapshot camera: 465 + 11 k nm, k = 0..15.

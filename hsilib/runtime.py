@@ -1,17 +1,95 @@
-"""Devices, seeds and progress bars: the small pieces every notebook and trainer calls.
+"""Devices, seeds, threads and progress bars: the small pieces every notebook and trainer calls.
 
 Introduced in notebook 01.
+
+**Threads.** torch runs its CPU kernels on an OpenMP thread pool whose idle threads, by
+default, spin (busy-wait) for a while before they sleep. On a machine whose cores are shared
+with another CPU-bound process, the spinning threads take the cores the working ones need: a
+FastGAN step of notebook 03 took 4-5 times longer beside one other training process. A
+*passive* wait policy (idle threads sleep at once) removes that. OpenMP reads the policy once,
+when torch is imported, so it has to be in the environment before: :func:`thread_environment`
+is what the project gives every process it starts (notebook kernels through ``run_all.py``,
+Ray workers, benchmark workers; ``make kernel`` writes it into the Jupyter kernel spec), and
+:func:`apply_thread_defaults` (called when ``hsilib`` is imported, and by the tests) sets it
+in this process when nothing has chosen otherwise. Variables already set are kept, so
+``OMP_WAIT_POLICY=ACTIVE`` or ``OMP_NUM_THREADS=1`` in the environment still win.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import sys
 from collections.abc import Iterable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
+
+#: the OpenMP idle policy the project runs with (see the module docstring)
+WAIT_POLICY = "PASSIVE"
+#: what reads each variable: OpenMP (torch's intra-op pool), MKL and OpenBLAS (NumPy)
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def _cgroup_cpu_limit() -> float | None:
+    """The CPU quota of this process's cgroup (cgroup v2 ``cpu.max``), in cores, if any."""
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        return None
+    return None if quota == "max" else int(quota) / int(period)
+
+
+def physical_cores() -> int:
+    """Cores this process may use: the CPUs of its affinity mask counted once per physical core
+    (hyper-threads share one), capped by a container's CPU quota; at least 1."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(
+        range(os.cpu_count() or 1))
+    cores = set()
+    for cpu in cpus:
+        try:
+            siblings = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list")
+            cores.add(siblings.read_text().strip())
+        except OSError:
+            cores.add(str(cpu))
+    n = len(cores) or 1
+    limit = _cgroup_cpu_limit()
+    return max(1, min(n, math.ceil(limit))) if limit else n
+
+
+def thread_environment(threads: int | None = None) -> dict[str, str]:
+    """The environment variables of a process that should use ``threads`` CPU threads
+    (default: :func:`physical_cores`) with a passive OpenMP wait policy."""
+    n = physical_cores() if threads is None else int(threads)
+    if n < 1:
+        raise ValueError(f"threads must be >= 1, got {threads!r}")
+    return {"OMP_WAIT_POLICY": WAIT_POLICY} | dict.fromkeys(THREAD_VARIABLES, str(n))
+
+
+def thread_defaults_enabled() -> bool:
+    """False when the environment says ``HSILIB_THREAD_DEFAULTS=0``: the project then leaves
+    the thread variables to OpenMP's and the libraries' own defaults (e.g. to measure them)."""
+    return os.environ.get("HSILIB_THREAD_DEFAULTS", "1") != "0"
+
+
+def apply_thread_defaults(threads: int | None = None) -> dict[str, str]:
+    """Put :func:`thread_environment` into ``os.environ`` where a variable is not set yet
+    (nothing with ``HSILIB_THREAD_DEFAULTS=0``); returns what was set. Effective for torch
+    only before torch is imported (OpenMP reads it then); child processes inherit it."""
+    if not thread_defaults_enabled():
+        return {}
+    added = {k: v for k, v in thread_environment(threads).items() if k not in os.environ}
+    os.environ.update(added)
+    return added
+
+
+def kernel_env_args() -> str:
+    """``--env NAME VALUE`` arguments of ``ipykernel install`` for :func:`thread_environment`
+    (``make kernel``), so notebooks opened in JupyterLab run with the same threads."""
+    return " ".join(f"--env {k} {v}" for k, v in thread_environment().items())
 
 
 def device(device: str = "auto") -> Any:
@@ -39,6 +117,8 @@ def seed_everything(seed: int, deterministic: bool = False) -> np.random.Generat
     """
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    import numpy as np
+
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 (seeds legacy global-state users)
     os.environ["PYTHONHASHSEED"] = str(seed)
@@ -100,3 +180,4 @@ def process_pool(workers: int, initializer=None):
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     return ProcessPoolExecutor(workers, mp_context=mp.get_context(method),
                                initializer=initializer)
+

@@ -1,5 +1,5 @@
-"""Shared pytest setup: offline imports, one CPU thread pair, deselected markers, and the tiny
-segmented fake stand-in that the notebook-01 tests share."""
+"""Shared pytest setup: offline imports, the project's thread environment, deselected markers,
+and the tiny segmented fake stand-in that the notebook-01 tests share."""
 
 import os
 
@@ -8,6 +8,12 @@ import pytest
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HSILIB_PLAIN_PROGRESS", "1")
+
+# before any test module imports torch: idle OpenMP threads sleep instead of spinning (the
+# suite shares the cores with the notebook kernels it starts), one thread per physical core
+from hsilib.runtime import apply_thread_defaults  # noqa: E402
+
+apply_thread_defaults()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -192,6 +192,23 @@ def test_executor_reaches_the_notebooks_and_the_manifest(fixture):
         run(nbs, out, "--cluster", "auto")
 
 
+def test_kernels_start_with_the_thread_environment(fixture, monkeypatch):
+    """A kernel imports torch with a passive OpenMP wait policy and one thread per core, even
+    when the runner's own environment has neither; the runner's environment is restored."""
+    from hsilib.runtime import THREAD_VARIABLES, physical_cores
+
+    nbs, out = fixture
+    for k in ("OMP_WAIT_POLICY", *THREAD_VARIABLES):
+        monkeypatch.delenv(k, raising=False)
+    make_notebook(nbs / "02_second.ipynb",
+                  "import os\nimport torch\nfrom pathlib import Path\n"
+                  "(Path(RUN_DIR) / 'artifacts' / 'threads.txt').write_text("
+                  "os.environ['OMP_WAIT_POLICY'] + ' ' + str(torch.get_num_threads()))")
+    assert run(nbs, out) == 0
+    assert (out / "artifacts" / "threads.txt").read_text() == f"PASSIVE {physical_cores()}"
+    assert "OMP_WAIT_POLICY" not in os.environ
+
+
 # -- argument errors leave nothing behind; a killed run reruns only what did not finish --------
 def _tree(root):
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))

@@ -1,38 +1,29 @@
-"""Benchmarks: GAN training steps per second (batch 8, 16 bands) at 64, 128 and 256 px.
+"""Benchmarks: generator training steps per second and peak memory, every speed case.
 
-Two variants at the published widths (ngf = ndf = 64, z_dim = 256) on the same machine:
+For each case of :data:`hsilib.bench.steps.CASES` (FastGAN at 64, 128 and 256 px and CycleGAN
+at 64 and 128 px at the published widths, StyleGAN2-ADA at 64 px at full widths, and each
+family's ``quick`` settings):
 
-- ``gan.fastgan_<S>_<dev>``: this repository's step, from the trainer notebook 03 uses
-  (:func:`hsilib.train.trainer.make_trainer`: :class:`~hsilib.train.trainer.Trainer` +
-  :class:`hsilib.models.fastgan.FastGANObjective`: one generator pass shared by the D and G
-  updates, D frozen during the G update, bf16 autocast + channels_last on CUDA);
-- ``gan.reference_<S>_<dev>``: the published training loop's order of work, written here from
-  the paper's description: float32, contiguous tensors, the generator's outputs reused as in the
-  official loop, but the discriminator's gradients also computed during the generator update and
-  the EMA kept as a separate parameter list. Same networks and losses, so the difference is
-  purely the loop.
+- ``gan.<case>_cpu``: this repository's step (:func:`hsilib.bench.steps.project_step`: the
+  trainer every notebook uses, with the family's objective);
+- ``gan.<case>_published_cpu``: the published implementation's loop written out in
+  :mod:`hsilib.bench.published_fastgan`, :mod:`~hsilib.bench.published_cyclegan` and
+  :mod:`~hsilib.bench.published_stylegan2`.
 
-A third, ``gan.stylegan2_<S>_<dev>``, times this repository's StyleGAN2-ADA step
-(:class:`hsilib.models.stylegan2.StyleGAN2Objective`, the ``full`` widths: 16384 / resolution up to
-512, 8 mapping layers) through the same trainer; its lazy R1 (every 16 steps) and path-length
-(every 4 steps) updates run on some steps only, so a short run's time depends on which steps it
-covers.
-
-The FastGAN variants use the L1 + (1 - SSIM) reconstruction loss (no LPIPS backbone file
-offline). CUDA variants are registered only when a CUDA device is present.
+These run one after the other, each in its own process (peak memory per benchmark); the ratios
+the README reports come from the interleaved comparisons of ``python -m hsilib.bench
+--against REV`` (:mod:`hsilib.bench.compare`). CUDA variants of this repository's steps at the
+published widths are registered only when a CUDA device is present.
 """
 
 from __future__ import annotations
 
-import warnings
+import importlib
 
 import torch
 
-from .. import config
 from . import register
-
-SIZES = (64, 128, 256)
-BATCH = 8
+from .steps import CASES, Case, project_step
 
 
 def train_steps(trainer, steps: int, device: str):
@@ -48,99 +39,40 @@ def train_steps(trainer, steps: int, device: str):
     return run
 
 
-def _config(size: int, device: str):
-    return config.resolve("full", "fastgan", image_size=size, batch_size=BATCH,
-                          amp=device == "cuda", lpips_weights=None)
+def _ours(case: Case, device: str):
+    import hsilib
 
+    step = project_step(hsilib, case, device=device)
+    if device != "cuda":
+        return step
 
-def _images(cfg) -> torch.Tensor:
-    torch.manual_seed(0)
-    return torch.rand(32, cfg.n_bands, cfg.image_size, cfg.image_size) * 2 - 1
-
-
-def _ours(size: int, device: str, steps: int):
-    from ..train.trainer import make_trainer
-
-    cfg = _config(size, device)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # no LPIPS backbone offline: L1 + (1 - SSIM)
-        trainer = make_trainer(cfg, _images(cfg), seed=0, device=device)
-        trainer.objective.recon  # the loss module, built inside the warning filter  # noqa: B018
-    trainer.sampler.augment = None  # the reference loop has no flip/rotate either: equal work
-
-    return train_steps(trainer, steps, device)
-
-
-def _reference(size: int, device: str, steps: int):
-    from ..models import fastgan, losses
-    from ..models.diffaug import diff_augment
-    from ..models.fastgan import reconstruction_targets
-
-    cfg = _config(size, device)
-    images = _images(cfg).to(device)
-    torch.manual_seed(0)
-    G = fastgan.Generator(cfg.image_size, cfg.n_bands, cfg.z_dim, cfg.ngf).to(device)
-    D = fastgan.Discriminator(cfg.image_size, cfg.n_bands, cfg.ndf).to(device)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        recon = losses.reconstruction_loss(cfg.n_bands, None).to(device)
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=cfg.betas)
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=cfg.betas)
-    avg = [p.detach().clone() for p in G.parameters()]
-
-    def step():
-        real = images[torch.randint(0, len(images), (BATCH,))]
-        fake = G(torch.randn(BATCH, cfg.z_dim, device=device))
-        real = diff_augment(real)
-        part = int(torch.randint(0, 4, (1,)))
-        D.zero_grad()
-        logits, recs = D(real, part=part)
-        tgt = reconstruction_targets(real, part)
-        loss = losses.hinge_d_real(logits) + sum(recon(recs[k], tgt[k]) for k in recs)
-        loss = loss + losses.hinge_d_fake(D(tuple(diff_augment(f.detach()) for f in fake)))
-        loss.backward()
-        opt_d.step()
-        G.zero_grad()
-        losses.hinge_g(D(tuple(diff_augment(f) for f in fake))).backward()
-        opt_g.step()
-        with torch.no_grad():
-            for a, p in zip(avg, G.parameters(), strict=True):
-                a.mul_(cfg.ema_decay).add_(p, alpha=1 - cfg.ema_decay)
-
-    def run():
-        for _ in range(steps):
-            step()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        return steps
+    def run() -> int:
+        n = step()
+        torch.cuda.synchronize()
+        return n
 
     return run
 
 
-def _stylegan2(size: int, device: str, steps: int):
-    from ..train.trainer import make_trainer
+def _published(case: Case):
+    import hsilib
 
-    cfg = config.resolve("full", "stylegan2", image_size=size, batch_size=BATCH,
-                         amp=device == "cuda")
-    trainer = make_trainer(cfg, _images(cfg), seed=0, device=device)
-    trainer.sampler.augment = None
-
-    return train_steps(trainer, steps, device)
+    module = importlib.import_module(f"{__package__}.published_{case.family}")
+    return module.published_step(hsilib, case)
 
 
-def _register(size: int, device: str) -> None:
-    steps = {"cpu": {64: 2, 128: 1, 256: 1}, "cuda": {64: 20, 128: 10, 256: 5}}[device][size]
-    repeats = 2 if device == "cpu" else 3
-    for name, fn, what in (("fastgan", _ours, "this repo's trainer"),
-                           ("reference", _reference, "published loop"),
-                           ("stylegan2", _stylegan2, "StyleGAN2-ADA, this repo's trainer")):
-        register(f"gan.{name}_{size}_{device}", group="gan", unit="steps", repeats=repeats,
-                 note=f"{what}, {size}px, batch {BATCH}, 16 bands, "
-                 f"{'full widths' if name == 'stylegan2' else 'ngf=ndf=64'}, {device}")(
-            lambda cfg, fn=fn, size=size, steps=steps: fn(size, device, steps))
+def _register(case: Case, device: str) -> None:
+    slow = case.profile == "full" and (case.size >= 128 or case.family == "stylegan2")
+    repeats = 3 if device == "cuda" else (1 if slow else 2)
+    register(f"gan.{case.name}_{device}", group="gan", unit="steps", repeats=repeats,
+             note=f"{case.note}, this repo's trainer, {device}")(
+        lambda cfg: _ours(case, device))
+    if device == "cpu":
+        register(f"gan.{case.name}_published_cpu", group="gan", unit="steps", repeats=repeats,
+                 note=f"{case.note}, published loop, cpu")(lambda cfg: _published(case))
 
 
-for _size in SIZES:
-    _register(_size, "cpu")
-    if torch.cuda.is_available():
-        _register(_size, "cuda")
+for _case in CASES.values():
+    _register(_case, "cpu")
+    if torch.cuda.is_available() and _case.profile == "full":
+        _register(_case, "cuda")

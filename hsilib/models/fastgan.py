@@ -43,6 +43,7 @@ from .layers import (
     check_size,
     down_block,
     downsample,
+    frozen_spectral_norm,
     init_weights,
     sn_conv,
     up_block,
@@ -208,16 +209,25 @@ def reconstruction_targets(images: torch.Tensor, part: int) -> dict[str, torch.T
 class FastGANObjective(Objective):
     """FastGAN's training step for :class:`hsilib.train.trainer.Trainer`.
 
-    One discriminator update, then one generator update, per step, as in the official code:
+    One discriminator update, then one generator update, per step, in the official code's
+    order of work:
 
-    - **D**: draw z and generate a batch (kept for the G update of the same step); score
-      DiffAugment-ed real and fake images with FastGAN's random-margin hinge loss, and add the
-      decoders' reconstruction loss on a random quadrant of the real images;
-    - **G**: the hinge loss of that generated batch, with D frozen.
+    - draw z and generate a batch; DiffAugment the real images and, once, the generated pair
+      (the same augmented fakes serve both updates, as in the official loop);
+    - **D**: FastGAN's random-margin hinge loss on the real images plus the decoders'
+      reconstruction loss on a random quadrant, back-propagated *before* the fakes are scored
+      (:meth:`d_real_loss`); then the hinge loss of the detached fakes (:meth:`d_fake_loss`)
+      and one optimiser step. The gradients equal those of the summed loss (:meth:`d_loss`);
+      only the graph of the real images is freed earlier;
+    - **G**: the hinge loss of the same augmented fakes, with D frozen (no D gradients).
 
-    With ``spectral_loss_weight > 0`` both add SAM + SID terms (reconstruction vs target for D,
-    mean spectrum of fake vs real for G). Every random draw uses torch's global generator, so a
-    seeded (or resumed) run is exactly reproducible on the CPU. The EMA of ``G`` is sampled.
+    Each spectrally normalised layer of D runs one power iteration per step, in the pass over
+    the real images (:func:`hsilib.models.layers.frozen_spectral_norm`). On the CPU the
+    networks and images are channels_last (faster convolutions and batch norm there; on CUDA
+    ``amp`` decides). With ``spectral_loss_weight > 0`` both add SAM + SID terms
+    (reconstruction vs target for D, mean spectrum of fake vs real for G). Every random draw
+    uses torch's global generator, so a seeded (or resumed) run is exactly reproducible on the
+    CPU. The EMA of ``G`` is sampled.
 
     The conditional FastGANs (:class:`hsilib.models.conditional.CondFastGANObjective`) reuse
     this step through three hooks that do nothing here: :meth:`batch_condition` (the condition
@@ -236,6 +246,7 @@ class FastGANObjective(Objective):
                     "D": Discriminator(cfg.image_size, cfg.n_bands, cfg.ndf)}
         super().__init__(cfg, nets)
         self._recon: nn.Module | None = None
+        self.channels_last = False
 
     @property
     def recon(self) -> nn.Module:
@@ -246,6 +257,24 @@ class FastGANObjective(Objective):
             self._recon = losses.reconstruction_loss(cfg.n_bands, cfg.lpips_weights,
                                                      cfg.lpips_net).to(self.device)
         return self._recon
+
+    def to(self, device: Any, *, amp: bool = False) -> FastGANObjective:
+        """As :meth:`Objective.to`; on the CPU the networks are also made channels_last."""
+        super().to(device, amp=amp)
+        self.channels_last = self.amp or self.device.type == "cpu"
+        if self.channels_last:
+            self.nets.to(memory_format=torch.channels_last)
+            self.ema.to(memory_format=torch.channels_last)
+        return self
+
+    def optimizer_options(self, name: str) -> dict[str, Any]:
+        """The config's rate and betas, with the fused Adam kernel (one pass over each
+        parameter instead of one per operation: the same update, up to rounding)."""
+        return super().optimizer_options(name) | {"fused": True}
+
+    def layout(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` in the networks' memory format (channels_last on the CPU)."""
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def _aug(self, x: torch.Tensor) -> torch.Tensor:
         return diff_augment(x, self.cfg.diffaug) if self.cfg.diffaug else x
@@ -267,36 +296,54 @@ class FastGANObjective(Objective):
         return {}
 
     # -- losses -------------------------------------------------------------------------------
-    def d_loss(self, real: torch.Tensor, fake: tuple[torch.Tensor, torch.Tensor],
-               **inputs: Any) -> tuple[torch.Tensor, dict[str, float]]:
-        """The discriminator's loss on ``real`` images and a generated ``(big, small)`` pair
-        (with their condition ``inputs``); the decoders rebuild the image bands."""
+    def d_real_loss(self, real_in: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """D's loss on augmented real input ``real_in`` (images and condition): the hinge
+        term, the decoders' reconstruction of the image bands (and, with
+        ``spectral_loss_weight``, its SAM + SID terms)."""
         D, w, nb = self.nets["D"], self.cfg.spectral_loss_weight, self.cfg.n_bands
-        real = self._aug(self.d_input(real, **inputs))  # image and condition move together
         part = int(torch.randint(0, 4, (1,)))
-        logits_real, recs = D(real, part=part)
-        targets = reconstruction_targets(real, part)
+        logits_real, recs = D(real_in, part=part)
+        targets = reconstruction_targets(real_in, part)
         pairs = [(recs[k][:, :nb].float(), targets[k][:, :nb].float()) for k in recs]
         rec = sum(self.recon(r, t) for r, t in pairs)
         loss_real = losses.hinge_d_real(logits_real)
-        fake_in = self.d_input(tuple(f.detach() for f in fake), **inputs)
-        loss_fake = losses.hinge_d_fake(D(tuple(self._aug(f) for f in fake_in)))
-        loss = loss_real + loss_fake + rec
-        logs = {"d_real": loss_real.item(), "d_fake": loss_fake.item(), "d_rec": rec.item()}
+        loss = loss_real + rec
+        logs = {"d_real": loss_real.item(), "d_rec": rec.item()}
         if w > 0:
             spec = sum(losses.spectral_loss(r, t) for r, t in pairs)
             loss = loss + w * spec
             logs["d_spec"] = spec.item()
-        return loss, logs | {"d_loss": loss.item()}
+        return loss, logs
+
+    def d_fake_loss(self, fake_in: tuple[torch.Tensor, torch.Tensor]
+                    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """D's hinge loss on an augmented generated ``(big, small)`` input."""
+        loss = losses.hinge_d_fake(self.nets["D"](fake_in))
+        return loss, {"d_fake": loss.item()}
+
+    def d_loss(self, real: torch.Tensor, fake: tuple[torch.Tensor, torch.Tensor],
+               **inputs: Any) -> tuple[torch.Tensor, dict[str, float]]:
+        """The discriminator's whole loss on ``real`` images and a generated ``(big, small)``
+        pair (with their condition ``inputs``), augmented here: :meth:`d_real_loss` +
+        :meth:`d_fake_loss` (the training step back-propagates the two parts in turn)."""
+        real_in = self._aug(self.d_input(real, **inputs))  # image and condition move together
+        loss_real, logs = self.d_real_loss(real_in)
+        fake_in = self.d_input(tuple(f.detach() for f in fake), **inputs)
+        loss_fake, logs_fake = self.d_fake_loss(tuple(self._aug(f) for f in fake_in))
+        loss = loss_real + loss_fake
+        return loss, logs | logs_fake | {"d_loss": loss.item()}
 
     def g_loss(self, real: torch.Tensor, fake: tuple[torch.Tensor, torch.Tensor],
-               batch: dict[str, Any] | None = None, **inputs: Any
+               batch: dict[str, Any] | None = None, *,
+               fake_in: tuple[torch.Tensor, torch.Tensor] | None = None, **inputs: Any
                ) -> tuple[torch.Tensor, dict[str, float]]:
         """The generator's loss for its ``(big, small)`` output (``real`` for spectral terms,
-        ``batch`` for :meth:`g_terms`)."""
+        ``batch`` for :meth:`g_terms`); ``fake_in``: D's augmented input of ``fake`` when
+        already made (else it is made here)."""
         w = self.cfg.spectral_loss_weight
-        fake_in = self.d_input(fake, **inputs)
-        loss = losses.hinge_g(self.nets["D"](tuple(self._aug(f) for f in fake_in)))
+        if fake_in is None:
+            fake_in = tuple(self._aug(f) for f in self.d_input(fake, **inputs))
+        loss = losses.hinge_g(self.nets["D"](fake_in))
         logs = {"g_adv": loss.item()}
         if w > 0:
             spec = losses.mean_spectrum_loss(fake[0].float(), real.float())
@@ -310,19 +357,29 @@ class FastGANObjective(Objective):
     def train_step(self, step: Step) -> dict[str, float]:
         G, D = self.nets["G"], self.nets["D"]
         batch = step.batch(0)
-        real = batch["image"]
+        real = self.layout(batch["image"])
         inputs = self.batch_condition(batch, len(real))
         D.requires_grad_(True)
         with step.autocast():
             fake = G(torch.randn(len(real), self.cfg.z_dim, device=real.device), **inputs)
-            loss_d, logs_d = self.d_loss(real, fake, **inputs)
-        step.update("D", loss_d)
-        D.requires_grad_(False)  # no D gradients during the G update
+            real_in = self._aug(self.d_input(real, **inputs))
+            fake_in = tuple(self._aug(f) for f in self.d_input(fake, **inputs))
+        opt = step.optimizers["D"]
+        opt.zero_grad(set_to_none=True)
         with step.autocast():
-            loss_g, logs_g = self.g_loss(real, fake, batch, **inputs)
+            loss_real, logs = self.d_real_loss(real_in)
+        loss_real.backward()  # frees the real images' graph before the fakes are scored
+        with step.autocast(), frozen_spectral_norm(D):
+            loss_fake, logs_fake = self.d_fake_loss(tuple(f.detach() for f in fake_in))
+        loss_fake.backward()
+        opt.step()
+        logs |= logs_fake | {"d_loss": loss_real.item() + loss_fake.item()}
+        D.requires_grad_(False)  # no D gradients during the G update
+        with step.autocast(), frozen_spectral_norm(D):
+            loss_g, logs_g = self.g_loss(real, fake, batch, fake_in=fake_in, **inputs)
         step.update("G", loss_g)
         D.requires_grad_(True)
-        return logs_d | logs_g
+        return logs | logs_g
 
     # -- sampling and scoring -----------------------------------------------------------------
     def sample_batch(self, G: nn.Module, n: int, gen: torch.Generator,
@@ -331,11 +388,12 @@ class FastGANObjective(Objective):
         from the seeded global generator, so the images depend on ``seed`` and
         ``batch_size``."""
         z = torch.randn(n, self.cfg.z_dim, generator=gen)
-        return G(z.to(self.device), **inputs)[0]
+        return G(z.to(self.device), **inputs)[0].contiguous()
 
     def score_batch(self, images: torch.Tensor, **inputs: Any) -> torch.Tensor:
         """The discriminator's mean logit per image; images are shown to it as real images
         are, with the half-size view resized from the image."""
+        images = self.layout(images)
         pair = (images, downsample(images, self.cfg.image_size // 2))
         return self.nets["D"](self.d_input(pair, **inputs)).float().mean(1)
 

@@ -1,7 +1,7 @@
 """Shared network blocks: FastGAN's (and its conditional variants'), the hyperspectral blocks of
-notebook 02, StyleGAN2's equalised-learning-rate layers, the one way this project widens an RGB
-network's first convolution to 16 bands (:func:`widen_rgb_conv`), and the one parameter count
-of a network (:func:`count_parameters`).
+notebook 02, the one way this project widens an RGB network's first convolution to 16 bands
+(:func:`widen_rgb_conv`), and the one parameter count of a network (:func:`count_parameters`).
+StyleGAN2's own layers are in :mod:`hsilib.models.stylegan2_layers`.
 
 One place for the blocks and for the channel tables, so that the conditional FastGAN,
 SPADE-FastGAN and CycleGAN variants reuse them instead of copying them. Introduced in
@@ -16,11 +16,13 @@ feature map and applied to a high-resolution one.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.spectral_norm import SpectralNorm
 
 #: image sides of the generators that grow from a 4 x 4 start (FastGAN, StyleGAN2, the VAE)
 SIZES = (32, 64, 128, 256)
@@ -90,6 +92,24 @@ def sn_conv_transpose(c_in: int, c_out: int, kernel: int, stride: int = 1, paddi
         nn.ConvTranspose2d(c_in, c_out, kernel, stride, padding, bias=bias))
 
 
+@contextmanager
+def frozen_spectral_norm(module: nn.Module) -> Iterator[None]:
+    """Inside, the spectrally normalised layers of ``module`` divide their weight by the
+    largest singular value of their last power iteration instead of running another (one per
+    FastGAN step, not per forward pass). Only those layers' ``training`` flag is cleared,
+    which changes nothing else in a convolution; batch norm and the rest keep their mode."""
+    layers = [m for m in module.modules()
+              if m.training and any(isinstance(h, SpectralNorm)
+                                    for h in m._forward_pre_hooks.values())]
+    for m in layers:
+        m.training = False
+    try:
+        yield
+    finally:
+        for m in layers:
+            m.training = True
+
+
 def init_weights(module: nn.Module) -> None:
     """DCGAN initialisation used by FastGAN: conv weights ~ N(0, 0.02), BN scale ~ N(1, 0.02)."""
     for m in module.modules():
@@ -156,17 +176,59 @@ class InitBlock(nn.Module):
         return self.main(z.view(z.shape[0], -1, 1, 1))
 
 
+#: input sides from which :class:`UpConv` folds: any kernel / at most this many channel pairs
+#: (measured on CPUs: small maps with many channels run the two steps faster)
+FOLD_MIN_SIDE, FOLD_SMALL_SIDE, FOLD_SMALL_WEIGHT = 16, 8, 128 * 128
+_FOLD = ((0, 0, 1), (0, 1, 1), (1, 1, 0), (1, 0, 0))  # folded taps (rows) from 3 x 3 taps
+
+
+class UpConv(nn.Conv2d):
+    """Nearest-neighbour 2x upsampling, then a 3 x 3 convolution with padding 1 (no bias).
+
+    After nearest upsampling each output pixel sees 2 x 2 input pixels, some taps on the same
+    pixel; summing those gives a stride-2 transposed convolution with a 4 x 4 kernel: the same
+    result (up to rounding), 16 instead of 36 multiply-adds per input pixel and channel pair,
+    no upsampled map. Used where it pays (:meth:`folds`); else, and with ``fold = False``, the
+    two steps run as written."""
+
+    def __init__(self, c_in: int, c_out: int, fold: bool = True) -> None:
+        super().__init__(c_in, c_out, 3, 1, 1, bias=False)
+        self.fold = fold
+
+    def folded_weight(self) -> torch.Tensor:
+        """The ``c_in x c_out x 4 x 4`` kernel of the transposed convolution: tap (a, b) sums
+        the taps ``_FOLD[a] x _FOLD[b]`` (box sums of the zero-padded kernel, flipped)."""
+        w = F.pad(self.weight, (1, 1, 1, 1))
+        k = w[..., 1:, 1:] + w[..., :-1, 1:] + w[..., 1:, :-1] + w[..., :-1, :-1]
+        return k.flip(-2, -1).transpose(0, 1)
+
+    def folds(self, side: int) -> bool:
+        """Whether an input of ``side`` pixels takes the folded path."""
+        small = self.in_channels * self.out_channels <= FOLD_SMALL_WEIGHT
+        return self.fold and (side >= FOLD_MIN_SIDE or (small and side >= FOLD_SMALL_SIDE))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.folds(min(x.shape[-2:])):
+            return F.conv_transpose2d(x, self.folded_weight(), stride=2, padding=1)
+        return super().forward(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+# Up blocks: index 0 (the upsampling, now inside UpConv) stays, as an identity, so that the
+# parameter names and the checkpoints holding them are unchanged.
 def up_block(c_in: int, c_out: int) -> nn.Sequential:
-    """Nearest x2 upsampling, 3x3 conv, BN, GLU (the cheap FastGAN up block)."""
-    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
-                         sn_conv(c_in, 2 * c_out, 3, 1, 1), nn.BatchNorm2d(2 * c_out), GLU())
+    """Nearest x2 upsampling and 3x3 conv (:class:`UpConv`), BN, GLU (the cheap FastGAN up
+    block)."""
+    return nn.Sequential(nn.Identity(), nn.utils.spectral_norm(UpConv(c_in, 2 * c_out)),
+                         nn.BatchNorm2d(2 * c_out), GLU())
 
 
 def up_block_comp(c_in: int, c_out: int) -> nn.Sequential:
-    """The heavier up block: two 3x3 convs, each followed by noise injection, BN and GLU."""
+    """The heavier up block: nearest x2 upsampling and two 3x3 convs (the first an
+    :class:`UpConv`), each followed by noise injection, BN and GLU."""
     return nn.Sequential(
-        nn.Upsample(scale_factor=2, mode="nearest"),
-        sn_conv(c_in, 2 * c_out, 3, 1, 1), NoiseInjection(), nn.BatchNorm2d(2 * c_out), GLU(),
+        nn.Identity(),
+        nn.utils.spectral_norm(UpConv(c_in, 2 * c_out)), NoiseInjection(),
+        nn.BatchNorm2d(2 * c_out), GLU(),
         sn_conv(c_out, 2 * c_out, 3, 1, 1), NoiseInjection(), nn.BatchNorm2d(2 * c_out), GLU(),
     )
 
@@ -386,47 +448,3 @@ class Critic3D(nn.Module):
             mag = torch.fft.rfft(x.float(), dim=1).abs().to(x.dtype)
             h = torch.cat([h, self.fft(mag).flatten(1)], 1)
         return self.head(h)[:, 0]
-
-
-# --------------------------------------------------------------------------------------------
-# Equalised-learning-rate layers (Karras et al., ICLR 2018; StyleGAN2 in notebook 03)
-# --------------------------------------------------------------------------------------------
-#: the gain after a leaky ReLU in the equalised-learning-rate networks
-SQRT2 = math.sqrt(2.0)
-
-
-class EqualLinear(nn.Module):
-    """Fully connected layer with equalised learning rate: ``y = x (W * g)^T + b * lr_mul``,
-    ``g = lr_mul / sqrt(fan_in)``, ``W ~ N(0, 1 / lr_mul^2)``; ``activate``: leaky ReLU x sqrt 2."""
-
-    def __init__(self, c_in: int, c_out: int, *, bias_init: float = 0.0, lr_mul: float = 1.0,
-                 activate: bool = False) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(c_out, c_in) / lr_mul)
-        self.bias = nn.Parameter(torch.full((c_out,), float(bias_init) / lr_mul))
-        self.gain, self.lr_mul, self.activate = lr_mul / math.sqrt(c_in), lr_mul, activate
-
-    def effective_weight(self) -> torch.Tensor:
-        return self.weight * self.gain
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.linear(x, self.effective_weight(), self.bias * self.lr_mul)
-        return F.leaky_relu(y, 0.2) * SQRT2 if self.activate else y
-
-
-class EqualConv2d(nn.Module):
-    """Convolution with equalised learning rate (weights N(0, 1), scaled by 1 / sqrt(fan_in))."""
-
-    def __init__(self, c_in: int, c_out: int, kernel: int, *, bias: bool = True,
-                 activate: bool = False, down: bool = False) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(c_out, c_in, kernel, kernel))
-        self.bias = nn.Parameter(torch.zeros(c_out)) if bias else None
-        self.gain, self.pad = 1 / math.sqrt(c_in * kernel * kernel), kernel // 2
-        self.activate, self.down = activate, down
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.conv2d(x, self.weight * self.gain, self.bias, padding=self.pad)
-        if self.down:
-            y = F.avg_pool2d(y, 2)
-        return F.leaky_relu(y, 0.2) * SQRT2 if self.activate else y

@@ -12,10 +12,10 @@ Generative Adversarial Networks with Limited Data" (NeurIPS 2020, ADA: :mod:`hsi
   every resolution to the bands, and the outputs are summed after upsampling (the *skip*
   generator). Each layer reads its own copy of ``w`` (``ws``: B x n_ws x w_dim); mixing two
   latents between layers during training (*style mixing*) keeps the layers' roles separate.
-- **Modulation / demodulation** (:func:`modulated_conv2d`): a style ``s = A(w)`` (one scale per
-  input channel) scales the kernel, ``w'_oik = s_i w_oik``, then each output channel's kernel is
-  renormalised, ``w''_oik = w'_oik / sqrt(sum_ik w'_oik^2 + eps)``, so unit-variance inputs give
-  unit-variance outputs. One grouped convolution does it for the whole batch.
+- **Modulation / demodulation** (:func:`~hsilib.models.stylegan2_layers.modulated_conv2d`): a
+  style ``s = A(w)`` (one scale per input channel) scales the kernel, ``w'_oik = s_i w_oik``,
+  then each output channel's kernel is renormalised, ``w''_oik = w'_oik / sqrt(sum_ik w'_oik^2
+  + eps)``, so unit-variance inputs give unit-variance outputs.
 - **Discriminator**: residual blocks down to 4 x 4, a minibatch standard-deviation feature, two
   fully connected layers to one logit per image.
 - **Losses**: non-saturating logistic, ``softplus(D(fake)) + softplus(-D(real))`` for D and
@@ -23,10 +23,12 @@ Generative Adversarial Networks with Limited Data" (NeurIPS 2020, ADA: :mod:`hsi
   steps (lazy: scaled by ``r1_every``); optional path-length regularisation every ``pl_every``;
   EMA generator for sampling.
 
-Upsampling and downsampling use bilinear / average-pool resampling instead of the published FIR
-filters (simpler; the same structure). Widths: ``min(channel_max, channel_base // resolution)``.
-The equalised-learning-rate layers are :class:`hsilib.models.layers.EqualLinear` and
-:class:`~hsilib.models.layers.EqualConv2d`.
+Resampling follows the published design: the generator's upsampling convolutions are stride-2
+transposed convolutions on the small map followed by the binomial ``[1, 3, 3, 1]`` filter, the
+discriminator's downsampling convolutions filter and then stride by 2
+(:mod:`hsilib.models.stylegan2_layers`, which also holds the equalised-learning-rate layers);
+the images of the skip outputs are upsampled bilinearly and the residual skips average-pooled.
+Widths: ``min(channel_max, channel_base // resolution)``.
 
 Two tools that read the trained generator without labels, SeFa directions and inversion into
 W / W+, live in :mod:`hsilib.models.stylegan2_edit`.
@@ -50,9 +52,17 @@ from torch import nn
 from .. import config
 from . import registry
 from .ada import AdaptiveAugment
-from .layers import SQRT2, EqualConv2d, EqualLinear, check_size
+from .layers import check_size
 from .losses import r1_penalty
 from .objective import Objective, Step
+from .stylegan2_layers import (
+    SQRT2,
+    EqualConv2d,
+    EqualLinear,
+    ModulatedConv,
+    StyleLayer,
+    ToBands,
+)
 
 
 def channels(image_size: int, channel_base: int, channel_max: int) -> dict[int, int]:
@@ -66,89 +76,6 @@ def n_ws(image_size: int) -> int:
     """Number of per-layer latents: two convolutions per resolution from 8 up, one at 4, and
     the last ``to_bands`` (``2 log2(S) - 2``, as published)."""
     return 2 * int(math.log2(image_size)) - 2
-
-
-# --------------------------------------------------------------------------------------------
-# Modulated convolution
-# --------------------------------------------------------------------------------------------
-def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *,
-                     demodulate: bool = True, fused: bool = False,
-                     eps: float = 1e-8) -> torch.Tensor:
-    """Convolve each image of ``x`` (B x I x H x W) with its own modulated kernel.
-
-    ``weight`` O x I x k x k, ``styles`` B x I: kernel ``w'_boik = styles_bi * weight_oik``,
-    demodulated to ``w'_boik / sqrt(sum_ik w'_boik^2 + eps)``; "same" padding.
-
-    ``fused``: one grouped convolution (groups = B) with the per-image kernels, the batch folded
-    into the channels. Otherwise (faster on CPUs) the same result by linearity: scale the input
-    channels by the styles, convolve with the shared kernel, and multiply each output channel by
-    the demodulation factor ``1 / sqrt(sum_i styles_bi^2 sum_k weight_oik^2 + eps)``.
-    """
-    b, c_in, h, w = x.shape
-    c_out, _, k, _ = weight.shape
-    if fused:
-        wts = weight[None] * styles[:, None, :, None, None]  # B x O x I x k x k
-        if demodulate:
-            wts = wts * torch.rsqrt(wts.square().sum(dim=(2, 3, 4), keepdim=True) + eps)
-        out = F.conv2d(x.reshape(1, b * c_in, h, w), wts.reshape(b * c_out, c_in, k, k),
-                       padding=k // 2, groups=b)
-        return out.reshape(b, c_out, h, w)
-    out = F.conv2d(x * styles[:, :, None, None], weight, padding=k // 2)
-    if demodulate:
-        dcoef = torch.rsqrt(styles.square() @ weight.square().sum(dim=(2, 3)).T + eps)  # B x O
-        out = out * dcoef[:, :, None, None]
-    return out
-
-
-class ModulatedConv(nn.Module):
-    """A modulated convolution with its affine style layer ``A: w -> s`` (bias 1, so styles
-    start at 1); ``up``: bilinear x2 upsampling first."""
-
-    def __init__(self, c_in: int, c_out: int, kernel: int, w_dim: int, *,
-                 demodulate: bool = True, up: bool = False) -> None:
-        super().__init__()
-        self.affine = EqualLinear(w_dim, c_in, bias_init=1.0)
-        self.weight = nn.Parameter(torch.randn(c_out, c_in, kernel, kernel))
-        self.gain = 1 / math.sqrt(c_in * kernel * kernel)
-        self.demodulate, self.up = demodulate, up
-
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        if self.up:
-            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-        styles = self.affine(w)
-        if not self.demodulate:  # to_bands: the gain goes into the styles, as published
-            styles = styles * self.gain
-            return modulated_conv2d(x, self.weight, styles, demodulate=False)
-        return modulated_conv2d(x, self.weight * self.gain, styles)
-
-
-class StyleLayer(nn.Module):
-    """Modulated 3 x 3 convolution, noise (learned strength, zero at start), bias, leaky ReLU."""
-
-    def __init__(self, c_in: int, c_out: int, w_dim: int, up: bool = False) -> None:
-        super().__init__()
-        self.conv = ModulatedConv(c_in, c_out, 3, w_dim, up=up)
-        self.noise_strength = nn.Parameter(torch.zeros(()))
-        self.bias = nn.Parameter(torch.zeros(c_out))
-
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise: str = "random") -> torch.Tensor:
-        x = self.conv(x, w)
-        if noise == "random":
-            x = x + self.noise_strength * torch.randn(x.shape[0], 1, *x.shape[2:],
-                                                      device=x.device, dtype=x.dtype)
-        return F.leaky_relu(x + self.bias.view(1, -1, 1, 1), 0.2) * SQRT2
-
-
-class ToBands(nn.Module):
-    """1 x 1 modulated convolution (no demodulation) from features to the bands, plus a bias."""
-
-    def __init__(self, c_in: int, n_bands: int, w_dim: int) -> None:
-        super().__init__()
-        self.conv = ModulatedConv(c_in, n_bands, 1, w_dim, demodulate=False)
-        self.bias = nn.Parameter(torch.zeros(n_bands))
-
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return self.conv(x, w) + self.bias.view(1, -1, 1, 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -337,7 +264,8 @@ class StyleGAN2Objective(Objective):
         every, on = {"G": (cfg.pl_every, cfg.pl_weight > 0),
                      "D": (cfg.r1_every, cfg.r1_gamma > 0)}[name]
         c = every / (every + 1) if on else 1.0
-        return {"lr": cfg.lr * c, "betas": (cfg.betas[0] ** c, cfg.betas[1] ** c), "eps": 1e-8}
+        return {"lr": cfg.lr * c, "betas": (cfg.betas[0] ** c, cfg.betas[1] ** c), "eps": 1e-8,
+                "fused": True}  # one pass over each parameter: the same update, up to rounding
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         return self.nets["ada"](x)

@@ -14,7 +14,10 @@ an executor is used. :class:`RayExecutor` plugs into :func:`hsilib.study.grid.ru
   traceback; the other cells run on.
 
 Inside a task, torch uses ``num_cpus`` threads, so concurrent cells do not oversubscribe the
-cores. A Ray cluster inside a Slurm allocation: see the README ("Scaling out").
+cores, and the workers start with the project's thread environment
+(:func:`hsilib.runtime.thread_environment`: a passive OpenMP wait policy, set before a worker
+imports torch), so idle threads of one cell do not spin on the cores of another. A Ray
+cluster inside a Slurm allocation: see the README ("Scaling out").
 """
 
 from __future__ import annotations
@@ -72,13 +75,23 @@ class RayExecutor:
 
         if not ray.is_initialized():
             options = {"include_dashboard": False, "log_to_driver": True,
-                       "ignore_reinit_error": True}
+                       "ignore_reinit_error": True, "runtime_env": self.runtime_env()}
             if self.address:
                 ray.init(address=self.address, **options)
             else:
-                ray.init(**(options | self.init_options))
+                ray.init(**(options | self.init_options | {"runtime_env": options["runtime_env"]}))
                 self._started_here = True
         return ray
+
+    def runtime_env(self) -> dict[str, Any]:
+        """Ray's ``runtime_env`` of this job's workers: the thread environment for
+        ``num_cpus`` threads per task (an ``env_vars`` entry of ``init_options``'s own
+        ``runtime_env`` wins)."""
+        from ..runtime import thread_environment
+
+        threads = max(1, math.floor(self.num_cpus))
+        given = dict(self.init_options.get("runtime_env") or {})
+        return given | {"env_vars": thread_environment(threads) | given.get("env_vars", {})}
 
     def resources(self) -> dict[str, float]:
         """What the connected cluster offers (starting Ray if needed): CPU, GPU, ..."""

@@ -141,3 +141,68 @@ def test_bad_inputs_fail_early():
     _, tr = _trainer()
     with pytest.raises(ValueError, match="N x 3"):
         tr.objective.translate(torch.rand(1, 16, 32, 32), to="hs")
+
+
+def _separate_passes_step(obj, opts, cubes, rgb):
+    """The step as it was before: every generator pass on its own, the identity term's two
+    translations computed again, each discriminator scoring real and history images apart."""
+    n, cfg = obj.nets, obj.cfg
+    for d in (n["D_hs"], n["D_rgb"]):
+        d.requires_grad_(False)
+    fake_hs, fake_rgb = n["G_hs"](rgb), n["G_rgb"](cubes)
+    adv = (cyclegan.lsgan_loss(n["D_hs"](fake_hs), True)
+           + cyclegan.lsgan_loss(n["D_rgb"](fake_rgb), True))
+    cyc = cyclegan.cycle_loss(rgb, cubes, n["G_hs"], n["G_rgb"], fake_b=fake_hs, fake_a=fake_rgb)
+    idt = obj.identity_loss(rgb, cubes)
+    loss_g = adv + cfg.cycle_weight * cyc + cfg.identity_weight * cfg.cycle_weight * idt
+    opts["G"].zero_grad(set_to_none=True)
+    loss_g.backward()
+    opts["G"].step()
+    logs = {"g_adv": adv.item(), "g_cycle": cyc.item(), "g_identity": idt.item()}
+    for d in (n["D_hs"], n["D_rgb"]):
+        d.requires_grad_(True)
+    for name, real, fake in (("hs", cubes, fake_hs), ("rgb", rgb, fake_rgb)):
+        D = n[f"D_{name}"]
+        past = obj.pools[name].query(fake.detach())
+        loss_d = 0.5 * (cyclegan.lsgan_loss(D(real), True) + cyclegan.lsgan_loss(D(past), False))
+        opts[f"D_{name}"].zero_grad(set_to_none=True)
+        loss_d.backward()
+        opts[f"D_{name}"].step()
+        logs[f"d_{name}"] = loss_d.item()
+    return logs | {"g_loss": loss_g.item()}
+
+
+def test_batched_passes_and_reused_identity_translations_change_nothing():
+    """The step stacks two inputs of one network into one batch and reuses the cycle's
+    translations for the identity term: the losses and the trained weights are those of
+    separate passes (float64: equal to rounding, 1e-12)."""
+    import copy
+
+    from hsilib.models.objective import Step
+
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        cfg = config.resolve("smoke", "cyclegan", pool_size=2, **BAND_RANGE)
+        new = registry.build(cfg, seed=0)
+        old = copy.deepcopy(new)
+        opt_new, opt_old = new.configure_optimizers(), old.configure_optimizers()
+        g = torch.Generator().manual_seed(3)
+        s = cfg.image_size
+        for i in range(4):  # the history buffers fill and start returning past images
+            cubes = torch.rand(2, 16, s, s, generator=g) * 2 - 1
+            rgb = torch.rand(2, 3, s, s, generator=g)
+            random.seed(i)
+            logs_new = new.train_step(Step(i, lambda k, c=cubes, r=rgb: {"image": c, "rgb": r},
+                                           opt_new, new.autocast))
+            random.seed(i)
+            logs_old = _separate_passes_step(old, opt_old, cubes, rgb * 2 - 1)
+            assert logs_new.keys() == logs_old.keys()
+            for k in logs_new:
+                assert logs_new[k] == pytest.approx(logs_old[k], rel=1e-9, abs=1e-12), k
+            for name in new.nets:
+                for (pn, a), b in zip(new.nets[name].named_parameters(),
+                                      old.nets[name].parameters(), strict=True):
+                    torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12, msg=f"{name}.{pn}")
+    finally:
+        torch.set_default_dtype(before)

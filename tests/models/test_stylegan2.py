@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from hsilib import config
-from hsilib.models import ada, losses, registry, stylegan2
+from hsilib.models import ada, losses, registry, stylegan2, stylegan2_layers
 from hsilib.models.objective import Step
 from hsilib.train.trainer import make_trainer
 
@@ -32,7 +32,7 @@ def test_modulated_conv_equals_loop_of_ordinary_convs(demodulate, fused, k):
     x = torch.randn(3, 5, 7, 7, generator=g, dtype=torch.float64)
     weight = torch.randn(4, 5, k, k, generator=g, dtype=torch.float64)
     styles = torch.rand(3, 5, generator=g, dtype=torch.float64) * 2 + 0.1
-    got = stylegan2.modulated_conv2d(x, weight, styles, demodulate=demodulate, fused=fused)
+    got = stylegan2_layers.modulated_conv2d(x, weight, styles, demodulate=demodulate, fused=fused)
     want = _loop_modconv(x, weight, styles, demodulate)
     assert torch.allclose(got, want, atol=1e-10)
 
@@ -44,10 +44,10 @@ def test_demodulation_gives_unit_variance_outputs():
     x = torch.randn(4, 32, 64, 64, dtype=torch.float64)
     weight = torch.randn(8, 32, 3, 3, dtype=torch.float64) * 5
     styles = torch.rand(4, 32, dtype=torch.float64) * 3
-    out = stylegan2.modulated_conv2d(x, weight, styles)[..., 1:-1, 1:-1]
+    out = stylegan2_layers.modulated_conv2d(x, weight, styles)[..., 1:-1, 1:-1]
     var = out.var(dim=(2, 3))  # per image and output channel
     assert torch.allclose(var, torch.ones_like(var), atol=0.06)
-    raw = stylegan2.modulated_conv2d(x, weight, styles, demodulate=False)
+    raw = stylegan2_layers.modulated_conv2d(x, weight, styles, demodulate=False)
     assert raw.var() > 10  # without demodulation the scale of weights and styles passes through
 
 
@@ -191,3 +191,56 @@ def test_one_step_and_checkpoint_round_trip(tmp_path):
     assert torch.allclose(a, b) and a.abs().max() <= 1
     assert float(obj.nets["ada"].p) == float(tr.objective.nets["ada"].p)
     assert obj.score(a).shape == (3,)
+
+
+def _fir2d(x, pad, gain=1.0):
+    """Reference filter: each channel convolved with the 4 x 4 outer product of [1, 3, 3, 1]
+    (normalised, times ``gain``) after zero padding, written as one dense 2-D convolution."""
+    k = torch.tensor([1.0, 3.0, 3.0, 1.0], dtype=x.dtype)
+    k2 = (k[:, None] * k[None, :]) / k.sum() ** 2 * gain
+    c = x.shape[1]
+    return F.conv2d(F.pad(x, (pad[0], pad[1], pad[0], pad[1])), k2.expand(c, 1, 4, 4), groups=c)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("k", [1, 3])
+def test_upsampling_modulated_conv_is_zero_insertion_conv_then_filter(fused, k):
+    """Published design: insert a zero after every pixel, convolve with the (modulated,
+    demodulated) kernel, low-pass filter with gain 4; here as one transposed convolution."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 3, 5, 5, generator=g, dtype=torch.float64)
+    weight = torch.randn(4, 3, k, k, generator=g, dtype=torch.float64)
+    styles = torch.rand(2, 3, generator=g, dtype=torch.float64) + 0.2
+    got = stylegan2_layers.modulated_conv2d(x, weight, styles, up=True, fused=fused)
+    assert got.shape == (2, 4, 10, 10)
+    want = []
+    for xb, sb in zip(x, styles, strict=True):
+        w = weight * sb[None, :, None, None]
+        w = w / torch.sqrt(w.square().sum(dim=(1, 2, 3), keepdim=True) + 1e-8)
+        z = torch.zeros(1, 3, 10, 10, dtype=torch.float64)
+        z[..., ::2, ::2] = xb
+        full = F.conv2d(F.pad(z, (k - 1, k - 1, k - 1, k - 1)), w.flip(-1, -2))  # true conv
+        want.append(_fir2d(full[..., : 10 + k - 2, : 10 + k - 2],
+                           ((4 - k) // 2 + 1, (3 - k) // 2 + 1), gain=4.0))
+    torch.testing.assert_close(got, torch.cat(want), rtol=0, atol=1e-12)
+
+
+def test_downsampling_conv_filters_then_strides_and_keeps_flat_images_flat():
+    from hsilib.models import stylegan2_layers as sl
+
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 3, 8, 8, generator=g, dtype=torch.float64)
+    w = torch.randn(5, 3, 3, 3, generator=g, dtype=torch.float64)
+    got = sl.downsample_conv2d(x, w)
+    assert got.shape == (2, 5, 4, 4)
+    torch.testing.assert_close(got, F.conv2d(_fir2d(x, (2, 2)), w, stride=2), rtol=0, atol=1e-12)
+    # a flat image stays flat inside (no checkerboard from the strides), up and down
+    flat = torch.ones(1, 1, 8, 8, dtype=torch.float64)
+    ones = torch.ones(1, 1, 3, 3, dtype=torch.float64)
+    assert torch.allclose(sl.upsample_conv2d(flat, ones)[..., 3:-3, 3:-3], torch.tensor(9.0,
+                                                                                  dtype=torch.float64))
+    assert torch.allclose(sl.downsample_conv2d(flat, ones)[..., 1:-1, 1:-1],
+                          torch.tensor(9.0, dtype=torch.float64))
+    # the discriminator's downsampling layers halve the side
+    conv = sl.EqualConv2d(3, 4, 3, down=True)
+    assert conv(torch.randn(2, 3, 16, 16)).shape == (2, 4, 8, 8)

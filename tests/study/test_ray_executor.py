@@ -97,3 +97,19 @@ def test_make_executor_reads_the_environment(monkeypatch):
     monkeypatch.setenv("HSILIB_EXECUTOR", "dask")
     with pytest.raises(ValueError, match="executor must be one of"):
         make_executor()
+
+
+def thread_settings(cell):
+    import os
+
+    import torch
+
+    return os.environ.get("OMP_WAIT_POLICY"), os.environ.get("OMP_NUM_THREADS"), \
+        torch.get_num_threads()
+
+
+def test_workers_start_with_the_thread_environment(executor):
+    """Workers import torch with a passive OpenMP wait policy and ``num_cpus`` threads."""
+    assert executor.runtime_env()["env_vars"]["OMP_WAIT_POLICY"] == "PASSIVE"
+    (policy, omp, threads), = executor.map(thread_settings, ["cell"])
+    assert policy == "PASSIVE" and omp == "1" and threads == 1
