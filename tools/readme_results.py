@@ -481,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         run = Run(args.run_dir)
-        text = args.readme.read_text()
+        text = args.readme.read_bytes().decode("utf-8")
         new, changed = update(text, run)
     except (FileNotFoundError, KeyError, ValueError) as e:
         print(f"readme_results: {e}", file=sys.stderr)
