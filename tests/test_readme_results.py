@@ -121,3 +121,19 @@ def test_every_block_renders_from_the_smoke_run(smoke_run, tmp_path):
     assert rr.main([str(out), "--readme", str(readme), "--check"]) == 0
     outside = rr.BLOCK.sub("", (REPO / "README.md").read_text())
     assert rr.BLOCK.sub("", readme.read_text()) == outside
+
+
+def test_reconstruction_rows_per_input_and_over_seeds():
+    rows = [{"model": m, "input": i, "rmse": r, "rmse_lo": r - 0.01, "rmse_hi": r + 0.01,
+             "sam_deg": 5.0, "sam_deg_lo": 4.0, "sam_deg_hi": 6.0, "n_images": 8}
+            for i in ("CIE rendering", "camera") for m, r in
+            (("linear", 0.03), ("shsgan_rgb_g0", 0.10), ("shsgan_rgb_g1", 0.12),
+             ("shsgan_rgb_g2", 0.14))]
+    text = rr._reconstruction(pd.DataFrame(rows), seeds_of="shsgan_rgb")
+    # mean 0.12, sd 0.02, n 3: t(0.975, 2) = 4.303 -> half width 0.0497
+    for inp in ("CIE rendering", "camera"):
+        assert f"| shsgan_rgb, over 3 seeds | {inp} | 0.12 [0.0703, 0.17] |" in text
+        assert f"| linear | {inp} | 0.03 [0.02, 0.04] | 5 [4, 6] |" in text
+    one = rr._reconstruction(pd.DataFrame(rows[:2]), seeds_of="shsgan_rgb")
+    assert "| shsgan_rgb, over 1 seed | CIE rendering | 0.1 (one seed: no verdict) |" in one
+    assert "Student-t over the arm's generator seeds" in text

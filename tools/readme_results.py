@@ -203,7 +203,8 @@ def _reconstruction(t: pd.DataFrame, seeds_of: str | None = None) -> str:
         for inp, g in t[t.model.astype(str).str.fullmatch(rf"{seeds_of}_g\d+")].groupby(
                 "input", sort=False):
             mean, lo, hi = t_interval(g["rmse"].to_numpy())
-            seed_rows.append({"model": f"{seeds_of}, over {len(g)} seeds", "RGB input": inp,
+            seeds = f"{len(g)} seed" + ("s" if len(g) > 1 else "")
+            seed_rows.append({"model": f"{seeds_of}, over {seeds}", "RGB input": inp,
                               "band RMSE (reflectance)": ci(mean, lo, hi) if len(g) > 1
                               else f"{num(mean)} ({ONE_SEED})"})
     frame = pd.DataFrame(rows + seed_rows)
