@@ -8,7 +8,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: env run test test-all lint bench lock kernel figures clean
+.PHONY: env run test test-all lint bench lock kernel figures readme clean
 
 env: $(STAMP)
 
@@ -50,6 +50,10 @@ README_FIGURES := 01_cubes 01_spectra 01_normalisation 03_samples_mm 03_spectra_
 figures:                ## copy the README's figures from runs/quick/figures to figures/
 	@for f in $(README_FIGURES); do cp runs/quick/figures/$$f.png figures/ || exit 1; done
 	@echo "copied $(words $(README_FIGURES)) figures from runs/quick/figures/"
+
+readme: $(STAMP)        ## rewrite README's result tables from a run: make readme RUN=runs/quick
+	@test -n "$(RUN)" || { echo "usage: make readme RUN=<run folder>"; exit 2; }
+	$(PY) tools/readme_results.py $(RUN) --readme README.md $(ARGS)
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache

@@ -55,3 +55,18 @@ def fake_crops(tmp_path_factory):
     ds = HSIDermoscopy(root / "hsidermoscopy")
     index = make_crops(ds, root / "crops", size=16, min_area=100, progress=False)
     return root, ds, index
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """(run folder, finished process) of one `smoke` run of every notebook, shared by the
+    notebook tests and the README-table tests (once per session)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    out = tmp_path_factory.mktemp("smoke_run")
+    proc = subprocess.run([sys.executable, str(repo / "run_all.py"), "--profile", "smoke",
+                           "--out", str(out)], cwd=repo, capture_output=True, text=True)
+    return out, proc

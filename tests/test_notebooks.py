@@ -48,14 +48,6 @@ def test_notebook_is_clean_and_has_one_parameters_cell(path):
     assert nb.metadata["kernelspec"]["name"] == "python3"
 
 
-@pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("smoke_run")
-    proc = subprocess.run([sys.executable, str(REPO / "run_all.py"), "--profile", "smoke",
-                           "--out", str(out)], cwd=REPO, capture_output=True, text=True)
-    return out, proc
-
-
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_under_smoke(path, smoke_run):
