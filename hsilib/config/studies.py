@@ -158,20 +158,23 @@ class ConditionalStudyConfig(Section):
 
     ``eval_repeats`` / ``eval_probe_epochs`` (None: the metrics section's values) lighten the
     metric protocol for the notebook's many evaluations; ``n_recon``: validation crops scored
-    in the reconstruction tables (None: all); ``spade_rgb_weight``: the rendering-consistency
+    in the reconstruction tables (None: all), ``recon_pixels`` pixels per crop in their
+    chromophore fits; ``spade_rgb_weight``: the rendering-consistency
     weight of the SPADE-RGB generator (``CondGANConfig.rgb_weight``)."""
 
     n_synthetic: Samples = 200  # crops per class: exports and evaluations
     eval_repeats: Annotated[int | None, Range(1, 1000)] = None
     eval_probe_epochs: Annotated[int | None, Range(0, MAX_EPOCHS)] = None
     n_recon: Annotated[int | None, Range(0, MAX_COUNT)] = None
+    recon_pixels: Annotated[int, Range(1, MAX_COUNT)] = 500
     spade_rgb_weight: Annotated[float, WEIGHT] = 1.0
     n_show: Annotated[int, Range(0, 1000)] = 6  # conditions shown per figure
 
     DELTAS: ClassVar[Deltas] = {
         # each protocol evaluation is ~10-25 s on 2 cores; notebook 04 runs six
         "quick": dict(n_synthetic=60, eval_repeats=1, eval_probe_epochs=0, n_recon=40),
-        "smoke": dict(n_synthetic=6, eval_repeats=1, eval_probe_epochs=0, n_recon=4, n_show=3),
+        "smoke": dict(n_synthetic=6, eval_repeats=1, eval_probe_epochs=0, n_recon=4, n_show=3,
+                      recon_pixels=50),
     }
 
 
