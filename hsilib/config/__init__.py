@@ -25,6 +25,17 @@ benchmarks), :mod:`~hsilib.config.classifiers` (the classifier, notebooks 06 and
 Introduced in notebook 01; every notebook resolves its section in the cell after ``parameters``.
 """
 
+from .bounds import (
+    MAX_BATCH,
+    MAX_COUNT,
+    MAX_EPOCHS,
+    MAX_IMAGES,
+    MAX_PERCENT,
+    MAX_SIDE,
+    MAX_STEPS,
+    MAX_WIDTH,
+    MAX_WORKERS,
+)
 from .classifiers import (
     CLASSIFIER_ARMS,
     MIXES,
@@ -37,15 +48,6 @@ from .data import DataConfig, MetricsConfig
 from .engine import (
     DEVICE,
     DEVICE_RE,
-    MAX_BATCH,
-    MAX_COUNT,
-    MAX_EPOCHS,
-    MAX_IMAGES,
-    MAX_PERCENT,
-    MAX_SIDE,
-    MAX_STEPS,
-    MAX_WIDTH,
-    MAX_WORKERS,
     NON_EMPTY,
     REFLECTANCE,
     SEED,

@@ -9,22 +9,8 @@ import string
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
-from .engine import (
-    DEVICE,
-    MAX_BATCH,
-    MAX_COUNT,
-    MAX_EPOCHS,
-    MAX_PERCENT,
-    MAX_SIDE,
-    MAX_WORKERS,
-    SEED,
-    WEIGHT,
-    ConfigError,
-    Deltas,
-    OneOf,
-    Range,
-    Section,
-)
+from .bounds import MAX_BATCH, MAX_COUNT, MAX_EPOCHS, MAX_PERCENT, MAX_SIDE, MAX_WORKERS
+from .engine import DEVICE, SEED, WEIGHT, ConfigError, Deltas, OneOf, Range, Section
 from .studies import Classifiers, Samples, Seeds
 
 #: the ways synthetic crops join the real training set (notebook 07)

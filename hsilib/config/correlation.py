@@ -7,19 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
-from .engine import (
-    MAX_BATCH,
-    MAX_COUNT,
-    MAX_EPOCHS,
-    MAX_SIDE,
-    NON_EMPTY,
-    SEED,
-    ConfigError,
-    Deltas,
-    OneOf,
-    Range,
-    Section,
-)
+from .bounds import MAX_BATCH, MAX_COUNT, MAX_EPOCHS, MAX_SIDE
+from .engine import NON_EMPTY, SEED, ConfigError, Deltas, OneOf, Range, Section
 from .studies import Classifiers, Samples, Seeds
 
 #: The oracle ladder's corruption kinds (:mod:`hsilib.study.oracle` says what each one does).

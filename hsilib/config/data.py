@@ -7,19 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
-from .engine import (
-    MAX_BATCH,
-    MAX_COUNT,
-    MAX_EPOCHS,
-    MAX_IMAGES,
-    MAX_SIDE,
-    MAX_WIDTH,
-    MAX_WORKERS,
-    ConfigError,
-    Deltas,
-    Range,
-    Section,
-)
+from .bounds import MAX_BATCH, MAX_COUNT, MAX_EPOCHS, MAX_IMAGES, MAX_SIDE, MAX_WIDTH, MAX_WORKERS
+from .engine import ConfigError, Deltas, Range, Section
 
 
 @dataclass(frozen=True)

@@ -50,17 +50,6 @@ from typing import Any, ClassVar, Literal, Union
 
 Deltas = dict[str, dict[str, Any]]  # profile -> {field: value}, beside each section class
 
-# Generous caps: far above every profile's value, low enough to stop a typo early.
-MAX_SIDE = 4096  # image, crop and feature sides in pixels
-MAX_BATCH = 65_536  # images per batch
-MAX_STEPS = 10_000_000  # optimiser steps (and step intervals)
-MAX_EPOCHS = 100_000  # training epochs, early-stopping patience
-MAX_COUNT = 10_000_000  # samples, pixels, bootstrap resamples, permutations
-MAX_IMAGES = 100_000  # cubes or images to generate
-MAX_WIDTH = 65_536  # channels and latent dimensions
-MAX_WORKERS = 256  # worker processes
-MAX_PERCENT = 10_000.0  # synthetic amounts in % of the real count (100 x the real data)
-
 
 class ConfigError(ValueError):
     """An unknown profile, section or key, a value of the wrong type, or one outside its

@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
-from .engine import MAX_COUNT, MAX_EPOCHS, MAX_SIDE, NON_EMPTY, ConfigError, Deltas, Range, Section
+from .bounds import MAX_COUNT, MAX_EPOCHS, MAX_SIDE
+from .engine import NON_EMPTY, ConfigError, Deltas, Range, Section
 from .studies import Samples, Seeds
 
 Method = Literal["ig", "gradcam", "ablation"]

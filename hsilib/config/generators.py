@@ -8,20 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
-from .engine import (
-    MAX_BATCH,
-    MAX_SIDE,
-    MAX_STEPS,
-    MAX_WIDTH,
-    REFLECTANCE,
-    SUPPORTED_SIZE,
-    WEIGHT,
-    ConfigError,
-    Deltas,
-    OneOf,
-    Range,
-    Section,
-)
+from .bounds import MAX_BATCH, MAX_SIDE, MAX_STEPS, MAX_WIDTH
+from .engine import REFLECTANCE, SUPPORTED_SIZE, WEIGHT, ConfigError, Deltas, OneOf, Range, Section
 
 #: DiffAugment policies of FastGAN (:data:`hsilib.models.diffaug.POLICIES`)
 DIFFAUG_POLICIES = ("translation", "cutout")

@@ -7,22 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
+from .bounds import MAX_COUNT, MAX_EPOCHS, MAX_IMAGES, MAX_STEPS, MAX_WIDTH
 from .data import MetricsConfig
-from .engine import (
-    MAX_COUNT,
-    MAX_EPOCHS,
-    MAX_IMAGES,
-    MAX_STEPS,
-    MAX_WIDTH,
-    NON_EMPTY,
-    SEED,
-    WEIGHT,
-    Deltas,
-    OneOf,
-    Range,
-    Section,
-    override,
-)
+from .engine import NON_EMPTY, SEED, WEIGHT, Deltas, OneOf, Range, Section, override
 
 Seeds = Annotated[tuple[int, ...], SEED, NON_EMPTY]  # seeds of repeated runs: at least one
 Samples = Annotated[int, Range(1, MAX_COUNT)]  # samples drawn, resamples, permutations
