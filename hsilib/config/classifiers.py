@@ -172,9 +172,10 @@ class ProportionStudyConfig(Section):
     ``amounts`` are percentages of the real training count of each class (0 is the real-only
     baseline, always run); ``mixes`` add synthetic melanoma only, nevus only, or both in the real
     class ratio. ``generators`` lists ``(name, checkpoint pattern)`` per generator family (the
-    pattern is formatted with ``cls`` = mm/dn and ``replicate``; a conditional generator's one
-    checkpoint serves both classes); a family whose checkpoints are missing is skipped with a
-    note, one with fewer replicates runs on those it has. Filtering keeps the
+    pattern is formatted with ``cls`` = mm/dn, ``tag`` = ``g<seed>`` or, under cross-validation,
+    ``f<fold>``, and ``replicate``; a conditional generator's one checkpoint serves both
+    classes); a family whose checkpoints are missing is skipped with a note, one with fewer
+    replicates runs on those it has. Filtering keeps the
     ``filter_fraction`` of an over-sampled draw the critic scores highest, against a random
     subset of the same draw of the same size; it runs at ``filter_amounts`` (None: every
     amount) for the mixes in ``filter_mixes``.
@@ -186,11 +187,11 @@ class ProportionStudyConfig(Section):
                                                                    400.0)
     mixes: Annotated[tuple[str, ...], OneOf(*MIXES)] = MIXES
     generators: tuple[tuple[str, str], ...] = (
-        ("fastgan", "fastgan_{cls}_g{replicate}.pt"), ("vae", "vae_{cls}_g{replicate}.pt"),
-        ("stylegan2", "stylegan2_{cls}_g{replicate}.pt"),
-        ("cfastgan", "cfastgan_mask_g{replicate}.pt"), ("spade_mask", "spade_mask_g{replicate}.pt"),
-        ("spade_rgb", "spade_rgb_g{replicate}.pt"), ("cyclegan", "cyclegan_g{replicate}.pt"),
-        ("classcond", "classcond_g{replicate}.pt"))
+        ("fastgan", "fastgan_{cls}_{tag}.pt"), ("vae", "vae_{cls}_{tag}.pt"),
+        ("stylegan2", "stylegan2_{cls}_{tag}.pt"),
+        ("cfastgan", "cfastgan_mask_{tag}.pt"), ("spade_mask", "spade_mask_{tag}.pt"),
+        ("spade_rgb", "spade_rgb_{tag}.pt"), ("cyclegan", "cyclegan_{tag}.pt"),
+        ("classcond", "classcond_{tag}.pt"))
     # share of the over-sampled draw kept by the critic's score
     filter_fraction: Annotated[float, Range(gt=0, le=1)] = 0.3
     # amounts with filtered arms; None = all
@@ -208,13 +209,13 @@ class ProportionStudyConfig(Section):
         # already done)
         "quick": dict(seeds=(0, 1), amounts=(50.0, 100.0, 200.0), filter_amounts=(100.0,),
                       filter_mixes=("both",), n_boot=500,
-                      generators=(("fastgan", "fastgan_{cls}_g{replicate}.pt"),)),
+                      generators=(("fastgan", "fastgan_{cls}_{tag}.pt"),)),
         "smoke": dict(seeds=(0,), amounts=(50.0,), mixes=("MM", "both"), filter_mixes=("both",),
                       n_boot=50, generators=(
-                          ("fastgan", "fastgan_{cls}_g{replicate}.pt"),
-                          ("vae", "vae_{cls}_g{replicate}.pt"),
-                          ("stylegan2", "stylegan2_{cls}_g{replicate}.pt"),
-                          ("spade_rgb", "spade_rgb_g{replicate}.pt"))),
+                          ("fastgan", "fastgan_{cls}_{tag}.pt"),
+                          ("vae", "vae_{cls}_{tag}.pt"),
+                          ("stylegan2", "stylegan2_{cls}_{tag}.pt"),
+                          ("spade_rgb", "spade_rgb_{tag}.pt"))),
     }
 
     def __post_init__(self) -> None:
@@ -222,4 +223,5 @@ class ProportionStudyConfig(Section):
         super().__post_init__()
 
     def validate(self) -> None:
-        _check_names("ProportionStudyConfig.generators", self.generators, {"cls", "replicate"})
+        _check_names("ProportionStudyConfig.generators", self.generators,
+                     {"cls", "tag", "replicate"})
