@@ -16,6 +16,7 @@ from .engine import (
     MAX_EPOCHS,
     MAX_PERCENT,
     MAX_SIDE,
+    MAX_STEPS,
     MAX_WORKERS,
     SEED,
     WEIGHT,
@@ -54,6 +55,8 @@ class ClassifierConfig(Section):
     weight_decay: Annotated[float, WEIGHT] = 1e-2
     epochs: Annotated[int, Range(1, MAX_EPOCHS)] = 400
     patience: Annotated[int, Range(1, MAX_EPOCHS)] = 100  # epochs without a better validation
+    # optimiser steps per epoch at most (None: every batch); a dry run caps it
+    max_batches: Annotated[int | None, Range(1, MAX_STEPS)] = None
     select_metric: Literal["loss", "sensitivity", "specificity", "precision", "f1",
                            "balanced_accuracy", "accuracy", "auroc", "auprc"] = "auroc"
     pretrained_weights: str | None = None  # local ImageNet checkpoint (3-channel)

@@ -50,12 +50,26 @@ from typing import Any, ClassVar, Literal, Union
 
 Deltas = dict[str, dict[str, Any]]  # profile -> {field: value}, beside each section class
 
+class Cap(int):
+    """An upper bound that also says what a field counts (``kind``): a field declared with
+    ``Range(..., MAX_STEPS)`` counts steps, whatever the number, so that a transformation of a
+    whole config (the dry run of :mod:`hsilib.config.dryrun`) finds its fields by their
+    declaration (:attr:`Range.kind`)."""
+
+    kind: str
+
+    def __new__(cls, value: int, kind: str) -> Cap:
+        self = super().__new__(cls, value)
+        self.kind = kind
+        return self
+
+
 # Generous caps: far above every profile's value, low enough to stop a typo early.
 MAX_SIDE = 4096  # image, crop and feature sides in pixels
 MAX_BATCH = 65_536  # images per batch
-MAX_STEPS = 10_000_000  # optimiser steps (and step intervals)
-MAX_EPOCHS = 100_000  # training epochs, early-stopping patience
-MAX_COUNT = 10_000_000  # samples, pixels, bootstrap resamples, permutations
+MAX_STEPS = Cap(10_000_000, "steps")  # optimiser steps (and step intervals)
+MAX_EPOCHS = Cap(100_000, "epochs")  # training epochs, early-stopping patience
+MAX_COUNT = Cap(10_000_000, "count")  # samples, pixels, bootstrap resamples, permutations
 MAX_IMAGES = 100_000  # cubes or images to generate
 MAX_WIDTH = 65_536  # channels and latent dimensions
 MAX_WORKERS = 256  # worker processes
@@ -84,6 +98,14 @@ class Range:
     gt: float | None = None
     lt: float | None = None
     note: str = ""
+    #: what the field counts when its upper bound is a :class:`Cap` (``steps``, ``epochs``,
+    #: ``count``); part of equality, so that typing's cache of ``Annotated`` hints keeps
+    #: ``Range(0, MAX_EPOCHS)`` apart from ``Range(0, MAX_IMAGES)`` (the same number)
+    kind: str = dataclasses.field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.kind and isinstance(self.le, Cap):
+            object.__setattr__(self, "kind", self.le.kind)
 
     def _broken(self, v: float) -> list[str]:
         sides = ((self.ge, ">=", operator.ge), (self.gt, ">", operator.gt),

@@ -33,6 +33,7 @@ Melanoma is the positive class: ``label`` 1 = MM, ``p_mm`` = predicted probabili
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -48,6 +49,7 @@ from ..metrics import classification as cm
 from ..models.classifiers import build_classifier, set_train_mode
 from ..runtime import device as pick_device
 from ..runtime import progress, seed_everything
+from . import watch
 from .predictions import (  # noqa: F401 (re-exported: the notebooks import them here)
     PRED_COLUMNS,
     composition,
@@ -162,10 +164,12 @@ def train_classifier(cfg, train: Crops, val: Crops, seed: int, *, augment: bool 
         _set_loop_rng(state["rng"], transform if augment else None)
         best, stale, rows = state["best"], state["stale"], list(state["rows"])
         best_state, start, done = state["best_state"], state["epoch"] + 1, state["done"]
+    t0, batches = time.perf_counter(), 0
     for epoch in progress(range(start, cfg.epochs), total=cfg.epochs, initial=start,
                           desc=desc or cfg.arch):
         if done:
             break
+        watch.status(training=desc or cfg.arch, epoch=epoch, of=cfg.epochs)
         n = len(train)
         order = (torch.multinomial(class_w[train.labels], n, replacement=True, generator=g)
                  if balanced else torch.randperm(n, generator=g))
@@ -175,6 +179,8 @@ def train_classifier(cfg, train: Crops, val: Crops, seed: int, *, augment: bool 
             idx = order[i:i + cfg.batch_size]
             if len(idx) < 2 and n >= 2:
                 continue  # a batch of one breaks batch norm; drop the ragged end
+            if cfg.max_batches is not None and len(losses) >= cfg.max_batches:
+                break  # a capped epoch (a dry run): the first max_batches batches
             x = train.images[idx]
             x = augment_batch(x, transform) if augment else x
             batch_loss = criterion(model(x.to(dev)), train.labels[idx].to(dev))
@@ -182,6 +188,7 @@ def train_classifier(cfg, train: Crops, val: Crops, seed: int, *, augment: bool 
             batch_loss.backward()
             opt.step()
             losses.append(batch_loss.item())
+            batches += 1
         score = selection_score(y_val, predict(model, val.images, device=dev), cfg.select_metric)
         rows.append({"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else np.nan,
                      "val_score": score})
@@ -200,6 +207,10 @@ def train_classifier(cfg, train: Crops, val: Crops, seed: int, *, augment: bool 
         if done:
             break
     model.load_state_dict(best_state)
+    watch.record("classifier", desc or cfg.arch, units="batches", done=batches,
+                 seconds=time.perf_counter() - t0, checkpoint=checkpoint, arch=cfg.arch,
+                 epochs=len(rows) - start, cfg_epochs=cfg.epochs, batch_size=cfg.batch_size,
+                 n_train=len(train), n_val=len(val))
     history = pd.DataFrame(rows)
     history["selected"] = history["val_score"] == best
     return model, history

@@ -21,7 +21,10 @@ alone. Checkpoints record the family and the resolved config and load with
 from __future__ import annotations
 
 import copy
+import os
 import random
+import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,7 @@ from ..models.objective import Objective, Step
 from ..paths import atomic_path
 from ..runtime import device as pick_device
 from ..runtime import progress
+from . import watch
 
 CHECKPOINT_FORMAT = 2
 
@@ -195,10 +199,13 @@ class Trainer:
             return self.history_frame()
         bar = progress(total=steps, desc=self.desc, initial=self.step,
                        disable=not self.show_progress)
+        start, t0 = self.step, time.perf_counter()
+        watch.status(force=True, training=self.desc, step=self.step, of=steps)
         try:
             while self.step < steps:
                 logs = self.train_step()
                 bar.update(1)
+                watch.status(training=self.desc, step=self.step, of=steps)
                 if self.log_every and self.step % self.log_every == 0:
                     bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items() if k != "step"},
                                     refresh=False)
@@ -215,6 +222,11 @@ class Trainer:
             bar.close()
         if checkpoint:
             self.save(checkpoint)
+        watch.record("generator", self.desc, units="steps", done=self.step - start,
+                     seconds=time.perf_counter() - t0, checkpoint=checkpoint,
+                     family=self.objective.family, section=type(self.objective.cfg).__name__,
+                     cfg_steps=int(self.objective.cfg.steps), target=int(steps),
+                     batch_size=int(getattr(self.objective.cfg, "batch_size", 0)))
         return self.history_frame()
 
     def sample(self, n: int | None = None) -> torch.Tensor:
@@ -301,6 +313,29 @@ class Trainer:
             both = None if theirs is None or self.data_ids is None else theirs + self.data_ids
             self.data_ids = None if both is None else list(dict.fromkeys(both))
         return self
+
+
+    def resume_if_interrupted(self, checkpoint: str | Path) -> bool:
+        """Continue from ``checkpoint`` when this process resumes an interrupted run
+        (``run_all.py`` sets ``HSILIB_RESUME`` for a notebook whose last run was killed) and
+        the file exists and fits this run (same family, config and images); True when it
+        did. A finished training then ends at once, an unfinished one goes on from its last
+        checkpoint; a checkpoint that does not fit is left alone (a warning says so) and the
+        training starts afresh, as it does without an interruption."""
+        path = Path(checkpoint)
+        if not os.environ.get(RESUME_ENV) or not path.is_file():
+            return False
+        try:
+            self.load(path)
+        except (ValueError, CheckpointError) as err:
+            warnings.warn(f"{self.desc}: not resumed from {path} ({err}); training from the "
+                          "start", stacklevel=2)
+            return False
+        return True
+
+
+#: Set (to any non-empty value) by run_all.py when a notebook resumes an interrupted run.
+RESUME_ENV = "HSILIB_RESUME"
 
 
 def _describe_ids(ids: list[str] | None) -> str:

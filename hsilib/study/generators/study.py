@@ -218,6 +218,7 @@ class GeneratorStudy:
             trainer = Trainer(registry.build(cfg, seed=seed), sampler, device=self.device,
                               desc=desc, data_ids=data_ids, **(trainer_options(cfg) | options))
         run = GeneratorRun(name, trainer, self.run.checkpoints / f"{name}.pt", cls, r)
+        trainer.resume_if_interrupted(run.checkpoint)  # a rerun after a kill goes on from it
         return self._fit(run, cfg.steps if steps is None else steps, snapshots)
 
     def resume(self, run: GeneratorRun, name: str, steps: int,
@@ -225,6 +226,7 @@ class GeneratorStudy:
         """Continue ``run`` to ``steps`` as a new run ``name`` (the trainer resumes exactly;
         its wall time adds to the earlier run's)."""
         again = replace(run, name=name, checkpoint=self.run.checkpoints / f"{name}.pt")
+        again.trainer.resume_if_interrupted(again.checkpoint)  # its own, when further along
         return self._fit(again, steps, snapshots)
 
     def _fit(self, run: GeneratorRun, steps: int, snapshots: bool) -> GeneratorRun:
