@@ -156,3 +156,57 @@ def test_status_file_says_what_runs(tmp_path, monkeypatch):
 def test_a_capped_section_is_still_checked():
     dry = dry_run(config.resolve("full", "cyclegan"))
     assert dataclasses.replace(dry) == dry  # builds (and checks) without error
+
+
+class _Writer:
+    """Stands in for TensorBoard's SummaryWriter: keeps what is written."""
+
+    def __init__(self):
+        self.scalars, self.images = [], []
+
+    def add_scalar(self, tag, value, step):
+        self.scalars.append((tag, step))
+
+    def add_image(self, tag, image, step):
+        self.images.append((tag, tuple(image.shape), step))
+
+    def flush(self):
+        pass
+
+
+def test_tensorboard_scalars_and_sample_grids_only_when_asked(tmp_path, monkeypatch):
+    import warnings
+
+    import torch
+
+    from hsilib.train.trainer import make_trainer
+
+    made = []
+
+    def writer(folder):
+        made.append(folder)
+        return _Writer()
+
+    monkeypatch.setattr(watch, "summary_writer", writer)
+    cfg = config.resolve("smoke", "fastgan", ngf=4, ndf=4, z_dim=16, sample_every=2)
+    assert cfg.tensorboard is False  # off by default
+    images = torch.rand(8, 16, 32, 32, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no LPIPS weights: the documented fallback
+        quiet = make_trainer(cfg, images, seed=0, device="cpu", log_every=1)
+        quiet.fit(2)
+        assert made == []  # no folder asked for: no writer, no import
+        assert watch.board_folder(cfg, tmp_path, "fastgan_mm_g0") is None
+        on = dataclasses.replace(cfg, tensorboard=True)
+        folder = watch.board_folder(on, tmp_path, "fastgan_mm_g0")
+        assert folder == tmp_path / "tensorboard" / "fastgan_mm_g0"
+        t = make_trainer(on, images, seed=0, device="cpu", log_every=1, tensorboard=folder)
+        t.fit(4)
+    assert made == [folder]
+    w = t._writer
+    tags = {tag for tag, _ in w.scalars}
+    assert len(tags) > 1 and all(tag.startswith("fastgan/") for tag in tags)  # each loss
+    assert sorted({s for _, s in w.scalars}) == [1, 2, 3, 4]  # every logged step
+    assert [(tag, step) for tag, _, step in w.images] == [("fastgan/samples", 2),
+                                                          ("fastgan/samples", 4)]
+    assert w.images[0][1][0] == 3  # a false-colour grid

@@ -115,7 +115,8 @@ class Trainer:
                  sample_seed: int = 12345,
                  on_sample: Callable[[int, torch.Tensor], None] | None = None,
                  on_eval: Callable[[int, Objective], dict] | None = None,
-                 desc: str | None = None, data_ids: Sequence[str] | None = None) -> None:
+                 desc: str | None = None, data_ids: Sequence[str] | None = None,
+                 tensorboard: str | Path | None = None) -> None:
         self.data_ids = None if data_ids is None else [str(i) for i in data_ids]
         if self.data_ids is not None and hasattr(sampler, "__len__") and len(
                 self.data_ids) != len(sampler):
@@ -137,6 +138,8 @@ class Trainer:
         self.show_progress = True  # False: no progress bar (e.g. ranks > 0 of a parallel run)
         self.history: list[dict[str, float]] = []
         self.evals: list[dict[str, float]] = []
+        self.tensorboard = None if tensorboard is None else Path(tensorboard)
+        self._writer: Any = None
 
     # -- one step ---------------------------------------------------------------------------
     def _batch(self, k: int) -> dict[str, torch.Tensor]:
@@ -209,8 +212,13 @@ class Trainer:
                 if self.log_every and self.step % self.log_every == 0:
                     bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items() if k != "step"},
                                     refresh=False)
-                if self.sample_every and self.step % self.sample_every == 0 and self.on_sample:
-                    self.on_sample(self.step, self.sample())
+                    self._board(logs)
+                if self.sample_every and self.step % self.sample_every == 0 and (
+                        self.on_sample or self.tensorboard):
+                    images = self.sample()
+                    self._board(images=images)
+                    if self.on_sample:
+                        self.on_sample(self.step, images)
                 if self.eval_every and self.step % self.eval_every == 0 and self.on_eval:
                     self.evals.append({"step": self.step,
                                        **self.on_eval(self.step, self.objective)})
@@ -220,6 +228,8 @@ class Trainer:
                     self.save(snapshot_path(checkpoint, self.step))
         finally:
             bar.close()
+            if self._writer is not None:
+                self._writer.flush()
         if checkpoint:
             self.save(checkpoint)
         watch.record("generator", self.desc, units="steps", done=self.step - start,
@@ -228,6 +238,16 @@ class Trainer:
                      cfg_steps=int(self.objective.cfg.steps), target=int(steps),
                      batch_size=int(getattr(self.objective.cfg, "batch_size", 0)))
         return self.history_frame()
+
+    def _board(self, logs: Mapping[str, float] | None = None,
+               images: torch.Tensor | None = None) -> None:
+        """TensorBoard logs when :attr:`tensorboard` names a folder
+        (:func:`hsilib.train.watch.write_board`); the writer is made on first use."""
+        if self.tensorboard is not None and self._writer is None:
+            self._writer = watch.summary_writer(self.tensorboard)
+            self.tensorboard = None if self._writer is None else self.tensorboard
+        if self._writer is not None:
+            watch.write_board(self._writer, self.desc, self.step, logs, images)
 
     def sample(self, n: int | None = None) -> torch.Tensor:
         """EMA samples (float32, CPU) of the trainer's fixed sample seed: the same latents at
@@ -410,3 +430,4 @@ def trainer_options(cfg: config.GeneratorConfig) -> dict[str, Any]:
     """The :class:`Trainer` arguments a generator config sets (EMA, AMP, intervals)."""
     return dict(ema_decay=cfg.ema_decay, amp=cfg.amp, log_every=cfg.log_every,
                 sample_every=cfg.sample_every, checkpoint_every=cfg.checkpoint_every)
+

@@ -13,6 +13,10 @@ When the environment names a status file (``HSILIB_STATUS_FILE``, set by ``run_a
 :data:`STATUS_EVERY_S` seconds unless forced) with the notebook, the training and its step, so
 that a run can be watched from outside (``cat runs/full/status.json``) while the notebook's own
 output stays one progress line per training.
+
+With ``tensorboard = True`` in a generator's config (off by default), its trainer also writes
+TensorBoard scalars and sample grids (:func:`write_board`) under ``<run>/tensorboard/<name>/``;
+the package is the optional extra ``watch`` and is imported only then.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import os
 import resource
 import sys
 import time
+import warnings
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -101,3 +107,39 @@ def follow_cells() -> None:
         status(force=True, cell=shell.execution_count, training=None, step=None, of=None)
 
     shell.events.register("pre_run_cell", started)
+
+
+# -- TensorBoard (optional: the extra "watch") -------------------------------------------------
+def summary_writer(folder: str | Path) -> Any:
+    """A TensorBoard ``SummaryWriter`` logging into ``folder``, or None (with a warning) when
+    the ``tensorboard`` package is missing (the optional extra ``watch``). Imported here only:
+    a run without TensorBoard never imports it."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        warnings.warn("tensorboard is not installed (pip install -e '.[watch]'); training "
+                      "goes on without TensorBoard logs", stacklevel=3)
+        return None
+    return SummaryWriter(log_dir=str(folder))
+
+
+def board_folder(cfg: Any, root: str | Path, name: str) -> Path | None:
+    """Where a training named ``name`` of run folder ``root`` writes TensorBoard logs:
+    ``<root>/tensorboard/<name>/`` when its generator config says ``tensorboard``, else None."""
+    return Path(root) / "tensorboard" / name if getattr(cfg, "tensorboard", False) else None
+
+
+def write_board(writer: Any, desc: str, step: int, logs: Mapping[str, float] | None = None,
+                images: torch.Tensor | None = None) -> None:
+    """The logged losses as scalars ``<desc>/<key>`` and a grid of samples (N x bands x H x
+    W in [-1, 1]) as false-colour images (bands 1, middle and last as R, G, B)."""
+    for key, value in (logs or {}).items():
+        if key != "step":
+            writer.add_scalar(f"{desc}/{key}", value, step)
+    if images is not None and images.dim() == 4:
+        from torchvision.utils import make_grid
+
+        bands = images.shape[1]
+        rgb = images[:, [0, bands // 2, bands - 1]] if bands >= 3 else images[:, :1]
+        writer.add_image(f"{desc}/samples",
+                         make_grid(((rgb.float() + 1) / 2).clamp(0, 1), nrow=4), step)

@@ -32,6 +32,7 @@ from ...metrics.protocol import evaluate_generator, record_generator_metrics
 from ...models import registry
 from ...synth import export_synthetic, write_synthetic
 from ...train.trainer import Trainer, make_trainer, trainer_options
+from ...train.watch import board_folder
 from ..audit import audit_generators
 from .data import ReplicateData, load_replicate, replicate_tables
 
@@ -211,6 +212,7 @@ class GeneratorStudy:
                 raise ValueError(f"{name}: give cls, data or a sampler to train on")
             data, data_ids = self.data(r).images(cls, "train"), self.data(r).ids(cls, "train")
         desc = desc or name
+        options.setdefault("tensorboard", board_folder(cfg, self.run.root, name))
         if sampler is None:
             trainer = make_trainer(cfg, data, seed=seed, device=self.device, desc=desc,
                                    data_ids=data_ids, **options)
