@@ -49,6 +49,8 @@ def test_every_step_epoch_count_and_seed_list_is_capped_and_shapes_stay(profile)
         where = f"{profile}.{name}.{field}"
         if SEED in markers and NON_EMPTY in markers:
             assert capped == value[:1], where  # one replicate of each kind
+        elif bound is not None and bound.kind == "replicates":
+            assert capped == 1, where  # e.g. the first fold alone
         elif bound is not None and bound.kind == "steps":
             assert all(v <= DRY_STEPS for v in values if v is not None), where
             assert value != 0 or capped == 0, where  # a part turned off stays off
@@ -79,6 +81,7 @@ def test_full_dry_run_values():
     assert dry.classifier_study.seeds == (0,) and dry.gan_study.generator_seeds == (0,)
     assert dry.metrics.n_boot == config.resolve("smoke", "metrics").n_boot
     assert dry.gan_study.snapshot_steps == (DRY_STEPS,)
+    assert dry.gan_study.folds_run == 1 and dry.data.n_folds == 5  # folds made, the first runs
 
 
 def test_a_new_field_is_capped_by_its_declaration_alone():

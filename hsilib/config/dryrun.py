@@ -18,8 +18,10 @@ list of names, so a field added later is cut by how it is declared:
   bootstrap resamples, permutations, evaluation crops) at most the ``smoke`` profile's value of
   the same field: the smallest value the test suite shows to carry every code path (a k-NN
   metric needs more than k samples, an interval more than one resample);
-- a seed list (declared ``SEED`` and ``NON_EMPTY``) keeps its first seed: one replicate of each
-  kind.
+- a seed list (declared ``SEED`` and ``NON_EMPTY``) keeps its first seed, and a number of
+  replicates (:attr:`~hsilib.config.engine.Range.kind` ``replicates``, e.g. the folds a
+  cross-validation runs) becomes 1: one replicate of each kind (the folds are still made, and
+  the first of them runs).
 
 Zero stays zero (0 turns a part off, and a dry run must not turn parts on), and every capped
 value respects the field's lower bound. A dry run's numbers (scores, intervals, verdicts) mean
@@ -60,6 +62,8 @@ def capped(value: Any, markers: tuple[Any, ...], smoke: Any, *, inside: bool = F
     if SEED in markers and NON_EMPTY in markers and isinstance(value, tuple):
         return value[:1]
     bound = _bound(markers)
+    if bound is not None and bound.kind == "replicates":
+        return 1
     if bound is None or bound.kind not in ("steps", "epochs", "count"):
         return value
     low = bound.ge if bound.ge is not None else (bound.gt + 1 if bound.gt is not None else None)

@@ -99,8 +99,9 @@ class Range:
     lt: float | None = None
     note: str = ""
     #: what the field counts when its upper bound is a :class:`Cap` (``steps``, ``epochs``,
-    #: ``count``); part of equality, so that typing's cache of ``Annotated`` hints keeps
-    #: ``Range(0, MAX_EPOCHS)`` apart from ``Range(0, MAX_IMAGES)`` (the same number)
+    #: ``count``), or as declared (``replicates``); part of equality, so that typing's cache
+    #: of ``Annotated`` hints keeps ``Range(0, MAX_EPOCHS)`` apart from
+    #: ``Range(0, MAX_IMAGES)`` (the same number)
     kind: str = dataclasses.field(default="", repr=False)
 
     def __post_init__(self) -> None:

@@ -76,6 +76,8 @@ class GANStudyConfig(Section):
     compare_steps: Annotated[int, Range(1, MAX_STEPS)] = 20_000
     generator_seeds: Seeds = (0, 1, 2)
     replicates: Literal["seeds", "folds"] = "folds"
+    # under "folds": run only the first this many folds (None: every fold; a dry run runs one)
+    folds_run: Annotated[int | None, Range(1, 100, kind="replicates")] = None
     # StyleGAN2-ADA part: SeFa directions, traversals and inversion of validation crops
     sefa_k: Annotated[int, Range(0, MAX_WIDTH)] = 5  # SeFa directions shown (top eigenvectors)
     # modulated convolutions whose style weights count

@@ -114,7 +114,8 @@ class GeneratorStudy:
             data_cfg = nb.study.data
             self.tables, self.normalisers = replicate_tables(
                 self.run.splits, self.crops_dir, kfold, method=data_cfg.normalisation,
-                percentiles=data_cfg.norm_percentiles, seed=self.seed)
+                percentiles=data_cfg.norm_percentiles, seed=self.seed,
+                max_folds=nb.study.gan_study.folds_run)
         else:  # replicate r = generator seed r, all on notebook 01's split and normaliser
             self.tables = dict.fromkeys(self.seeds, self.splits_csv)
             self.normalisers = dict.fromkeys(self.seeds, base)
