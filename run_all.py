@@ -344,9 +344,10 @@ CLASSIFIER_SEEDS = {"06": "classifier_study", "07": "proportion_study",
 PLAN_NOTES = (
     "A dry run's projection. seconds_per_unit: measured here, over a capped training (the "
     "first step carries the warm-up, so it errs high); projected_hours = planned_units x "
-    "seconds_per_unit, one row per training the dry run ran; a dry run keeps one seed of "
-    "each kind (every fold runs), so total_hours = projected_hours x replicates, the runs "
-    "of that training the profile makes. Classifier "
+    "seconds_per_unit, one row per training the dry run ran; a dry run keeps one replicate "
+    "of each kind (one seed, one fold), so total_hours = projected_hours x replicates, the "
+    "runs of that training the profile makes (an estimate: a replicate's training set may "
+    "differ in size). Classifier "
     "units are batches; their seconds include each epoch's validation. 'notebook' rows: the "
     "notebook's whole wall time in the dry run (data, evaluation at capped counts: a lower "
     "bound of the real run's). Memory is this machine's peak resident memory (CPU RAM); it "
@@ -368,16 +369,20 @@ def write_plan(root: Path, manifest: dict) -> Path:
         columns=["kind", "name", "notebook"])
     study = config.resolve(manifest["profile"])
 
-    def replicates(row) -> int:  # runs of this training the dry run cut to one
+    gan = study.gan_study
+    folds = gan.replicates == "folds"
+    per_gen = (gan.folds_run or study.data.n_folds) if folds else len(gan.generator_seeds)
+
+    def replicates(row) -> int:  # runs of this training the profile makes; the dry run made 1
         nb = f"{int(row['notebook']):02d}"
         if row["kind"] == "classifier":
-            return len(getattr(study, CLASSIFIER_SEEDS[nb]).seeds) if nb in CLASSIFIER_SEEDS else 1
+            seeds = len(getattr(study, CLASSIFIER_SEEDS[nb]).seeds) if nb in CLASSIFIER_SEEDS else 1
+            return seeds * (per_gen if nb in ("06", "07") or (nb == "08" and folds) else 1)
         if row["kind"] != "generator" or nb == "04":  # notebook 04 trains once
             return 1
         if nb == "02":
             return len(study.ablation_study.seeds)
-        folds = study.gan_study.replicates == "folds" and nb != "05"  # folds all ran
-        return 1 if folds else len(study.gan_study.generator_seeds)
+        return len(gan.generator_seeds) if nb == "05" else per_gen
 
     if len(plan):
         trained = plan["kind"] != "notebook"

@@ -133,10 +133,10 @@ def test_records_and_the_plan_projection(tmp_path, monkeypatch):
     by = plan.set_index("name")
     assert by.loc["fastgan_mm_f0", "projected_hours"] == pytest.approx(100_000 * 0.5 / 3600,
                                                                        abs=1e-3)
-    assert by.loc["fastgan_mm_f0", "replicates"] == 1  # under folds every fold ran
-    assert by.loc["06_real_seed0_f0", "replicates"] == 5  # classifier seeds of full
+    assert by.loc["fastgan_mm_f0", "replicates"] == 5  # one fold of five ran
+    assert by.loc["06_real_seed0_f0", "replicates"] == 25  # 5 classifier seeds x 5 folds
     assert by.loc["06_real_seed0_f0", "total_hours"] == pytest.approx(
-        5 * 8400 * 2.0 / 3600, abs=1e-2)
+        25 * 8400 * 2.0 / 3600, abs=1e-2)
     assert by.loc["06", "projected_hours"] == pytest.approx(0.01)
     assert "GPU memory" in (results / "plan_notes.txt").read_text()
 
