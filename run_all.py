@@ -605,6 +605,8 @@ def _main(argv: list[str] | None = None) -> int:
             records[name]["error"] = error
         write_json(run.manifest, manifest)
         print(f"{head} {status} in {wall:.1f} s ({len(outputs)} files written)", flush=True)
+        if args.dry_run and status == "ok":  # the plan so far: a stopped dry run keeps it
+            write_plan(run.root, manifest)
         if error:
             print(f"\n{name} failed; executed notebook: {executed}\n{error}", file=sys.stderr)
             return 1
