@@ -99,7 +99,8 @@ class ClassifierStudyConfig(Section):
     n_boot: Samples = 2000
     arms: Annotated[tuple[str, ...], OneOf(*CLASSIFIER_ARMS)] = tuple(CLASSIFIER_ARMS)
     # synthetic (MM, DN) counts of the "mixed" arms (the original study's)
-    mixed: tuple[tuple[int, int], ...] = ((100, 50), (50, 100), (66, 13))
+    mixed: Annotated[tuple[tuple[int, int], ...], Range(0, MAX_COUNT)] = (
+        (100, 50), (50, 100), (66, 13))
     # TSTR class ratios besides 1:1 (nevus crops per melanoma crop; the nevus count is kept)
     tstr_ratios: Annotated[tuple[float, ...], Range(gt=1, le=100)] = (2.0,)
     families: tuple[tuple[str, str, float], ...] = (

@@ -46,9 +46,18 @@ def _bound(markers: tuple[Any, ...]) -> Range | None:
     return next((m for m in markers if isinstance(m, Range)), None)
 
 
+def _numbers(value: Any) -> list[int]:
+    """The integers of a value, of a tuple of them or of a tuple of tuples (none: [])."""
+    if isinstance(value, tuple):
+        return [n for item in value for n in _numbers(item)]
+    return [value] if isinstance(value, int) and not isinstance(value, bool) else []
+
+
 def _cap_number(value: Any, cap: int, low: float | None) -> Any:
     if value is None:
         return cap
+    if isinstance(value, tuple):  # a pair of counts, say
+        return tuple(_cap_number(v, cap, low) for v in value)
     if isinstance(value, bool) or not isinstance(value, int) or value == 0:
         return value
     capped = min(value, cap)
@@ -68,9 +77,10 @@ def capped(value: Any, markers: tuple[Any, ...], smoke: Any, *, inside: bool = F
         return value
     low = bound.ge if bound.ge is not None else (bound.gt + 1 if bound.gt is not None else None)
     if bound.kind == "count":
-        if not isinstance(smoke, int) or isinstance(smoke, bool):
-            return value  # a tuple of counts or a None without a smoke value: unchanged
-        cap = smoke
+        smallest = _numbers(smoke)
+        if not smallest:
+            return value  # no smoke value to go by (None: "all"): unchanged
+        cap = max(smallest)  # a tuple of counts: each at most the smoke tuple's largest
     elif bound.kind == "steps":
         cap = DRY_STEPS - 1 if inside else DRY_STEPS
     else:
