@@ -264,7 +264,8 @@ def _files(root: Path) -> dict[str, float]:
 def _run_files(run: Path) -> dict[str, float]:
     """Files a notebook may have written: everything under the run folder but its own records."""
     skip = (f"{run / 'notebooks'}{os.sep}", f"{run / 'bench'}{os.sep}", str(run / "manifest.json"),
-            f"{run}{os.sep}.manifest.json", f"{run}{os.sep}.run_all.lock")
+            f"{run}{os.sep}.manifest.json", f"{run}{os.sep}.run_all.lock",
+            str(run / STATUS_FILE), f"{run}{os.sep}.{STATUS_FILE}")
     return {p: t for p, t in _files(run).items() if not p.startswith(skip)}
 
 

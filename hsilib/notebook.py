@@ -112,9 +112,9 @@ class Notebook:
             rel = Path(folder).relative_to(self.run.root)
             if rel.parts[:1] == ("notebooks",):
                 continue
-            fresh = [Path(folder) / f for f in files  # run_all.py's lock is no output
+            fresh = [Path(folder) / f for f in files  # run_all.py's lock and status: no output
                      if (Path(folder) / f).stat().st_mtime >= self.started - 1
-                     and Path(folder) / f != self.run.lock]
+                     and Path(folder) / f not in (self.run.lock, self.run.root / "status.json")]
             if fresh:
                 new[rel] = fresh
         children: dict[Path, set[Path]] = {}

@@ -123,6 +123,7 @@ class ClassifierStudyConfig(Section):
         # and audit ~10 s, less the reduced curve's 12 synthetic runs (~85 s): ~6.1 minutes.
         # Full only: each hand-chosen pair ~45 s, StyleGAN2-ADA ~50 s, each other family ~21 s,
         # SeFa ~3 min (inversions), the synthetic curve ~12 min (8 FastGANs), ResNet50 10-40 min
+        "paper": dict(seeds=(0, 1, 2)),  # with one fold: docs/full_profile.md
         "quick": dict(seeds=(0, 1, 2), n_synthetic_tstr=50, n_boot=500,
                       arms=("focal+balanced", "tstr_ratio"), syn_families=("spade_rgb",)),
         # every arm but ResNet50 (a minute of CPU even at 32 px; its path is a unit test)
@@ -211,6 +212,7 @@ class ProportionStudyConfig(Section):
         # (both classes): 52 runs, notebook 07 in about 5 minutes on 2 cores; the VAE's 44 more
         # runs would take it past its 10-minute share (measured: 10 min with the FastGAN runs
         # already done)
+        "paper": dict(seeds=(0, 1, 2)),  # with one fold: docs/full_profile.md
         "quick": dict(seeds=(0, 1), amounts=(50.0, 100.0, 200.0), filter_amounts=(100.0,),
                       filter_mixes=("both",), n_boot=500,
                       generators=(("fastgan", "fastgan_{cls}_{tag}.pt"),)),

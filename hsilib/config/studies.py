@@ -94,6 +94,8 @@ class GANStudyConfig(Section):
     snapshot_steps: Annotated[tuple[int, ...], Range(1, MAX_STEPS)] = (5000, 20_000, 50_000)
 
     DELTAS: ClassVar[Deltas] = {
+        # the study's scale on one GPU: the first fold of five (docs/full_profile.md)
+        "paper": dict(folds_run=1),
         "quick": dict(n_synthetic=100, compare_steps=150, generator_seeds=(0, 1),
                       replicates="seeds", sefa_k=3, n_traversal=8, n_invert=8,
                       invert_steps=150, snapshot_steps=(100,)),
