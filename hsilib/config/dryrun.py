@@ -15,9 +15,11 @@ list of names, so a field added later is cut by how it is declared:
 - a field bounded by :data:`~hsilib.config.engine.MAX_EPOCHS` (epochs, patience, probe epochs)
   at most :data:`DRY_EPOCHS`;
 - a count bounded by :data:`~hsilib.config.engine.MAX_COUNT` (samples drawn, pixels,
-  bootstrap resamples, permutations, evaluation crops) at most the ``smoke`` profile's value of
-  the same field: the smallest value the test suite shows to carry every code path (a k-NN
-  metric needs more than k samples, an interval more than one resample);
+  bootstrap resamples, permutations, evaluation crops), or declared a count with a smaller
+  bound (``Range(1, 1000, kind="count")``: repeats, a probe's folds, integration points), at
+  most the ``smoke`` profile's value of the same field: the smallest value the test suite
+  shows to carry every code path (a k-NN metric needs more than k samples, an interval more
+  than one resample);
 - a seed list (declared ``SEED`` and ``NON_EMPTY``) keeps its first seed, and a number of
   replicates (:attr:`~hsilib.config.engine.Range.kind` ``replicates``, e.g. the folds a
   cross-validation runs) becomes 1: one replicate of each kind (the folds are still made, and

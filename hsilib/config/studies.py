@@ -167,7 +167,7 @@ class ConditionalStudyConfig(Section):
     weight of the SPADE-RGB generator (``CondGANConfig.rgb_weight``)."""
 
     n_synthetic: Samples = 200  # crops per class: exports and evaluations
-    eval_repeats: Annotated[int | None, Range(1, 1000)] = None
+    eval_repeats: Annotated[int | None, Range(1, 1000, kind="count")] = None
     eval_probe_epochs: Annotated[int | None, Range(0, MAX_EPOCHS)] = None
     n_recon: Annotated[int | None, Range(0, MAX_COUNT)] = None
     recon_pixels: Annotated[int, Range(1, MAX_COUNT)] = 500
