@@ -203,6 +203,9 @@ class ProportionStudyConfig(Section):
     filter_amounts: Annotated[tuple[float, ...] | None, Range(0, MAX_PERCENT)] = None
     filter_mixes: Annotated[tuple[str, ...], OneOf(*MIXES)] = MIXES
     pool_seed: Annotated[int, SEED] = 7000  # sampling seed of a pool: + generator replicate
+    # synthetic (and duplicated) crops per class of an arm at most; None: as the amount asks
+    # (a dry run caps it: at full size an arm of 400% draws and copies thousands of crops)
+    max_crops: Annotated[int | None, Range(1, MAX_COUNT)] = None
     threshold_rule: Literal["youden", "f1", "fixed"] = "youden"  # threshold chosen on validation
     # cluster-bootstrap resamples (source images) for test CIs, paired tests
     n_boot: Samples = 2000
@@ -217,7 +220,7 @@ class ProportionStudyConfig(Section):
                       filter_mixes=("both",), n_boot=500,
                       generators=(("fastgan", "fastgan_{cls}_{tag}.pt"),)),
         "smoke": dict(seeds=(0,), amounts=(50.0,), mixes=("MM", "both"), filter_mixes=("both",),
-                      n_boot=50, generators=(
+                      n_boot=50, max_crops=20, generators=(
                           ("fastgan", "fastgan_{cls}_{tag}.pt"),
                           ("vae", "vae_{cls}_{tag}.pt"),
                           ("stylegan2", "stylegan2_{cls}_{tag}.pt"),

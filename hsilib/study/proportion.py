@@ -109,6 +109,15 @@ def family_checkpoints(generators: Sequence[tuple[str, str]], checkpoint_dir: st
     return found_all, notes
 
 
+def arm_counts(study, real_counts: Mapping[str, int], percent: float) -> dict[str, int]:
+    """Synthetic (or duplicated) crops per class of an arm at ``percent``:
+    :func:`amount_counts`, each at most ``study.max_crops`` when that is set (a dry run's cap
+    on drawing and copying crops)."""
+    counts = amount_counts(real_counts, percent)
+    cap = getattr(study, "max_crops", None)
+    return counts if cap is None else {c: min(n, cap) for c, n in counts.items()}
+
+
 def pool_size(study, real_counts: Mapping[str, int], cls: str) -> int:
     """Crops the pool of class ``cls`` needs: the largest unfiltered amount of any mix that
     holds ``cls``, and ``ceil(n / filter_fraction)`` for the largest filtered amount."""
@@ -117,7 +126,7 @@ def pool_size(study, real_counts: Mapping[str, int], cls: str) -> int:
         if cls not in MIXES[mix]:
             continue
         for pct in study.amounts:
-            n = amount_counts(real_counts, pct)[cls]
+            n = arm_counts(study, real_counts, pct)[cls]
             need = max(need, n)
             if mix in study.filter_mixes and pct in _filter_amounts(study):
                 need = max(need, math.ceil(n / study.filter_fraction))
@@ -281,7 +290,7 @@ def plan_proportions(study, real_counts: Mapping, families: Sequence[str],
                                  else replicates)]
         for mix in study.mixes:
             for pct in study.amounts:
-                counts = {r: amount_counts(per_rep[r], pct) for r in reps}
+                counts = {r: arm_counts(study, per_rep[r], pct) for r in reps}
                 classes = [c for c in MIXES[mix] if all(counts[r][c] > 0 for r in reps)]
                 if not classes:  # rounds to no synthetic crop: the baseline itself
                     continue
@@ -307,8 +316,8 @@ def plan_proportions(study, real_counts: Mapping, families: Sequence[str],
                         dict(n_synthetic={c: None for c in classes}), runs, by_fold=folds))
     if "MM" in study.mixes:
         for pct in study.amounts:
-            n_mm = ({r: amount_counts(per_rep[r], pct)["MM"] for r in every} if folds or not flat
-                    else {-1: amount_counts(real_counts, pct)["MM"]})
+            n_mm = ({r: arm_counts(study, per_rep[r], pct)["MM"] for r in every}
+                    if folds or not flat else {-1: arm_counts(study, real_counts, pct)["MM"]})
             if not n_mm or not all(n_mm.values()):
                 continue
             label = (f"real + {'/'.join(str(n) for n in dict.fromkeys(n_mm.values()))} "

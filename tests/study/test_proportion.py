@@ -278,3 +278,13 @@ def test_under_folds_only_generators_trained_inside_a_fold_run(tmp_path):
     assert any(n.startswith("vae: no checkpoints") and "left out" in n for n in notes)
     found, _ = P.family_checkpoints(generators, tmp_path, {0: "g0"})  # seeds: g0 is a seed
     assert set(found) == {"fastgan", "vae", "cyclegan", "old"} - {"fastgan"}
+
+
+def test_max_crops_caps_every_arm_its_pool_and_its_control():
+    study = replace(config.resolve("full", "proportion_study"), max_crops=20)
+    counts = {"MM": 75, "DN": 143}
+    assert P.arm_counts(study, counts, 400.0) == {"MM": 20, "DN": 20}
+    assert P.arm_counts(study, counts, 10.0) == {"MM": 8, "DN": 14}  # below the cap: as asked
+    assert P.pool_size(study, counts, "DN") == 67  # ceil(20 / 0.3) for the filtered arms
+    plan, _ = P.plan_proportions(study, counts, ["fastgan"], (0,), "syn")
+    assert {e.name: e for e in plan}["real+dupMM_400%"].arguments(None)["duplicate_mm"] == 20
