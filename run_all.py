@@ -397,6 +397,13 @@ def write_plan(root: Path, manifest: dict) -> Path:
         plan["total_disk_mb"] = (plan["projected_disk_mb"].fillna(0) * plan["replicates"]).round(1)
     out = results / "plan.csv"
     plan.to_csv(out, index=False)
+    if len(plan):  # per notebook: trainings of the real run, CPU hours, disk, the dry run's time
+        trained = plan[plan["kind"] != "notebook"]
+        summary = trained.groupby("notebook").agg(
+            trainings=("replicates", "sum"), cpu_hours=("total_hours", "sum"),
+            checkpoints_gb=("total_disk_mb", lambda mb: mb.sum() / 1024)).round(2)
+        summary["dry_run_s"] = plan[plan["kind"] == "notebook"].set_index("notebook")["seconds"]
+        summary.reset_index().to_csv(results / "plan_summary.csv", index=False)
     (results / "plan_notes.txt").write_text(PLAN_NOTES + "\n")
     return out
 

@@ -139,6 +139,9 @@ def test_records_and_the_plan_projection(tmp_path, monkeypatch):
         25 * 8400 * 2.0 / 3600, abs=1e-2)
     assert by.loc["06", "projected_hours"] == pytest.approx(0.01)
     assert "GPU memory" in (results / "plan_notes.txt").read_text()
+    summary = pd.read_csv(results / "plan_summary.csv").set_index("notebook")
+    assert summary.loc[6, "trainings"] == 25 and summary.loc[6, "dry_run_s"] == 36.0
+    assert summary.loc[3, "checkpoints_gb"] == pytest.approx(5 / 1024, abs=0.01)
 
 
 def test_status_file_says_what_runs(tmp_path, monkeypatch):
