@@ -8,7 +8,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: env run test test-all lint bench lock kernel figures readme clean
+.PHONY: env run test test-all lint bench gpu-check lock kernel figures readme clean
 
 env: $(STAMP)
 
@@ -34,6 +34,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m hsilib.bench $(ARGS)
+
+gpu-check: $(STAMP)     ## the first day on a CUDA GPU: every family at full size, bf16 vs fp32, memory (docs/full_profile.md)
+	$(PY) -m hsilib.bench.gpu_check $(ARGS)
 
 kernel: $(STAMP)        ## register the environment as a Jupyter kernel named hsi-skin-synth
 	$(PY) -m ipykernel install --user --name hsi-skin-synth --display-name "Python (hsi-skin-synth)" \

@@ -264,7 +264,8 @@ def _files(root: Path) -> dict[str, float]:
 def _run_files(run: Path) -> dict[str, float]:
     """Files a notebook may have written: everything under the run folder but its own records."""
     skip = (f"{run / 'notebooks'}{os.sep}", f"{run / 'bench'}{os.sep}", str(run / "manifest.json"),
-            f"{run}{os.sep}.manifest.json", f"{run}{os.sep}.run_all.lock")
+            f"{run}{os.sep}.manifest.json", f"{run}{os.sep}.run_all.lock",
+            str(run / STATUS_FILE), f"{run}{os.sep}.{STATUS_FILE}")
     return {p: t for p, t in _files(run).items() if not p.startswith(skip)}
 
 
@@ -331,6 +332,80 @@ def write_json(path: Path, obj: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(obj, indent=2, default=str))
     os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dry run: the plan
+# ---------------------------------------------------------------------------------------------
+#: The run's status file (hsilib.train.watch): notebook, cell, training and step.
+STATUS_FILE = "status.json"
+#: The section whose classifier seeds each classifier notebook trains over.
+CLASSIFIER_SEEDS = {"06": "classifier_study", "07": "proportion_study",
+                    "08": "correlation_study", "09": "explain_study"}
+PLAN_NOTES = (
+    "A dry run's projection. seconds_per_unit: measured here, over a capped training (the "
+    "first step carries the warm-up, so it errs high); projected_hours = planned_units x "
+    "seconds_per_unit, one row per training the dry run ran; a dry run keeps one replicate "
+    "of each kind (one seed, one fold), so total_hours = projected_hours x replicates, the "
+    "runs of that training the profile makes (an estimate: a replicate's training set may "
+    "differ in size). Classifier "
+    "units are batches; their seconds include each epoch's validation. 'notebook' rows: the "
+    "notebook's whole wall time in the dry run (data, evaluation at capped counts: a lower "
+    "bound of the real run's). Memory is this machine's peak resident memory (CPU RAM); it "
+    "says little about GPU memory, which a CPU run does not measure (peak_cuda_mb appears "
+    "only on a CUDA device). projected_disk_mb: the checkpoint size per training.")
+
+
+def write_plan(root: Path, manifest: dict) -> Path:
+    """Join the notebooks' ``plan_<NN>.csv`` into ``artifacts/results/plan.csv`` with the
+    projected hours and disk of each training (:data:`PLAN_NOTES` says how; it is written
+    beside it as ``plan_notes.txt``)."""
+    import pandas as pd
+
+    from hsilib import config
+
+    results = root / "artifacts" / "results"
+    frames = [pd.read_csv(p) for p in sorted(results.glob("[0-9][0-9]_plan.csv"))]
+    plan = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["kind", "name", "notebook"])
+    study = config.resolve(manifest["profile"])
+
+    gan = study.gan_study
+    folds = gan.replicates == "folds"
+    per_gen = (gan.folds_run or study.data.n_folds) if folds else len(gan.generator_seeds)
+
+    def replicates(row) -> int:  # runs of this training the profile makes; the dry run made 1
+        nb = f"{int(row['notebook']):02d}"
+        if row["kind"] == "classifier":
+            seeds = len(getattr(study, CLASSIFIER_SEEDS[nb]).seeds) if nb in CLASSIFIER_SEEDS else 1
+            return seeds * (per_gen if nb in ("06", "07") or (nb == "08" and folds) else 1)
+        if row["kind"] != "generator" or nb == "04":  # notebook 04 trains once
+            return 1
+        if nb == "02":
+            return len(study.ablation_study.seeds)
+        return len(gan.generator_seeds) if nb == "05" else per_gen
+
+    if len(plan):
+        trained = plan["kind"] != "notebook"
+        plan.loc[trained, "projected_hours"] = (
+            plan.loc[trained, "planned_units"] * plan.loc[trained, "seconds_per_unit"] / 3600
+        ).round(3)
+        plan.loc[~trained, "projected_hours"] = (plan.loc[~trained, "seconds"] / 3600).round(3)
+        plan.loc[trained, "projected_disk_mb"] = plan.loc[trained, "checkpoint_mb"]
+        plan["replicates"] = plan.apply(replicates, axis=1)
+        plan["total_hours"] = (plan["projected_hours"] * plan["replicates"]).round(3)
+        plan["total_disk_mb"] = (plan["projected_disk_mb"].fillna(0) * plan["replicates"]).round(1)
+    out = results / "plan.csv"
+    plan.to_csv(out, index=False)
+    if len(plan):  # per notebook: trainings of the real run, CPU hours, disk, the dry run's time
+        trained = plan[plan["kind"] != "notebook"]
+        summary = trained.groupby("notebook").agg(
+            trainings=("replicates", "sum"), cpu_hours=("total_hours", "sum"),
+            checkpoints_gb=("total_disk_mb", lambda mb: mb.sum() / 1024)).round(2)
+        summary["dry_run_s"] = plan[plan["kind"] == "notebook"].set_index("notebook")["seconds"]
+        summary.reset_index().to_csv(results / "plan_summary.csv", index=False)
+    (results / "plan_notes.txt").write_text(PLAN_NOTES + "\n")
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -417,6 +492,11 @@ def _main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cluster", default=None, metavar="ADDRESS",
                     help="with --executor ray: a running Ray cluster (default RAY_ADDRESS, "
                          "else Ray started on this machine)")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="every notebook at the profile's real shapes with every step, epoch "
+                         "and count capped (hsilib.config.dryrun); writes "
+                         "artifacts/results/plan.csv, the projected time and disk of the "
+                         "real run (default --out: runs/<profile>-dry)")
     ap.add_argument("--notebooks", default=str(REPO / "notebooks"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     check_plain_arguments(args)
@@ -446,7 +526,7 @@ def _main(argv: list[str] | None = None) -> int:
     from hsilib.paths import run_paths
 
     # everything is checked before the run folder is created or touched
-    run = run_paths(args.out, profile)
+    run = run_paths(args.out or (f"runs/{profile}-dry" if args.dry_run else None), profile)
     for folder in (run.root, *run.root.parents):
         if folder.exists() and not folder.is_dir():
             raise SystemExit(f"error: --out {run.root}: {folder} is a file, not a folder")
@@ -481,6 +561,8 @@ def _main(argv: list[str] | None = None) -> int:
         name = nb.stem
         params = {"PROFILE": profile, "SEED": args.seed, "DATA_DIR": data_dir,
                   "RUN_DIR": str(run.root)}
+        if args.dry_run:
+            params["DRY_RUN"] = True
         if name[:2] in overrides:
             params["OVERRIDES"] = overrides[name[:2]]
         inputs = [nb, *CODE, *earlier_outputs] + ([Path(data_dir)] if data_dir else [])
@@ -499,13 +581,24 @@ def _main(argv: list[str] | None = None) -> int:
         # recorded as running until it ends: a run killed meanwhile leaves no "ok" record, so
         # the next run reruns this notebook from the start instead of trusting partial outputs
         old = records.get(name) or {}
+        # a notebook whose last run was killed (still "running") resumes inside: its finished
+        # trainings and grid cells are kept, an unfinished training goes on from its last
+        # checkpoint (HSILIB_RESUME); any other rerun starts its trainings afresh
+        resume = old.get("status") == "running" and old.get("parameters") == params
         records[name] = {"status": "running", "status_last_run": "running",
                          "parameters": params, "outputs": old.get("outputs", [])}
         write_json(run.manifest, manifest)
         t0 = time.perf_counter()
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        write_json(run.root / STATUS_FILE, {"notebook": name, "started": started,
+                                            "resumed": resume, "pid": os.getpid()})
+        env = {**executor_env, "HSILIB_STATUS_FILE": str(run.root / STATUS_FILE),
+               **({"HSILIB_RESUME": "1"} if resume else {})}
+        if resume:
+            print(f"{head} resuming inside the notebook (its last run was interrupted)",
+                  flush=True)
         try:
-            execute(nb, executed, params, executor_env)
+            execute(nb, executed, params, env)
             status, error = "ok", None
         except Exception as exc:  # papermill raises its own error types; report any
             status, error = "failed", failure_report(exc, executed)
@@ -520,6 +613,8 @@ def _main(argv: list[str] | None = None) -> int:
             records[name]["error"] = error
         write_json(run.manifest, manifest)
         print(f"{head} {status} in {wall:.1f} s ({len(outputs)} files written)", flush=True)
+        if args.dry_run and status == "ok":  # the plan so far: a stopped dry run keeps it
+            write_plan(run.root, manifest)
         if error:
             print(f"\n{name} failed; executed notebook: {executed}\n{error}", file=sys.stderr)
             return 1
@@ -527,6 +622,11 @@ def _main(argv: list[str] | None = None) -> int:
 
     manifest["wall_s"] = round(time.perf_counter() - total, 1)
     write_json(run.manifest, manifest)
+    write_json(run.root / STATUS_FILE, {"notebook": None, "finished": True,
+                                        "wall_s": manifest["wall_s"]})
+    if args.dry_run:
+        plan = write_plan(run.root, manifest)
+        print(f"dry run: plan of the {profile} profile in {plan}", flush=True)
     print(f"done in {manifest['wall_s']:.1f} s; manifest: {run.manifest}", flush=True)
     return 0
 

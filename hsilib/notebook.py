@@ -85,6 +85,9 @@ class Notebook:
     device: Any
     seed: int
     started: float = field(default_factory=time.time)
+    #: a dry run (:mod:`hsilib.config.dryrun`): ``study`` is capped, ``planned`` is not
+    dry_run: bool = False
+    planned: config.StudyConfig | None = None
 
     def savefig(self, fig: Any, name: str) -> list[Path]:
         """Save ``fig`` as ``figures/<NN>_<name>.png`` (and PDF when the profile says so);
@@ -109,9 +112,9 @@ class Notebook:
             rel = Path(folder).relative_to(self.run.root)
             if rel.parts[:1] == ("notebooks",):
                 continue
-            fresh = [Path(folder) / f for f in files  # run_all.py's lock is no output
+            fresh = [Path(folder) / f for f in files  # run_all.py's lock and status: no output
                      if (Path(folder) / f).stat().st_mtime >= self.started - 1
-                     and Path(folder) / f != self.run.lock]
+                     and Path(folder) / f not in (self.run.lock, self.run.root / "status.json")]
             if fresh:
                 new[rel] = fresh
         children: dict[Path, set[Path]] = {}
@@ -130,20 +133,79 @@ class Notebook:
                  "kB": round(sum(p.stat().st_size for p in paths) / 1024, 1)}
                 for key, paths in groups.items()]
         table = pd.DataFrame(rows, columns=["path", "files", "kB"]).sort_values("path")
+        if self.dry_run:
+            self.save_plan()
+            print(DRY_RUN_NOTE)
         return table.reset_index(drop=True)
+
+    def save_plan(self) -> Path:
+        """A dry run's measurements: every training this notebook ran
+        (:data:`hsilib.train.watch.RECORDS`) with the steps or epochs the undried profile plans
+        for it, written to ``artifacts/results/plan_<NN>.csv`` (``run_all.py --dry-run`` joins
+        the notebooks' files into ``plan.csv``)."""
+        from .train import watch
+
+        rows = [dict(r, notebook=self.number, **planned_units(r, self.planned or self.study))
+                for r in watch.RECORDS]
+        rows.append({"kind": "notebook", "name": self.number, "notebook": self.number,
+                     "seconds": round(time.time() - self.started, 1), **watch.peak_memory_mb()})
+        return self.save_table(pd.DataFrame(rows), "plan")
+
+
+#: What a dry run's notebook says at its end.
+DRY_RUN_NOTE = ("DRY RUN: every loop was cut to a couple of steps, epochs and samples; every "
+                "number, table, figure and conclusion above means nothing. The run measured "
+                "seconds per step and memory (artifacts/results/plan_*.csv) only.")
+
+
+def planned_units(record: Mapping[str, Any], planned: config.StudyConfig) -> dict[str, Any]:
+    """The steps (generators) or epochs x batches (classifiers) the undried profile
+    ``planned`` gives the training of ``record`` (:mod:`hsilib.train.watch`):
+    ``planned_units`` in the record's units and how they were found. A generator trained for
+    its section's ``steps`` plans that section's ``steps``; one trained for another length
+    (a comparison or sweep run, an inversion) plans its length scaled as the section's steps
+    are, an estimate that says so."""
+    if record.get("kind") == "generator":
+        names = {cls.__name__: name for name, cls in config.sections().items()}
+        section = names.get(str(record.get("section")))
+        if section is None:
+            return {"planned_units": None, "planned_from": "unknown section"}
+        full = int(getattr(planned, section).steps)
+        if record.get("target") == record.get("cfg_steps"):
+            return {"planned_units": full, "planned_from": f"{section}.steps"}
+        scale = full / max(int(record.get("cfg_steps") or 1), 1)
+        return {"planned_units": int(round(int(record.get("target") or 0) * scale)),
+                "planned_from": f"estimate: target x {section}.steps ratio"}
+    if record.get("kind") == "classifier":
+        cfg = planned.classifier
+        per_epoch = -(-int(record.get("n_train") or 0) // max(int(record["batch_size"]), 1))
+        return {"planned_units": int(cfg.epochs) * per_epoch,
+                "planned_from": f"classifier.epochs x {per_epoch} batches (no early stop)"}
+    return {"planned_units": None, "planned_from": ""}
 
 
 def setup(notebook: str, profile: str, *, seed: int = 0, run_dir: str | os.PathLike | None = None,
-          overrides: Mapping[str, Any] | None = None, device: str = "auto") -> Notebook:
+          overrides: Mapping[str, Any] | None = None, device: str = "auto",
+          dry_run: bool = False) -> Notebook:
     """Resolve notebook ``notebook``'s config under ``profile`` with ``overrides``, create the
     run folder, seed Python/NumPy/torch with ``seed`` and pick the device. It also declares
-    the notebook to :mod:`hsilib.guard`, so a generator notebook cannot read the test split."""
+    the notebook to :mod:`hsilib.guard`, so a generator notebook cannot read the test split.
+    ``dry_run``: every step, epoch and count of the profile capped
+    (:func:`hsilib.config.dryrun.dry_run`); the notebook's last cell then writes what its
+    trainings measured (:meth:`Notebook.save_plan`)."""
     from . import guard
+    from .config.dryrun import dry_run as capped
 
     per_section = resolve_overrides(notebook, overrides)
-    study = config.resolve(profile, **per_section)
+    planned = config.resolve(profile, **per_section)
+    study = capped(planned) if dry_run else planned
     guard.enter(notebook)  # from here on, the test split is refused unless this notebook may
     seed_everything(seed)
+    if dry_run:
+        print(DRY_RUN_NOTE.replace("above means", "below will mean"))
+    from .train import watch
+
+    watch.follow_cells()  # run_all.py's status.json: which cell runs
     return Notebook(number=notebook, study=study, cfg=getattr(study, SECTIONS[notebook][0]),
                     run=run_paths(run_dir, profile).make(), device=pick_device(device),
-                    seed=seed)
+                    seed=seed, dry_run=dry_run, planned=planned)

@@ -159,7 +159,7 @@ def test_print_shows_one_field_per_line_grouped_as_declared():
         "  [GeneratorConfig]",
         "  image_size = 32", "  n_bands = 16", "  batch_size = 4", "  steps = 3",
         "  lr = 0.0002", "  betas = (0.5, 0.999)", "  ema_decay = 0.999", "  log_every = 1",
-        "  sample_every = 2", "  checkpoint_every = 2", "  amp = True",
+        "  sample_every = 2", "  checkpoint_every = 2", "  amp = True", "  tensorboard = False",
         "  train_augment = 'flip_rotate'",
         "  [FastGANConfig]",
         "  z_dim = 16", "  ngf = 4", "  ndf = 4", "  diffaug = ('cutout',)",

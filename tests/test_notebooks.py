@@ -61,19 +61,20 @@ def test_notebook_runs_under_smoke(path, smoke_run):
 
 
 #: The `full` profile's cross-validation (check 10) on smoke data: 3 folds (smoke has 2, too few
-#: for train, validation and test folds), one classifier seed and no learning-curve points so
-#: that it stays short; notebook 08 takes the folds' generators as states of their folds.
-FOLDS_RUN = ["--set", "01.n_folds=3", "--set", "03.gan_study.replicates=folds",
-             "--set", "06.gan_study.replicates=folds", "--set", "06.classifier_study.seeds=[0]",
-             "--set", "06.classifier_study.fractions=[1.0]",
-             "--set", "08.gan_study.replicates=folds"]
-#: Notebooks that support generator replicates by seed only (they stop with an error under
-#: folds), left out of the cross-validation run.
-SEEDS_ONLY = {"07"}
+#: for train, validation and test folds), fold replicates for every notebook that reads
+#: `gan_study` (04 and 05 train on notebook 01's split under every profile, so their generators
+#: are left out of 06-08's folds), one classifier seed and no learning-curve points so that it
+#: stays short; notebook 08 takes the folds' generators as states of their folds.
+FOLDS_RUN = ["--set", "01.n_folds=3",
+             *(arg for nn in ("03", "04", "05", "06", "07", "08")
+               for arg in ("--set", f"{nn}.gan_study.replicates=folds")),
+             "--set", "06.classifier_study.seeds=[0]",
+             "--set", "06.classifier_study.fractions=[1.0]"]
 #: Notebooks with no cross-validation mode at all (notebook 02's ablation trains on notebook 01's
-#: split with its own seeds): the folds run would only repeat their smoke run.
+#: split with its own seeds and reads no `gan_study`): the folds run would only repeat its smoke
+#: run.
 NO_FOLDS = {"02"}
-FOLDS_NOTEBOOKS = [p for p in NOTEBOOKS if p.name[:2] not in SEEDS_ONLY | NO_FOLDS]
+FOLDS_NOTEBOOKS = [p for p in NOTEBOOKS if p.name[:2] not in NO_FOLDS]
 
 
 @pytest.mark.notebooks
@@ -109,6 +110,23 @@ def test_cross_validation_runs_under_smoke(tmp_path):
         assert sorted(rows["id"]) == sorted(crops), config
         fold_of = kfold.set_index("id")["fold"]
         assert (rows["fold"].to_numpy() == fold_of[rows["id"]].to_numpy()).all(), config
+    # notebook 07: the grid in every fold on that fold's generators, pooled out of fold; the
+    # generators trained on notebook 01's split (VAE, notebook 04's) left out
+    preds7 = pd.read_csv(results / "07_predictions.csv")
+    test7 = preds7[preds7["split"] == "test"]
+    assert {"real", "fastgan_MM_50%", "fastgan_both_50%_top", "real+dupMM_50%"} <= set(
+        test7["config"])
+    assert not any(c.startswith(("vae_", "spade_rgb_")) for c in test7["config"])
+    for config, rows in test7.groupby("config"):
+        assert sorted(set(rows["fold"])) == [0, 1, 2], config
+        assert sorted(rows["id"]) == sorted(crops), config
+    pools = sorted((tmp_path / "artifacts" / "synthetic").glob("07_*_pool"))
+    assert {p.name for p in pools} >= {f"07_fastgan_{c}_f{r}_pool" for c in ("mm", "dn")
+                                       for r in range(3)}
+    for pool in pools:  # each fold's pool drawn from the generator trained inside that fold
+        fold = pool.name.rsplit("_", 2)[1]
+        meta = json.loads((pool / "pool.json").read_text())
+        assert fold.startswith("f") and Path(meta["checkpoint"]).stem.endswith(f"_{fold}"), pool
     # notebook 08: each fold's generator pair is a state of its fold, probed inside that fold
     pairs = pd.read_csv(results / "08_pairs.csv")
     folded = pairs[pairs["fold"] >= 0]

@@ -1,9 +1,11 @@
 """Run profiles: one frozen dataclass per notebook/experiment, one instance per profile.
 
-Three profiles exist and nothing else in the project branches on their names:
+Four profiles exist and nothing else in the project branches on their names:
 
 - ``smoke``: seconds per notebook; exercises every code path for the tests.
 - ``quick``: meaningful results on a 2-core CPU laptop (the whole study in under an hour).
+- ``paper``: ``full``'s models and sizes, one cross-validation fold of five and three
+  classifier seeds: the study's own scale, cut to fit one GPU (``docs/full_profile.md``).
 - ``full``: the paper-scale run on one GPU (the settings of the original study).
 
 Every section's class defaults are the ``full`` values; ``quick`` and ``smoke`` replace a few

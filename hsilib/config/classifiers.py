@@ -9,7 +9,7 @@ import string
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
-from .bounds import MAX_BATCH, MAX_COUNT, MAX_EPOCHS, MAX_PERCENT, MAX_SIDE, MAX_WORKERS
+from .bounds import MAX_BATCH, MAX_COUNT, MAX_EPOCHS, MAX_PERCENT, MAX_SIDE, MAX_STEPS, MAX_WORKERS
 from .engine import DEVICE, SEED, WEIGHT, ConfigError, Deltas, OneOf, Range, Section
 from .studies import Classifiers, Samples, Seeds
 
@@ -40,6 +40,8 @@ class ClassifierConfig(Section):
     weight_decay: Annotated[float, WEIGHT] = 1e-2
     epochs: Annotated[int, Range(1, MAX_EPOCHS)] = 400
     patience: Annotated[int, Range(1, MAX_EPOCHS)] = 100  # epochs without a better validation
+    # optimiser steps per epoch at most (None: every batch); a dry run caps it
+    max_batches: Annotated[int | None, Range(1, MAX_STEPS)] = None
     select_metric: Literal["loss", "sensitivity", "specificity", "precision", "f1",
                            "balanced_accuracy", "accuracy", "auroc", "auprc"] = "auroc"
     pretrained_weights: str | None = None  # local ImageNet checkpoint (3-channel)
@@ -82,7 +84,8 @@ class ClassifierStudyConfig(Section):
     n_boot: Samples = 2000
     arms: Annotated[tuple[str, ...], OneOf(*CLASSIFIER_ARMS)] = tuple(CLASSIFIER_ARMS)
     # synthetic (MM, DN) counts of the "mixed" arms (the original study's)
-    mixed: tuple[tuple[int, int], ...] = ((100, 50), (50, 100), (66, 13))
+    mixed: Annotated[tuple[tuple[int, int], ...], Range(0, MAX_COUNT)] = (
+        (100, 50), (50, 100), (66, 13))
     # TSTR class ratios besides 1:1 (nevus crops per melanoma crop; the nevus count is kept)
     tstr_ratios: Annotated[tuple[float, ...], Range(gt=1, le=100)] = (2.0,)
     families: tuple[tuple[str, str, float], ...] = (
@@ -105,6 +108,7 @@ class ClassifierStudyConfig(Section):
         # and audit ~10 s, less the reduced curve's 12 synthetic runs (~85 s): ~6.1 minutes.
         # Full only: each hand-chosen pair ~45 s, StyleGAN2-ADA ~50 s, each other family ~21 s,
         # SeFa ~3 min (inversions), the synthetic curve ~12 min (8 FastGANs), ResNet50 10-40 min
+        "paper": dict(seeds=(0, 1, 2)),  # with one fold: docs/full_profile.md
         "quick": dict(seeds=(0, 1, 2), n_synthetic_tstr=50, n_boot=500,
                       arms=("focal+balanced", "tstr_ratio"), syn_families=("spade_rgb",)),
         # every arm but ResNet50 (a minute of CPU even at 32 px; its path is a unit test)
@@ -158,9 +162,10 @@ class ProportionStudyConfig(Section):
     ``amounts`` are percentages of the real training count of each class (0 is the real-only
     baseline, always run); ``mixes`` add synthetic melanoma only, nevus only, or both in the real
     class ratio. ``generators`` lists ``(name, checkpoint pattern)`` per generator family (the
-    pattern is formatted with ``cls`` = mm/dn and ``replicate``; a conditional generator's one
-    checkpoint serves both classes); a family whose checkpoints are missing is skipped with a
-    note, one with fewer replicates runs on those it has. Filtering keeps the
+    pattern is formatted with ``cls`` = mm/dn, ``tag`` = ``g<seed>`` or, under cross-validation,
+    ``f<fold>``, and ``replicate``; a conditional generator's one checkpoint serves both
+    classes); a family whose checkpoints are missing is skipped with a note, one with fewer
+    replicates runs on those it has. Filtering keeps the
     ``filter_fraction`` of an over-sampled draw the critic scores highest, against a random
     subset of the same draw of the same size; it runs at ``filter_amounts`` (None: every
     amount) for the mixes in ``filter_mixes``.
@@ -172,17 +177,20 @@ class ProportionStudyConfig(Section):
                                                                    400.0)
     mixes: Annotated[tuple[str, ...], OneOf(*MIXES)] = MIXES
     generators: tuple[tuple[str, str], ...] = (
-        ("fastgan", "fastgan_{cls}_g{replicate}.pt"), ("vae", "vae_{cls}_g{replicate}.pt"),
-        ("stylegan2", "stylegan2_{cls}_g{replicate}.pt"),
-        ("cfastgan", "cfastgan_mask_g{replicate}.pt"), ("spade_mask", "spade_mask_g{replicate}.pt"),
-        ("spade_rgb", "spade_rgb_g{replicate}.pt"), ("cyclegan", "cyclegan_g{replicate}.pt"),
-        ("classcond", "classcond_g{replicate}.pt"))
+        ("fastgan", "fastgan_{cls}_{tag}.pt"), ("vae", "vae_{cls}_{tag}.pt"),
+        ("stylegan2", "stylegan2_{cls}_{tag}.pt"),
+        ("cfastgan", "cfastgan_mask_{tag}.pt"), ("spade_mask", "spade_mask_{tag}.pt"),
+        ("spade_rgb", "spade_rgb_{tag}.pt"), ("cyclegan", "cyclegan_{tag}.pt"),
+        ("classcond", "classcond_{tag}.pt"))
     # share of the over-sampled draw kept by the critic's score
     filter_fraction: Annotated[float, Range(gt=0, le=1)] = 0.3
     # amounts with filtered arms; None = all
     filter_amounts: Annotated[tuple[float, ...] | None, Range(0, MAX_PERCENT)] = None
     filter_mixes: Annotated[tuple[str, ...], OneOf(*MIXES)] = MIXES
     pool_seed: Annotated[int, SEED] = 7000  # sampling seed of a pool: + generator replicate
+    # synthetic (and duplicated) crops per class of an arm at most; None: as the amount asks
+    # (a dry run caps it: at full size an arm of 400% draws and copies thousands of crops)
+    max_crops: Annotated[int | None, Range(1, MAX_COUNT)] = None
     threshold_rule: Literal["youden", "f1", "fixed"] = "youden"  # threshold chosen on validation
     # cluster-bootstrap resamples (source images) for test CIs, paired tests
     n_boot: Samples = 2000
@@ -192,15 +200,16 @@ class ProportionStudyConfig(Section):
         # (both classes): 52 runs, notebook 07 in about 5 minutes on 2 cores; the VAE's 44 more
         # runs would take it past its 10-minute share (measured: 10 min with the FastGAN runs
         # already done)
+        "paper": dict(seeds=(0, 1, 2)),  # with one fold: docs/full_profile.md
         "quick": dict(seeds=(0, 1), amounts=(50.0, 100.0, 200.0), filter_amounts=(100.0,),
                       filter_mixes=("both",), n_boot=500,
-                      generators=(("fastgan", "fastgan_{cls}_g{replicate}.pt"),)),
+                      generators=(("fastgan", "fastgan_{cls}_{tag}.pt"),)),
         "smoke": dict(seeds=(0,), amounts=(50.0,), mixes=("MM", "both"), filter_mixes=("both",),
-                      n_boot=50, generators=(
-                          ("fastgan", "fastgan_{cls}_g{replicate}.pt"),
-                          ("vae", "vae_{cls}_g{replicate}.pt"),
-                          ("stylegan2", "stylegan2_{cls}_g{replicate}.pt"),
-                          ("spade_rgb", "spade_rgb_g{replicate}.pt"))),
+                      n_boot=50, max_crops=20, generators=(
+                          ("fastgan", "fastgan_{cls}_{tag}.pt"),
+                          ("vae", "vae_{cls}_{tag}.pt"),
+                          ("stylegan2", "stylegan2_{cls}_{tag}.pt"),
+                          ("spade_rgb", "spade_rgb_{tag}.pt"))),
     }
 
     def __post_init__(self) -> None:
@@ -208,4 +217,5 @@ class ProportionStudyConfig(Section):
         super().__post_init__()
 
     def validate(self) -> None:
-        _check_names("ProportionStudyConfig.generators", self.generators, {"cls", "replicate"})
+        _check_names("ProportionStudyConfig.generators", self.generators,
+                     {"cls", "tag", "replicate"})

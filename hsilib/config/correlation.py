@@ -71,15 +71,16 @@ class CorrelationStudyConfig(Section):
     metric_classes: Annotated[tuple[str, ...], OneOf("MM", "DN"), NON_EMPTY] = ("MM", "DN")
     # Inception16 input side for the states' FD / KID / PRDC
     metric_feature_size: Annotated[int, Range(75, MAX_SIDE)] = 299
-    metric_repeats: Annotated[int, Range(1, 1000)] = 5  # MetricsConfig.n_repeats for the states
+    # MetricsConfig.n_repeats for the states
+    metric_repeats: Annotated[int, Range(1, 1000, kind="count")] = 5
     metric_boot: Samples = 200  # MetricsConfig.n_boot and n_boot_set for the states
     # MetricsConfig.n_pixels_physics for the states (None: the metrics section's)
     metric_pixels_physics: Annotated[int | None, Range(1, MAX_COUNT)] = None
     # detectability probe epochs (0: no detectability)
     metric_probe_epochs: Annotated[int, Range(0, MAX_EPOCHS)] = 10
-    metric_probe_folds: Annotated[int, Range(2, 100)] = 3
+    metric_probe_folds: Annotated[int, Range(2, 100, kind="count")] = 3
     relevance_method: Literal["ig", "ablation"] = "ig"  # the task-aware distance's attribution
-    relevance_steps: Annotated[int, Range(1, 1000)] = 32  # IG's integration points
+    relevance_steps: Annotated[int, Range(1, 1000, kind="count")] = 32  # IG's integration points
     n_boot: Samples = 2000  # bootstrap resamples of the groups (correlation CIs)
     # permutations per correlation (p-value resolution 1 / (n_perm + 1))
     n_perm: Samples = 9999

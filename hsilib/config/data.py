@@ -79,10 +79,10 @@ class MetricsConfig(Section):
     # resamples for the intervals of set-level metrics (FD, KID, ...); 0: no such intervals
     n_boot_set: Annotated[int, Range(0, MAX_COUNT)] = 200
     # random equal-size subsamples that value and floor are averaged over
-    n_repeats: Annotated[int, Range(1, 1000)] = 10
+    n_repeats: Annotated[int, Range(1, 1000, kind="count")] = 10
     # detectability probe: training epochs per fold (0: no probe)
     probe_epochs: Annotated[int, Range(0, MAX_EPOCHS)] = 15
-    probe_folds: Annotated[int, Range(2, 100)] = 5  # detectability probe: grouped CV folds
+    probe_folds: Annotated[int, Range(2, 100, kind="count")] = 5  # detectability probe: CV folds
     probe_width: Annotated[int, Range(1, MAX_WIDTH)] = 8  # detectability probe: SmallCNN width
 
     DELTAS: ClassVar[Deltas] = {

@@ -48,6 +48,8 @@ import typing
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal, Union
 
+from .bounds import Cap
+
 Deltas = dict[str, dict[str, Any]]  # profile -> {field: value}, beside each section class
 
 
@@ -73,6 +75,15 @@ class Range:
     gt: float | None = None
     lt: float | None = None
     note: str = ""
+    #: what the field counts when its upper bound is a :class:`Cap` (``steps``, ``epochs``,
+    #: ``count``), or as declared (``replicates``); part of equality, so that typing's cache
+    #: of ``Annotated`` hints keeps ``Range(0, MAX_EPOCHS)`` apart from
+    #: ``Range(0, MAX_IMAGES)`` (the same number)
+    kind: str = dataclasses.field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.kind and isinstance(self.le, Cap):
+            object.__setattr__(self, "kind", self.le.kind)
 
     def _broken(self, v: float) -> list[str]:
         sides = ((self.ge, ">=", operator.ge), (self.gt, ">", operator.gt),

@@ -57,7 +57,7 @@ class ExplainStudyConfig(Section):
     occlusion_window: Annotated[int, Range(1, MAX_SIDE)] = 28
     n_show: Annotated[int, Range(1, 100)] = 4  # test crops shown in the attribution-map figure
     # subsamples that value and floor of the task-aware distance average
-    n_repeats: Annotated[int, Range(1, 1000)] = 5
+    n_repeats: Annotated[int, Range(1, 1000, kind="count")] = 5
     n_boot: Samples = 2000  # cluster-bootstrap resamples (source images) for every interval
     threshold_rule: Literal["youden", "f1", "fixed"] = "youden"  # chosen on validation
 

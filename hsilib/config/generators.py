@@ -44,6 +44,9 @@ class GeneratorConfig(Section):
     sample_every: Annotated[int, Range(0, MAX_STEPS)] = 5000
     checkpoint_every: Annotated[int, Range(0, MAX_STEPS)] = 5000
     amp: bool = True  # bf16 autocast and channels_last where CUDA supports them
+    # TensorBoard scalars (every log_every) and sample grids (every sample_every) under
+    # <run>/tensorboard/<name>/; needs the optional extra: pip install -e ".[watch]"
+    tensorboard: bool = False
     # training batches' augmentation (hsilib.data.samplers.AUGMENTATIONS): random flips and
     # 90-degree turns, or those plus the study's shift-scale-rotate and random crop (geometric
     # only; off by default: not shown to help on validation)

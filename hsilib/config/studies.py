@@ -63,6 +63,8 @@ class GANStudyConfig(Section):
     compare_steps: Annotated[int, Range(1, MAX_STEPS)] = 20_000
     generator_seeds: Seeds = (0, 1, 2)
     replicates: Literal["seeds", "folds"] = "folds"
+    # under "folds": run only the first this many folds (None: every fold; a dry run runs one)
+    folds_run: Annotated[int | None, Range(1, 100, kind="replicates")] = None
     # StyleGAN2-ADA part: SeFa directions, traversals and inversion of validation crops
     sefa_k: Annotated[int, Range(0, MAX_WIDTH)] = 5  # SeFa directions shown (top eigenvectors)
     # modulated convolutions whose style weights count
@@ -79,6 +81,8 @@ class GANStudyConfig(Section):
     snapshot_steps: Annotated[tuple[int, ...], Range(1, MAX_STEPS)] = (5000, 20_000, 50_000)
 
     DELTAS: ClassVar[Deltas] = {
+        # the study's scale on one GPU: the first fold of five (docs/full_profile.md)
+        "paper": dict(folds_run=1),
         "quick": dict(n_synthetic=100, compare_steps=150, generator_seeds=(0, 1),
                       replicates="seeds", sefa_k=3, n_traversal=8, n_invert=8,
                       invert_steps=150, snapshot_steps=(100,)),
@@ -150,7 +154,7 @@ class ConditionalStudyConfig(Section):
     weight of the SPADE-RGB generator (``CondGANConfig.rgb_weight``)."""
 
     n_synthetic: Samples = 200  # crops per class: exports and evaluations
-    eval_repeats: Annotated[int | None, Range(1, 1000)] = None
+    eval_repeats: Annotated[int | None, Range(1, 1000, kind="count")] = None
     eval_probe_epochs: Annotated[int | None, Range(0, MAX_EPOCHS)] = None
     n_recon: Annotated[int | None, Range(0, MAX_COUNT)] = None
     recon_pixels: Annotated[int, Range(1, MAX_COUNT)] = 500

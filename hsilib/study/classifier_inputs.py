@@ -68,10 +68,12 @@ class ClassifierInputs:
     """The inputs of a classifier notebook in run folder ``run`` (see the module docstring).
 
     ``folds``: cross-validation (replicates = the folds of ``kfold.csv``, each with the table
-    and normaliser notebook 03 wrote), else the replicates are ``seeds``.
+    and normaliser notebook 03 wrote; ``max_folds``: only the first this many,
+    ``GANStudyConfig.folds_run``), else the replicates are ``seeds``.
     """
 
-    def __init__(self, run: Any, *, folds: bool = False, seeds: Sequence[int] = ()) -> None:
+    def __init__(self, run: Any, *, folds: bool = False, seeds: Sequence[int] = (),
+                 max_folds: int | None = None) -> None:
         self.run, self.folds = run, folds
         self.crops_dir = run.require(run.crops / "index.csv", "01_preprocessing").parent
         self.splits_csv = run.require(run.splits / "splits.csv", "01_preprocessing")
@@ -81,7 +83,8 @@ class ClassifierInputs:
         self.fold_normalisers: dict[int, BandNormaliser] = {}
         if folds:  # each fold's table and the normaliser fitted on its training crops
             kfold = pd.read_csv(run.require(run.splits / "kfold.csv", "01_preprocessing"))
-            self.replicates = tuple(range(kfold["fold"].nunique()))
+            k = kfold["fold"].nunique()
+            self.replicates = tuple(range(min(k, max_folds or k)))
             for r in self.replicates:
                 table, norm = fold_files(run.splits, r)
                 self.fold_tables[r] = run.require(table, "03_fastgan")

@@ -59,14 +59,16 @@ def profile_designs(section: str = "classifier_study", *,
                     seeds_only: bool = False) -> list[Design]:
     """The design of ``section`` (``classifier_study`` or ``proportion_study``: its ``seeds``)
     with ``gan_study``'s replicates, in every profile of :data:`hsilib.config.PROFILES`;
-    ``seeds_only``: the study runs generator replicates by seed under every profile (notebook
-    07), so a profile's cross-validation does not apply to it."""
+    ``seeds_only``: the study runs generator replicates by seed under every profile, so a
+    profile's cross-validation does not apply to it. A profile that runs only some folds
+    (``gan_study.folds_run``) tests one fold's crops, as a fixed split does."""
     designs = []
     for profile in config.PROFILES:
         study, gan = config.resolve(profile, section), config.resolve(profile, "gan_study")
         folds = gan.replicates == "folds" and not seeds_only
+        pooled = folds and gan.folds_run is None  # every fold: every crop tested once
         designs.append(Design(profile, len(study.seeds),
-                              1 if folds else len(gan.generator_seeds), folds))
+                              1 if folds else len(gan.generator_seeds), pooled))
     return designs
 
 

@@ -2,7 +2,8 @@
 
 Every generator family of the study is one entry ``(family, checkpoint pattern)`` of
 :attr:`hsilib.config.ProportionStudyConfig.generators`; the pattern names the checkpoint of one
-class and generator replicate, e.g. ``"fastgan_{cls}_g{replicate}.pt"`` (``cls`` lower case).
+class and generator replicate, e.g. ``"fastgan_{cls}_{tag}.pt"`` (``cls`` lower case, ``tag``
+``g<seed>``, or ``f<fold>`` under cross-validation).
 A later family joins the study by adding its entry; nothing below knows any family by name.
 
 For each family, class and replicate, :func:`export_pool` draws ONE pool of synthetic crops
@@ -22,6 +23,13 @@ reads whole, so a cell's training set holds exactly the intended crops. Amounts 
 the real training count of each class (:func:`amount_counts`); a mix adds synthetic melanoma only
 (``MM``), nevus only (``DN``) or both in the real class ratio (``both``); each melanoma-only amount
 has a control that duplicates real melanoma crops up to the same class prior.
+
+Under cross-validation (``GANStudyConfig.replicates = "folds"``) a replicate is a fold: the
+family's checkpoints of that fold (pattern ``{tag}`` = ``f<k>``) were trained on the fold's
+training crops only, the amounts are percentages of that fold's real training counts, and every
+configuration, the baseline and the controls included, runs once per fold (``plan_proportions``
+with per-fold counts); a family with no checkpoint of a fold (one trained on notebook 01's split)
+is left out there.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ from ..paths import atomic_dir, atomic_path
 from ..runtime import device as pick_device
 from ..synth import write_synthetic
 from .conclusions import detectable
+from .family_sets import find_checkpoints
 from .plan import BASELINE, Experiment
 
 #: How the crops of an arm are chosen from its pool (module docstring).
@@ -62,6 +71,53 @@ def amount_counts(real_counts: Mapping[str, int], percent: float) -> dict[str, i
     return {c: int(math.floor(n * percent / 100 + 0.5)) for c, n in real_counts.items()}
 
 
+def train_counts(tables: Mapping[int, str | Path]) -> dict[int, dict[str, int]]:
+    """Real training crops per class of each replicate's split table (``class``, ``split``
+    columns): ``{replicate: {"MM": n, "DN": m}}``."""
+    out = {}
+    for r, table in tables.items():
+        train = pd.read_csv(table)
+        train = train[train["split"] == "train"]["class"].value_counts()
+        out[int(r)] = {c: int(train.get(c, 0)) for c in MIXES["both"]}
+    return out
+
+
+def family_checkpoints(generators: Sequence[tuple[str, str]], checkpoint_dir: str | Path,
+                       tags: Mapping[int, str], *, folds: bool = False
+                       ) -> tuple[dict[str, dict[tuple[str, int], Path]], list[str]]:
+    """Each family of ``generators`` (``proportion_study.generators``) with the checkpoints it
+    has, ``{family: {(cls, replicate): path}}`` (a replicate needs both classes), and a note per
+    missing file or skipped family. Under cross-validation (``folds``) a pattern must name the
+    replicate by ``{tag}`` (``f<k>``: the generator trained inside fold k); a family whose
+    pattern does not, or that has no checkpoint of a fold (notebooks 04 and 05 train on notebook
+    01's split, which holds other folds' test crops), is left out with a note."""
+    found_all, notes = {}, []
+    for family, pattern in generators:
+        if folds and "{tag}" not in pattern:
+            notes.append(f"{family}: left out under cross-validation (its pattern {pattern!r} "
+                         "names no fold)")
+            continue
+        found, missing = find_checkpoints(checkpoint_dir, pattern, tags)
+        paths = {(c, r): p for (c, r), p in found.items()
+                 if ("MM", r) in found and ("DN", r) in found}
+        if missing:
+            notes.append(f"{family}: no checkpoints {missing}" + (
+                "; left out (under cross-validation only generators trained inside a fold "
+                "run)" if folds and not paths else ""))
+        if paths:
+            found_all[family] = paths
+    return found_all, notes
+
+
+def arm_counts(study, real_counts: Mapping[str, int], percent: float) -> dict[str, int]:
+    """Synthetic (or duplicated) crops per class of an arm at ``percent``:
+    :func:`amount_counts`, each at most ``study.max_crops`` when that is set (a dry run's cap
+    on drawing and copying crops)."""
+    counts = amount_counts(real_counts, percent)
+    cap = getattr(study, "max_crops", None)
+    return counts if cap is None else {c: min(n, cap) for c, n in counts.items()}
+
+
 def pool_size(study, real_counts: Mapping[str, int], cls: str) -> int:
     """Crops the pool of class ``cls`` needs: the largest unfiltered amount of any mix that
     holds ``cls``, and ``ceil(n / filter_fraction)`` for the largest filtered amount."""
@@ -70,7 +126,7 @@ def pool_size(study, real_counts: Mapping[str, int], cls: str) -> int:
         if cls not in MIXES[mix]:
             continue
         for pct in study.amounts:
-            n = amount_counts(real_counts, pct)[cls]
+            n = arm_counts(study, real_counts, pct)[cls]
             need = max(need, n)
             if mix in study.filter_mixes and pct in _filter_amounts(study):
                 need = max(need, math.ceil(n / study.filter_fraction))
@@ -174,16 +230,18 @@ class Subset:
     replicate: int
     n: int
     how: str
+    tag: str = "g"  # replicate prefix in names: g (generator seed) or f (fold)
 
     @property
     def pool(self) -> str:
         """Folder name of the pool it comes from."""
-        return f"07_{self.family}_{self.cls.lower()}_g{self.replicate}_pool"
+        return f"07_{self.family}_{self.cls.lower()}_{self.tag}{self.replicate}_pool"
 
     @property
     def name(self) -> str:
         """Folder name of the subset."""
-        return f"07_{self.family}_{self.cls.lower()}_g{self.replicate}_n{self.n}_{self.how}"
+        return (f"07_{self.family}_{self.cls.lower()}_{self.tag}{self.replicate}_n{self.n}_"
+                f"{self.how}")
 
 
 def arm_name(family: str, mix: str, percent: float, how: str) -> str:
@@ -192,62 +250,85 @@ def arm_name(family: str, mix: str, percent: float, how: str) -> str:
     return f"{family}_{mix}_{percent:g}%{tail}"
 
 
-def plan_proportions(study, real_counts: Mapping[str, int], families: Sequence[str],
+def plan_proportions(study, real_counts: Mapping, families: Sequence[str],
                      replicates: Sequence[int] | Mapping[str, Sequence[int]], root: str | Path,
-                     scored: Mapping[str, bool] | None = None
+                     scored: Mapping[str, bool] | None = None, *, folds: bool = False
                      ) -> tuple[list[Experiment], list[Subset]]:
     """All configurations of notebook 07 and the subsets they read (to write before training).
 
     ``study`` is the :class:`~hsilib.config.ProportionStudyConfig`, ``real_counts`` the real
-    training crops per class, ``families`` the generator families with checkpoints,
-    ``replicates`` the generator replicates (or, per family, those it has checkpoints of: the
-    conditional generators of notebook 04 have one), ``root`` the folder the subsets live in
-    (``run.synthetic``), ``scored`` whether each family's critic scores its samples (default:
-    all do; a family without runs its unfiltered arms only). Configurations: the real-only
-    baseline; per family, mix and amount an unfiltered arm and, where filtering runs, ``top``
-    and ``random`` arms (an amount that rounds to no synthetic crop of a class leaves that class
-    out, and the arm out when no class is left); per melanoma-only amount the duplication control
-    ``real+dupMM_<pct>%`` (:func:`describe` tabulates family, mix, amount and filter).
+    training crops per class (``{"MM": n, "DN": m}``), or per replicate
+    (``{replicate: {"MM": n, ...}}``, :func:`train_counts`), ``families`` the generator families
+    with checkpoints, ``replicates`` the generator replicates (or, per family, those it has
+    checkpoints of: the conditional generators of notebook 04 have one), ``root`` the folder the
+    subsets live in (``run.synthetic``), ``scored`` whether each family's critic scores its
+    samples (default: all do; a family without runs its unfiltered arms only). Configurations:
+    the real-only baseline; per family, mix and amount an unfiltered arm and, where filtering
+    runs, ``top`` and ``random`` arms (an amount that rounds to no synthetic crop of a class in
+    some replicate leaves that class out, and the arm out when no class is left); per
+    melanoma-only amount the duplication control ``real+dupMM_<pct>%`` (:func:`describe`
+    tabulates family, mix, amount and filter). ``folds``: the replicates are cross-validation
+    folds (module docstring): names carry ``f<k>``, amounts follow each fold's own counts, and
+    every configuration runs once per fold.
     """
     root = Path(root)
     scored = scored or {}
-    plan = [Experiment(BASELINE, ("baseline",), "real only (baseline)")]
+    flat = not (real_counts and all(isinstance(v, Mapping) for v in real_counts.values()))
+    every = sorted({int(r) for reps in (replicates.values() if isinstance(replicates, Mapping)
+                                        else [replicates]) for r in reps}
+                   | (set() if flat else {int(r) for r in real_counts}))
+    per_rep = {r: real_counts for r in every} if flat else {int(r): real_counts[r]
+                                                            for r in real_counts}
+    tag = "f" if folds else "g"
+    fold_runs = {r: {} for r in every} if folds else {}
+    plan = [Experiment(BASELINE, ("baseline",), "real only (baseline)",
+                       per_replicate=dict(fold_runs), by_fold=folds)]
     subsets: dict[str, Subset] = {}
     filter_at = _filter_amounts(study)
     for family in families:
+        reps = [int(r) for r in (replicates[family] if isinstance(replicates, Mapping)
+                                 else replicates)]
         for mix in study.mixes:
             for pct in study.amounts:
-                counts = amount_counts(real_counts, pct)
-                classes = [c for c in MIXES[mix] if counts[c] > 0]
+                counts = {r: arm_counts(study, per_rep[r], pct) for r in reps}
+                classes = [c for c in MIXES[mix] if all(counts[r][c] > 0 for r in reps)]
                 if not classes:  # rounds to no synthetic crop: the baseline itself
                     continue
                 hows = ["none"]
                 if mix in study.filter_mixes and pct in filter_at and scored.get(family, True):
                     hows += ["top", "random"]
                 for how in hows:
-                    per_rep = {}
-                    for r in (replicates[family] if isinstance(replicates, Mapping)
-                              else replicates):
+                    runs = {}
+                    for r in reps:
                         dirs = {}
                         for cls in classes:
-                            sub = Subset(family, cls, int(r), counts[cls], how)
+                            sub = Subset(family, cls, r, counts[r][cls], how, tag)
                             subsets[sub.name] = sub
                             dirs[cls] = root / sub.name
-                        per_rep[int(r)] = dict(synthetic=dirs)
-                    n_text = " + ".join(f"{counts[c]} {c}" for c in classes)
+                        runs[r] = dict(synthetic=dirs)
+                    n_text = " + ".join(
+                        "/".join(str(n) for n in dict.fromkeys(counts[r][c] for r in reps))
+                        + f" {c}" for c in classes)
                     plan.append(Experiment(
                         arm_name(family, mix, pct, how), (family, mix, how),
                         f"real + {n_text} synthetic from {family} ({pct:g}% of real, "
                         f"filter {how})",
-                        dict(n_synthetic={c: None for c in classes}), per_rep))
+                        dict(n_synthetic={c: None for c in classes}), runs, by_fold=folds))
     if "MM" in study.mixes:
         for pct in study.amounts:
-            n_mm = amount_counts(real_counts, pct)["MM"]
-            if n_mm == 0:
+            n_mm = ({r: arm_counts(study, per_rep[r], pct)["MM"] for r in every}
+                    if folds or not flat else {-1: arm_counts(study, real_counts, pct)["MM"]})
+            if not n_mm or not all(n_mm.values()):
                 continue
-            plan.append(Experiment(f"{DUPLICATED}_{pct:g}%", ("control", "MM", "none"),
-                                   f"real + {n_mm} duplicated real MM (prior of {pct:g}% MM)",
-                                   dict(duplicate_mm=n_mm)))
+            label = (f"real + {'/'.join(str(n) for n in dict.fromkeys(n_mm.values()))} "
+                     f"duplicated real MM (prior of {pct:g}% MM)")
+            if folds:  # each fold duplicates up to its own count
+                plan.append(Experiment(f"{DUPLICATED}_{pct:g}%", ("control", "MM", "none"),
+                                       label, {}, {r: dict(duplicate_mm=n) for r, n in
+                                                   n_mm.items()}, by_fold=True))
+            else:
+                plan.append(Experiment(f"{DUPLICATED}_{pct:g}%", ("control", "MM", "none"),
+                                       label, dict(duplicate_mm=next(iter(n_mm.values())))))
     return plan, list(subsets.values())
 
 

@@ -33,6 +33,8 @@ Melanoma is the positive class: ``label`` 1 = MM, ``p_mm`` = predicted probabili
 from __future__ import annotations
 
 import copy
+import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -48,6 +50,7 @@ from ..metrics import classification as cm
 from ..models.classifiers import build_classifier, set_train_mode
 from ..runtime import device as pick_device
 from ..runtime import progress, seed_everything
+from . import watch
 from .predictions import (  # noqa: F401 (re-exported: the notebooks import them here)
     PRED_COLUMNS,
     composition,
@@ -58,6 +61,7 @@ from .predictions import (  # noqa: F401 (re-exported: the notebooks import them
     save_predictions,
     test_metrics,
 )
+from .trainer import RESUME_ENV
 from .training_set import (  # noqa: F401 (re-exported: the notebooks import them here)
     check_source_leakage,
     crop_sources,
@@ -162,10 +166,12 @@ def train_classifier(cfg, train: Crops, val: Crops, seed: int, *, augment: bool 
         _set_loop_rng(state["rng"], transform if augment else None)
         best, stale, rows = state["best"], state["stale"], list(state["rows"])
         best_state, start, done = state["best_state"], state["epoch"] + 1, state["done"]
+    t0, batches = time.perf_counter(), 0
     for epoch in progress(range(start, cfg.epochs), total=cfg.epochs, initial=start,
                           desc=desc or cfg.arch):
         if done:
             break
+        watch.status(training=desc or cfg.arch, epoch=epoch, of=cfg.epochs)
         n = len(train)
         order = (torch.multinomial(class_w[train.labels], n, replacement=True, generator=g)
                  if balanced else torch.randperm(n, generator=g))
@@ -175,6 +181,8 @@ def train_classifier(cfg, train: Crops, val: Crops, seed: int, *, augment: bool 
             idx = order[i:i + cfg.batch_size]
             if len(idx) < 2 and n >= 2:
                 continue  # a batch of one breaks batch norm; drop the ragged end
+            if cfg.max_batches is not None and len(losses) >= cfg.max_batches:
+                break  # a capped epoch (a dry run): the first max_batches batches
             x = train.images[idx]
             x = augment_batch(x, transform) if augment else x
             batch_loss = criterion(model(x.to(dev)), train.labels[idx].to(dev))
@@ -182,6 +190,7 @@ def train_classifier(cfg, train: Crops, val: Crops, seed: int, *, augment: bool 
             batch_loss.backward()
             opt.step()
             losses.append(batch_loss.item())
+            batches += 1
         score = selection_score(y_val, predict(model, val.images, device=dev), cfg.select_metric)
         rows.append({"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else np.nan,
                      "val_score": score})
@@ -200,6 +209,10 @@ def train_classifier(cfg, train: Crops, val: Crops, seed: int, *, augment: bool 
         if done:
             break
     model.load_state_dict(best_state)
+    watch.record("classifier", desc or cfg.arch, units="batches", done=batches,
+                 seconds=time.perf_counter() - t0, checkpoint=checkpoint, arch=cfg.arch,
+                 epochs=len(rows) - start, cfg_epochs=cfg.epochs, batch_size=cfg.batch_size,
+                 n_train=len(train), n_val=len(val))
     history = pd.DataFrame(rows)
     history["selected"] = history["val_score"] == best
     return model, history
@@ -235,7 +248,11 @@ def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path
     (or list of folders) of ``extra_test`` (e.g. synthetic crops for
     train-real-test-synthetic) as split ``test_<key>``. Checkpoints go to
     ``checkpoint_dir/<checkpoint_prefix><name>_seed<k>[_g<generator_seed>][_f<fold>].pt`` with the
-    resolved config. ``arch``: another architecture than ``cfg.arch`` (e.g. the ResNet50 arm of
+    resolved config; while a run trains, its loop state (every epoch) sits in
+    ``checkpoint_dir/loops/`` under the same name and is removed when it ends, so that a run
+    killed meanwhile goes on from its last epoch when its notebook resumes
+    (``HSILIB_RESUME``; any other start removes a leftover state). ``arch``: another
+    architecture than ``cfg.arch`` (e.g. the ResNet50 arm of
     notebook 06), everything else of ``cfg`` kept. ``cache``: a dict the caller owns and passes
     to every call on the same crops and normaliser (notebook 06 does), so each folder and split
     is read once per run.
@@ -271,9 +288,15 @@ def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path
                              duplicate_mm=duplicate_mm, subsample_seed=subsample_seed)
         train_src = [source_of[i] for i in train.ids]
         check_source_leakage(train_src, {"val": val_src, "test": test_src})
+        loop = None
+        if checkpoint_dir is not None:  # the loop state an interrupted run resumes from
+            loop = Path(checkpoint_dir) / "loops" / f"{checkpoint_prefix}{name}_seed{seed}{tag}.pt"
+            if not os.environ.get(RESUME_ENV):
+                loop.unlink(missing_ok=True)
+            loop.parent.mkdir(parents=True, exist_ok=True)
         model, history = train_classifier(
             cfg, train, val, seed, augment=augment, loss=loss, balanced=balanced,
-            weights=weights, freeze_backbone=freeze_backbone, device=device,
+            weights=weights, freeze_backbone=freeze_backbone, device=device, checkpoint=loop,
             desc=f"{name} seed {seed}" + (f" generator {generator_seed}" if generator_seed >= 0
                                           else "") + (f" fold {fold}" if fold >= 0 else ""))
         scored = {"train": (train, train_src), "val": (val, val_src), "test": (test, test_src),
@@ -284,6 +307,12 @@ def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path
         if checkpoint_dir is not None:
             path = Path(checkpoint_dir) / f"{checkpoint_prefix}{name}_seed{seed}{tag}.pt"
             _save_checkpoint(path, model, cfg, name, seed, history, len(train))
+        if loop is not None:
+            loop.unlink(missing_ok=True)
+            try:
+                loop.parent.rmdir()  # only when empty: no run left unfinished
+            except OSError:
+                pass  # another cell's run is still training
     return pd.concat(frames, ignore_index=True)[PRED_COLUMNS]
 
 
@@ -316,6 +345,7 @@ def _set_loop_rng(state: dict, transform) -> None:
 def _write_loop_state(path: str | Path, state: dict) -> None:
     from ..paths import atomic_path
 
+    Path(path).parent.mkdir(parents=True, exist_ok=True)  # grid cells share the folder
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 

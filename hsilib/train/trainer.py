@@ -21,7 +21,10 @@ alone. Checkpoints record the family and the resolved config and load with
 from __future__ import annotations
 
 import copy
+import os
 import random
+import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,7 @@ from ..models.objective import Objective, Step
 from ..paths import atomic_path
 from ..runtime import device as pick_device
 from ..runtime import progress
+from . import watch
 
 CHECKPOINT_FORMAT = 2
 
@@ -111,7 +115,8 @@ class Trainer:
                  sample_seed: int = 12345,
                  on_sample: Callable[[int, torch.Tensor], None] | None = None,
                  on_eval: Callable[[int, Objective], dict] | None = None,
-                 desc: str | None = None, data_ids: Sequence[str] | None = None) -> None:
+                 desc: str | None = None, data_ids: Sequence[str] | None = None,
+                 tensorboard: str | Path | None = None) -> None:
         self.data_ids = None if data_ids is None else [str(i) for i in data_ids]
         if self.data_ids is not None and hasattr(sampler, "__len__") and len(
                 self.data_ids) != len(sampler):
@@ -133,6 +138,8 @@ class Trainer:
         self.show_progress = True  # False: no progress bar (e.g. ranks > 0 of a parallel run)
         self.history: list[dict[str, float]] = []
         self.evals: list[dict[str, float]] = []
+        self.tensorboard = None if tensorboard is None else Path(tensorboard)
+        self._writer: Any = None
 
     # -- one step ---------------------------------------------------------------------------
     def _batch(self, k: int) -> dict[str, torch.Tensor]:
@@ -195,15 +202,23 @@ class Trainer:
             return self.history_frame()
         bar = progress(total=steps, desc=self.desc, initial=self.step,
                        disable=not self.show_progress)
+        start, t0 = self.step, time.perf_counter()
+        watch.status(force=True, training=self.desc, step=self.step, of=steps)
         try:
             while self.step < steps:
                 logs = self.train_step()
                 bar.update(1)
+                watch.status(training=self.desc, step=self.step, of=steps)
                 if self.log_every and self.step % self.log_every == 0:
                     bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items() if k != "step"},
                                     refresh=False)
-                if self.sample_every and self.step % self.sample_every == 0 and self.on_sample:
-                    self.on_sample(self.step, self.sample())
+                    self._board(logs)
+                if self.sample_every and self.step % self.sample_every == 0 and (
+                        self.on_sample or self.tensorboard):
+                    images = self.sample()
+                    self._board(images=images)
+                    if self.on_sample:
+                        self.on_sample(self.step, images)
                 if self.eval_every and self.step % self.eval_every == 0 and self.on_eval:
                     self.evals.append({"step": self.step,
                                        **self.on_eval(self.step, self.objective)})
@@ -213,9 +228,26 @@ class Trainer:
                     self.save(snapshot_path(checkpoint, self.step))
         finally:
             bar.close()
+            if self._writer is not None:
+                self._writer.flush()
         if checkpoint:
             self.save(checkpoint)
+        watch.record("generator", self.desc, units="steps", done=self.step - start,
+                     seconds=time.perf_counter() - t0, checkpoint=checkpoint,
+                     family=self.objective.family, section=type(self.objective.cfg).__name__,
+                     cfg_steps=int(self.objective.cfg.steps), target=int(steps),
+                     batch_size=int(getattr(self.objective.cfg, "batch_size", 0)))
         return self.history_frame()
+
+    def _board(self, logs: Mapping[str, float] | None = None,
+               images: torch.Tensor | None = None) -> None:
+        """TensorBoard logs when :attr:`tensorboard` names a folder
+        (:func:`hsilib.train.watch.write_board`); the writer is made on first use."""
+        if self.tensorboard is not None and self._writer is None:
+            self._writer = watch.summary_writer(self.tensorboard)
+            self.tensorboard = None if self._writer is None else self.tensorboard
+        if self._writer is not None:
+            watch.write_board(self._writer, self.desc, self.step, logs, images)
 
     def sample(self, n: int | None = None) -> torch.Tensor:
         """EMA samples (float32, CPU) of the trainer's fixed sample seed: the same latents at
@@ -303,6 +335,29 @@ class Trainer:
         return self
 
 
+    def resume_if_interrupted(self, checkpoint: str | Path) -> bool:
+        """Continue from ``checkpoint`` when this process resumes an interrupted run
+        (``run_all.py`` sets ``HSILIB_RESUME`` for a notebook whose last run was killed) and
+        the file exists and fits this run (same family, config and images); True when it
+        did. A finished training then ends at once, an unfinished one goes on from its last
+        checkpoint; a checkpoint that does not fit is left alone (a warning says so) and the
+        training starts afresh, as it does without an interruption."""
+        path = Path(checkpoint)
+        if not os.environ.get(RESUME_ENV) or not path.is_file():
+            return False
+        try:
+            self.load(path)
+        except (ValueError, CheckpointError) as err:
+            warnings.warn(f"{self.desc}: not resumed from {path} ({err}); training from the "
+                          "start", stacklevel=2)
+            return False
+        return True
+
+
+#: Set (to any non-empty value) by run_all.py when a notebook resumes an interrupted run.
+RESUME_ENV = "HSILIB_RESUME"
+
+
 def _describe_ids(ids: list[str] | None) -> str:
     return "no record" if ids is None else f"{len(ids)} ids, e.g. {ids[:3]}"
 
@@ -375,3 +430,4 @@ def trainer_options(cfg: config.GeneratorConfig) -> dict[str, Any]:
     """The :class:`Trainer` arguments a generator config sets (EMA, AMP, intervals)."""
     return dict(ema_decay=cfg.ema_decay, amp=cfg.amp, log_every=cfg.log_every,
                 sample_every=cfg.sample_every, checkpoint_every=cfg.checkpoint_every)
+

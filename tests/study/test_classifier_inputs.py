@@ -100,3 +100,10 @@ def test_fold_replicates_and_cells_use_each_folds_table(run, monkeypatch):
     assert table2 == inputs.splits_csv and norm2 is inputs.normaliser
     assert kwargs["cache"] is cell.cache[1] and kwargs2["cache"] is cell.cache[-1]
     assert np.array_equal(inputs.fold_normalisers[0].band_min, inputs.normaliser.band_min)
+
+
+def test_only_the_first_folds_run_when_the_config_says_so(run):
+    _write_folds(run)
+    inputs = ClassifierInputs(run, folds=True, seeds=(0,), max_folds=1)  # gan_study.folds_run
+    assert inputs.replicates == (0,) and set(inputs.fold_tables) == {0}
+    assert ClassifierInputs(run, folds=True, seeds=(0,), max_folds=9).replicates == (0, 1, 2)

@@ -245,4 +245,46 @@ def test_a_family_runs_on_the_replicates_it_has_and_the_table_comes_from_the_con
     for profile in config.PROFILES:
         names = {f for f, _ in config.resolve(profile, "proportion_study").generators}
         assert set(table.index[table[profile] == "runs"]) == names, profile
-    assert table.loc["spade_rgb", "checkpoint pattern"] == "spade_rgb_g{replicate}.pt"
+    assert table.loc["spade_rgb", "checkpoint pattern"] == "spade_rgb_{tag}.pt"
+
+
+def test_under_folds_every_configuration_runs_per_fold_with_that_folds_counts(tmp_path):
+    study = replace(config.resolve("smoke", "proportion_study"), amounts=(50.0,),
+                    mixes=("MM", "both"), filter_mixes=("both",))
+    counts = {0: {"MM": 8, "DN": 16}, 1: {"MM": 6, "DN": 18}, 2: {"MM": 7, "DN": 15}}
+    plan, subsets = P.plan_proportions(study, counts, ["fastgan"], [0, 1, 2], tmp_path,
+                                       folds=True)
+    assert all(e.by_fold and e.replicates == (0, 1, 2) for e in plan)  # baseline too
+    by_name = {e.name: e for e in plan}
+    assert by_name["real"].arguments(1) == {"fold": 1}
+    assert by_name["real+dupMM_50%"].arguments(1) == {"duplicate_mm": 3, "fold": 1}
+    assert by_name["real+dupMM_50%"].arguments(2)["duplicate_mm"] == 4  # 3.5 rounds up
+    mm = by_name["fastgan_MM_50%"].arguments(2)
+    assert mm["fold"] == 2 and mm["synthetic"] == {"MM": tmp_path / "07_fastgan_mm_f2_n4_none"}
+    assert {(s.replicate, s.cls, s.n) for s in subsets if s.how == "none"} == {
+        (0, "MM", 4), (0, "DN", 8), (1, "MM", 3), (1, "DN", 9), (2, "MM", 4), (2, "DN", 8)}
+    assert "4/3 MM" in by_name["fastgan_MM_50%"].label  # the folds' counts, each once
+
+
+def test_under_folds_only_generators_trained_inside_a_fold_run(tmp_path):
+    for name in ("fastgan_mm_f0.pt", "fastgan_dn_f0.pt", "vae_mm_g0.pt", "vae_dn_g0.pt",
+                 "cyclegan_g0.pt"):
+        (tmp_path / name).write_bytes(b"")
+    generators = (("fastgan", "fastgan_{cls}_{tag}.pt"), ("vae", "vae_{cls}_{tag}.pt"),
+                  ("cyclegan", "cyclegan_{tag}.pt"), ("old", "vae_{cls}_g{replicate}.pt"))
+    found, notes = P.family_checkpoints(generators, tmp_path, {0: "f0"}, folds=True)
+    assert set(found) == {"fastgan"} and found["fastgan"]["MM", 0].name == "fastgan_mm_f0.pt"
+    assert any(n.startswith("old: left out") for n in notes)  # a pattern without {tag}
+    assert any(n.startswith("vae: no checkpoints") and "left out" in n for n in notes)
+    found, _ = P.family_checkpoints(generators, tmp_path, {0: "g0"})  # seeds: g0 is a seed
+    assert set(found) == {"fastgan", "vae", "cyclegan", "old"} - {"fastgan"}
+
+
+def test_max_crops_caps_every_arm_its_pool_and_its_control():
+    study = replace(config.resolve("full", "proportion_study"), max_crops=20)
+    counts = {"MM": 75, "DN": 143}
+    assert P.arm_counts(study, counts, 400.0) == {"MM": 20, "DN": 20}
+    assert P.arm_counts(study, counts, 10.0) == {"MM": 8, "DN": 14}  # below the cap: as asked
+    assert P.pool_size(study, counts, "DN") == 67  # ceil(20 / 0.3) for the filtered arms
+    plan, _ = P.plan_proportions(study, counts, ["fastgan"], (0,), "syn")
+    assert {e.name: e for e in plan}["real+dupMM_400%"].arguments(None)["duplicate_mm"] == 20

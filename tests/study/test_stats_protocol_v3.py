@@ -243,8 +243,9 @@ def test_profile_designs_read_the_profiles():
     for d in profile_designs("classifier_study"):
         gan = config.resolve(d.profile, "gan_study")
         assert d.n_seeds == len(config.resolve(d.profile, "classifier_study").seeds)
-        assert d.folds == (gan.replicates == "folds")
-        assert d.n_replicates == (1 if d.folds else len(gan.generator_seeds))
+        folds = gan.replicates == "folds"
+        assert d.folds == (folds and gan.folds_run is None)  # every fold: every crop tested
+        assert d.n_replicates == (1 if folds else len(gan.generator_seeds))
     assert Design("x", 3, 2).label == "3 classifier seeds x 2 generator replicates"
 
 

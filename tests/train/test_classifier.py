@@ -209,3 +209,36 @@ def test_arch_replaces_the_configs_architecture_only(run, tmp_path):
     saved = torch.load(tmp_path / "resnet_seed0.pt", weights_only=True)
     assert saved["config"] == {**config.to_dict(cfg), "arch": "resnet50"}
     assert any(k.startswith("layer4.") for k in saved["state_dict"])  # a ResNet's last stage
+
+
+class _Killed(Exception):
+    """Stands in for the process ending in the middle of a training."""
+
+
+def test_a_notebooks_classifier_run_resumes_from_its_loop_state(run, tmp_path, monkeypatch):
+    r = run
+    cfg = replace(r["cfg"], epochs=4, patience=4)
+    whole = _experiment(dict(r, cfg=cfg), "real", checkpoint_dir=tmp_path / "a")
+    assert not (tmp_path / "a" / "loops").exists()  # nothing left once a run has ended
+    score = T.selection_score
+    calls = []
+
+    def dies_in_epoch_3(*args):
+        calls.append(1)
+        if len(calls) == 3:  # epochs 1 and 2 are on disk; epoch 3 never ends
+            raise _Killed
+        return score(*args)
+
+    monkeypatch.setattr(T, "selection_score", dies_in_epoch_3)
+    with pytest.raises(_Killed):
+        _experiment(dict(r, cfg=cfg), "real", checkpoint_dir=tmp_path / "b")
+    loop = tmp_path / "b" / "loops" / "real_seed0.pt"
+    assert torch.load(loop, weights_only=True)["epoch"] == 1
+    monkeypatch.setattr(T, "selection_score", score)
+    monkeypatch.setenv("HSILIB_RESUME", "1")  # run_all.py: this notebook's last run was killed
+    resumed = _experiment(dict(r, cfg=cfg), "real", checkpoint_dir=tmp_path / "b")
+    pd.testing.assert_frame_equal(resumed, whole)
+    assert not loop.exists()
+    saved = [torch.load(tmp_path / d / "real_seed0.pt", weights_only=True) for d in "ab"]
+    assert all(torch.equal(saved[0]["state_dict"][k], saved[1]["state_dict"][k])
+               for k in saved[0]["state_dict"])

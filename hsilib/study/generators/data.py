@@ -122,14 +122,16 @@ def load_replicate(crops_dir: str | os.PathLike, table: str | os.PathLike,
 
 
 def replicate_tables(splits_dir: str | os.PathLike, crops_dir: str | os.PathLike,
-                     kfold: pd.DataFrame, *, method: str, percentiles, seed: int
+                     kfold: pd.DataFrame, *, method: str, percentiles, seed: int,
+                     max_folds: int | None = None
                      ) -> tuple[dict[int, Path], dict[int, BandNormaliser]]:
     """Cross-validation replicates (notebook 03, section 1): for every fold ``r`` of the K-fold
     table, its train/val/test table (:func:`~hsilib.data.splits.fold_split`) and the
     normaliser fitted on its training crops only, both written where notebook 06 reads them
-    (:func:`~hsilib.data.splits.fold_files`). Returns ``({r: table path}, {r: normaliser})``."""
+    (:func:`~hsilib.data.splits.fold_files`); ``max_folds``: only the first this many
+    (``GANStudyConfig.folds_run``). Returns ``({r: table path}, {r: normaliser})``."""
     tables, normalisers = {}, {}
-    for r in range(kfold["fold"].nunique()):
+    for r in range(min(kfold["fold"].nunique(), max_folds or kfold["fold"].nunique())):
         table_csv, norm_json = fold_files(splits_dir, r)
         tables[r] = save_csv(fold_split(kfold, r), table_csv)
         normalisers[r] = fit_train_normaliser(crops_dir, tables[r], split="train",

@@ -32,6 +32,7 @@ from ...metrics.protocol import evaluate_generator, record_generator_metrics
 from ...models import registry
 from ...synth import export_synthetic, write_synthetic
 from ...train.trainer import Trainer, make_trainer, trainer_options
+from ...train.watch import board_folder
 from ..audit import audit_generators
 from .data import ReplicateData, load_replicate, replicate_tables
 
@@ -113,7 +114,8 @@ class GeneratorStudy:
             data_cfg = nb.study.data
             self.tables, self.normalisers = replicate_tables(
                 self.run.splits, self.crops_dir, kfold, method=data_cfg.normalisation,
-                percentiles=data_cfg.norm_percentiles, seed=self.seed)
+                percentiles=data_cfg.norm_percentiles, seed=self.seed,
+                max_folds=nb.study.gan_study.folds_run)
         else:  # replicate r = generator seed r, all on notebook 01's split and normaliser
             self.tables = dict.fromkeys(self.seeds, self.splits_csv)
             self.normalisers = dict.fromkeys(self.seeds, base)
@@ -211,6 +213,7 @@ class GeneratorStudy:
                 raise ValueError(f"{name}: give cls, data or a sampler to train on")
             data, data_ids = self.data(r).images(cls, "train"), self.data(r).ids(cls, "train")
         desc = desc or name
+        options.setdefault("tensorboard", board_folder(cfg, self.run.root, name))
         if sampler is None:
             trainer = make_trainer(cfg, data, seed=seed, device=self.device, desc=desc,
                                    data_ids=data_ids, **options)
@@ -218,6 +221,7 @@ class GeneratorStudy:
             trainer = Trainer(registry.build(cfg, seed=seed), sampler, device=self.device,
                               desc=desc, data_ids=data_ids, **(trainer_options(cfg) | options))
         run = GeneratorRun(name, trainer, self.run.checkpoints / f"{name}.pt", cls, r)
+        trainer.resume_if_interrupted(run.checkpoint)  # a rerun after a kill goes on from it
         return self._fit(run, cfg.steps if steps is None else steps, snapshots)
 
     def resume(self, run: GeneratorRun, name: str, steps: int,
@@ -225,6 +229,7 @@ class GeneratorStudy:
         """Continue ``run`` to ``steps`` as a new run ``name`` (the trainer resumes exactly;
         its wall time adds to the earlier run's)."""
         again = replace(run, name=name, checkpoint=self.run.checkpoints / f"{name}.pt")
+        again.trainer.resume_if_interrupted(again.checkpoint)  # its own, when further along
         return self._fit(again, steps, snapshots)
 
     def _fit(self, run: GeneratorRun, steps: int, snapshots: bool) -> GeneratorRun:
