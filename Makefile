@@ -8,7 +8,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: env run test test-all lint bench lock kernel figures readme clean
+.PHONY: env run test test-all lint bench lock kernel figures readme book clean
 
 env: $(STAMP)
 
@@ -55,5 +55,10 @@ readme: $(STAMP)        ## rewrite README's result tables from a run: make readm
 	@test -n "$(RUN)" || { echo "usage: make readme RUN=<run folder>"; exit 2; }
 	$(PY) tools/readme_results.py $(RUN) --readme README.md $(ARGS)
 
+# The site goes to build/book/ (open build/book/index.html). A run on real data shows patient
+# images: the build refuses it unless BOOK_PUBLISH_REAL_DATA=1 (or ARGS=--publish-real-data).
+book: $(STAMP)          ## the course book of a run's executed notebooks: make book [RUN=runs/quick]
+	$(PY) book/build.py $(or $(RUN),runs/quick) $(ARGS)
+
 clean:
-	rm -rf runs .pytest_cache .ruff_cache
+	rm -rf runs build .pytest_cache .ruff_cache
