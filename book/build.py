@@ -109,14 +109,18 @@ def chapter_header(manifest: dict, record: dict) -> str:
 
 
 def prepare_notebook(src: Path, header: str) -> nbformat.NotebookNode:
-    """The executed notebook with the run's note after its title and no widget state."""
+    """The executed notebook with the run's note right under its title and no widget state."""
     nb = nbformat.read(src, as_version=4)
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             out.get("data", {}).pop("application/vnd.jupyter.widget-view+json", None)
-    at = 1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0
-    nb.cells.insert(at, nbformat.v4.new_markdown_cell(header))
+    first = nb.cells[0] if nb.cells and nb.cells[0].cell_type == "markdown" else None
+    if first is not None and first.source.startswith("# "):
+        title, _, rest = first.source.partition("\n")
+        first.source = f"{title}\n\n{header}\n\n{rest.lstrip()}"
+    else:
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell(header))
     return nb
 
 
@@ -139,22 +143,13 @@ def copy_mathjax(static: Path) -> None:
             raise BookError(f"{found} lacks {part}: an incomplete MathJax 2")
 
 
-def index_page(manifest: dict, chapters: list[tuple[str, str, dict]], guide: list[str],
-               run: Path) -> str:
+def index_pages(manifest: dict, chapters: list[tuple[str, str, dict]], guide: list[str],
+                run: Path) -> dict[str, str]:
+    """The book's front page and the two sections of its navigation bar, as Markdown."""
     total = manifest.get("wall_s") or sum(r.get("wall_s", 0) for _, _, r in chapters)
-    rows = "\n".join(f"| [{title}](chapters/{stem}) | `{rec.get('status')}` | "
+    rows = "\n".join(f"| [{title}](chapters/{stem}.ipynb) | `{rec.get('status')}` | "
                      f"{duration(rec.get('wall_s', 0))} |" for stem, title, rec in chapters)
-    guide_toc = "\n".join(guide)
-    chapter_toc = "\n".join(f"chapters/{stem}" for stem, _, _ in chapters)
-    return f"""# hsi-skin-synth: the course book
-
-Synthetic 16-band hyperspectral dermoscopy (465-630 nm) of skin lesions with generative models,
-and a careful test of whether the synthetic images help a melanoma classifier. This book shows
-the executed notebooks of one run of the project, as course chapters, beside the project's
-guide pages. Nothing here was executed for the book: every number, table and figure is the
-run's own.
-
-| run | |
+    run_table = f"""| run | |
 |---|---|
 | profile | `{manifest['profile']}` |
 | code | {commit_words(manifest)} |
@@ -166,21 +161,48 @@ run's own.
 | chapter | status | wall time |
 |---|---|---|
 {rows}
+"""
+    index = f"""# hsi-skin-synth: the course book
 
+Synthetic 16-band hyperspectral dermoscopy (465-630 nm) of skin lesions with generative models,
+and a careful test of whether the synthetic images help a melanoma classifier. This book shows
+the executed notebooks of one run of the project, as course chapters, beside the project's
+guide pages (the README and the pages of `docs/`). Nothing here was executed for the book:
+every number, table and figure is the run's own.
+
+{run_table}
 ```{{toctree}}
-:caption: Guide
-:maxdepth: 1
+:maxdepth: 2
 
-{guide_toc}
-```
-
-```{{toctree}}
-:caption: Chapters
-:maxdepth: 1
-
-{chapter_toc}
+guide
+chapters
 ```
 """
+    toc = "\n".join(guide)
+    guide_page = f"""# Guide
+
+The project's own pages: what it is and how to run it (the README), then the pages of
+`docs/`.
+
+```{{toctree}}
+:maxdepth: 1
+
+{toc}
+```
+"""
+    toc = "\n".join(f"chapters/{stem}" for stem, _, _ in chapters)
+    chapters_page = f"""# Chapters
+
+The notebooks in the order they run, each as the run executed it.
+
+{run_table}
+```{{toctree}}
+:maxdepth: 1
+
+{toc}
+```
+"""
+    return {"index": index, "guide": guide_page, "chapters": chapters_page}
 
 
 def notebook_title(nb: nbformat.NotebookNode, stem: str) -> str:
@@ -194,7 +216,8 @@ def stage(run: Path, src: Path, manifest: dict) -> None:
     if src.exists():
         shutil.rmtree(src)
     (src / "chapters").mkdir(parents=True)
-    shutil.copyfile(BOOK / "conf.py", src / "conf.py")
+    for name in ("conf.py", "favicon.svg"):
+        shutil.copyfile(BOOK / name, src / name)
     git = manifest.get("git") or {}
     meta = {"profile": manifest["profile"],
             "release": f"{manifest['profile']} run, {(git.get('sha') or 'unknown')[:10]}"}
@@ -223,7 +246,8 @@ def stage(run: Path, src: Path, manifest: dict) -> None:
         chapters.append((stem, notebook_title(nb, stem), record))
     if not chapters:
         raise BookError(f"no executed notebook found under {run / 'notebooks'}")
-    (src / "index.md").write_text(index_page(manifest, chapters, guide, run))
+    for name, text in index_pages(manifest, chapters, guide, run).items():
+        (src / f"{name}.md").write_text(text)
 
 
 #: <link ...> and <script ...> tags, and the address each loads.

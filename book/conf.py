@@ -38,10 +38,16 @@ suppress_warnings = ["myst.xref_missing", "myst.header", "misc.highlighting_fail
 
 # MathJax 2 from the local copy under _static/mathjax (Debian's libjs-mathjax), CommonHTML
 # output with the fonts it ships; nothing from a CDN.
+# myst's own MathJax settings are written for MathJax 3; the ones below replace them.
+myst_update_mathjax = False
 mathjax_path = "mathjax/MathJax.js?config=TeX-AMS_CHTML"
 mathjax2_config = {
+    # myst marks each page 'tex2jax_ignore' (no '$' in outputs is taken for math) and the
+    # equations 'math', which MathJax processes even inside an ignored element
     "tex2jax": {"inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]],
-                "processRefs": False, "processEnvironments": False},
+                "processRefs": False, "processEnvironments": False,
+                "ignoreClass": "tex2jax_ignore|mathjax_ignore",
+                "processClass": "math|tex2jax_process|mathjax_process"},
     "CommonHTML": {"linebreaks": {"automatic": True}},
     "showMathMenu": False,
     "messageStyle": "none",
@@ -50,6 +56,9 @@ mathjax2_config = {
 html_theme = "pydata_sphinx_theme"
 html_title = f"hsi-skin-synth: {_meta['profile']} run"
 html_static_path = ["_static"]
+html_favicon = "favicon.svg"  # without one, browsers ask the server for /favicon.ico
+# light unless the reader picks dark (an unset mode makes the theme log an error)
+html_context = {"default_mode": "light"}
 html_last_updated_fmt = None
 html_copy_source = False
 html_show_sourcelink = False
