@@ -58,11 +58,13 @@ def in_words(fig: Any) -> None:
             text.set_text(new)
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
-            fmt = axis.get_major_formatter()
-            if isinstance(fmt, FixedFormatter):
-                fmt.seq = [words(str(s)) for s in fmt.seq]
-            elif type(fmt).__name__ == "StrCategoryFormatter":
-                axis.set_major_formatter(FuncFormatter(lambda x, pos, f=fmt: words(f(x, pos))))
+            fmt = axis.get_major_formatter()  # tick labels given as text, not numbers
+            if not getattr(fmt, "in_words", False) and (isinstance(
+                    fmt, FixedFormatter | FuncFormatter) or type(fmt).__name__ ==
+                    "StrCategoryFormatter"):
+                wrapped = FuncFormatter(lambda x, pos=None, f=fmt: words(str(f(x, pos))))
+                wrapped.in_words = True
+                axis.set_major_formatter(wrapped)
 
 
 def smoothing_window(n: int, points: int = 50) -> int:

@@ -101,6 +101,21 @@ def _ticks_numeric(labels: list[str]) -> bool | None:
     return all(_NUMBER.match(t.strip().replace("\u2212", "-")) for t in shown)
 
 
+def _image(im) -> dict:
+    """An image's kind: ``single`` (one band: H x W, or grey drawn as RGB), ``mask`` (only 0
+    and 1) or ``colour``; its colour map and stretch."""
+    import numpy as np
+
+    a = np.ma.getdata(im.get_array())
+    kind = "colour"
+    if a.ndim == 2:
+        kind = "mask" if np.isin(a[np.isfinite(a)], (0, 1)).all() else "single"
+    elif a.ndim == 3 and a.shape[-1] >= 3 and np.allclose(a[..., 0], a[..., 1]) and \
+            np.allclose(a[..., 1], a[..., 2]):
+        kind = "grey-rgb"
+    return {"kind": kind, "cmap": im.get_cmap().name, "clim": [float(v) for v in im.get_clim()]}
+
+
 def _box(bbox) -> list[float]:
     return [round(float(v), 1) for v in (bbox.x0, bbox.y0, bbox.x1, bbox.y1)]
 
@@ -122,8 +137,7 @@ def record(fig) -> dict:
         if cb is not None:
             colourbars.append({"cmap": cb.cmap.name, "clim": [float(cb.vmin), float(cb.vmax)]})
             continue
-        images = [{"ndim": int(im.get_array().ndim), "cmap": im.get_cmap().name,
-                   "clim": [float(v) for v in im.get_clim()]} for im in ax.images]
+        images = [_image(im) for im in ax.images]
         legend = ax.get_legend()
         leg = None
         if legend is not None and legend.get_visible():
@@ -147,8 +161,14 @@ def record(fig) -> dict:
             "series": _series(ax), "legend": leg, "images": images,
             "annotations": sum(1 for t in ax.texts if t.get_visible() and t.get_text()),
         })
-    texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()
-             and t.get_figure(root=True) is fig]
+    ticks, shown = set(), []  # tick labels: only those drawn (an axis keeps spare ticks)
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for tick in axis.majorTicks + axis.minorTicks:
+                ticks.update((id(tick.label1), id(tick.label2)))
+            shown += axis.get_majorticklabels() + axis.get_minorticklabels()
+    texts = [t for t in fig.findobj(Text) if id(t) not in ticks] + shown
+    texts = [t for t in texts if t.get_visible() and t.get_text().strip()]
     sup = {k: (getattr(fig, f"_{k}").get_text() if getattr(fig, f"_{k}", None) else "")
            for k in ("suptitle", "supxlabel", "supylabel")}
     width_px = float(tight.width) * dpi
@@ -201,7 +221,10 @@ def violations(rec: dict) -> list[str]:
         if ax["legend"] and ax["legend"]["covers"]:
             out.append(f"{where}: legend covers {ax['legend']['covers']} data points")
         for img in ax["images"]:
-            if img["ndim"] == 2 and not ax["annotations"] and not any(
+            if img["kind"] == "grey-rgb":
+                out.append(f"{where}: a single-band image drawn as RGB (its own stretch): show "
+                           "it as one band with a colour bar")
+            if img["kind"] == "single" and not ax["annotations"] and not any(
                     cb["cmap"] == img["cmap"] and np.allclose(cb["clim"], img["clim"])
                     for cb in rec["colourbars"]):
                 out.append(f"{where}: single-band image ({img['cmap']}, stretch "

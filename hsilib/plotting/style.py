@@ -169,6 +169,31 @@ def series_colours(names: Iterable[str]) -> dict[str, str]:
     return colours
 
 
+#: A legend to the right of its axes, off the data (use on the rightmost axes of a row).
+OUTSIDE = dict(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
+#: A legend under its axes, below the axis label.
+BELOW = dict(loc="upper center", bbox_to_anchor=(0.5, -0.2), borderaxespad=0.0, frameon=False)
+
+
+def reflectance_stretch(images: Iterable, pct: float = 99.5) -> float:
+    """One upper end of the grey scale for every single-band image of a figure: the ``pct``
+    percentile of all their values pooled (the lower end is 0 reflectance)."""
+    import numpy as np
+
+    values = np.concatenate([np.asarray(i, np.float32).ravel() for i in images])
+    return float(np.percentile(values[np.isfinite(values)], pct)) or 1.0
+
+
+def grey(ax, image, vmax: float, title: str | None = None, fontsize: float = 9):
+    """A single-band image (H x W) in grey from 0 to ``vmax``, no axis; returns the image
+    (hand it to ``fig.colorbar``: every grey image of a figure shares one stretch)."""
+    im = ax.imshow(image, cmap="gray", vmin=0.0, vmax=vmax)
+    if title is not None:
+        ax.set_title(title, fontsize=fontsize)
+    ax.axis("off")
+    return im
+
+
 #: matplotlib defaults of every figure (type sizes in points at the saved DPI).
 RC = {"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "xtick.labelsize": 9,
       "ytick.labelsize": 9, "legend.fontsize": 9, "legend.frameon": False,

@@ -56,7 +56,7 @@ def test_grid_rows_and_code_names_are_caught():
     rec = {"axes": [{"title": "", "title_boxes": [], "box": [0, 10 * r, 10, 10 * r + 9],
                      "row": r, "xlabel": "", "ylabel": "", "x_numeric": None,
                      "y_numeric": None, "series": [], "legend": None, "annotations": 0,
-                     "images": [{"ndim": 3, "cmap": "viridis", "clim": [0, 1]}]}
+                     "images": [{"kind": "colour", "cmap": "viridis", "clim": [0, 1]}]}
                     for r in range(9)],
            "colourbars": [], "texts": ["critic_3d_sn_fft", "fastgan, DN", "DN_0001_crop01",
                                        "$r_t$ (math)"],
