@@ -176,3 +176,15 @@ def test_book_in_a_browser(book_site, http_site, tmp_path):
                 f"{url}: {page['math_typeset']} of {page['math_source']} equations typeset"
             assert (shots / f"{name}.png").stat().st_size > 10_000
     print(f"screenshots: {shots}")
+
+
+def test_make_figures_copies_exactly_the_readme_s_images():
+    import re
+
+    make = (REPO / "Makefile").read_text()
+    listed = re.search(r"README_FIGURES := (.*?)\n(?!\s)", make, re.S).group(1)
+    listed = listed.replace("\\", " ").split()
+    shown = re.findall(r"!\[.*\]\(figures/([^)]+)\.png\)", (REPO / "README.md").read_text())
+    assert sorted(listed) == sorted(shown), "Makefile README_FIGURES differs from the README"
+    for name in shown:
+        assert (REPO / "figures" / f"{name}.png").is_file(), f"figures/{name}.png missing"
