@@ -38,12 +38,12 @@ def mark_absorbers(ax) -> None:
     """Dotted lines at the haemoglobin peaks, labelled, and a shade where melanin absorbs most
     (it falls steadily with wavelength, strongest at the camera's blue end)."""
     ax.axvspan(460, 500, color="tab:brown", alpha=0.08, lw=0)
-    ax.text(462, 1.0, "melanin", transform=ax.get_xaxis_transform(), fontsize=7,
+    ax.text(462, 1.0, "melanin", transform=ax.get_xaxis_transform(), fontsize=8,
             color="tab:brown", va="top")
     for k, (name, peaks) in enumerate(ABSORPTION_PEAKS_NM.items()):
         for nm in peaks:
             ax.axvline(nm, color="grey", lw=0.8, ls=":")
-            ax.text(nm, 1.0 - 0.12 * k, name, transform=ax.get_xaxis_transform(), fontsize=6,
+            ax.text(nm, 1.0 - 0.12 * k, name, transform=ax.get_xaxis_transform(), fontsize=7,
                     rotation=90, va="top", ha="right", color="grey")
 
 
@@ -208,7 +208,7 @@ def plot_family_spectra(spectra: Mapping[tuple[str, str], np.ndarray], cls: str,
     fams = sorted(name for name, c in spectra if c == cls and name != "real")
     colours = plt.get_cmap("tab20")(np.linspace(0, 1, 20))
     colours = [c for c in colours if not np.allclose(c[:3], c[0])]  # no greys
-    fig, axes = plt.subplots(1, 2, figsize=(12, 3.6), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
     for r, (ax, region) in enumerate(zip(axes, ("lesion", "skin"), strict=True)):
         for k, fam in enumerate(fams):  # beyond the colours, dashed lines keep them distinct
             ax.plot(wavelengths_nm, spectra[(fam, cls)][r], color=colours[k % len(colours)],
@@ -219,7 +219,7 @@ def plot_family_spectra(spectra: Mapping[tuple[str, str], np.ndarray], cls: str,
         mark_absorbers(ax)
         ax.set(xlabel="wavelength (nm)", title=f"{cls} crops: {region}")
     axes[0].set_ylabel("signed relevance\n(share of |attribution|)")
-    axes[1].legend(**{**_OUTSIDE, "fontsize": 7})
+    axes[1].legend(**{**_OUTSIDE, "fontsize": 8})
     fig.tight_layout()
     return fig
 
