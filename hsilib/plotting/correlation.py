@@ -212,4 +212,8 @@ def ladder_samples(folders: Mapping[str, Mapping[str, Any]], wavelengths_nm: Seq
                                va="center", fontsize=9)
     fig.suptitle(f"oracle ladder, {cls} crops (CIE sRGB of the reflectance)", fontsize=10)
     fig.tight_layout()
+    if any("misregistration" in state for state in folders):
+        fig.text(0.01, 0.0, "misregistration: every band shifted by its own whole-pixel offset "
+                 "(up to 3 px per 64 px), so the colours of a rendering fringe at edges",
+                 fontsize=8, va="top", wrap=True)
     return fig

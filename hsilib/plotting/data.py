@@ -82,6 +82,10 @@ def plot_cubes(dataset: HSIDermoscopy, per_class: int = 1) -> Any:
                     ha="right", va="center", fontsize=9)
     fig.tight_layout()
     fig.colorbar(im, ax=axes, shrink=0.6, label="reflectance (grey images)")
+    fig.text(0.01, 0.0, "A snapshot camera takes each band through its own pixels of a mosaic: "
+             "bands are offset by a few pixels from each other (band misregistration; the "
+             "stand-in simulates 0-3 px), so lesion edges differ slightly between bands.",
+             fontsize=8, va="top", wrap=True)
     return fig
 
 
