@@ -107,18 +107,19 @@ def _phrase(name: str) -> str:
     return _token(name)
 
 
+#: Parts of a name written by a pattern: '4MM' -> '4 MM', '1to2' -> '1:2'.
+_TOKEN_PATTERNS = ((re.compile(r"(\d+)(MM|DN)"), "{0} {1}"),
+                   (re.compile(r"(\d+)to(\d+)"), "{0}:{1}"))
+
+
 def _token(token: str) -> str:
     if token in TOKENS:
         return TOKENS[token]
-    m = re.fullmatch(r"(\d+)(MM|DN)", token)
-    if m:
-        return f"{m.group(1)} {m.group(2)}"
-    m = re.fullmatch(r"(\d+)to(\d+)", token)
-    if m:
-        return f"{m.group(1)}:{m.group(2)}"
-    if token in NAMES:
-        return NAMES[token]
-    return token
+    for pattern, form in _TOKEN_PATTERNS:
+        found = pattern.fullmatch(token)
+        if found:
+            return form.format(*found.groups())
+    return NAMES.get(token, token)
 
 
 def words(text: str) -> str:
