@@ -8,7 +8,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: env run test test-all lint bench gpu-check lock kernel figures readme clean
+.PHONY: env run test test-all lint bench gpu-check lock kernel figures readme book clean
 
 env: $(STAMP)
 
@@ -49,7 +49,7 @@ lock: $(STAMP)          ## refresh constraints.txt from the working environment
 
 README_FIGURES := 01_cubes 01_spectra 01_normalisation 03_samples_mm 03_spectra_mm 05_vae_vs_fastgan_mm 07_amount \
                   06_conventional 06_learning_curves 02_samples_mm 03_stylegan2_samples_mm 04_mask_samples \
-                  08_heatmap
+                  08_heatmap_generators
 figures:                ## copy the README's figures from runs/quick/figures to figures/
 	@for f in $(README_FIGURES); do cp runs/quick/figures/$$f.png figures/ || exit 1; done
 	@echo "copied $(words $(README_FIGURES)) figures from runs/quick/figures/"
@@ -58,5 +58,10 @@ readme: $(STAMP)        ## rewrite README's result tables from a run: make readm
 	@test -n "$(RUN)" || { echo "usage: make readme RUN=<run folder>"; exit 2; }
 	$(PY) tools/readme_results.py $(RUN) --readme README.md $(ARGS)
 
+# The site goes to build/book/ (open build/book/index.html). A run on real data shows patient
+# images: the build refuses it unless BOOK_PUBLISH_REAL_DATA=1 (or ARGS=--publish-real-data).
+book: $(STAMP)          ## the course book of a run's executed notebooks: make book [RUN=runs/quick]
+	$(PY) book/build.py $(or $(RUN),runs/quick) $(ARGS)
+
 clean:
-	rm -rf runs .pytest_cache .ruff_cache
+	rm -rf runs build .pytest_cache .ruff_cache

@@ -5,7 +5,7 @@
     nb = setup("03", PROFILE, seed=SEED, run_dir=RUN_DIR, overrides=OVERRIDES)
     cfg = nb.cfg                                  # the notebook's own config section
     gan_study = nb.study.gan_study                # another section: named as the section
-    nb.savefig(fig, "samples_mm")                 # figures/03_samples_mm.png (+ PDF under full)
+    nb.savefig(fig, "samples_mm")                 # figures/03_samples_mm.png and .pdf
     nb.save_table(table, "metrics_mm")            # artifacts/results/03_metrics_mm.csv
     ...
     nb.outputs()                                  # the closing section: what this run wrote
@@ -90,8 +90,8 @@ class Notebook:
     planned: config.StudyConfig | None = None
 
     def savefig(self, fig: Any, name: str) -> list[Path]:
-        """Save ``fig`` as ``figures/<NN>_<name>.png`` (and PDF when the profile says so);
-        returns the written paths."""
+        """Save ``fig`` as ``figures/<NN>_<name>.png`` and ``.pdf`` (PNG only when the profile's
+        ``save_pdf`` is off); returns the written paths."""
         from .plotting import savefig
 
         return savefig(fig, f"{self.number}_{name}", self.run.figures, pdf=self.study.save_pdf)

@@ -13,7 +13,7 @@ A run folder (default ``runs/<profile>/`` at the repository root) holds::
             synthetic/<name>/ exported synthetic crops (notebooks 03-05)
             results/          tables and predictions (later notebooks), among them
                               generator_metrics.csv: every generator evaluation (03-05, 02)
-        figures/              PNG (and PDF under the full profile)
+        figures/              every figure as PNG and PDF
         checkpoints/          model weights with their resolved config
         bench/                benchmark JSON (python -m hsilib.bench)
 

@@ -26,7 +26,7 @@ def test_full_profile_holds_the_study_settings():
         "densenet201", 224, 1e-4)
     assert (full.data.n_mm, full.data.n_dn, full.data.n_other) == (85, 175, 70)
     assert len(full.classifier_study.seeds) >= 5
-    assert full.save_pdf and not config.resolve("quick").save_pdf
+    assert all(config.resolve(p).save_pdf for p in config.PROFILES)  # PNG + PDF everywhere
 
 
 def test_profiles_shrink_from_full_to_smoke():
@@ -177,7 +177,7 @@ def test_print_shows_one_field_per_line_grouped_as_declared():
 
 def test_print_of_the_study_nests_every_section():
     text = str(config.resolve("smoke"))
-    assert text.startswith("StudyConfig\n  profile = 'smoke'\n  save_pdf = False\n"
+    assert text.startswith("StudyConfig\n  profile = 'smoke'\n  save_pdf = True\n"
                            "  DataConfig\n    scale = 0.25\n    n_mm = 14\n")
     assert text.endswith("\n  BenchConfig\n    repeats = 1\n    warmup = 0")
     for name, cls in config.sections().items():

@@ -42,13 +42,14 @@ def test_setup_resolves_saves_with_the_notebook_prefix_and_lists_outputs(tmp_pat
     assert nb.cfg == config.resolve("smoke", "fastgan", steps=2) and nb.study.fastgan.steps == 2
     assert nb.run.root == (tmp_path / "run").resolve() and str(nb.device) == "cpu"
     fig = plt.figure()
-    png, = nb.savefig(fig, "demo")
+    png, pdf = nb.savefig(fig, "demo")
     plt.close(fig)
     csv = nb.save_table(pd.DataFrame({"a": [1, 2]}), "table")
     assert png.name == "03_demo.png" and png.parent == nb.run.figures
     assert csv == nb.run.results / "03_table.csv" and pd.read_csv(csv).a.tolist() == [1, 2]
-    assert not list(nb.run.figures.glob("*.pdf"))  # smoke: no PDF
-    assert nb.outputs().path.tolist() == ["artifacts/results/03_table.csv", "figures/03_demo.png"]
+    assert pdf == nb.run.figures / "03_demo.pdf" and pdf.is_file()  # PNG + PDF, every profile
+    assert nb.outputs().path.tolist() == ["artifacts/results/03_table.csv", "figures/03_demo.pdf",
+                                          "figures/03_demo.png"]
     for i in range(3):
         (nb.run.checkpoints / f"c{i}.pt").write_bytes(b"x" * 1024)
     grouped = nb.outputs(max_per_folder=2).set_index("path")

@@ -43,7 +43,7 @@ class StudyConfig(Section):
     """All sections of one profile."""
 
     profile: str = "full"  # one of PROFILES
-    save_pdf: bool = True  # figures also as PDF (publication run)
+    save_pdf: bool = True  # figures also as PDF (every profile; False: PNG only)
     data: DataConfig = field(default_factory=DataConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     fastgan: FastGANConfig = field(default_factory=FastGANConfig)
@@ -64,7 +64,7 @@ class StudyConfig(Section):
     explain_study: ExplainStudyConfig = field(default_factory=ExplainStudyConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
 
-    DELTAS: ClassVar[Deltas] = {"quick": dict(save_pdf=False), "smoke": dict(save_pdf=False)}
+    DELTAS: ClassVar[Deltas] = {}
 
     def validate(self) -> None:
         if self.profile not in PROFILES:

@@ -4,8 +4,11 @@
 idea                   module
 =====================  =========================================================================
 saving a figure,       :mod:`hsilib.plotting.core` (:func:`savefig`, re-exported here as
-smoothing a curve      ``plotting.savefig``: PNG, plus PDF under the ``full`` profile, atomic;
+smoothing a curve      ``plotting.savefig``: PNG and PDF, atomic, code names in words;
                        :func:`running_mean` and :func:`smoothing_window` for loss curves)
+house style,           :mod:`hsilib.plotting.style` (code names in words, palette with real data
+figure rules           in black, type sizes) and :mod:`hsilib.plotting.rules` (each figure's
+                       record in its PNG; the rules checked on it)
 the data (nb 01)       :mod:`hsilib.plotting.data`: cubes and single bands, segmentation
                        overlays, crop grids, lesion and skin spectra per class
 generators (nb 03-05)  :mod:`hsilib.plotting.gan`: real vs synthetic sample grids, mean

@@ -18,6 +18,12 @@ from ..metrics import classification as cm
 from ..study.plan import BASELINE, MAIN
 from ..study.stats import POSITIVE_NOTE, clipped_ci, confusion_counts
 from ..train.predictions import ensemble
+from . import style
+from .style import OUTSIDE, palette
+
+style.apply()
+#: notebook 07's subsets, in words
+SUBSETS = {"none": "unfiltered", "top": "top-scored by the critic", "random": "random subset"}
 
 
 def plot_bars(per_seed: pd.DataFrame, configs: Sequence[str],
@@ -28,15 +34,15 @@ def plot_bars(per_seed: pd.DataFrame, configs: Sequence[str],
     agg = clipped_ci(cm.aggregate_seeds(chosen, "config", metrics))
     ax = ax or plt.subplots(figsize=(1.6 + 1.1 * len(metrics) * len(configs) ** 0.5, 3.6))[1]
     width = 0.8 / len(configs)
-    for k, c in enumerate(configs):
+    for k, (c, colour) in enumerate(zip(configs, palette(len(configs)), strict=True)):
         a = agg[agg["config"] == c].set_index("metric").loc[list(metrics)]
         err = np.vstack([a["mean"] - a["lo"], a["hi"] - a["mean"]])
         ax.bar(np.arange(len(metrics)) + k * width, a["mean"], width, yerr=np.nan_to_num(err),
-               capsize=3, label=c)
+               capsize=3, label=c, color=colour)
     ax.set_xticks(np.arange(len(metrics)) + 0.4 - width / 2, metrics)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel(f"test score (mean, 95% CI over runs)\n{POSITIVE_NOTE}")
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(**OUTSIDE)
     return ax
 
 
@@ -53,7 +59,7 @@ def plot_learning_curves(per_seed: pd.DataFrame, fractions: Sequence[float],
         ax.fill_between(x, lo, hi, alpha=0.2)
     ax.set_xlabel("share of the real training split (%)")
     ax.set_ylabel(f"test {metric} ({POSITIVE_NOTE})")
-    ax.legend()
+    ax.legend(**OUTSIDE)
     return ax
 
 
@@ -61,15 +67,16 @@ def plot_roc(preds: pd.DataFrame, configs: Sequence[str], ax=None):
     """ROC curves of the run-ensembled test predictions (mean probability over a
     configuration's runs; melanoma = positive)."""
     ax = ax or plt.subplots(figsize=(4, 4))[1]
-    for c in configs:
+    for c, colour in zip(configs, palette(len(configs)), strict=True):
         test = ensemble(preds[preds["config"] == c]).query("split == 'test'")
         fpr, tpr, _ = roc_curve(test["label"], test["p_mm"])
-        ax.plot(fpr, tpr, label=f"{c} (AUROC {cm.auroc(test['label'], test['p_mm']):.2f})")
+        ax.plot(fpr, tpr, color=colour,
+                label=f"{c} (AUROC {cm.auroc(test['label'], test['p_mm']):.2f})")
     ax.plot([0, 1], [0, 1], ":", color="grey")
     ax.set_xlabel("1 - specificity (DN called MM)")
     ax.set_ylabel("sensitivity (MM found)")
-    ax.set_title(f"test ROC, mean probability over runs; {POSITIVE_NOTE}", fontsize=9)
-    ax.legend(fontsize=8)
+    ax.set_title(f"test ROC, mean probability over runs\n{POSITIVE_NOTE}", fontsize=9)
+    ax.legend(**OUTSIDE)
     return ax
 
 
@@ -98,18 +105,23 @@ def plot_amount_curves(table: pd.DataFrame, metrics: Sequence[str] = ("auroc", "
     the real training count per class), one line per generator family and mix (unfiltered
     arms; the real-MM duplication control as a dashed line), with the test-bootstrap 95% CI as a
     band. ``table``: :func:`hsilib.study.proportion.amount_table`."""
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.8 * len(metrics), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.4 * len(metrics) + 1.5, 3.6),
+                             squeeze=False)
     rows = table[table["filter"] == "none"]
+    lines = list(rows.groupby(["family", "mix"]).groups)
+    colours = dict(zip(lines, palette(len(lines)), strict=True))
     for ax, metric in zip(axes[0], metrics, strict=True):
         for (family, mix), line in rows[rows.metric == metric].groupby(["family", "mix"]):
             line = line.sort_values("percent")
-            style = "--" if family == "duplicated" else "o-"
+            how = "--" if family == "duplicated" else "o-"
             label = "real MM duplicated" if family == "duplicated" else f"{family}, {mix}"
-            ax.plot(line["percent"], line["mean"], style, label=label)
-            ax.fill_between(line["percent"], line["boot_lo"], line["boot_hi"], alpha=0.15)
+            colour = colours[family, mix]
+            ax.plot(line["percent"], line["mean"], how, label=label, color=colour)
+            ax.fill_between(line["percent"], line["boot_lo"], line["boot_hi"], alpha=0.15,
+                            color=colour)
         ax.set_xlabel("synthetic crops per class (% of its real training count)")
         ax.set_ylabel(f"test {metric} ({POSITIVE_NOTE})")
-        ax.legend(fontsize=7)
+    axes[0, -1].legend(**OUTSIDE)
     fig.tight_layout()
     return fig
 
@@ -123,16 +135,18 @@ def plot_filtering(table: pd.DataFrame, metrics: Sequence[str] = ("auroc", "sens
     fig, axes = plt.subplots(1, len(metrics), figsize=(1.5 + 1.6 * max(len(groups), 1)
                                                        * len(metrics), 3.4), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
-        for k, how in enumerate(("none", "top", "random")):
+        for k, (how, colour) in enumerate(zip(SUBSETS, palette(3), strict=True)):
             sel = rows[(rows.metric == metric) & (rows["filter"] == how)].set_index(
                 ["family", "mix", "percent"]).loc[groups] if groups else rows.iloc[:0]
             err = np.vstack([sel["mean"] - sel["boot_lo"], sel["boot_hi"] - sel["mean"]])
-            ax.bar(np.arange(len(sel)) + 0.27 * k, sel["mean"], 0.27,
-                   yerr=np.nan_to_num(np.clip(err, 0, None)), capsize=3, label=how)
+            ax.bar(np.arange(len(sel)) + 0.27 * k, sel["mean"], 0.27, color=colour,
+                   yerr=np.nan_to_num(np.clip(err, 0, None)), capsize=3, label=SUBSETS[how])
         ax.set_xticks(np.arange(len(groups)) + 0.27,
-                      [f"{f}, {m}, {p:g}%" for f, m, p in groups], fontsize=8)
+                      [f"{f}, {m}, {p:g}%" for f, m, p in groups], fontsize=8,
+                      rotation=20 if len(groups) > 3 else 0, ha="right" if len(groups) > 3
+                      else "center")
         ax.set_ylim(0, 1.05)
-        ax.set_ylabel(f"test {metric} ({POSITIVE_NOTE})")
-        ax.legend(fontsize=8, title="subset")
+        ax.set_ylabel(f"test {metric}\n(mean, test-bootstrap 95% CI)")
+    axes[0, -1].legend(title="subset", **OUTSIDE)
     fig.tight_layout()
     return fig

@@ -12,7 +12,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from . import style
+from .style import OUTSIDE, palette, words
+
+style.apply()
 _MARK = {"positive association": "+", "negative association": "-"}
+#: correlation methods in words
+METHODS = {"within": "within groups (partial Spearman)", "spearman": "Spearman, pooled",
+           "pearson": "Pearson, pooled"}
 
 
 def calibration(mono: pd.DataFrame) -> Any:
@@ -51,20 +58,25 @@ def utilities(utility: pd.DataFrame, groups: Mapping[str, str]) -> Any:
     names = list(dict.fromkeys(utility["utility"]))
     utility = utility[utility["state"].isin(groups)]
     n = utility["state"].nunique()
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 1.2 + 0.17 * n),
+    ncols = min(2, len(names))
+    nrows = -(-len(names) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols + 2.2, nrows * (1.0 + 0.2 * n)),
                              squeeze=False)
-    colours = dict(zip(sorted(set(groups.values())), plt.cm.tab20.colors, strict=False))
-    for ax, u in zip(axes.flat, names, strict=True):
+    kinds = sorted(set(groups.values()))
+    colours = dict(zip(kinds, palette(len(kinds)), strict=True))
+    for ax in axes.flat[len(names):]:
+        ax.axis("off")
+    for ax, u in zip(axes.flat, names, strict=False):
         t = utility[utility.utility == u].sort_values("diff").reset_index(drop=True)
         for i, r in t.iterrows():
             err = ([[r["diff"] - r["lo"]], [r["hi"] - r["diff"]]] if np.isfinite(r["lo"])
                    else None)
             ax.errorbar(r["diff"], i, xerr=err, fmt="o", ms=3, color=colours[groups[r["state"]]])
-        ax.set_yticks(range(len(t)), t["state"], fontsize=6)
+        ax.set_yticks(range(len(t)), t["state"], fontsize=8)
         ax.axvline(0, color="0.4", lw=0.8)
-        ax.set_xlabel(f"change of test {u} (95% CI over seeds)", fontsize=8)
+        ax.set_xlabel(f"change of test {u} (95% CI over seeds)")
     handles = [plt.Line2D([], [], marker="o", ls="", color=c, label=g) for g, c in colours.items()]
-    axes.flat[-1].legend(handles=handles, fontsize=6, loc="lower right")
+    axes[0, -1].legend(handles=handles, **OUTSIDE)
     fig.tight_layout()
     return fig
 
@@ -78,10 +90,13 @@ def ladder_axes(ladder: pd.DataFrame, ladder_utility: pd.Series, rungs: pd.DataF
     distances; ``*_utility``: one utility per state (named); ``rungs``: ``state``, ``kind``,
     ``level`` of the ladder's states."""
     columns = list(columns or ladder.columns)
+    ncols = min(ncols, len(columns))
     nrows = int(np.ceil(len(columns) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 2.9 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.7 * ncols + 2.2, 2.5 * nrows),
+                             squeeze=False)
     kinds = [k for k in dict.fromkeys(rungs["kind"]) if k != "clean"]
-    colours = dict(zip(kinds, plt.cm.tab20.colors, strict=False))
+    *kind_colours, generator_colour = palette(len(kinds) + 1)
+    colours = dict(zip(kinds, kind_colours, strict=True))
     clean = rungs.loc[rungs["kind"] == "clean", "state"].iloc[0]
     for ax, col in zip(axes.flat, columns, strict=False):
         for k in kinds:
@@ -92,15 +107,15 @@ def ladder_axes(ladder: pd.DataFrame, ladder_utility: pd.Series, rungs: pd.DataF
                 color="k", label="oracle")
         if generators is not None and col in generators.columns:
             ax.plot(generators[col], generator_utility.reindex(generators.index), "x",
-                    color="k", ms=6, label="run's generators")
+                    color=generator_colour, mew=2, ms=7, label="run's generators")
         ax.axhline(0, color="0.4", lw=0.6)
-        ax.set_title(col, fontsize=8)
-        ax.tick_params(labelsize=7)
+        ax.set_title(col, fontsize=9)
+        ax.tick_params(labelsize=8)
     for ax in list(axes.flat)[len(columns):]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=5, ncol=2)
+    axes[0, -1].legend(**OUTSIDE)
     fig.supylabel(f"change of test {ladder_utility.name}")
-    fig.supxlabel("distance to the real-vs-real floor")
+    fig.supxlabel("distance to the real-vs-real floor (metric's own units)")
     fig.tight_layout()
     return fig
 
@@ -123,7 +138,7 @@ def heatmap(table: pd.DataFrame, method: str = "within", title: str = "") -> Any
             v = r.iat[i, j]
             text = "" if not np.isfinite(v) else f"{v:+.2f}{_MARK.get(verdict.iat[i, j], '')}"
             ax.text(j, i, text, ha="center", va="center", fontsize=7)
-    fig.colorbar(im, ax=ax, label=f"{method} correlation")
+    fig.colorbar(im, ax=ax, label=f"{METHODS.get(method, method)} correlation")
     ax.set_title(title or f"{method}: distance to floor vs utility (+/-: detectable)",
                  fontsize=9)
     fig.tight_layout()
@@ -145,11 +160,13 @@ def forest(table: pd.DataFrame, utility: str, bound: float,
         # a percentile interval need not contain the estimate: clip the bars at it
         xerr = [(m["r"] - m["lo"]).clip(lower=0).fillna(0),
                 (m["hi"] - m["r"]).clip(lower=0).fillna(0)]
-        ax.errorbar(m["r"], y, xerr=xerr, fmt="o", ms=4, capsize=2, label=method)
+        ax.errorbar(m["r"], y, xerr=xerr, fmt="o", ms=4, capsize=2, label=METHODS.get(method,
+                                                                                     method))
     ax.set_yticks(range(len(metrics)), metrics)
     ax.set_xlim(-1.05, 1.05)
-    ax.set_xlabel(f"correlation with the change of test {utility} (95% bootstrap of groups)")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_xlabel(f"correlation with the change of test {utility}\n"
+                  "(95% bootstrap interval over groups)")
+    ax.legend(title="correlation", **OUTSIDE)
     fig.tight_layout()
     return fig
 
@@ -161,7 +178,7 @@ def matrix(corr: pd.DataFrame, title: str = "metric x metric (Spearman, across s
     im = ax.imshow(corr.to_numpy(float), cmap="RdBu_r", vmin=-1, vmax=1)
     ax.set_xticks(range(n), corr.columns, rotation=90, fontsize=7)
     ax.set_yticks(range(n), corr.index, fontsize=7)
-    fig.colorbar(im, ax=ax)
+    fig.colorbar(im, ax=ax, label="Spearman correlation")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
@@ -175,17 +192,28 @@ def ladder_samples(folders: Mapping[str, Mapping[str, Any]], wavelengths_nm: Seq
     from ..data.crop_folder import iter_cubes, read_index
     from ..standin.rendering import cube_to_rgb
 
-    fig, axes = plt.subplots(len(folders), n, figsize=(1.3 * n + 1.6, 1.3 * len(folders)),
+    blocks = -(-len(folders) // 8)  # at most 8 rows: more states go into side-by-side blocks
+    per_block = -(-len(folders) // blocks)
+    fig, axes = plt.subplots(per_block, n * blocks, figsize=(blocks * (1.3 * n + 1.8),
+                                                             1.3 * per_block + 0.4),
                              squeeze=False)
-    for r, (state, by_class) in enumerate(folders.items()):
+    for ax in axes.ravel():
+        ax.axis("off")
+    for k, (state, by_class) in enumerate(folders.items()):
+        r, c0 = k % per_block, (k // per_block) * n
         index = read_index(by_class[cls]).head(n)
         for c, cube in enumerate(iter_cubes(index)):
-            axes[r, c].imshow(np.clip(cube_to_rgb(cube, wavelengths_nm), 0, 1))
-        for ax in axes[r]:
+            axes[r, c0 + c].imshow(np.clip(cube_to_rgb(cube, wavelengths_nm), 0, 1))
+        for ax in axes[r, c0:c0 + n]:
+            ax.axis("on")
             ax.set_xticks([])
             ax.set_yticks([])
-        axes[r, 0].set_ylabel(state.removeprefix("oracle_"), rotation=0, ha="right",
-                              va="center", fontsize=7)
-    fig.suptitle(f"oracle ladder, {cls} crops (CIE sRGB of the reflectance)", fontsize=9)
+        axes[r, c0].set_ylabel(words(state).removeprefix("oracle, "), rotation=0, ha="right",
+                               va="center", fontsize=9)
+    fig.suptitle(f"oracle ladder, {cls} crops (CIE sRGB of the reflectance)", fontsize=10)
     fig.tight_layout()
+    if any("misregistration" in state for state in folders):
+        fig.text(0.01, 0.0, "misregistration: every band shifted by its own whole-pixel offset "
+                 "(up to 3 px per 64 px), so the colours of a rendering fringe at edges",
+                 fontsize=8, va="top", wrap=True)
     return fig

@@ -13,10 +13,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..data.preprocess import false_rgb
 from ..standin.rendering import cube_to_rgb
 from ..study.cues import ABSORPTION_PEAKS_NM
 from ..study.stats import POSITIVE_NOTE
+from . import style
+from .style import grey, reflectance_stretch
+
+style.apply()
 
 #: Line colours of the two regions and of the absorbers (distinct within every figure).
 REGION_COLOURS = {"lesion": "tab:red", "skin": "tab:blue"}
@@ -35,12 +38,12 @@ def mark_absorbers(ax) -> None:
     """Dotted lines at the haemoglobin peaks, labelled, and a shade where melanin absorbs most
     (it falls steadily with wavelength, strongest at the camera's blue end)."""
     ax.axvspan(460, 500, color="tab:brown", alpha=0.08, lw=0)
-    ax.text(462, 1.0, "melanin", transform=ax.get_xaxis_transform(), fontsize=7,
+    ax.text(462, 1.0, "melanin", transform=ax.get_xaxis_transform(), fontsize=8,
             color="tab:brown", va="top")
     for k, (name, peaks) in enumerate(ABSORPTION_PEAKS_NM.items()):
         for nm in peaks:
             ax.axvline(nm, color="grey", lw=0.8, ls=":")
-            ax.text(nm, 1.0 - 0.12 * k, name, transform=ax.get_xaxis_transform(), fontsize=6,
+            ax.text(nm, 1.0 - 0.12 * k, name, transform=ax.get_xaxis_transform(), fontsize=7,
                     rotation=90, va="top", ha="right", color="grey")
 
 
@@ -50,7 +53,7 @@ def plot_relevance_spectra(summary: pd.DataFrame, methods: Sequence[str], seed: 
     cluster-bootstrap intervals: one row per method, one column per class, lesion and skin."""
     classes = [c for c in ("MM", "DN") if c in set(summary["class"])]
     fig, axes = plt.subplots(len(methods), len(classes), figsize=(5.2 * len(classes),
-                             2.6 * len(methods)), squeeze=False, sharex=True)
+                             2.6 * len(methods)), squeeze=False, sharex=True, sharey="row")
     for row, method in zip(axes, methods, strict=True):
         for ax, cls in zip(row, classes, strict=True):
             s = summary[(summary["method"] == method) & (summary["seed"] == seed)
@@ -75,51 +78,64 @@ def plot_relevance_spectra(summary: pd.DataFrame, methods: Sequence[str], seed: 
 
 def _show(ax, img, title: str, **kw) -> None:
     ax.imshow(img, **kw)
-    ax.set_title(title, fontsize=7)
+    ax.set_title(title, fontsize=8)
     ax.axis("off")
 
 
 def plot_attribution_maps(reflectance: torch.Tensor, maps: Mapping[str, torch.Tensor],
                           names: Sequence[str], wavelengths_nm: Sequence[float]) -> plt.Figure:
-    """One row per crop: false-RGB (band mean) and CIE sRGB renderings of its reflectance
-    (N x B x H x W), then each method's map (``maps[method]``, N x H x W: red = evidence for the
-    crop's class, blue = against; Grad-CAM keeps only evidence for it)."""
+    """One row per crop: the band mean (the study's false-RGB; one grey stretch for every row)
+    and the CIE sRGB rendering of its reflectance (N x B x H x W), then each method's map
+    (``maps[method]``, N x H x W: red = evidence for the crop's class, blue = against;
+    Grad-CAM keeps only evidence for it), one symmetric stretch per method over every row,
+    each read on its own colour bar."""
     cols = 2 + len(maps)
-    fig, axes = plt.subplots(len(names), cols, figsize=(1.9 * cols, 1.9 * len(names)),
-                             squeeze=False)
-    for i, (row, name) in enumerate(zip(axes, names, strict=True)):
-        cube = reflectance[i].permute(1, 2, 0).numpy()
-        _show(row[0], false_rgb(cube, stretch=(1, 99)), "false-RGB (band mean)")
+    fig, axes = plt.subplots(len(names), cols, figsize=(2.0 * cols + 0.6, 2.0 * len(names) + 1.2),
+                             squeeze=False, layout="constrained")
+    cubes = [reflectance[i].permute(1, 2, 0).numpy() for i in range(len(names))]
+    vmax = reflectance_stretch(c.mean(-1) for c in cubes)
+    lims = {m: float(np.abs(v[:len(names)].numpy()).max()) or 1.0 for m, v in maps.items()}
+    shown = {}
+    for i, (row, name, cube) in enumerate(zip(axes, names, cubes, strict=True)):
+        shown["band mean"] = grey(row[0], cube.mean(-1), vmax, "band mean (false-RGB)", 8)
         _show(row[1], cube_to_rgb(cube, wavelengths_nm), "CIE 1931 / D65 sRGB")
         for ax, (method, m) in zip(row[2:], maps.items(), strict=True):
-            v = m[i].numpy()
-            lim = float(np.abs(v).max()) or 1.0
-            _show(ax, v, MAP_NAMES.get(method, method), cmap="bwr", vmin=-lim, vmax=lim)
+            shown[method] = ax.imshow(m[i].numpy(), cmap="bwr", vmin=-lims[method],
+                                      vmax=lims[method])
+            ax.set_title(MAP_NAMES.get(method, method), fontsize=8)
+            ax.axis("off")
         row[0].text(-0.08, 0.5, name, transform=row[0].transAxes, ha="right", va="center",
-                    fontsize=7)
-    fig.tight_layout()
+                    fontsize=8)
+    fig.colorbar(shown.pop("band mean"), ax=axes[:, 0], location="bottom", shrink=0.9,
+                 label="reflectance")
+    for k, im in enumerate(shown.values()):
+        fig.colorbar(im, ax=axes[:, 2 + k], location="bottom", shrink=0.9,
+                     label="attribution\n(margin units)")
     return fig
 
 
 def plot_band_maps(attribution: torch.Tensor, reflectance: torch.Tensor,
                    wavelengths_nm: Sequence[float], title: str) -> plt.Figure:
     """The attribution of one crop per band (B x H x W, one colour scale: red = evidence for the
-    crop's class, blue = against), beside the false-RGB and CIE sRGB renderings of its
-    reflectance (B x H x W)."""
+    crop's class, blue = against), beside the band mean (the study's false-RGB, on its own
+    reflectance colour bar) and CIE sRGB renderings of its reflectance (B x H x W)."""
     a = torch.as_tensor(attribution).numpy()
     cube = torch.as_tensor(reflectance).permute(1, 2, 0).numpy()
     lim = float(np.abs(a).max()) or 1.0
     cols = int(np.ceil(len(a) / 2))
-    fig, axes = plt.subplots(2, cols + 1, figsize=(1.5 * (cols + 1), 3.4), squeeze=False)
-    _show(axes[0, 0], false_rgb(cube, stretch=(1, 99)), "false-RGB (band mean)")
+    fig, axes = plt.subplots(2, cols + 1, figsize=(1.5 * (cols + 1) + 1.5, 3.8), squeeze=False,
+                             layout="constrained")
+    band_mean = grey(axes[0, 0], cube.mean(-1), reflectance_stretch([cube.mean(-1)]),
+                     "band mean (false-RGB)", 7)
     _show(axes[1, 0], cube_to_rgb(cube, wavelengths_nm), "CIE 1931 / D65 sRGB")
     for k, ax in enumerate(axes[:, 1:].ravel()):
         ax.axis("off")
         if k < len(a):
             im = ax.imshow(a[k], cmap="bwr", vmin=-lim, vmax=lim)
-            ax.set_title(f"{wavelengths_nm[k]:.0f} nm", fontsize=7)
-    fig.colorbar(im, ax=axes, shrink=0.8, label="attribution (margin units)")
-    fig.suptitle(title, fontsize=9)
+            ax.set_title(f"{wavelengths_nm[k]:.0f} nm", fontsize=8)
+    fig.colorbar(im, ax=axes[:, 1:], shrink=0.8, label="attribution (margin units)")
+    fig.colorbar(band_mean, ax=axes[:, 0], location="left", shrink=0.8, label="reflectance")
+    fig.suptitle(title, fontsize=10)
     return fig
 
 
@@ -192,7 +208,7 @@ def plot_family_spectra(spectra: Mapping[tuple[str, str], np.ndarray], cls: str,
     fams = sorted(name for name, c in spectra if c == cls and name != "real")
     colours = plt.get_cmap("tab20")(np.linspace(0, 1, 20))
     colours = [c for c in colours if not np.allclose(c[:3], c[0])]  # no greys
-    fig, axes = plt.subplots(1, 2, figsize=(12, 3.6), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
     for r, (ax, region) in enumerate(zip(axes, ("lesion", "skin"), strict=True)):
         for k, fam in enumerate(fams):  # beyond the colours, dashed lines keep them distinct
             ax.plot(wavelengths_nm, spectra[(fam, cls)][r], color=colours[k % len(colours)],
@@ -203,7 +219,7 @@ def plot_family_spectra(spectra: Mapping[tuple[str, str], np.ndarray], cls: str,
         mark_absorbers(ax)
         ax.set(xlabel="wavelength (nm)", title=f"{cls} crops: {region}")
     axes[0].set_ylabel("signed relevance\n(share of |attribution|)")
-    axes[1].legend(**{**_OUTSIDE, "fontsize": 7})
+    axes[1].legend(**{**_OUTSIDE, "fontsize": 8})
     fig.tight_layout()
     return fig
 
@@ -214,8 +230,8 @@ def plot_family_distances(table: pd.DataFrame, cls: str) -> plt.Figure:
     t = table[table["class"] == cls].sort_values("value")
     fig, ax = plt.subplots(figsize=(7, 0.8 + 0.3 * len(t)))
     y = np.arange(len(t))
-    ax.hlines(y, t["ci_low"], t["ci_high"], color="tab:blue", lw=2, label="95% interval")
-    ax.plot(t["value"], y, "o", color="tab:blue", label="synthetic vs real")
+    ax.hlines(y, t["ci_low"], t["ci_high"], color="tab:blue", lw=2)
+    ax.plot(t["value"], y, "o", color="tab:blue", label="synthetic vs real (95% interval)")
     ax.plot(t["floor"], y, "|", color="black", ms=12, mew=2, label="real-vs-real floor")
     ax.set_yticks(y, t["family"], fontsize=8)
     ax.invert_yaxis()

@@ -24,20 +24,20 @@ UTILITY = pd.DataFrame({"auroc": -0.1 * RUNGS.level.to_numpy() + RNG.normal(0, 0
 TABLE = cor.association_table(DIST, UTILITY, *cor.ladder_layout(RUNGS), n_boot=100, n_perm=99)
 
 
-def _close(fig):
-    matplotlib.pyplot.close(fig)
+def keeps_rules(fig):
+    keeps_rules(fig)
 
 
-def test_heatmap_cells_are_the_correlations():
+def test_heatmap_cells_are_the_correlations(keeps_rules):
     fig = figs.heatmap(TABLE, "within")
     shown = fig.axes[0].images[0].get_array()
     want = TABLE[TABLE.method == "within"].pivot(index="metric", columns="utility", values="r")
     np.testing.assert_allclose(np.asarray(shown), want.loc[["FD", "recall"],
                                                            ["auroc", "brier"]].to_numpy())
-    _close(fig)
+    keeps_rules(fig)
 
 
-def test_forest_marks_the_bound_and_places_every_estimate():
+def test_forest_marks_the_bound_and_places_every_estimate(keeps_rules):
     fig = figs.forest(TABLE, "auroc", 0.18)
     ax = fig.axes[0]
     band = ax.patches[0]
@@ -48,10 +48,10 @@ def test_forest_marks_the_bound_and_places_every_estimate():
                  & TABLE.method.isin(["within", "spearman", "pearson"])].r
     finite = (lambda v: set(np.round(v[np.isfinite(v)], 6)))  # noqa: E731
     assert finite(xs) == finite(want.to_numpy(float)) and len(xs) == len(want)
-    _close(fig)
+    keeps_rules(fig)
 
 
-def test_ladder_axes_draw_each_kind_from_the_oracle_and_the_generators():
+def test_ladder_axes_draw_each_kind_from_the_oracle_and_the_generators(keeps_rules):
     gens = pd.DataFrame({"FD": [3.0, 0.5]}, index=["g1", "g2"])
     fig = figs.ladder_axes(DIST, UTILITY["auroc"], RUNGS, gens,
                            pd.Series([0.01, -0.02], index=["g1", "g2"], name="auroc"),
@@ -61,10 +61,10 @@ def test_ladder_axes_draw_each_kind_from_the_oracle_and_the_generators():
     np.testing.assert_allclose(k0.get_xdata(), DIST.loc[["oracle_clean", "oracle_k0_0.5",
                                                          "oracle_k0_1"], "FD"])
     np.testing.assert_allclose(lines["run's generators"].get_xdata(), [3.0, 0.5])
-    _close(fig)
+    keeps_rules(fig)
 
 
-def test_calibration_and_utilities_and_matrix():
+def test_calibration_and_utilities_and_matrix(keeps_rules):
     mono = pd.DataFrame({"metric": ["FD", "FD", "recall", "recall"], "kind": ["a", "b"] * 2,
                          "rho": [1.0, 0.5, -0.5, 0.0], "lo": [0.5, -1, -1, -1],
                          "hi": [1, 1, 1, 1], "detected": [True, False, False, True]})
@@ -73,24 +73,25 @@ def test_calibration_and_utilities_and_matrix():
                                [[1.0, 0.5], [-0.5, 0.0]])
     texts = sorted(t.get_text() for t in fig.axes[0].texts)
     assert "+1.0*o" in texts and "+0.0o" in texts
-    _close(fig)
+    keeps_rules(fig)
     utility = pd.DataFrame({"state": ["s1", "s2", "s1", "s2"], "utility": ["auroc"] * 2
                             + ["ece"] * 2, "diff": [0.1, -0.2, 0.0, 0.01],
                             "lo": [0.0, -0.3, -0.1, 0.0], "hi": [0.2, -0.1, 0.1, 0.02]})
     fig = figs.utilities(utility, {"s1": "oracle: blur", "s2": "fastgan"})
     xs = sorted(float(ln.get_xdata()[0]) for ln in fig.axes[0].lines if ln.get_marker() == "o")
     assert xs == pytest.approx([-0.2, 0.1])
-    _close(fig)
+    keeps_rules(fig)
     fig = figs.matrix(cor.metric_matrix(DIST))
     assert np.asarray(fig.axes[0].images[0].get_array())[0, 0] == 1.0
-    _close(fig)
+    keeps_rules(fig)
 
 
-def test_ladder_samples_show_each_state_s_first_crops(tmp_path):
+def test_ladder_samples_show_each_state_s_first_crops(tmp_path, keeps_rules):
     from hsilib.data.crop_folder import write_crop_folder
 
     folders = {}
-    for state in ("oracle_clean", "oracle_blur_1"):
+    states = ["oracle_clean", *(f"oracle_blur_{k}" for k in range(1, 10))]  # 10: two blocks
+    for state in states:
         rows = [({"id": f"{state}_{i}", "source": "x", "class": "MM", "label": 1,
                   "subtype": "MM", "lesion_index": 1, "y0": 0, "x0": 0, "y1": 8, "x1": 8,
                   "mask_area": 0, "is_synthetic": True, "generator": "g", "checkpoint_sha": "",
@@ -100,6 +101,9 @@ def test_ladder_samples_show_each_state_s_first_crops(tmp_path):
     from hsilib import WAVELENGTHS_NM
 
     fig = figs.ladder_samples(folders, WAVELENGTHS_NM, n=2)
-    assert len([ax for ax in fig.axes if ax.images]) == 4
-    assert fig.axes[0].get_ylabel() == "clean"
-    _close(fig)
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(shown) == 2 * 10
+    assert len({ax.get_subplotspec().rowspan.start for ax in shown}) == 5  # 2 blocks of 5 rows
+    assert fig.axes[0].get_ylabel() == "oracle (clean)"
+    assert fig.axes[2].get_ylabel() == "blur (level 5)"
+    keeps_rules(fig)
