@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from hsilib import config
-from hsilib.config.dryrun import DRY_EPOCHS, DRY_STEPS, dry_run
 from hsilib.config.bounds import MAX_EPOCHS, MAX_IMAGES, MAX_STEPS
+from hsilib.config.dryrun import DRY_EPOCHS, DRY_STEPS, dry_run
 from hsilib.config.engine import (
     NON_EMPTY,
     SEED,

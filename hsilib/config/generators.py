@@ -169,10 +169,10 @@ class ShsGANConfig(GeneratorConfig):
     checkpoint_every: int = 1000
 
     DELTAS: ClassVar[Deltas] = {
-        # lr 1e-5 barely moves in a hundred CPU steps: quick uses lr 2e-4, and 32 px because the
+        # lr 1e-5 barely moves in 70 CPU steps: quick uses lr 2e-4, and 32 px because the
         # gradient penalty's double backward through the 3-D critic costs ~0.3-0.8 s per step
         # at 64 px on 2 busy cores (the notebook says so)
-        "quick": dict(image_size=32, batch_size=4, steps=100, lr=2e-4, z_dim=64, ngf=16,
+        "quick": dict(image_size=32, batch_size=4, steps=70, lr=2e-4, z_dim=64, ngf=16,
                       ndf=16, ndf3d=4,
                       log_every=10, sample_every=0, checkpoint_every=0),
         "smoke": dict(image_size=32, batch_size=2, steps=2, lr=2e-4, z_dim=8, ngf=4, ndf=4,
@@ -241,8 +241,9 @@ class CondGANConfig(FastGANConfig):
     DELTAS: ClassVar[Deltas] = {
         # 1.0-1.4x the time of a FastGAN quick step (measured side by side on a loaded machine;
         # FastGAN's is ~0.22 s idle at 64 px, ngf 16): six such generators and a CycleGAN share
-        # notebook 04's 10 minutes
-        "quick": dict(image_size=64, batch_size=8, steps=150, ngf=16, ndf=16, z_dim=64,
+        # notebook 04's 5 minutes (measured: seven 150-step trainings took 336 s of its 387 s,
+        # so quick runs 100)
+        "quick": dict(image_size=64, batch_size=8, steps=100, ngf=16, ndf=16, z_dim=64,
                       spade_hidden=16, log_every=10, sample_every=0, checkpoint_every=0),
         "smoke": dict(image_size=32, batch_size=4, steps=3, ngf=4, ndf=4, z_dim=16,
                       spade_hidden=4, log_every=1, sample_every=0, checkpoint_every=0),
@@ -290,7 +291,7 @@ class CycleGANConfig(GeneratorConfig):
 
     DELTAS: ClassVar[Deltas] = {
         # ~0.7x a FastGAN quick step (measured side by side on a loaded machine)
-        "quick": dict(image_size=64, batch_size=4, steps=150, decay_start=75, ngf=16, ndf=16,
+        "quick": dict(image_size=64, batch_size=4, steps=100, decay_start=50, ngf=16, ndf=16,
                       log_every=10, sample_every=0, checkpoint_every=0),
         "smoke": dict(image_size=32, batch_size=2, steps=3, decay_start=1, ngf=4, ndf=4,
                       d_layers=2, pool_size=4, log_every=1, sample_every=0, checkpoint_every=0),
@@ -337,10 +338,11 @@ class VAEConfig(GeneratorConfig):
     betas: tuple[float, float] = (0.9, 0.999)
 
     DELTAS: ClassVar[Deltas] = {
-        # ~0.05-0.1 s per step on 2 cores at 64 px: a KL sweep, two classes x two seeds and a
-        # conditional VAE fit the notebook's 5 minutes
-        "quick": dict(image_size=64, batch_size=8, steps=300, latent_dim=32, base_width=16,
-                      log_every=10, sample_every=200, checkpoint_every=200),
+        # ~0.08 s per step on 2 cores at 64 px; notebook 05 trains eleven (a KL sweep, two
+        # likelihoods x two classes x two seeds, a conditional VAE): at 300 steps they took
+        # 265 s of its 422 s, so quick runs 120 to fit its 3.5 minutes
+        "quick": dict(image_size=64, batch_size=8, steps=120, latent_dim=32, base_width=16,
+                      log_every=10, sample_every=60, checkpoint_every=60),
         "smoke": dict(image_size=32, batch_size=4, steps=3, latent_dim=8, base_width=4,
                       log_every=1, sample_every=2, checkpoint_every=2),
     }

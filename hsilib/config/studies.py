@@ -115,16 +115,16 @@ class AblationStudyConfig(Section):
     n_rgb: Annotated[int | None, Range(0, MAX_IMAGES)] = None
 
     DELTAS: ClassVar[Deltas] = {
-        # three training seeds per arm (the conclusions read intervals over seeds) within about
-        # 4 minutes on 2 idle cores: the critic ladder for MM and DN and the RGB-to-HS arm for
-        # MM, 27 runs of 100 steps, a lighter evaluation (one repeat, a 4-epoch probe, 75 px
-        # features). Estimated ~3.5 minutes from per-step costs measured on a shared 2-core
-        # machine (training ~150 s at the quick run's 17-89 s per 1000 steps, ~1 s per
-        # evaluation); the classic GANs, the 3-D generator and band attention run under full
+        # three training seeds per arm (the conclusions read intervals over seeds) within 4
+        # minutes on 2 idle cores: the critic ladder and the RGB-to-HS arm for MM, the ladder's
+        # two ends (2-D critic, the study's SHS critic) for DN, 21 runs of 70 steps, a lighter
+        # evaluation (one repeat, a 4-epoch probe, 75 px features). Measured idle with 27 runs
+        # of 100 steps: 356 s (training 270 s, evaluation 65 s); the classic GANs, the 3-D
+        # generator, band attention and the DN middle rungs run under full
         "quick": dict(arms=("critic_2d", "critic_3d", "critic_3d_sn", "critic_3d_sn_fft",
                             "shsgan_rgb"),
                       seeds=(0, 1, 2), n_eval=60, n_rgb=200, recon_pixels=200,
-                      dn_arms=("critic_2d", "critic_3d", "critic_3d_sn", "critic_3d_sn_fft"),
+                      dn_arms=("critic_2d", "critic_3d_sn_fft"),
                       metrics_overrides=(("n_repeats", 1), ("probe_epochs", 4),
                                          ("probe_folds", 2), ("feature_size", 75),
                                          ("n_boot", 300), ("n_boot_set", 50),
@@ -183,7 +183,7 @@ class VAEStudyConfig(Section):
     n_interpolation: Annotated[int, Range(2, 1000)] = 7
 
     DELTAS: ClassVar[Deltas] = {
-        "quick": dict(sweep_steps=300, n_synthetic=100),
+        "quick": dict(sweep_steps=120, n_synthetic=60),
         "smoke": dict(sweep_steps=3, n_synthetic=6, n_interpolation=3),
     }
 
