@@ -28,7 +28,7 @@ LAYERS = (
     ("synth",),
     ("study",),
     ("plotting",),
-    ("bench", "notebook"),
+    ("bench", "notebook", "interactive"),
 )
 MAX_LINES = 450
 
