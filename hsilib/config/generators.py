@@ -82,8 +82,9 @@ class FastGANConfig(GeneratorConfig):
     spectral_loss_weight: Annotated[float, WEIGHT] = 0.0
 
     DELTAS: ClassVar[Deltas] = {
-        # ~0.45-0.6 s per step on 2 cores; two classes x two generator seeds must fit the budget
-        "quick": dict(image_size=64, batch_size=8, steps=300, ngf=16, ndf=16, z_dim=64,
+        # ~0.24 s per step on 2 idle cores; two classes x two generator seeds, a spectral-loss
+        # comparison and StyleGAN2-ADA share notebook 03's 12 minutes (at 300 steps it took 19)
+        "quick": dict(image_size=64, batch_size=8, steps=200, ngf=16, ndf=16, z_dim=64,
                       log_every=10, sample_every=100, checkpoint_every=100),
         "smoke": dict(image_size=32, batch_size=4, steps=3, ngf=4, ndf=4, z_dim=16,
                       log_every=1, sample_every=2, checkpoint_every=2),
@@ -120,11 +121,11 @@ class StyleGAN2Config(GeneratorConfig):
     ada_ops: Annotated[tuple[str, ...], OneOf(*ADA_OPS)] = ADA_OPS
 
     DELTAS: ClassVar[Deltas] = {
-        # a step measured at 0.7-0.85 x a FastGAN quick step on the same (busy) 2-core CPU, so
-        # 400 steps take about the seconds of FastGAN's 300 (notebook 03 shows both times).
-        # ADA must move p within a few hundred steps, hence the small ada_kimg (p from 0 to 1 in
-        # 125 steps of 8 images)
-        "quick": dict(image_size=64, batch_size=8, steps=400, z_dim=64, w_dim=64,
+        # a step measured at ~1.25 x a FastGAN quick step on the idle 2-core CPU (0.30 against
+        # 0.24 s, checkpoints included), so 150 steps take about the seconds of FastGAN's 200
+        # (notebook 03 shows both times). ADA must move p within a hundred steps, hence the
+        # small ada_kimg (p from 0 to 1 in 125 steps of 8 images)
+        "quick": dict(image_size=64, batch_size=8, steps=150, z_dim=64, w_dim=64,
                       mapping_layers=2, channel_base=1024, channel_max=64, r1_gamma=0.1,
                       pl_weight=0.0, ada_kimg=1.0, log_every=10, sample_every=100,
                       checkpoint_every=100),

@@ -83,7 +83,7 @@ class GANStudyConfig(Section):
     DELTAS: ClassVar[Deltas] = {
         # the study's scale on one GPU: the first fold of five (docs/full_profile.md)
         "paper": dict(folds_run=1),
-        "quick": dict(n_synthetic=100, compare_steps=150, generator_seeds=(0, 1),
+        "quick": dict(n_synthetic=100, compare_steps=100, generator_seeds=(0, 1),
                       replicates="seeds", sefa_k=3, n_traversal=8, n_invert=8,
                       invert_steps=150, snapshot_steps=(100,)),
         "smoke": dict(n_synthetic=6, compare_steps=3, generator_seeds=(0, 1), replicates="seeds",
