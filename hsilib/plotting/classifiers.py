@@ -132,9 +132,10 @@ def plot_filtering(table: pd.DataFrame, metrics: Sequence[str] = ("auroc", "sens
     has = table.groupby(["family", "mix", "percent"])["filter"].transform("nunique") == 3
     rows = table[has]
     groups = list(rows.groupby(["family", "mix", "percent"]).groups)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(1.5 + 1.6 * max(len(groups), 1)
-                                                       * len(metrics), 3.4), squeeze=False)
-    for ax, metric in zip(axes[0], metrics, strict=True):
+    # one row per metric, so that the width grows with the groups only (readable at 1280 px)
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(2.0 + 1.2 * max(len(groups), 1),
+                                                       3.0 * len(metrics)), squeeze=False)
+    for ax, metric in zip(axes[:, 0], metrics, strict=True):
         for k, (how, colour) in enumerate(zip(SUBSETS, palette(3), strict=True)):
             sel = rows[(rows.metric == metric) & (rows["filter"] == how)].set_index(
                 ["family", "mix", "percent"]).loc[groups] if groups else rows.iloc[:0]
@@ -147,6 +148,6 @@ def plot_filtering(table: pd.DataFrame, metrics: Sequence[str] = ("auroc", "sens
                       else "center")
         ax.set_ylim(0, 1.05)
         ax.set_ylabel(f"test {metric}\n(mean, test-bootstrap 95% CI)")
-    axes[0, -1].legend(title="subset", **OUTSIDE)
+    axes[0, 0].legend(title="subset", **OUTSIDE)
     fig.tight_layout()
     return fig

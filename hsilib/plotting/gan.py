@@ -96,8 +96,8 @@ def loss_curves(histories: Mapping[str, pd.DataFrame], columns: Sequence[str] = 
         for name, h in histories.items():
             if col in h:
                 ax.plot(h.step, running_mean(h[col], smooth), label=name, color=colours[name])
-        ax.set(title=col, xlabel="training step")
-    axes[0, 0].set_ylabel(f"loss (running mean of {smooth} steps)")
+        ax.set(title=col, xlabel="training step",
+               ylabel=f"value (running mean of {smooth} steps)")
     axes[0, -1].legend(**OUTSIDE)
     fig.tight_layout()
     return fig
