@@ -385,6 +385,9 @@ def write_plan(root: Path, manifest: dict) -> Path:
             return len(study.ablation_study.seeds)
         return len(gan.generator_seeds) if nb == "05" else per_gen
 
+    for column in ("planned_units", "seconds_per_unit", "checkpoint_mb", "seconds"):
+        if column not in plan:  # e.g. after notebook 01 alone, which trains nothing
+            plan[column] = float("nan")
     if len(plan):
         trained = plan["kind"] != "notebook"
         plan.loc[trained, "projected_hours"] = (

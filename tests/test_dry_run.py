@@ -142,6 +142,20 @@ def test_records_and_the_plan_projection(tmp_path, monkeypatch):
     assert summary.loc[3, "checkpoints_gb"] == pytest.approx(5 / 1024, abs=0.01)
 
 
+def test_plan_after_a_notebook_that_trains_nothing(tmp_path):
+    # after notebook 01 alone the plan has one 'notebook' row and no training columns
+    spec = importlib.util.spec_from_file_location("run_all", REPO / "run_all.py")
+    run_all = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_all)
+    results = tmp_path / "run" / "artifacts" / "results"
+    results.mkdir(parents=True)
+    pd.DataFrame([{"kind": "notebook", "name": "01", "notebook": 1, "seconds": 360.0}]).to_csv(
+        results / "01_plan.csv", index=False)
+    plan = pd.read_csv(run_all.write_plan(tmp_path / "run", {"profile": "full"}))
+    assert plan.loc[0, "projected_hours"] == pytest.approx(0.1)
+    assert plan.loc[0, "replicates"] == 1
+
+
 def test_status_file_says_what_runs(tmp_path, monkeypatch):
     path = tmp_path / "status.json"
     path.write_text(json.dumps({"notebook": "03_fastgan"}))
