@@ -49,7 +49,7 @@ lock: $(STAMP)          ## refresh constraints.txt from the working environment
 
 README_FIGURES := 01_cubes 01_spectra 01_normalisation 03_samples_mm 03_spectra_mm 05_vae_vs_fastgan_mm 07_amount \
                   06_conventional 06_learning_curves 02_samples_mm 03_stylegan2_samples_mm 04_mask_samples \
-                  08_heatmap_generators
+                  08_heatmap_generators 08_calibration 09_relevance_spectra 09_variants
 figures:                ## copy the README's figures from runs/quick/figures to figures/
 	@for f in $(README_FIGURES); do cp runs/quick/figures/$$f.png figures/ || exit 1; done
 	@echo "copied $(words $(README_FIGURES)) figures from runs/quick/figures/"
