@@ -121,10 +121,10 @@ class StyleGAN2Config(GeneratorConfig):
     ada_ops: Annotated[tuple[str, ...], OneOf(*ADA_OPS)] = ADA_OPS
 
     DELTAS: ClassVar[Deltas] = {
-        # a step measured at ~1.25 x a FastGAN quick step on the idle 2-core CPU (0.30 against
-        # 0.24 s, checkpoints included), so 150 steps take about the seconds of FastGAN's 200
-        # (notebook 03 shows both times). ADA must move p within a hundred steps, hence the
-        # small ada_kimg (p from 0 to 1 in 125 steps of 8 images)
+        # 150 steps to fit notebook 03's 12 minutes beside FastGAN's 200: on the idle 2-core
+        # CPU they took 0.65-0.73 x FastGAN's training seconds (41 s against 60-63 s; notebook
+        # 03's budget table shows both times and its conclusion the ratio). ADA must move p
+        # within a hundred steps, hence the small ada_kimg (p from 0 to 1 in 125 steps of 8)
         "quick": dict(image_size=64, batch_size=8, steps=150, z_dim=64, w_dim=64,
                       mapping_layers=2, channel_base=1024, channel_max=64, r1_gamma=0.1,
                       pl_weight=0.0, ada_kimg=1.0, log_every=10, sample_every=100,

@@ -87,11 +87,13 @@ def copies_and_detectability(checks: pd.DataFrame, column: str,
 def gan_summary(choice: SpectralChoice, tables: Mapping[tuple[str, int], pd.DataFrame],
                 pairs: pd.DataFrame, *, classes: Sequence[str], replicates: Sequence[int],
                 tag: Callable[[int], str], folds: bool, profile: str, steps: int,
-                image_size: int) -> str:
+                image_size: int, budget: pd.DataFrame | None = None) -> str:
     """Notebook 03's summary: the spectral-loss choice, each class's validation Frechet
     distance per replicate against the floor, the profile's budget, and FastGAN against
-    StyleGAN2-ADA at about equal training seconds (``pairs``:
-    :func:`~hsilib.study.generators.tables.fd_pairs`)."""
+    StyleGAN2-ADA (``pairs``: :func:`~hsilib.study.generators.tables.fd_pairs`) at the
+    training seconds the run measured (``budget``:
+    :func:`~hsilib.study.generators.tables.budget_table`; without it, "about equal", as
+    the profile intends)."""
     fd = choice.fd
     rows = {k: t.set_index("metric").loc[fd] for k, t in tables.items()}
     strength = ("weak preference, intervals overlap" if choice.overlap else
@@ -107,8 +109,13 @@ def gan_summary(choice: SpectralChoice, tables: Mapping[tuple[str, int], pd.Data
     lines.append(f"- Under `{profile}` the generators train for {steps} steps at {image_size} px: "
                  "the numbers show the protocol, not the quality that the `full` profile "
                  "(256 x 256, batch 16, up to 100k steps) can reach.")
+    ratio = ({(r["class"], r.replicate): r["time ratio"] for _, r in budget.iterrows()}
+             if budget is not None else {})
     for _, row in pairs.iterrows():
-        lines.append(f"- {row['class']} {row.replicate} at about equal training seconds: "
+        key = (row["class"], row.replicate)
+        when = (f"with StyleGAN2-ADA at {ratio[key]:.2f} x FastGAN's training seconds"
+                if key in ratio else "at about equal training seconds")
+        lines.append(f"- {row['class']} {row.replicate} {when}: "
                      f"FastGAN {fd} {row['FastGAN value']:.3f}, StyleGAN2-ADA "
                      f"{row['StyleGAN2 value']:.3f} (floor {row.floor:.3f}; "
                      + ("intervals overlap: no difference shown)." if row["intervals overlap"]

@@ -70,6 +70,12 @@ def test_gan_summary_lines():
     assert "Under `quick` the generators train for 300 steps at 64 px" in text[2]
     assert text[3] == ("- MM g0 at about equal training seconds: FastGAN FD_rand 0.280, "
                        "StyleGAN2-ADA 2.660 (floor 0.114; intervals do not overlap).")
+    # with the run's budget table the line states the measured time ratio instead
+    budget = pd.DataFrame([{"class": "MM", "replicate": "g0", "time ratio": 0.66}])
+    text = gc.gan_summary(choice, tables, pairs, classes=("MM",), replicates=(0, 1),
+                          tag=lambda r: f"g{r}", folds=False, profile="quick", steps=300,
+                          image_size=64, budget=budget).split("\n")
+    assert text[3].startswith("- MM g0 with StyleGAN2-ADA at 0.66 x FastGAN's training seconds: ")
 
 
 def test_kl_sweep_text_names_the_best_weights():
