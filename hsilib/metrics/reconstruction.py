@@ -132,19 +132,32 @@ class LinearRGBToHS:
         self.ridge = float(ridge)
         self.coef: np.ndarray | None = None  # 4 x B (last row: the bias)
 
-    def fit(self, rgb, cubes) -> LinearRGBToHS:
-        x = torch.as_tensor(rgb, dtype=torch.float64)
-        y = torch.as_tensor(cubes, dtype=torch.float64)
+    def fit(self, rgb, cubes, *, chunk: int = 16) -> LinearRGBToHS:
+        """Least squares over the in-field pixels of every image pair. The normal equations
+        are summed over ``chunk`` images at a time (in float64), so memory stays that of one
+        chunk however many training crops there are (at ``full``, all training crops at 256 px
+        in one float64 copy would take gigabytes)."""
+        x = torch.as_tensor(rgb)
+        y = torch.as_tensor(cubes)
         if x.ndim != 4 or x.shape[1] != 3 or y.ndim != 4 or x.shape[0] != y.shape[0] \
                 or x.shape[2:] != y.shape[2:]:
             raise ValueError(f"LinearRGBToHS.fit: need N x 3 x H x W and N x B x H x W of the "
                              f"same N, H, W, got {tuple(x.shape)} and {tuple(y.shape)}")
-        keep = y.abs().sum(1) > 0
-        xs = x.movedim(1, -1)[keep].numpy()
-        ys = y.movedim(1, -1)[keep].numpy()
-        design = np.concatenate([xs, np.ones((len(xs), 1))], 1)
-        gram = design.T @ design + self.ridge * len(xs) * np.eye(4)
-        self.coef = np.linalg.solve(gram, design.T @ ys)
+        if chunk < 1:
+            raise ValueError(f"LinearRGBToHS.fit: chunk must be >= 1, got {chunk}")
+        gram = np.zeros((4, 4))
+        moment = np.zeros((4, y.shape[1]))
+        n_pixels = 0
+        for i in range(0, len(x), chunk):
+            yc = y[i:i + chunk].to(torch.float64)
+            keep = yc.abs().sum(1) > 0
+            xs = x[i:i + chunk].to(torch.float64).movedim(1, -1)[keep].numpy()
+            ys = yc.movedim(1, -1)[keep].numpy()
+            design = np.concatenate([xs, np.ones((len(xs), 1))], 1)
+            gram += design.T @ design
+            moment += design.T @ ys
+            n_pixels += len(xs)
+        self.coef = np.linalg.solve(gram + self.ridge * n_pixels * np.eye(4), moment)
         return self
 
     def predict(self, rgb) -> torch.Tensor:

@@ -157,7 +157,7 @@ def train_classifier(cfg, train: Crops, val: Crops, seed: int, *, augment: bool 
                "loss": loss, "balanced": balanced, "weights": None if weights is None
                else str(weights), "freeze_backbone": freeze_backbone,
                "train_ids": [str(i) for i in train.ids]}
-    start, done = 0, False
+    start, done, earlier = 0, False, {"batches": 0, "seconds": 0.0}
     if checkpoint is not None and Path(checkpoint).is_file():
         state = _read_loop_state(checkpoint, run_key)
         model.load_state_dict(state["model"])
@@ -166,6 +166,7 @@ def train_classifier(cfg, train: Crops, val: Crops, seed: int, *, augment: bool 
         _set_loop_rng(state["rng"], transform if augment else None)
         best, stale, rows = state["best"], state["stale"], list(state["rows"])
         best_state, start, done = state["best_state"], state["epoch"] + 1, state["done"]
+        earlier = dict(earlier, **(state.get("timing") or {}))  # written before it was kept
     t0, batches = time.perf_counter(), 0
     for epoch in progress(range(start, cfg.epochs), total=cfg.epochs, initial=start,
                           desc=desc or cfg.arch):
@@ -205,14 +206,20 @@ def train_classifier(cfg, train: Crops, val: Crops, seed: int, *, augment: bool 
                 **run_key, "epoch": epoch, "done": done, "best": float(best), "stale": stale,
                 "rows": rows, "best_state": best_state, "model": model.state_dict(),
                 "optimizer": opt.state_dict(), "generator": g.get_state(),
-                "rng": _loop_rng(transform if augment else None)})
+                "rng": _loop_rng(transform if augment else None),
+                "timing": {"batches": earlier["batches"] + batches,
+                           "seconds": earlier["seconds"] + time.perf_counter() - t0}})
         if done:
             break
     model.load_state_dict(best_state)
-    watch.record("classifier", desc or cfg.arch, units="batches", done=batches,
-                 seconds=time.perf_counter() - t0, checkpoint=checkpoint, arch=cfg.arch,
-                 epochs=len(rows) - start, cfg_epochs=cfg.epochs, batch_size=cfg.batch_size,
-                 n_train=len(train), n_val=len(val))
+    timing = dict(done=batches, seconds=time.perf_counter() - t0, epochs=len(rows) - start,
+                  timing="wall seconds of this run's epochs")
+    if not batches and earlier["batches"]:  # finished in an earlier run (resumed)
+        timing = dict(done=earlier["batches"], seconds=earlier["seconds"], epochs=len(rows),
+                      timing="seconds from the checkpoint (trained earlier)")
+    watch.record("classifier", desc or cfg.arch, units="batches", checkpoint=checkpoint,
+                 arch=cfg.arch, cfg_epochs=cfg.epochs, batch_size=cfg.batch_size,
+                 n_train=len(train), n_val=len(val), **timing)
     history = pd.DataFrame(rows)
     history["selected"] = history["val_score"] == best
     return model, history

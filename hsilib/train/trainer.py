@@ -138,6 +138,10 @@ class Trainer:
         self.show_progress = True  # False: no progress bar (e.g. ranks > 0 of a parallel run)
         self.history: list[dict[str, float]] = []
         self.evals: list[dict[str, float]] = []
+        # seconds spent in train_step over the steps trained so far, in every session (kept
+        # in the checkpoint, so that a finished training loaded again still reports its speed)
+        self.timed_steps, self.train_seconds = 0, 0.0
+        self._unrecorded_load = False  # loaded from a checkpoint and not yet recorded
         self.tensorboard = None if tensorboard is None else Path(tensorboard)
         self._writer: Any = None
 
@@ -168,6 +172,7 @@ class Trainer:
             for group in opt.param_groups:
                 group["lr"] = group["initial_lr"] * factor
         self.objective.train(True)
+        t0 = time.perf_counter()
         logs = self.objective.train_step(Step(self.step, self._batch, self.optimizers,
                                               self.objective.autocast))
         self.objective.update_ema(self.ema_decay_at(self.step + 1))
@@ -176,6 +181,8 @@ class Trainer:
             raise FloatingPointError(f"{self.desc}: non-finite losses {bad} at step "
                                      f"{self.step + 1}")
         self.step += 1
+        self.timed_steps += 1
+        self.train_seconds += time.perf_counter() - t0
         logs = {"step": self.step, **logs}
         if factor != 1.0:
             logs["lr_factor"] = factor
@@ -199,6 +206,9 @@ class Trainer:
         if self.step >= steps:  # nothing left to do (e.g. a snapshot step equal to the end)
             if checkpoint:
                 self.save(checkpoint)
+            if self._unrecorded_load and self.timed_steps:  # trained in an earlier run
+                self._record(self.timed_steps, self.train_seconds, checkpoint, steps,
+                             timing="train_step seconds from the checkpoint (trained earlier)")
             return self.history_frame()
         bar = progress(total=steps, desc=self.desc, initial=self.step,
                        disable=not self.show_progress)
@@ -232,12 +242,21 @@ class Trainer:
                 self._writer.flush()
         if checkpoint:
             self.save(checkpoint)
-        watch.record("generator", self.desc, units="steps", done=self.step - start,
-                     seconds=time.perf_counter() - t0, checkpoint=checkpoint,
-                     family=self.objective.family, section=type(self.objective.cfg).__name__,
-                     cfg_steps=int(self.objective.cfg.steps), target=int(steps),
-                     batch_size=int(getattr(self.objective.cfg, "batch_size", 0)))
+        self._record(self.step - start, time.perf_counter() - t0, checkpoint, steps,
+                     timing="wall seconds of this run's steps")
         return self.history_frame()
+
+    def _record(self, done: int, seconds: float, checkpoint: str | Path | None, steps: int,
+                timing: str) -> None:
+        """The training record of :mod:`hsilib.train.watch` (``timing``: how ``seconds``
+        was measured)."""
+        watch.record("generator", self.desc, units="steps", done=done, seconds=seconds,
+                     checkpoint=checkpoint, family=self.objective.family,
+                     section=type(self.objective.cfg).__name__,
+                     cfg_steps=int(self.objective.cfg.steps), target=int(steps),
+                     batch_size=int(getattr(self.objective.cfg, "batch_size", 0)),
+                     timing=timing)
+        self._unrecorded_load = False
 
     def _board(self, logs: Mapping[str, float] | None = None,
                images: torch.Tensor | None = None) -> None:
@@ -268,6 +287,7 @@ class Trainer:
             "rng": rng_state(), "data_seed": getattr(self.sampler, "seed", None),
             "history": list(self.history), "evals": list(self.evals),
             "data_ids": self.data_ids,
+            "timing": {"steps": self.timed_steps, "seconds": self.train_seconds},
         }
 
     def save(self, path: str | Path) -> Path:
@@ -327,6 +347,11 @@ class Trainer:
                                   f"{err}); the trainer is left as it was") from err
         self.step, self.history = int(ckpt["step"]), list(ckpt["history"])
         self.evals = list(ckpt["evals"])
+        timing = ckpt.get("timing")  # absent from checkpoints written before it was kept
+        timing = timing if isinstance(timing, Mapping) else {}
+        self.timed_steps = int(timing.get("steps", 0))
+        self.train_seconds = float(timing.get("seconds", 0.0))
+        self._unrecorded_load = True
         if ckpt["data_seed"] is not None:
             self.sampler.seed = ckpt["data_seed"]
         if theirs != self.data_ids:  # other_data: the record covers both runs' images

@@ -51,6 +51,25 @@ def test_linear_baseline_recovers_an_affine_map_exactly():
     np.testing.assert_allclose(model.predict(rgb).numpy(), cubes.numpy(), atol=1e-4)
 
 
+def test_linear_baseline_fitted_in_chunks_equals_one_least_squares_fit():
+    # the chunked normal equations give numpy's least-squares answer over all in-field
+    # pixels, with pixels outside the field (all-zero spectra) left out
+    rng = np.random.default_rng(3)
+    rgb = torch.tensor(rng.uniform(0, 1, (7, 3, 4, 4)), dtype=torch.float32)
+    cubes = torch.tensor(rng.uniform(0.1, 0.6, (7, 16, 4, 4)), dtype=torch.float32)
+    cubes[2, :, :2] = 0.0
+    keep = (cubes.abs().sum(1) > 0).numpy()
+    xs = rgb.double().movedim(1, -1).numpy()[keep]
+    ys = cubes.double().movedim(1, -1).numpy()[keep]
+    design = np.concatenate([xs, np.ones((len(xs), 1))], 1)
+    expected = np.linalg.lstsq(design, ys, rcond=None)[0]
+    for chunk in (1, 3, 100):
+        model = LinearRGBToHS(ridge=0.0).fit(rgb, cubes, chunk=chunk)
+        np.testing.assert_allclose(model.coef, expected, rtol=1e-8, atol=1e-10)
+    with pytest.raises(ValueError, match="chunk"):
+        LinearRGBToHS().fit(rgb, cubes, chunk=0)
+
+
 def test_chromophore_error_is_zero_for_the_truth_and_grows_with_distortion():
     from hsilib import WAVELENGTHS_NM
     from hsilib.standin.optics import skin_reflectance

@@ -76,6 +76,31 @@ def test_resume_reproduces_the_next_step_exactly(tmp_path):
     assert config.from_dict(config.FastGANConfig, ck["config"]) == _cfg()
 
 
+def test_a_finished_training_loaded_again_still_reports_its_speed(tmp_path, monkeypatch):
+    # a resumed dry run skips trainings finished before the interruption: their records (and
+    # so the plan's rows) come from the train_step seconds kept in the checkpoint
+    from hsilib.train import watch
+
+    monkeypatch.setattr(watch, "RECORDS", [])
+    t = _trainer()
+    t.fit(2, checkpoint=tmp_path / "ck.pt")
+    first = watch.RECORDS[-1]
+    assert first["done"] == 2 and t.timed_steps == 2 and 0 < t.train_seconds <= first["seconds"]
+    again = _trainer(model_seed=1).load(tmp_path / "ck.pt")
+    assert (again.timed_steps, again.train_seconds) == (2, t.train_seconds)
+    again.fit(2, checkpoint=tmp_path / "ck.pt")  # nothing left to train
+    loaded = watch.RECORDS[-1]
+    assert len(watch.RECORDS) == 2 and loaded["done"] == 2
+    assert loaded["seconds"] == pytest.approx(t.train_seconds, abs=1e-4)
+    assert "checkpoint" in loaded["timing"] and "this run" in first["timing"]
+    again.fit(2)  # recorded once: a second call that trains nothing adds no row
+    assert len(watch.RECORDS) == 2
+    again.fit(3)  # one more step: timing goes on adding up
+    assert again.timed_steps == 3 and watch.RECORDS[-1]["done"] == 1
+    t.fit(2)  # a training of this process that is already there adds no row either
+    assert len(watch.RECORDS) == 3
+
+
 def test_fit_trains_for_the_configs_steps_by_default():
     t = _trainer()
     assert t.objective.cfg.steps == 3
