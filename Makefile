@@ -8,7 +8,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: env run test test-all lint bench gpu-check lock kernel figures readme book clean
+.PHONY: env run test test-all lint bench gpu-check lock kernel figures readme book lab-folder clean
 
 env: $(STAMP)
 
@@ -62,6 +62,11 @@ readme: $(STAMP)        ## rewrite README's result tables from a run: make readm
 # images: the build refuses it unless BOOK_PUBLISH_REAL_DATA=1 (or ARGS=--publish-real-data).
 book: $(STAMP)          ## the course book of a run's executed notebooks: make book [RUN=runs/quick]
 	$(PY) book/build.py $(or $(RUN),runs/quick) $(ARGS)
+
+# One archive of a prepared run folder for a class: runs/lab.tar.gz beside it (ARGS="--out FILE"
+# for another name); never overwrites an archive, refuses a folder without manifest.json.
+lab-folder:             ## pack a run folder to hand out: make lab-folder [RUN=runs/lab]
+	$(PYTHON) tools/pack_run.py $(or $(RUN),runs/lab) $(ARGS)
 
 clean:
 	rm -rf runs build .pytest_cache .ruff_cache

@@ -5,6 +5,7 @@
     python run_all.py --profile smoke       # seconds per notebook (what the tests run)
     python run_all.py --only 01 03          # just these notebooks
     python run_all.py --from 03             # notebook 03 and everything after it
+    python run_all.py --upto 05             # notebook 05 and the notebooks it reads from (01 03 05)
     python run_all.py --data ~/HSIDermoscopy --profile full --out runs/real
     python run_all.py --set 03.lpips_weights=/w/vgg16.pth --set 06.classifier_study.seeds=[0,1,2]
     python run_all.py --set 03.gan_study.n_synthetic=50    # another section the notebook reads
@@ -63,6 +64,32 @@ def select(notebooks: list[Path], only: list[str] | None, start: str | None) -> 
     return [p for p in chosen if not start or p.name[:2] >= start.zfill(2)]
 
 
+def select_upto(notebooks: list[Path], upto: str, profile: str,
+                overrides: dict[str, dict] | None = None, dry_run: bool = False) -> list[Path]:
+    """Notebook ``upto`` and every notebook it reads from (:func:`hsilib.inputs.upstream`, the
+    inputs declared in :data:`hsilib.inputs.INPUTS` under ``profile`` with each notebook's
+    ``overrides``, capped when ``dry_run``), in run order, from ``notebooks``."""
+    from hsilib.config import ConfigError
+    from hsilib.inputs import upstream
+    from hsilib.notebook import resolve_study
+
+    by_number = {p.name[:2]: p for p in notebooks}
+    target = upto.zfill(2)
+    if target not in by_number:
+        raise SystemExit(f"error: --upto {upto}: no notebook numbered {upto!r}; found "
+                         f"{', '.join(sorted(by_number))}")
+    try:
+        needed = upstream(target, lambda nn: resolve_study(nn, profile, overrides.get(nn) if
+                                                           overrides else None, dry_run)[1])
+    except (ValueError, ConfigError) as exc:
+        raise SystemExit(f"error: --upto {upto}: {exc}") from None
+    absent = [nn for nn in needed if nn not in by_number]
+    if absent:
+        raise SystemExit(f"error: --upto {upto}: notebook {target} reads from notebooks "
+                         f"{', '.join(absent)}, which are not in the notebooks folder")
+    return [by_number[nn] for nn in needed]
+
+
 def parse_overrides(items: list[str] | None, known: set[str]) -> dict[str, dict]:
     """``["03.steps=200", "06.epochs=5"]`` -> ``{"03": {"steps": 200}, "06": {"epochs": 5}}``.
 
@@ -112,10 +139,17 @@ MAX_SEED = 2**32 - 1
 
 
 def check_plain_arguments(args: argparse.Namespace) -> None:
-    """The arguments that need nothing but themselves: --only with --from, --seed, --data ""."""
+    """The arguments that need nothing but themselves: --only, --from and --upto together,
+    --seed, --data ""."""
     if args.only and args.start:
         raise SystemExit("error: --only and --from exclude each other: --only 03 05 runs just "
                          "those, --from 03 runs 03 and everything after it")
+    if args.upto and (args.only or args.start):
+        other = "--only" if args.only else "--from"
+        raise SystemExit(f"error: --upto and {other} exclude each other: --upto 05 runs 05 and "
+                         "the notebooks it reads from (those up to date are skipped anyway), "
+                         "--only 03 05 runs just those, --from 03 runs 03 and everything after "
+                         "it")
     if not 0 <= args.seed <= MAX_SEED:
         raise SystemExit(f"error: --seed must be in 0..{MAX_SEED} (what every random generator "
                          f"the notebooks seed accepts), got {args.seed}")
@@ -478,6 +512,10 @@ def _main(argv: list[str] | None = None) -> int:
                     help="default: full when CUDA is available, else quick")
     ap.add_argument("--only", nargs="+", metavar="NN", help="run only these notebook numbers")
     ap.add_argument("--from", dest="start", metavar="NN", help="start at this notebook number")
+    ap.add_argument("--upto", metavar="NN",
+                    help="run notebook NN and the notebooks it reads from, in order (e.g. "
+                         "--upto 05: 01 03 05; the inputs each notebook declares in "
+                         "hsilib/inputs.py under this profile); those up to date are skipped")
     ap.add_argument("--data", default=None,
                     help="a real HSIDermoscopy folder (MMCube/, DNCube/, OtherCube/); "
                          "default: the built-in stand-in")
@@ -539,6 +577,10 @@ def _main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: no NN_*.ipynb notebooks in {args.notebooks}")
     overrides = parse_overrides(args.overrides, {p.name[:2] for p in found})
     check_overrides(overrides)
+    if args.upto:
+        notebooks = select_upto(found, args.upto, profile, overrides, args.dry_run)
+        print(f"--upto {args.upto}: notebooks {' '.join(p.name[:2] for p in notebooks)}",
+              flush=True)
     check_paths_in_overrides(overrides)
     check_out(run.root, Path(args.notebooks), data_dir, overrides)
     check_data_size(profile, overrides, data_dir, any(p.name[:2] == "01" for p in notebooks))

@@ -184,21 +184,42 @@ def planned_units(record: Mapping[str, Any], planned: config.StudyConfig) -> dic
     return {"planned_units": None, "planned_from": ""}
 
 
-def setup(notebook: str, profile: str, *, seed: int = 0, run_dir: str | os.PathLike | None = None,
-          overrides: Mapping[str, Any] | None = None, device: str = "auto",
-          dry_run: bool = False) -> Notebook:
-    """Resolve notebook ``notebook``'s config under ``profile`` with ``overrides``, create the
-    run folder, seed Python/NumPy/torch with ``seed`` and pick the device. It also declares
-    the notebook to :mod:`hsilib.guard`, so a generator notebook cannot read the test split.
-    ``dry_run``: every step, epoch and count of the profile capped
-    (:func:`hsilib.config.dryrun.dry_run`); the notebook's last cell then writes what its
-    trainings measured (:meth:`Notebook.save_plan`)."""
-    from . import guard
+def resolve_study(notebook: str, profile: str, overrides: Mapping[str, Any] | None = None,
+                  dry_run: bool = False) -> tuple[config.StudyConfig, config.StudyConfig]:
+    """(planned, used) config of notebook ``notebook`` under ``profile`` with its
+    ``overrides``: ``used`` is ``planned`` capped when ``dry_run``
+    (:func:`hsilib.config.dryrun.dry_run`). What :func:`setup` runs the notebook with, and what
+    ``run_all.py --upto`` reads the notebook's inputs from."""
     from .config.dryrun import dry_run as capped
 
-    per_section = resolve_overrides(notebook, overrides)
-    planned = config.resolve(profile, **per_section)
-    study = capped(planned) if dry_run else planned
+    planned = config.resolve(profile, **resolve_overrides(notebook, overrides))
+    return planned, (capped(planned) if dry_run else planned)
+
+
+def setup(notebook: str, profile: str, *, seed: int = 0, run_dir: str | os.PathLike | None = None,
+          overrides: Mapping[str, Any] | None = None, device: str = "auto",
+          dry_run: bool = False, check_inputs: bool = True) -> Notebook:
+    """Resolve notebook ``notebook``'s config under ``profile`` with ``overrides``, check that
+    the run folder holds everything the notebook reads from earlier notebooks, create the run
+    folder, seed Python/NumPy/torch with ``seed`` and pick the device. It also declares the
+    notebook to :mod:`hsilib.guard`, so a generator notebook cannot read the test split.
+    ``dry_run``: every step, epoch and count of the profile capped
+    (:func:`hsilib.config.dryrun.dry_run`); the notebook's last cell then writes what its
+    trainings measured (:meth:`Notebook.save_plan`).
+
+    The inputs are those :data:`hsilib.inputs.INPUTS` declares for ``notebook`` under the
+    resolved config (a dry run's too); when any is missing,
+    :class:`~hsilib.paths.MissingInputError` lists them all with the ``run_all.py`` command that
+    makes them, before anything is created or trained. ``check_inputs=False`` skips the check,
+    for code that wants a notebook's config and folders without its inputs (tests of parts).
+    """
+    from . import guard
+    from .inputs import check_inputs as check
+
+    planned, study = resolve_study(notebook, profile, overrides, dry_run)
+    run = run_paths(run_dir, profile)
+    if check_inputs:
+        check(notebook, study, run, profile=profile, seed=seed, dry_run=dry_run)
     guard.enter(notebook)  # from here on, the test split is refused unless this notebook may
     seed_everything(seed)
     if dry_run:
@@ -207,5 +228,5 @@ def setup(notebook: str, profile: str, *, seed: int = 0, run_dir: str | os.PathL
 
     watch.follow_cells()  # run_all.py's status.json: which cell runs
     return Notebook(number=notebook, study=study, cfg=getattr(study, SECTIONS[notebook][0]),
-                    run=run_paths(run_dir, profile).make(), device=pick_device(device),
+                    run=run.make(), device=pick_device(device),
                     seed=seed, dry_run=dry_run, planned=planned)

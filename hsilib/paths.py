@@ -17,8 +17,10 @@ A run folder (default ``runs/<profile>/`` at the repository root) holds::
         checkpoints/          model weights with their resolved config
         bench/                benchmark JSON (python -m hsilib.bench)
 
-Notebooks declare what they read with :meth:`RunPaths.require`, which fails early with a
-message that names the missing file and the notebook that makes it.
+Notebooks read what earlier notebooks wrote with :meth:`RunPaths.require`, which fails with a
+message that names the missing file, the notebook that makes it and the ``run_all.py`` command
+that runs it (:func:`run_all_command`); :mod:`hsilib.inputs` declares all of a notebook's
+inputs, checked before the notebook starts.
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import socket
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 #: The repository root (the folder that holds ``hsilib/``).
@@ -63,9 +66,12 @@ class OutputFolderError(ValueError):
 
 @dataclass(frozen=True)
 class RunPaths:
-    """Folders of one run. Build with :func:`run_paths`; nothing is created until asked."""
+    """Folders of one run. Build with :func:`run_paths`; nothing is created until asked.
+    ``profile``: the profile the run folder is used with (None: the one its manifest records),
+    named in the command of :meth:`require`'s message."""
 
     root: Path
+    profile: str | None = field(default=None, compare=False)
 
     @property
     def manifest(self) -> Path:
@@ -137,22 +143,61 @@ class RunPaths:
     def require(self, path: str | os.PathLike, made_by: str) -> Path:
         """Return ``path`` (relative to the run folder or absolute) if it exists, else fail early.
 
-        ``made_by`` names the notebook that writes it, so the message says what to run first.
+        ``made_by`` names the notebook that writes it (``"03_fastgan"``), so the message says
+        what to run first and the command that runs it (and what it needs) in this run folder.
         """
         p = Path(path)
         p = p if p.is_absolute() else self.root / p
         if not p.exists():
+            profile = self.profile or manifest_field(self.root, "profile")
+            command = run_all_command(self.root, profile, upto=made_by[:2],
+                                      data_dir=manifest_field(self.root, "data_dir"))
             raise MissingInputError(
-                f"{p} is missing: run notebook {made_by} first for this run folder "
-                f"(python run_all.py --only {made_by[:2]} --out {self.root})"
-            )
+                f"{p} is missing: run notebook {made_by} first for this run folder: {command}")
         return p
 
 
-def run_paths(run_dir: str | os.PathLike | None = None, profile: str = "quick") -> RunPaths:
-    """The run folder ``run_dir``, or ``runs/<profile>/`` when it is None."""
-    root = Path(run_dir) if run_dir else RUNS_ROOT / profile
-    return RunPaths(root.expanduser().resolve())
+def run_paths(run_dir: str | os.PathLike | None = None, profile: str | None = None) -> RunPaths:
+    """The run folder ``run_dir``, or ``runs/<profile>/`` (``runs/quick/`` when ``profile`` is
+    None too) when it is None; ``profile`` is remembered for :meth:`RunPaths.require`."""
+    root = Path(run_dir) if run_dir else RUNS_ROOT / (profile or "quick")
+    return RunPaths(root.expanduser().resolve(), profile)
+
+
+def manifest_field(root: str | os.PathLike, key: str) -> str | None:
+    """Field ``key`` of the run folder's ``manifest.json`` as text (None when the manifest, or
+    the field, is missing or unreadable)."""
+    try:
+        value = json.loads((Path(root) / "manifest.json").read_text()).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return None if value is None else str(value)
+
+
+def run_all_command(root: str | os.PathLike, profile: str | None, *, upto: str | None = None,
+                    only: Iterable[str] = (), seed: int = 0, dry_run: bool = False,
+                    data_dir: str | os.PathLike | None = None) -> str:
+    """The ``run_all.py`` command line that runs notebooks in run folder ``root`` under
+    ``profile``: ``python run_all.py --profile P --out ROOT --upto NN`` (or ``--only NN ...``),
+    with ``--seed``, ``--data`` and ``--dry-run`` when they differ from the defaults. The
+    messages of missing inputs name it (:meth:`RunPaths.require`,
+    :func:`hsilib.inputs.check_inputs`)."""
+    parts = ["python", "run_all.py"]
+    if profile:
+        parts += ["--profile", str(profile)]
+    parts += ["--out", shlex.quote(str(root))]
+    if upto is not None:
+        parts += ["--upto", upto]
+    only = list(only)
+    if only:
+        parts += ["--only", *only]
+    if data_dir is not None:
+        parts += ["--data", shlex.quote(str(data_dir))]
+    if seed:
+        parts += ["--seed", str(seed)]
+    if dry_run:
+        parts.append("--dry-run")
+    return " ".join(parts)
 
 
 def _umask() -> int:

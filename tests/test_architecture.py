@@ -22,6 +22,7 @@ LAYERS = (
     ("__init__", "labels", "paths", "runtime", "guard", "config"),  # root
     ("standin",),
     ("data",),
+    ("inputs",),  # what each notebook reads from earlier ones (uses data.splits)
     ("models",),
     ("metrics",),
     ("train",),

@@ -7,7 +7,7 @@ from hsilib.notebook import setup
 
 
 def test_generator_notebook_is_refused_the_test_split(tmp_path):
-    setup("03", "smoke", run_dir=tmp_path)
+    setup("03", "smoke", run_dir=tmp_path, check_inputs=False)
     assert guard.active() == "03"
     guard.check_split("val")  # validation and training are fine
     guard.check_split("train")
@@ -17,7 +17,7 @@ def test_generator_notebook_is_refused_the_test_split(tmp_path):
 
 def test_classifier_notebook_and_plain_code_may_read_it(tmp_path):
     guard.check_split("test")  # no notebook declared: scripts and tests are not refused
-    setup("06", "smoke", run_dir=tmp_path)
+    setup("06", "smoke", run_dir=tmp_path, check_inputs=False)
     guard.check_split("test")
 
 
@@ -29,7 +29,7 @@ def test_crop_loader_refuses_test_in_a_generator_notebook(tmp_path, fake_crops):
     index.assign(split=["test" if i % 2 else "val" for i in range(len(index))])[
         ["id", "source", "class", "split"]].to_csv(splits_csv, index=False)
     assert len(CropDataset(root / "crops", split="test", splits_csv=splits_csv)) > 0
-    setup("03", "smoke", run_dir=tmp_path / "run")
+    setup("03", "smoke", run_dir=tmp_path / "run", check_inputs=False)
     assert len(CropDataset(root / "crops", split="val", splits_csv=splits_csv)) > 0
     with pytest.raises(guard.TestSplitError, match="notebook 03"):
         CropDataset(root / "crops", split="test", splits_csv=splits_csv)

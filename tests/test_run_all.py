@@ -136,6 +136,38 @@ def test_only_and_from_select_notebooks(fixture):
         run_all.select(found, ["07"], None)
 
 
+@pytest.mark.parametrize("upto, profile, overrides, expected", [
+    ("01", "smoke", None, ["01"]),
+    ("5", "smoke", None, ["01", "03", "05"]),  # 05 compares its VAE with 03's FastGAN
+    ("04", "quick", None, ["01", "02", "04"]),  # 02's SHS-GAN rows join 04's table
+    ("06", "quick", None, ["01", "03", "04", "06"]),  # 02 only adds rows to 04's own table
+    ("07", "quick", None, ["01", "03", "07"]),  # quick: FastGAN's proportions only
+    ("07", "smoke", None, ["01", "03", "04", "05", "07"]),  # + VAE, StyleGAN2, SPADE-RGB
+    ("07", "smoke", {"07": {"generators": [["vae", "vae_{cls}_{tag}.pt"]]}},
+     ["01", "03", "05", "07"]),  # the VAE needs 03's FastGAN (its section 10)
+    ("08", "quick", None, ["01", "02", "03", "04", "05", "08"]),  # every generator is a state
+])
+def test_upto_selects_the_notebook_and_those_it_reads_from(upto, profile, overrides, expected):
+    found = run_all.find_notebooks(REPO / "notebooks")
+    chosen = run_all.select_upto(found, upto, profile, overrides)
+    assert [p.name[:2] for p in chosen] == expected
+    assert chosen == sorted(chosen) and all(p.parent == REPO / "notebooks" for p in chosen)
+
+
+def test_upto_runs_the_selection_in_order(fixture, monkeypatch, capsys):
+    nbs, out = fixture
+    ran = []
+    monkeypatch.setattr(run_all, "execute", lambda nb, executed, params, env=None:
+                        ran.append((nb.name, params["PROFILE"], params["RUN_DIR"])))
+    assert run(nbs, out, "--upto", "2") == 0
+    assert ran == [("01_first.ipynb", "smoke", str(out.resolve())),
+                   ("02_second.ipynb", "smoke", str(out.resolve()))]
+    assert "--upto 2: notebooks 01 02" in capsys.readouterr().out
+    ran.clear()
+    assert run(nbs, out, "--upto", "01", "--force") == 0
+    assert ran == [("01_first.ipynb", "smoke", str(out.resolve()))]
+
+
 def test_set_passes_overrides_to_one_notebook(fixture, monkeypatch):
     nbs, out = fixture
     monkeypatch.setitem(SECTIONS, "02", ("fastgan", "metrics"))  # what 02 reads, for the check
@@ -221,6 +253,9 @@ def _tree(root):
     (("--set", "steps=5"), "NN.key=value"),
     (("--only", "07"), "no notebook numbered '07'"),
     (("--from", "9"), "no notebook numbered '9'"),
+    (("--upto", "02", "--only", "01"), "--upto and --only exclude each other"),
+    (("--upto", "02", "--from", "01"), "--upto and --from exclude each other"),
+    (("--upto", "07"), "--upto 07: no notebook numbered '07'"),
 ])
 def test_argument_errors_create_no_run_folder(fixture, monkeypatch, extra, message):
     nbs, out = fixture
