@@ -17,6 +17,7 @@ in this process when nothing has chosen otherwise. Variables already set are kep
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import random
@@ -24,6 +25,8 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from tqdm import tqdm
 
 if TYPE_CHECKING:
     import numpy as np
@@ -147,24 +150,80 @@ def in_notebook_frontend() -> bool:
     return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
 
 
+#: The longest summary line :func:`progress` prints when nobody watches (characters); a
+#: longer postfix (the last logged losses) is cut at a comma to fit.
+SUMMARY_WIDTH = 150
+
+
+def interactive_terminal() -> bool:
+    """True when standard output is a terminal a person watches (a bar may redraw in place)."""
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stdout
+        return False
+
+
 def progress(iterable: Iterable | None = None, total: int | None = None, desc: str = "",
              **kwargs: Any):
     """A tqdm progress bar that suits where it runs.
 
-    JupyterLab gets the widget bar; papermill logs, terminals and CI get plain text lines at a
-    modest rate (a line every few seconds) so executed notebooks stay readable.
+    JupyterLab gets the widget bar and a terminal the text bar, both updated in place. Where
+    nobody watches the bar move (papermill under ``run_all.py``, which sets
+    ``HSILIB_PLAIN_PROGRESS``, logs, CI), every redraw of a text bar would become one more line
+    of output: there the bar stays silent and prints one summary line when it closes
+    (:class:`OneLineProgress`), so an executed notebook shows one line per training. A long
+    run is watched from outside through its status file instead (:mod:`hsilib.train.watch`).
     """
     if in_notebook_frontend():
-        from tqdm.notebook import tqdm
-    else:
-        from tqdm import tqdm
+        from tqdm.notebook import tqdm as widget_bar
 
+        return widget_bar(iterable, total=total, desc=desc, **kwargs)
+    if interactive_terminal():
         kwargs.setdefault("file", sys.stdout)
-        kwargs.setdefault("mininterval", 5.0)
+        kwargs.setdefault("mininterval", 1.0)
         kwargs.setdefault("ascii", True)
         kwargs.setdefault("dynamic_ncols", False)
         kwargs.setdefault("ncols", 100)
-    return tqdm(iterable, total=total, desc=desc, **kwargs)
+        return tqdm(iterable, total=total, desc=desc, **kwargs)
+    return OneLineProgress(iterable, total=total, desc=desc, **kwargs)
+
+
+class OneLineProgress(tqdm):
+    """A tqdm bar that draws nothing while it runs and prints one line when it closes:
+    ``desc: done/total steps in S s (s/step); last postfix`` (a resumed bar:
+    ``start->done/total``).
+
+    What :func:`progress` gives where nobody watches the output. It takes tqdm's arguments
+    (``file``: where the line goes, standard output by default) and behaves as a tqdm bar
+    (iteration, ``update``, ``set_postfix``, ``close``); a disabled bar prints nothing.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._out = kwargs.pop("file", None) or sys.stdout
+        kwargs["file"] = io.StringIO()  # tqdm's own redraws go nowhere
+        kwargs["mininterval"] = float("inf")
+        super().__init__(*args, **kwargs)
+
+    def summary(self) -> str:
+        """The closing line, at most :data:`SUMMARY_WIDTH` characters (the postfix is cut at
+        a comma to fit)."""
+        unit = "step" if self.unit == "it" else self.unit
+        start = int(self.initial or 0)
+        done = self.n - start
+        seconds = self._time() - self.start_t
+        total = f"/{self.total:g}" if self.total else ""
+        span = f"{start}->{self.n}{total}" if start else f"{self.n}{total}"
+        rate = f"{seconds / done:.3g} s/{unit}" if done > 0 else f"no {unit} run"
+        text = f"{self.desc.rstrip(': ')}: {span} {unit}s in {seconds:.1f} s ({rate})"
+        post = (self.postfix or "").strip(", ")
+        while post and len(text) + 2 + len(post) > SUMMARY_WIDTH:
+            post = post.rsplit(",", 1)[0] if "," in post else ""
+        return f"{text}; {post}" if post else text
+
+    def close(self) -> None:
+        if not self.disable:
+            print(self.summary(), file=self._out, flush=True)
+        super().close()
 
 
 def process_pool(workers: int, initializer=None):

@@ -60,6 +60,22 @@ def test_notebook_runs_under_smoke(path, smoke_run):
     assert (out / record["executed_notebook"]).exists()
 
 
+@pytest.mark.notebooks
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_executed_notebook_output_is_clean(path, smoke_run):
+    """No unexplained warning, one progress line per training, no unreadably long line
+    (tests/notebook_output.py says what each rule accepts)."""
+    from notebook_output import output_problems
+
+    out, _ = smoke_run
+    record = json.loads((out / "manifest.json").read_text())["notebooks"].get(path.stem)
+    if record is None or record.get("status") != "ok":
+        pytest.skip(f"{path.stem} did not run (test_notebook_runs_under_smoke says why)")
+    executed = json.loads((out / record["executed_notebook"]).read_text())
+    problems = output_problems(executed, path.stem)
+    assert not problems, "\n".join(problems)
+
+
 #: The `full` profile's cross-validation (check 10) on smoke data: 3 folds (smoke has 2, too few
 #: for train, validation and test folds), fold replicates for every notebook that reads
 #: `gan_study` (04 and 05 train on notebook 01's split under every profile, so their generators

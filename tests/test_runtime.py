@@ -40,10 +40,12 @@ def test_device_auto_falls_back_to_cpu_without_cuda(monkeypatch):
     assert runtime.device("cpu").type == "cpu"
 
 
-def test_progress_is_plain_text_outside_a_notebook(capsys):
-    bar = runtime.progress(range(3), desc="x")
-    assert type(bar).__module__.startswith("tqdm") and "notebook" not in type(bar).__module__
+def test_progress_is_one_summary_line_outside_a_notebook_and_a_terminal(capsys):
+    bar = runtime.progress(range(3), desc="x", unit="cube")
+    assert isinstance(bar, runtime.OneLineProgress)  # pytest's stdout is no terminal
     assert list(bar) == [0, 1, 2]
+    out = capsys.readouterr().out
+    assert out.startswith("x: 3/3 cubes in ") and out.count("\n") == 1 and "\r" not in out
 
 
 def test_plain_progress_when_asked(monkeypatch):

@@ -32,7 +32,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,7 @@ import torch
 from .. import config
 from ..data.samplers import TensorSampler, UnpairedSampler
 from ..models import registry
+from ..quiet import expected_warnings
 from ..train.trainer import Trainer
 from ..train.watch import peak_memory_mb
 
@@ -69,8 +69,7 @@ def _trainer(cfg: Any, amp: bool, device: str, seed: int = 0) -> Trainer:
         if getattr(cfg, "n_classes", 0) or getattr(cfg, "variant", "") == "acgan":
             data["label"] = torch.arange(n) % 2
         sampler = TensorSampler(data, cfg.batch_size, seed=seed, augment=None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # no LPIPS backbone offline: the documented fallback
+    with expected_warnings("lpips_fallback"):  # no LPIPS backbone offline: the fallback
         return Trainer(registry.build(cfg, seed=seed), sampler, amp=amp, device=device,
                        log_every=0, ema_decay=cfg.ema_decay)
 
@@ -92,8 +91,7 @@ def check_family(label: str, section: str, overrides: dict, *, profile: str, ste
     cfg = config.resolve(profile, section, **overrides)
     row: dict[str, Any] = {"part": "family", "name": label, "image_size": cfg.image_size,
                            "batch_size": cfg.batch_size}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # no LPIPS backbone offline: the documented fallback
+    with expected_warnings("lpips_fallback"):  # no LPIPS backbone offline: the fallback
         return _steps(cfg, row, steps, device)
 
 

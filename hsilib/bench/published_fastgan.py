@@ -29,12 +29,12 @@ spectra). Same networks, losses and random work: the difference is the loop.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
+from ..quiet import expected_warnings
 from .steps import Case, data, resolve, timed_steps
 
 
@@ -80,8 +80,7 @@ def published_step(lib, case: Case, seed: int = 0) -> Callable[[], int]:
     for m in (*G.modules(), *D.modules()):
         if isinstance(m, UpConv):
             m.fold = False  # the published layers: the upsampled map, then the convolution
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with expected_warnings("lpips_fallback"):  # no LPIPS backbone offline: L1 + (1 - SSIM)
         recon = losses.reconstruction_loss(cfg.n_bands, None)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=cfg.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=cfg.betas)

@@ -22,13 +22,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import time
-import warnings
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
+from ..quiet import expected_warnings
 from .compare import load_revision
 from .steps import _FAMILY_MODULES
 
@@ -92,8 +92,7 @@ def train_and_score(lib, family: str, real: dict, data: dict, *, seed: int, step
     trainer_mod = importlib.import_module(f"{lib.__name__}.train.trainer")
     cfg = importlib.import_module(f"{lib.__name__}.config").resolve("quick", family,
                                                                      steps=steps)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the FastGAN fallback reconstruction loss
+    with expected_warnings("lpips_fallback"):  # the FastGAN fallback reconstruction loss
         trainer = trainer_mod.make_trainer(cfg, real["train"], seed=seed, device="cpu",
                                            log_every=0)
         trainer.show_progress = False

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import importlib
 import types
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+
+from ..quiet import expected_warnings
 
 #: the module of each family, relative to the package (imported before building, so that an
 #: older revision registers its own family instead of importing this one's)
@@ -107,8 +108,7 @@ def project_step(lib: types.ModuleType, case: Case, seed: int = 0,
     registry = importlib.import_module(f"{lib.__name__}.models.registry")
     cfg = resolve(lib, case)
     batches = data(cfg, seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # no LPIPS backbone offline: L1 + (1 - SSIM)
+    with expected_warnings("lpips_fallback"):  # no LPIPS backbone offline: L1 + (1 - SSIM)
         if case.family == "cyclegan":
             sampler = samplers.UnpairedSampler(batches["image"], batches["rgb"], cfg.batch_size,
                                                seed=seed, augment=None)

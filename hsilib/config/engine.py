@@ -241,7 +241,9 @@ class Section:
 
     def __str__(self) -> str:
         """The section's name, then one ``field = value`` per line in declaration order; a
-        family's inherited fields and its own are headed by the class that declares them."""
+        family's inherited fields and its own are headed by the class that declares them. A
+        value too long for one line of :data:`PRINT_WIDTH` characters (a tuple of tuples) is
+        wrapped, its continuation lines indented under the value."""
         owners = {}
         for base in reversed(type(self).__mro__):
             for name in getattr(base, "__annotations__", {}):
@@ -254,9 +256,37 @@ class Section:
                 group = owners[f.name]
                 lines.append(f"  [{group}]")
             value = getattr(self, f.name)
-            text = (str(value) if isinstance(value, Section) else f"{f.name} = {value!r}")
+            text = str(value) if isinstance(value, Section) else _field_line(f.name, value)
             lines += ["  " + line for line in text.splitlines()]
         return "\n".join(lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython shows a section left as a cell's last expression as :meth:`__str__` does
+        (the one-line dataclass ``repr`` stays what ``repr()`` returns)."""
+        printer.text(type(self).__name__ if cycle else str(self))
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # IPython takes the first class of the MRO that defines __repr__ or _repr_pretty_,
+        # and @dataclass gives every section its own __repr__: give each its own copy too
+        cls._repr_pretty_ = Section._repr_pretty_
+
+
+#: The width :meth:`Section.__str__` wraps long values to (characters, indentation included).
+PRINT_WIDTH = 96
+
+
+def _field_line(name: str, value: Any) -> str:
+    """``name = repr(value)``, wrapped by :func:`pprint.pformat` when longer than
+    :data:`PRINT_WIDTH` (continuation lines aligned under the value)."""
+    import pprint
+
+    head = f"{name} = "
+    text = head + repr(value)
+    if len(text) + 2 <= PRINT_WIDTH:
+        return text
+    body = pprint.pformat(value, width=max(40, PRINT_WIDTH - 2 - len(head)), compact=True)
+    return head + body.replace("\n", "\n" + " " * len(head))
 
 
 # --------------------------------------------------------------------------------------------

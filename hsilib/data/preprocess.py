@@ -171,10 +171,12 @@ def make_crops(dataset: Any, out_dir: str | os.PathLike, *, size: int, scale: fl
         if workers > 1:
             with process_pool(workers) as pool:
                 results = pool.map(_crops_of_one, jobs, *[[a] * len(jobs) for a in args])
-                results = list(bar(results, total=len(jobs), desc="crops", disable=not progress))
+                results = list(bar(results, total=len(jobs), desc="crops", unit="image",
+                                   disable=not progress))
         else:
             results = [_crops_of_one(j, *args)
-                       for j in bar(jobs, total=len(jobs), desc="crops", disable=not progress)]
+                       for j in bar(jobs, total=len(jobs), desc="crops", unit="image",
+                                    disable=not progress)]
         scales = {}
         for job, (r, w, scale) in zip(jobs, results, strict=True):
             rows += r
@@ -191,13 +193,52 @@ def make_crops(dataset: Any, out_dir: str | os.PathLike, *, size: int, scale: fl
                                        != Path(edit_masks_dir).resolve()):
         notes += sync_editable_masks(Path(out_dir) / "masks", edit_masks_dir,
                                      overwrite=overwrite_masks)
-    if notes:  # one warning for the whole set, the first notes in full
-        more = f"\n... and {len(notes) - 20} more (index.attrs['warnings'])"
-        more = more if len(notes) > 20 else ""
-        warnings.warn(f"{len(notes)} segmentation note(s):\n" + "\n".join(notes[:20]) + more,
-                      SegmentationWarning, stacklevel=2)
+    if notes:  # one warning for the whole set: a line per kind of note, with its reason
+        warnings.warn(summarise_notes(notes, len(jobs)), SegmentationWarning, stacklevel=2)
     index.attrs["warnings"] = notes
     return index
+
+
+#: The kinds of per-image segmentation notes :func:`summarise_notes` counts: (a pattern
+#: searched in the note, what happened and why it is done). A note may be of several kinds.
+NOTE_KINDS: tuple[tuple[str, str], ...] = (
+    (r"and [1-9]\d* touching the field border",
+     "a segment touching the dermoscope field's border dropped (a lesion cut by the field "
+     "edge has no reliable shape)"),
+    (r"dropped [1-9]\d* segment\(s\) below min_area",
+     "a segment below min_area dropped (lesion-sized but too small to crop)"),
+    (r": no lesion (found|left after filtering)", "no lesion kept: the image gives no crop"),
+    (r": the dermoscope field is \(almost\) empty", "an (almost) empty dermoscope field"),
+    (r": no mask in ", "no mask file in masks_dir: the image gives no crop"),
+    (r": edited \(or not written by this project\), kept",
+     "an edited mask kept (pass overwrite_masks=True to replace it)"),
+)
+
+
+def summarise_notes(notes: list[str], n_images: int, examples: int = 2) -> str:
+    """The text of :func:`make_crops`' one :class:`SegmentationWarning`: the number of notes,
+    then one line per kind of note (:data:`NOTE_KINDS`, then any other) with its count and
+    reason; a kind with at most ``examples`` notes lists them in full, a larger one names its
+    first file. Every note stays in ``index.attrs["warnings"]``."""
+    if not notes:
+        raise ValueError("summarise_notes: notes is empty; nothing to summarise")
+    lines = [f"{len(notes)} segmentation note(s) on {n_images} images (each in "
+             "index.attrs['warnings']):"]
+    matched: set[int] = set()
+    kinds = [(label, [i for i, n in enumerate(notes) if re.search(pattern, n)])
+             for pattern, label in NOTE_KINDS]
+    for _, found in kinds:
+        matched.update(found)
+    kinds.append(("other notes", [i for i in range(len(notes)) if i not in matched]))
+    for label, found in kinds:
+        if not found:
+            continue
+        if len(found) <= examples:
+            lines += [f"  {notes[i]}" for i in found]
+        else:
+            first = Path(notes[found[0]].split(": ", 1)[0]).name
+            lines.append(f"  {len(found)} x {label}; first: {first}")
+    return "\n".join(lines)
 
 
 __all__ = ["CROP_COLUMNS", "OPTIONAL_COLUMNS", "SegmentationWarning", "BLUE_BANDS",
@@ -205,4 +246,4 @@ __all__ = ["CROP_COLUMNS", "OPTIONAL_COLUMNS", "SegmentationWarning", "BLUE_BAND
            "MASK_RE", "MASK_RECORD", "load_user_masks", "save_user_masks", "sync_editable_masks",
            "crop_box", "fit_field_circle", "inside_circle", "field_geometry", "field_crop_box",
            "skin_spectrum", "fill_outside_field", "crop_and_resize", "crop_in_field",
-           "make_crops", "dice", "segmentation_report"]
+           "make_crops", "NOTE_KINDS", "summarise_notes", "dice", "segmentation_report"]

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..quiet import expected_warnings
 from .checkpoint import CheckpointError, check_state_dict, safe_load
 from .layers import widen_rgb_conv
 
@@ -219,8 +220,7 @@ class MultibandLPIPS(nn.Module):
         if not weights.is_file():
             raise FileNotFoundError(f"LPIPS backbone weights {weights} do not exist "
                                     "(FastGANConfig.lpips_weights)")
-        with warnings.catch_warnings():  # torchvision's 'pretrained' deprecation noise
-            warnings.simplefilter("ignore")
+        with expected_warnings("torchvision_pretrained"):  # lpips' use of torchvision
             # pnet_rand=True: build a random backbone, never download; heads load from the package
             self.lpips = lpips.LPIPS(pretrained=True, net=net, pnet_rand=True, verbose=False)
 

@@ -108,12 +108,12 @@ def _run_tasks(fn, tasks, workers: int, progress: bool, desc: str) -> list:
             it = pool.map(fn, tasks, chunksize=max(1, len(tasks) // (8 * workers)))
             if progress:
                 from ..runtime import progress as bar
-                it = bar(it, total=len(tasks), desc=desc)
+                it = bar(it, total=len(tasks), desc=desc, unit="cube")
             return list(it)
     it = tasks
     if progress:
         from ..runtime import progress as bar
-        it = bar(tasks, total=len(tasks), desc=desc)
+        it = bar(tasks, total=len(tasks), desc=desc, unit="cube")
     return [fn(t) for t in it]
 
 

@@ -31,6 +31,7 @@ import torch
 
 from ..data.datasets import BandNormaliser, load_crops
 from ..metrics import attribution as at
+from ..runtime import progress
 from ..train.training_set import crop_sources
 from .generators.data import ReplicateData, load_replicate
 from .generators.study import evaluate_set
@@ -106,12 +107,16 @@ class StateScorer:
         distance) of every state of ``states`` (name -> (folders by class, fold, label)), one
         long table with ``state`` and ``class`` columns."""
         out = []
-        for i, (name, (folders, fold, _)) in enumerate(states.items()):
+        bar = progress(total=len(states), desc="state metrics", unit="state")
+        for name, (folders, fold, _) in states.items():
+            bar.set_postfix_str(name, refresh=False)  # the state being scored (a live bar)
             parts = [self.metric_table(folders, fold)]
             if probes is not None:
                 parts.append(self.relevance_table(folders, probes[fold], fold))
             out.append(pd.concat(parts, ignore_index=True).assign(state=name))
-            print(f"metrics {i + 1}/{len(states)}: {name}", flush=True)
+            bar.update(1)
+        bar.set_postfix_str("", refresh=False)
+        bar.close()
         return pd.concat(out, ignore_index=True)
 
     def _spectra(self, models: Sequence[torch.nn.Module], images: torch.Tensor, cls: str,

@@ -41,6 +41,9 @@ FOLDS = "_folds"
 BASELINES = (BASELINE, BASELINE + FOLDS)
 #: One probe run: configuration, classifier seed, fold (-1: the fixed split).
 RUN_KEYS = ["config", "seed", "fold"]
+#: Paired differences that spread less than this (relative to their size, at least 1) are
+#: constant over seeds: float rounding, not a sample to test (:func:`utility_table`).
+CONSTANT_TOL = 1e-9
 
 
 def run_scores(y, p, *, specificity: float = 0.8, bins: int = 10) -> dict[str, float]:
@@ -53,8 +56,8 @@ def run_scores(y, p, *, specificity: float = 0.8, bins: int = 10) -> dict[str, f
         binary_sensitivity_at_specificity,
     )
 
-    y = np.asarray(y, int)
-    p = np.asarray(p, float)
+    y = np.array(y, int)  # copies: a table's column is read-only, and torch wants to own it
+    p = np.array(p, float)
     if y.min() == y.max():
         raise ValueError("run_scores: the test set needs both melanoma and nevus")
     pt, yt = torch.as_tensor(p, dtype=torch.float64), torch.as_tensor(y)
@@ -104,9 +107,12 @@ def utility_table(scores: pd.DataFrame, states: Sequence[str], *,
             d = (pairs[u] - pairs[f"{u}_base"]).to_numpy(float)
             mean, lo, hi = t_interval(d, level)
             p = float("nan")
-            if d.size >= 2 and np.ptp(d) > 0:
+            # differences equal up to rounding (e.g. the same AUROC reached twice) are
+            # constant: no t-test, whose variance would be rounding noise
+            tol = CONSTANT_TOL * max(1.0, float(np.abs(d).max())) if d.size else 0.0
+            if d.size >= 2 and np.ptp(d) > tol:
                 p = float(stats.ttest_1samp(d, 0.0).pvalue)
-            elif d.size >= 2 and not d.any():
+            elif d.size >= 2 and np.abs(d).max() <= tol:
                 p = 1.0
             rows.append({"state": s, "utility": u, "diff": mean, "lo": lo, "hi": hi, "p_t": p,
                          "n_pairs": int(d.size)})

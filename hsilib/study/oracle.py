@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +48,7 @@ from ..data.cropping import crop_in_field
 from ..data.segmentation import segment_lesions
 from ..labels import LABELS
 from ..paths import atomic_path
+from ..quiet import expected_warnings
 from ..standin import oracle as so
 from ..standin.acquisition import shift_bands
 from ..standin.scene import BASE_SHAPE
@@ -211,8 +211,8 @@ def image_crops(task: tuple) -> dict[str, list[np.ndarray]]:
     cls, index, spec, rendered = task
     image = so.draw_image(cls, index, spec.seed, spec.scale)
     cube = so.render(image)
-    with warnings.catch_warnings():  # images without a lesion give no crop, as in notebook 01
-        warnings.simplefilter("ignore")
+    # images without a lesion give no crop, as in notebook 01
+    with expected_warnings("segmentation_notes"):
         masks = segment_lesions(cube, min_area=spec.min_area, name=image.stem)
     out = {CLEAN: [c["cube"] for c in crop_in_field(cube, masks, spec.size, spec.crop_scale)]}
     for rung in rendered:

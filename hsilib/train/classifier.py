@@ -169,7 +169,7 @@ def train_classifier(cfg, train: Crops, val: Crops, seed: int, *, augment: bool 
         earlier = dict(earlier, **(state.get("timing") or {}))  # written before it was kept
     t0, batches = time.perf_counter(), 0
     for epoch in progress(range(start, cfg.epochs), total=cfg.epochs, initial=start,
-                          desc=desc or cfg.arch):
+                          desc=desc or cfg.arch, unit="epoch"):
         if done:
             break
         watch.status(training=desc or cfg.arch, epoch=epoch, of=cfg.epochs)

@@ -210,7 +210,7 @@ class Trainer:
                 self._record(self.timed_steps, self.train_seconds, checkpoint, steps,
                              timing="train_step seconds from the checkpoint (trained earlier)")
             return self.history_frame()
-        bar = progress(total=steps, desc=self.desc, initial=self.step,
+        bar = progress(total=steps, desc=self.desc, initial=self.step, unit="step",
                        disable=not self.show_progress)
         start, t0 = self.step, time.perf_counter()
         watch.status(force=True, training=self.desc, step=self.step, of=steps)

@@ -55,6 +55,36 @@ def test_utility_pairs_by_seed_and_fold():
         cu.utility_table(scores.assign(fold=scores.fold.where(scores.config != "f", 3)), ["f"])
 
 
+def test_run_scores_takes_read_only_table_columns_without_a_torch_warning():
+    import warnings
+
+    table = pd.DataFrame({"y": [0, 0, 1, 1], "p": [0.1, 0.6, 0.4, 0.9]})
+    y, p = table["y"].to_numpy(), table["p"].to_numpy()
+    assert not y.flags.writeable  # what a column gives (copy-on-write)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's "not writable" warning would raise here
+        s = cu.run_scores(y, p, specificity=0.5, bins=2)
+    assert s["auroc"] == pytest.approx(0.75)
+
+
+def test_utility_difference_equal_up_to_rounding_is_constant_not_tested():
+    import warnings
+
+    # 0.8 - 0.7 and 0.2 - 0.1 differ by ~1e-16: scipy's t-test would warn of precision loss
+    scores = pd.DataFrame({"config": ["real", "real", "s", "s"], "seed": [0, 1, 0, 1],
+                           "fold": -1, "auroc": [0.7, 0.1, 0.8, 0.2],
+                           "sens_at_spec": [0.5, 0.5, 0.5 + 1e-17, 0.5],
+                           "brier": [0.2, 0.3, 0.1, 0.35], "ece": 0.1})
+    d = (scores.auroc[2:].to_numpy() - scores.auroc[:2].to_numpy())
+    assert np.ptp(d) > 0  # not exactly constant
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        u = cu.utility_table(scores, ["s"]).set_index("utility")
+    assert np.isnan(u.loc["auroc", "p_t"]) and u.loc["auroc", "diff"] == pytest.approx(0.1)
+    assert u.loc["sens_at_spec", "p_t"] == 1.0  # no difference at all
+    assert 0 < u.loc["brier", "p_t"] < 1  # a real spread is still tested
+
+
 def test_helps_reads_the_direction_of_each_utility():
     row = dict(lo=0.01, hi=0.05, p_t=0.01)
     assert cu.helps(pd.Series({**row, "utility": "auroc"})) == 1

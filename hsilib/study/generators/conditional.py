@@ -12,7 +12,6 @@ exports (:func:`export_sets`). Each result that is a generator score also goes i
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from ...labels import LABELS
 from ...metrics.intervals import mean_interval
 from ...metrics.reconstruction import reconstruction_summary
 from ...models import registry
+from ...quiet import expected_warnings
 from .camera import CIE
 from .study import GeneratorRun, GeneratorStudy
 
@@ -47,8 +47,7 @@ def segment_union(cube: torch.Tensor, min_area: int) -> np.ndarray:
     """Union of the lesions :func:`~hsilib.data.preprocess.segment_lesions` finds in one
     reflectance crop (B x S x S), the whole crop counted as the dermoscope's field."""
     side = cube.shape[-1]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # an empty crop warns; it has no lesion
+    with expected_warnings("segmentation_notes"):  # an empty crop warns; it has no lesion
         found = segment_lesions(cube.permute(1, 2, 0).numpy(), min_area=min_area,
                                 field=np.ones((side, side), bool))
     return np.any(found, axis=0) if found else np.zeros((side, side), bool)

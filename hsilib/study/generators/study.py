@@ -14,7 +14,6 @@ them all (the metric protocol against the validation crops, recorded in
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -30,21 +29,19 @@ from ...data.datasets import BandNormaliser
 from ...labels import BINARY_CLASSES
 from ...metrics.protocol import evaluate_generator, record_generator_metrics
 from ...models import registry
+from ...quiet import expected_warnings
 from ...synth import export_synthetic, write_synthetic
 from ...train.trainer import Trainer, make_trainer, trainer_options
 from ...train.watch import board_folder
 from ..audit import audit_generators
 from .data import ReplicateData, load_replicate, replicate_tables
 
-#: The warning FastGAN-based families give when no LPIPS backbone is configured; the
-#: notebooks explain the fallback once, so training runs stay quiet about it.
-_RECON_FALLBACK = "FastGANConfig.lpips_weights is not set"
-
 
 @contextmanager
 def _quiet():
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_RECON_FALLBACK)
+    """The warning FastGAN-based families give when no LPIPS backbone is configured: notebook
+    03 explains the fallback once, so training runs stay quiet about it."""
+    with expected_warnings("lpips_fallback"):
         yield
 
 
