@@ -99,3 +99,33 @@ def check_state_dict(module: nn.Module, state: Mapping[str, Any], source: Any) -
                  f"shape mismatch {shapes[:5]}" if shapes else ""]
         raise CheckpointError(f"{source} does not fit the {type(module).__name__}: "
                               + "; ".join(p for p in parts if p) + " (nothing was loaded)")
+
+
+#: What a resumable checkpoint holds besides the objective.
+RESUME_KEYS = ("step", "optimizers", "rng", "data_seed", "history", "evals")
+
+
+def check_resume_state(ckpt: Mapping[str, Any], optimizers: Mapping[str, Any],
+                        path: str | Path) -> None:
+    """Raise :class:`CheckpointError` naming ``path`` unless ``ckpt`` holds everything a resume
+    restores, with one state per optimiser whose parameter groups fit."""
+    missing = [k for k in RESUME_KEYS if k not in ckpt]
+    states = ckpt.get("optimizers")
+    if not missing and not isinstance(states, Mapping):
+        missing = ["optimizers"]
+    if missing:
+        raise CheckpointError(f"{path}: no {', '.join(missing)} in the checkpoint (weights "
+                              "only?); it can be sampled from (registry.load) but not "
+                              "resumed")
+    absent = sorted(set(optimizers) - set(states))
+    if absent:
+        raise CheckpointError(f"{path}: no optimiser state for {absent} (it has "
+                              f"{sorted(states)}); it cannot resume this run")
+    for name, opt in optimizers.items():
+        groups = states[name].get("param_groups") if isinstance(states[name], Mapping) else None
+        own = [len(g["params"]) for g in opt.param_groups]
+        theirs = ([len(g.get("params", ())) for g in groups] if isinstance(groups, list)
+                  else None)
+        if theirs != own:
+            raise CheckpointError(f"{path}: the state of optimiser {name!r} does not fit "
+                                  f"(parameter groups {theirs} vs {own})")

@@ -36,7 +36,7 @@ import torch
 from .. import config
 from ..data.samplers import TensorSampler, augmentation
 from ..models import registry
-from ..models.checkpoint import CheckpointError
+from ..models.checkpoint import CheckpointError, check_resume_state
 from ..models.objective import Objective, Step
 from ..paths import atomic_path
 from ..runtime import device as pick_device
@@ -329,7 +329,7 @@ class Trainer:
                 "make the record of its training images untrue. Give the trainer the same "
                 "data_ids, or pass other_data=True to continue on these images (the record "
                 "then lists both)")
-        _check_resume_state(ckpt, self.optimizers, path)
+        check_resume_state(ckpt, self.optimizers, path)
         saved = copy.deepcopy((self.objective.state_dict(),
                                {k: o.state_dict() for k, o in self.optimizers.items()},
                                rng_state()))
@@ -385,35 +385,6 @@ RESUME_ENV = "HSILIB_RESUME"
 
 def _describe_ids(ids: list[str] | None) -> str:
     return "no record" if ids is None else f"{len(ids)} ids, e.g. {ids[:3]}"
-
-
-#: What a resumable checkpoint holds besides the objective.
-RESUME_KEYS = ("step", "optimizers", "rng", "data_seed", "history", "evals")
-
-
-def _check_resume_state(ckpt: Mapping[str, Any], optimizers: Mapping[str, Any],
-                        path: str | Path) -> None:
-    """Raise :class:`CheckpointError` naming ``path`` unless ``ckpt`` holds everything a resume
-    restores, with one state per optimiser whose parameter groups fit."""
-    missing = [k for k in RESUME_KEYS if k not in ckpt]
-    states = ckpt.get("optimizers")
-    if not missing and not isinstance(states, Mapping):
-        missing = ["optimizers"]
-    if missing:
-        raise CheckpointError(f"{path}: no {', '.join(missing)} in the checkpoint (weights "
-                              "only?); it can be sampled from (registry.load) but not resumed")
-    absent = sorted(set(optimizers) - set(states))
-    if absent:
-        raise CheckpointError(f"{path}: no optimiser state for {absent} (it has "
-                              f"{sorted(states)}); it cannot resume this run")
-    for name, opt in optimizers.items():
-        groups = states[name].get("param_groups") if isinstance(states[name], Mapping) else None
-        own = [len(g["params"]) for g in opt.param_groups]
-        theirs = ([len(g.get("params", ())) for g in groups] if isinstance(groups, list)
-                  else None)
-        if theirs != own:
-            raise CheckpointError(f"{path}: the state of optimiser {name!r} does not fit "
-                                  f"(parameter groups {theirs} vs {own})")
 
 
 def snapshot_path(checkpoint: str | Path, step: int) -> Path:
