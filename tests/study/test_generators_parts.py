@@ -78,3 +78,17 @@ def test_vae_data_of_both_classes_and_notebook_03s_checkpoint(tmp_path):
 def test_arm_run_names():
     assert run_name("critic_2d", "MM", 0) == "shsgan_critic_2d_mm_g0"
     assert run_name("acgan", None, 2) == "shsgan_acgan_g2"
+
+
+def test_lighter_protocol_changes_only_what_it_is_given():
+    from hsilib import config
+    from hsilib.study.generators import lighter_protocol
+
+    base = config.resolve("quick", "metrics")
+    assert lighter_protocol(base) == base
+    light = lighter_protocol(base, repeats=1)
+    assert (light.n_repeats, light.probe_epochs) == (1, base.probe_epochs)
+    assert lighter_protocol(base, probe_epochs=0).probe_epochs == 0  # 0 is a value, not "keep"
+    assert light.feature_size == base.feature_size and light.n_boot_set == base.n_boot_set
+    vae_study = config.resolve("quick", "vae_study")
+    assert (vae_study.eval_repeats, vae_study.eval_probe_epochs) == (1, None)

@@ -31,6 +31,7 @@ The text the notebooks generate from these tables lives in
 """
 
 from .data import ReplicateData, convert
-from .study import Family, GeneratorRun, GeneratorStudy
+from .study import Family, GeneratorRun, GeneratorStudy, lighter_protocol
 
-__all__ = ["Family", "GeneratorRun", "GeneratorStudy", "ReplicateData", "convert"]
+__all__ = ["Family", "GeneratorRun", "GeneratorStudy", "ReplicateData", "convert",
+           "lighter_protocol"]

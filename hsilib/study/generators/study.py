@@ -326,6 +326,17 @@ class GeneratorStudy:
                           .assign(fold=r) for r in self.replicates], ignore_index=True)
 
 
+def lighter_protocol(metrics: Any, *, repeats: int | None = None,
+                     probe_epochs: int | None = None) -> Any:
+    """The metric protocol ``metrics`` (a :class:`~hsilib.config.MetricsConfig`) with fewer
+    random subsamples (``repeats``) and detectability-probe epochs (``probe_epochs``; 0: no
+    probe); None keeps the protocol's value. Notebooks that evaluate many sets (04, 05) take
+    their ``eval_repeats`` / ``eval_probe_epochs`` through it: the estimators stay the same,
+    with wider intervals (fewer repeats) or no detectability (no probe)."""
+    return replace(metrics, n_repeats=metrics.n_repeats if repeats is None else repeats,
+                   probe_epochs=metrics.probe_epochs if probe_epochs is None else probe_epochs)
+
+
 def evaluate_set(data: ReplicateData, cls: str, synthetic_unit: torch.Tensor, *, metrics: Any,
                  seed: int, device: Any = "auto", extractor: Any = None) -> pd.DataFrame:
     """The metric protocol (:func:`~hsilib.metrics.protocol.evaluate_generator`) of a synthetic
