@@ -162,16 +162,30 @@ def planned_units(record: Mapping[str, Any], planned: config.StudyConfig) -> dic
     """The steps (generators) or epochs x batches (classifiers) the undried profile
     ``planned`` gives the training of ``record`` (:mod:`hsilib.train.watch`):
     ``planned_units`` in the record's units and how they were found. A generator trained for
-    its section's ``steps`` plans that section's ``steps``; one trained for another length
-    (a comparison or sweep run, an inversion) plans its length scaled as the section's steps
-    are, an estimate that says so."""
+    its section's ``steps`` plans that section's ``steps`` (less the length of the earlier run
+    it continues, ``continues_from``); one whose length comes from another field
+    (``steps_from``, e.g. ``gan_study.compare_steps``) plans that field's value; any other
+    length (an inversion, say) is scaled as the section's steps are, an estimate that says
+    so."""
     if record.get("kind") == "generator":
         names = {cls.__name__: name for name, cls in config.sections().items()}
         section = names.get(str(record.get("section")))
         if section is None:
             return {"planned_units": None, "planned_from": "unknown section"}
         full = int(getattr(planned, section).steps)
+
+        def field(name: str) -> int:  # "gan_study.compare_steps" in the undried profile
+            part, _, key = name.rpartition(".")
+            return int(getattr(getattr(planned, part), key))
+
+        if isinstance(record.get("steps_from"), str):
+            return {"planned_units": field(record["steps_from"]),
+                    "planned_from": record["steps_from"]}
         if record.get("target") == record.get("cfg_steps"):
+            earlier = record.get("continues_from")
+            if isinstance(earlier, str):  # continues an earlier run: the steps past it
+                return {"planned_units": full - field(earlier),
+                        "planned_from": f"{section}.steps - {earlier}"}
             return {"planned_units": full, "planned_from": f"{section}.steps"}
         scale = full / max(int(record.get("cfg_steps") or 1), 1)
         return {"planned_units": int(round(int(record.get("target") or 0) * scale)),

@@ -113,6 +113,16 @@ def test_records_and_the_plan_projection(tmp_path, monkeypatch):
     compare = dict(gen, target=2)  # a run of another length: scaled, and said to be
     assert planned_units(compare, full)["planned_units"] == round(2 * 100_000 / 3)
     assert planned_units(compare, full)["planned_from"].startswith("estimate")
+    # a length from a named field plans that field; a run continuing it plans the rest
+    named = dict(compare, steps_from="gan_study.compare_steps")
+    assert planned_units(named, full) == {"planned_units": 20_000,
+                                          "planned_from": "gan_study.compare_steps"}
+    rest = dict(gen, continues_from="gan_study.compare_steps", steps_from=float("nan"))
+    assert planned_units(rest, full) == {
+        "planned_units": 80_000, "planned_from": "fastgan.steps - gan_study.compare_steps"}
+    # the dry run keeps the comparison shorter than the run that continues it
+    dry = dry_run(full)
+    assert dry.gan_study.compare_steps == DRY_STEPS - 1 < dry.fastgan.steps
     clf = watch.record("classifier", "06_real_seed0_f0", units="batches", done=2, seconds=4.0,
                        arch="densenet201", epochs=1, cfg_epochs=1, batch_size=8, n_train=161,
                        n_val=30)

@@ -50,6 +50,7 @@ class ClassifierConfig(Section):
     device: Annotated[str, DEVICE] = "auto"
 
     DELTAS: ClassVar[Deltas] = {
+        "lab": dict(epochs=25, patience=6),  # on top of quick (profiles.BASES)
         "quick": dict(arch="small", image_size=64, batch_size=32, lr=2e-3, epochs=40,
                       patience=10),
         "smoke": dict(arch="small", image_size=32, batch_size=4, lr=1e-3, epochs=2,
@@ -111,6 +112,7 @@ class ClassifierStudyConfig(Section):
         # Measured idle with SPADE-RGB in the mix as well: 7.2 minutes (its training cell
         # 409 s), over the share; SPADE-RGB's three runs (~21 s) now run under full only
         "paper": dict(seeds=(0, 1, 2)),  # with one fold: docs/full_profile.md
+        "lab": dict(arms=("focal+balanced",)),  # on top of quick: TSTR 1:2 under quick
         "quick": dict(seeds=(0, 1, 2), n_synthetic_tstr=50, n_boot=500,
                       arms=("focal+balanced", "tstr_ratio"), syn_families=()),
         # every arm but ResNet50 (a minute of CPU even at 32 px; its path is a unit test)
@@ -203,6 +205,7 @@ class ProportionStudyConfig(Section):
         # (52 runs, ~9 s each) notebook 07 took 8.3 minutes, past its 8; the other families
         # and the nevus-only mix run under full
         "paper": dict(seeds=(0, 1, 2)),  # with one fold: docs/full_profile.md
+        "lab": dict(amounts=(50.0, 200.0)),  # on top of quick: two amounts
         "quick": dict(seeds=(0, 1), amounts=(50.0, 100.0, 200.0), mixes=("MM", "both"),
                       filter_amounts=(100.0,),
                       filter_mixes=("both",), n_boot=500,

@@ -11,7 +11,9 @@ list of names, so a field added later is cut by how it is declared:
   steps; in a section that trains (it has a ``steps`` field) every other step field
   (intervals such as ``checkpoint_every``, positions such as ``decay_start`` or snapshot
   steps) at most ``DRY_STEPS - 1``, so that what happens along training still happens inside
-  it (a tuple keeps its distinct capped values; ``None``, "no limit", is capped too);
+  it (a tuple keeps its distinct capped values; ``None``, "no limit", is capped too); so is
+  a field a section lists in its ``DRY_INSIDE`` (the length of a run that another continues,
+  such as ``gan_study.compare_steps``);
 - a field bounded by :data:`~hsilib.config.bounds.MAX_EPOCHS` (epochs, patience, probe epochs)
   at most :data:`DRY_EPOCHS`;
 - a count bounded by :data:`~hsilib.config.bounds.MAX_COUNT` (samples drawn, pixels,
@@ -114,5 +116,6 @@ def dry_run(cfg: Section, smoke: Section | None = None) -> Section:
             changes[name] = dry_run(value, getattr(smoke, name))
         else:
             changes[name] = capped(value, markers, getattr(smoke, name),
-                                   inside="steps" in fields and name != "steps")
+                                   inside=("steps" in fields and name != "steps")
+                                   or name in getattr(type(cfg), "DRY_INSIDE", ()))
     return dataclasses.replace(cfg, **changes)

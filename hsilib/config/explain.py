@@ -69,6 +69,7 @@ class ExplainStudyConfig(Section):
         # ~6 s per run (idle) plus ~130 s of attributions (2 seeds explained; 20 synthetic crops
         # for each of ~25 family-class sets), reading, bootstraps and figures: an estimate of
         # ~3.5 minutes on 2 idle cores (~5.4 if every run took all 40 epochs)
+        "lab": dict(seeds=(0, 1), attribution_seeds=1),  # on top of quick
         "quick": dict(seeds=(0, 1, 2), attribution_seeds=2, ig_steps=16, n_sanity=16,
                       n_synthetic=20, n_real=40, occlusion_window=8, n_repeats=3, n_boot=500),
         "smoke": dict(seeds=(0, 1), attribution_seeds=1, ig_steps=4, n_per_class=4,

@@ -125,6 +125,9 @@ class StyleGAN2Config(GeneratorConfig):
         # CPU they took 0.65-0.73 x FastGAN's training seconds (41 s against 60-63 s; notebook
         # 03's budget table shows both times and its conclusion the ratio). ADA must move p
         # within a hundred steps, hence the small ada_kimg (p from 0 to 1 in 125 steps of 8)
+        # lab (on top of quick): a short run that shows the mechanics; part II of notebook 03
+        # is worth reading under quick or full
+        "lab": dict(steps=40),
         "quick": dict(image_size=64, batch_size=8, steps=150, z_dim=64, w_dim=64,
                       mapping_layers=2, channel_base=1024, channel_max=64, r1_gamma=0.1,
                       pl_weight=0.0, ada_kimg=1.0, log_every=10, sample_every=100,
@@ -244,6 +247,7 @@ class CondGANConfig(FastGANConfig):
         # FastGAN's is ~0.22 s idle at 64 px, ngf 16): six such generators and a CycleGAN share
         # notebook 04's 5 minutes (measured: seven 150-step trainings took 336 s of its 387 s,
         # so quick runs 100)
+        "lab": dict(steps=60),  # on top of quick
         "quick": dict(image_size=64, batch_size=8, steps=100, ngf=16, ndf=16, z_dim=64,
                       spade_hidden=16, log_every=10, sample_every=0, checkpoint_every=0),
         "smoke": dict(image_size=32, batch_size=4, steps=3, ngf=4, ndf=4, z_dim=16,
@@ -292,6 +296,7 @@ class CycleGANConfig(GeneratorConfig):
 
     DELTAS: ClassVar[Deltas] = {
         # ~0.7x a FastGAN quick step (measured side by side on a loaded machine)
+        "lab": dict(steps=60, decay_start=30),  # on top of quick
         "quick": dict(image_size=64, batch_size=4, steps=100, decay_start=50, ngf=16, ndf=16,
                       log_every=10, sample_every=0, checkpoint_every=0),
         "smoke": dict(image_size=32, batch_size=2, steps=3, decay_start=1, ngf=4, ndf=4,
@@ -342,6 +347,7 @@ class VAEConfig(GeneratorConfig):
         # ~0.08 s per step on 2 cores at 64 px; notebook 05 trains eleven (a KL sweep, two
         # likelihoods x two classes x two seeds, a conditional VAE): at 300 steps they took
         # 265 s of its 422 s, so quick runs 120 to fit its 3.5 minutes
+        "lab": dict(steps=80),  # on top of quick
         "quick": dict(image_size=64, batch_size=8, steps=120, latent_dim=32, base_width=16,
                       log_every=10, sample_every=60, checkpoint_every=60),
         "smoke": dict(image_size=32, batch_size=4, steps=3, latent_dim=8, base_width=4,

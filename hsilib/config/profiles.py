@@ -2,7 +2,9 @@
 :func:`resolve` returns one profile (or one section of it) with checked overrides.
 
 A profile is the ``full`` defaults of every section with that section's ``DELTAS[profile]``
-applied; adding one is a :data:`PROFILES` entry plus ``DELTAS`` entries where it differs."""
+applied; adding one is a :data:`PROFILES` entry plus ``DELTAS`` entries where it differs. A
+profile named in :data:`BASES` starts from another profile's deltas instead (``lab`` is
+``quick`` made smaller, so it needs only the entries where it differs from ``quick``)."""
 
 from __future__ import annotations
 
@@ -33,9 +35,14 @@ from .studies import (
     VAEStudyConfig,
 )
 
-#: the profiles, smallest first (nothing else in the project names them); ``paper``: ``full``
-#: with one cross-validation fold of five and three classifier seeds (docs/full_profile.md)
-PROFILES = ("smoke", "quick", "paper", "full")
+#: the profiles, smallest first (nothing else in the project names them); ``lab``: the whole
+#: study in under 20 minutes on a 2-core laptop, for teaching (docs/teaching.md); ``paper``:
+#: ``full`` with one cross-validation fold of five and three classifier seeds
+#: (docs/full_profile.md)
+PROFILES = ("smoke", "lab", "quick", "paper", "full")
+#: profiles built on another profile's deltas: ``lab`` (teaching, docs/teaching.md) is
+#: ``quick`` with fewer and shorter runs
+BASES = {"lab": "quick"}
 
 
 @dataclass(frozen=True)
@@ -82,7 +89,8 @@ def sections() -> dict[str, type]:
 def _profiles() -> dict[str, StudyConfig]:
     """Each profile: the ``full`` defaults with every class's ``DELTAS[profile]`` applied."""
     def deltas(cls: type, profile: str) -> dict[str, Any]:
-        return dict(cls.DELTAS.get(profile, {}))
+        base = deltas(cls, BASES[profile]) if profile in BASES else {}
+        return {**base, **cls.DELTAS.get(profile, {})}
 
     return {profile: StudyConfig(
         profile=profile, **deltas(StudyConfig, profile),

@@ -79,10 +79,19 @@ class GANStudyConfig(Section):
     # training steps at which every generator run of notebooks 03 and 05 also keeps a snapshot
     # (checkpoints/snapshots/<name>_s<step>.pt): states along training for notebook 08
     snapshot_steps: Annotated[tuple[int, ...], Range(1, MAX_STEPS)] = (5000, 20_000, 50_000)
+    #: a dry run cuts these as positions inside a training (hsilib.config.dryrun): the
+    #: comparison run is the first part of the first melanoma generator's run, which continues
+    #: from it, so it must stay shorter than the cut ``fastgan.steps``
+    DRY_INSIDE: ClassVar[tuple[str, ...]] = ("compare_steps",)
 
     DELTAS: ClassVar[Deltas] = {
         # the study's scale on one GPU: the first fold of five (docs/full_profile.md)
         "paper": dict(folds_run=1),
+        # lab (on top of quick): one generator replicate, and the spectral-loss comparison
+        # (whose melanoma run is also the first state every FastGAN curve starts from) at 50
+        # steps, far enough from the end for training to show
+        "lab": dict(generator_seeds=(0,), compare_steps=50, n_synthetic=60, n_traversal=4,
+                    n_invert=4, invert_steps=50),
         "quick": dict(n_synthetic=100, compare_steps=100, generator_seeds=(0, 1),
                       replicates="seeds", sefa_k=3, n_traversal=8, n_invert=8,
                       invert_steps=150, snapshot_steps=(100,)),
@@ -121,6 +130,8 @@ class AblationStudyConfig(Section):
         # evaluation (one repeat, a 4-epoch probe, 75 px features). Measured idle with 27 runs
         # of 100 steps: 356 s (training 270 s, evaluation 65 s); the classic GANs, the 3-D
         # generator, band attention and the DN middle rungs run under full
+        # lab (on top of quick): the ladder's two ends and the RGB-to-HS arm, two seeds
+        "lab": dict(arms=("critic_2d", "critic_3d_sn_fft", "shsgan_rgb"), seeds=(0, 1)),
         "quick": dict(arms=("critic_2d", "critic_3d", "critic_3d_sn", "critic_3d_sn_fft",
                             "shsgan_rgb"),
                       seeds=(0, 1, 2), n_eval=60, n_rgb=200, recon_pixels=200,
@@ -163,6 +174,7 @@ class ConditionalStudyConfig(Section):
 
     DELTAS: ClassVar[Deltas] = {
         # each protocol evaluation is ~10-25 s on 2 cores; notebook 04 runs six
+        "lab": dict(n_synthetic=40, n_recon=20),  # on top of quick
         "quick": dict(n_synthetic=60, eval_repeats=1, eval_probe_epochs=0, n_recon=40),
         "smoke": dict(n_synthetic=6, eval_repeats=1, eval_probe_epochs=0, n_recon=4, n_show=3,
                       recon_pixels=50),
@@ -190,6 +202,7 @@ class VAEStudyConfig(Section):
         # one subsample per metric instead of the protocol's three (the probe is kept, so
         # detectability compares with notebook 03's): the evaluation of eight VAE sets took
         # 106 s of notebook 05's 4.4 minutes at three, over its 3.5-minute share
+        "lab": dict(sweep_steps=80, n_synthetic=40),  # on top of quick; = vae.steps
         "quick": dict(sweep_steps=120, n_synthetic=60, eval_repeats=1),
         "smoke": dict(sweep_steps=3, n_synthetic=6, n_interpolation=3),
     }

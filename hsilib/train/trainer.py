@@ -142,6 +142,11 @@ class Trainer:
         # in the checkpoint, so that a finished training loaded again still reports its speed)
         self.timed_steps, self.train_seconds = 0, 0.0
         self._unrecorded_load = False  # loaded from a checkpoint and not yet recorded
+        # for the dry run's plan (hsilib.notebook.planned_units): the config field a training
+        # length other than ``cfg.steps`` comes from (e.g. "gan_study.compare_steps"), and the
+        # field of an earlier run this one continues
+        self.steps_from: str | None = None
+        self.continues_from: str | None = None
         self.tensorboard = None if tensorboard is None else Path(tensorboard)
         self._writer: Any = None
 
@@ -255,7 +260,8 @@ class Trainer:
                      section=type(self.objective.cfg).__name__,
                      cfg_steps=int(self.objective.cfg.steps), target=int(steps),
                      batch_size=int(getattr(self.objective.cfg, "batch_size", 0)),
-                     timing=timing)
+                     timing=timing, steps_from=self.steps_from,
+                     continues_from=self.continues_from)
         self._unrecorded_load = False
 
     def _board(self, logs: Mapping[str, float] | None = None,

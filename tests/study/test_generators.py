@@ -113,8 +113,16 @@ def test_training_resumes_exactly_keeps_snapshots_and_records(fake_run, tmp_path
     study = _study(run_dir, 32, seeds=(0,))
     cfg = replace(_tiny_fastgan(), steps=3)
     straight = study.train(cfg, "straight", cls="MM")
-    short = study.train(cfg, "short", cls="MM", steps=2, snapshots=False)
+    short = study.train(cfg, "short", cls="MM", steps=2, snapshots=False,
+                        steps_from="gan_study.compare_steps")
     longer = study.resume(short, "longer", 3)
+    # the dry run's plan: the comparison's length field, and what the continuation continues
+    from hsilib.train import watch
+
+    by_name = {r["name"]: r for r in watch.RECORDS}
+    assert by_name["short"]["steps_from"] == "gan_study.compare_steps"
+    assert by_name["longer"]["continues_from"] == "gan_study.compare_steps"
+    assert by_name["longer"]["steps_from"] is None and by_name["longer"]["done"] == 1
     assert short.step == 2 and longer.step == 3 and longer.wall_s > short.wall_s
     assert [h["g_loss"] for h in longer.trainer.history] == [
         h["g_loss"] for h in straight.trainer.history]

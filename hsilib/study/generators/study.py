@@ -193,7 +193,8 @@ class GeneratorStudy:
     def train(self, cfg: Any, name: str, *, cls: str | None = None, replicate: int | None = None,
               data: Any = None, data_ids: Sequence[str] | None = None, sampler: Any = None,
               seed: int | None = None, steps: int | None = None, snapshots: bool = True,
-              desc: str | None = None, **options: Any) -> GeneratorRun:
+              desc: str | None = None, steps_from: str | None = None,
+              **options: Any) -> GeneratorRun:
         """Train a generator of config ``cfg`` (any registered family) for ``steps`` (default
         ``cfg.steps``) into ``checkpoints/<name>.pt``, with snapshots along training at
         ``gan_study.snapshot_steps`` unless ``snapshots`` is False.
@@ -202,6 +203,8 @@ class GeneratorStudy:
         ``data`` (a tensor or a dict of tensors, with ``data_ids``), or a ``sampler`` (e.g. of
         unpaired RGB images; ``data_ids`` name its cubes). ``seed`` defaults to the replicate's
         training seed; ``options`` go to the :class:`Trainer` (e.g. ``lr_schedule``).
+        ``steps_from``: the config field ``steps`` comes from when it is not ``cfg.steps``
+        (``"gan_study.compare_steps"``), so that a dry run's plan projects the real length.
         """
         r = self.first if replicate is None else replicate
         seed = self.train_seed(r) if seed is None else seed
@@ -217,6 +220,7 @@ class GeneratorStudy:
         else:
             trainer = Trainer(registry.build(cfg, seed=seed), sampler, device=self.device,
                               desc=desc, data_ids=data_ids, **(trainer_options(cfg) | options))
+        trainer.steps_from = steps_from
         run = GeneratorRun(name, trainer, self.run.checkpoints / f"{name}.pt", cls, r)
         trainer.resume_if_interrupted(run.checkpoint)  # a rerun after a kill goes on from it
         return self._fit(run, cfg.steps if steps is None else steps, snapshots)
@@ -226,6 +230,9 @@ class GeneratorStudy:
         """Continue ``run`` to ``steps`` as a new run ``name`` (the trainer resumes exactly;
         its wall time adds to the earlier run's)."""
         again = replace(run, name=name, checkpoint=self.run.checkpoints / f"{name}.pt")
+        # the plan counts only the steps past the earlier run's length
+        again.trainer.continues_from, again.trainer.steps_from = run.trainer.steps_from, None
+        again.trainer.desc = name  # its progress line and training record
         again.trainer.resume_if_interrupted(again.checkpoint)  # its own, when further along
         return self._fit(again, steps, snapshots)
 
