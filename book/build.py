@@ -205,6 +205,12 @@ The notebooks in the order they run, each as the run executed it.
     return {"index": index, "guide": guide_page, "chapters": chapters_page}
 
 
+def docs_page_text(text: str) -> str:
+    """A ``docs/*.md`` page as the book stages it: its links to the README (``../README.md``,
+    with or without an anchor) point at the book's copy of it, ``readme.md``."""
+    return re.sub(r"\]\(\.\./README\.md(?=[#)])", "](../readme.md", text)
+
+
 def notebook_title(nb: nbformat.NotebookNode, stem: str) -> str:
     first = nb.cells[0].source if nb.cells and nb.cells[0].cell_type == "markdown" else ""
     match = re.match(r"#\s+(.+)", first)
@@ -233,7 +239,7 @@ def stage(run: Path, src: Path, manifest: dict) -> None:
         (src / "docs").mkdir()
     order = {name: i for i, name in enumerate(FIRST_PAGES)}
     for page in sorted(docs, key=lambda p: (order.get(p.stem, len(order)), p.stem)):
-        shutil.copyfile(page, src / "docs" / page.name)
+        (src / "docs" / page.name).write_text(docs_page_text(page.read_text()))
         guide.append(f"docs/{page.stem}")
     chapters = []
     for stem, record in sorted(manifest["notebooks"].items()):

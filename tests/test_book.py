@@ -74,6 +74,16 @@ def test_chapter_header_says_profile_commit_and_wall_time(tmp_path):
     assert "2026-01-02 03:04 UTC" in note and "stand-in" in note
 
 
+def test_docs_pages_link_the_book_s_copy_of_the_readme():
+    text = ("[Results](../README.md#results), [the README](../README.md), "
+            "[a page](scaling.md), `../README.md` in code, [x](../README.mdx)")
+    assert build.docs_page_text(text) == (
+        "[Results](../readme.md#results), [the README](../readme.md), "
+        "[a page](scaling.md), `../README.md` in code, [x](../README.mdx)")
+    for page in (REPO / "docs").glob("*.md"):
+        assert "](../README.md" not in build.docs_page_text(page.read_text()), page.name
+
+
 def test_remote_assets_finds_network_stylesheets_scripts_and_fonts(tmp_path):
     (tmp_path / "a.html").write_text(
         '<link rel="stylesheet" href="https://cdn.example.org/x.css">'

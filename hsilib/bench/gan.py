@@ -11,7 +11,7 @@ family's ``quick`` settings):
   :mod:`~hsilib.bench.published_stylegan2`.
 
 These run one after the other, each in its own process (peak memory per benchmark); the ratios
-the README reports come from the interleaved comparisons of ``python -m hsilib.bench
+``docs/performance.md`` reports come from the interleaved comparisons of ``python -m hsilib.bench
 --against REV`` (:mod:`hsilib.bench.compare`). CUDA variants of this repository's steps at the
 published widths are registered only when a CUDA device is present.
 """

@@ -17,7 +17,7 @@ Inside a task, torch uses ``num_cpus`` threads, so concurrent cells do not overs
 cores, and the workers start with the project's thread environment
 (:func:`hsilib.runtime.thread_environment`: a passive OpenMP wait policy, set before a worker
 imports torch), so idle threads of one cell do not spin on the cores of another. A Ray
-cluster inside a Slurm allocation: see the README ("Scaling out").
+cluster inside a Slurm allocation: see ``docs/scaling.md``.
 """
 
 from __future__ import annotations
