@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "hsilib"
 #: The parts of hsilib from the lowest layer to the highest; a part is a top-level module or
 #: subpackage of hsilib ("__init__" is hsilib/__init__.py itself). Parts on one line share a layer.
 LAYERS = (
-    ("__init__", "labels", "paths", "runtime", "guard", "config"),  # root
+    ("__init__", "labels", "paths", "runtime", "guard", "config", "quiet"),  # root
     ("standin",),
     ("data",),
     ("inputs",),  # what each notebook reads from earlier ones (uses data.splits)

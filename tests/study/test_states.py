@@ -52,3 +52,18 @@ def test_a_state_is_drawn_once_and_scored_by_the_protocol(tmp_path):
     synthetic = load_crops(folder, study.normaliser(), 32).images
     pd.testing.assert_frame_equal(tables["fastgan_mm_g0"], evaluate_set(
         data, "MM", synthetic, metrics=metrics, seed=0, device="cpu"))
+
+
+def test_a_studys_shared_feature_network_gives_the_protocols_own_numbers(tmp_path):
+    # GeneratorStudy.evaluate builds the feature network once; evaluate_set alone builds it
+    # per call from the same seed: the tables must be the same, call after call
+    write_fake_run(tmp_path, n_per_class=12)
+    nb = setup("08", "smoke", seed=0, run_dir=tmp_path)
+    study = GeneratorStudy(nb, image_size=32, seeds=(0,),
+                           metrics=replace(nb.study.metrics, probe_epochs=0))
+    synthetic = study.data().unit("MM", "train").flip(-1)
+    first = study.evaluate("MM", synthetic)
+    assert study.feature_extractor() is study.feature_extractor()
+    pd.testing.assert_frame_equal(study.evaluate("MM", synthetic), first)
+    pd.testing.assert_frame_equal(first, evaluate_set(
+        study.data(), "MM", synthetic, metrics=study.metrics, seed=study.seed, device="cpu"))

@@ -278,9 +278,26 @@ class GeneratorStudy:
     def evaluate(self, cls: str, synthetic_unit: torch.Tensor, replicate: int | None = None, *,
                  extractor: Any = None) -> pd.DataFrame:
         """The metric protocol of a synthetic set in [0, 1] of class ``cls`` against replicate
-        ``replicate``'s validation crops (:func:`evaluate_set`)."""
+        ``replicate``'s validation crops (:func:`evaluate_set`), with :meth:`feature_extractor`
+        unless ``extractor`` is given."""
         return evaluate_set(self.data(replicate), cls, synthetic_unit, metrics=self.metrics,
-                            seed=self.seed, device=self.device, extractor=extractor)
+                            seed=self.seed, device=self.device,
+                            extractor=extractor or self.feature_extractor())
+
+    def feature_extractor(self) -> Any:
+        """The protocol's feature network (Inception16 at the metrics section's feature size
+        and weights, initialised from the master seed): built once and shared by every
+        evaluation of this study. The protocol would build the same network for each call
+        (its initialisation draws from a local generator only), so the numbers are the same;
+        building it takes a second or two on a CPU."""
+        from ...metrics.distribution import Inception16
+
+        m = self.metrics
+        key = (m.feature_size, m.inception_weights, self.seed)
+        if getattr(self, "_extractor", (None, None))[0] != key:
+            self._extractor = (key, Inception16(feature_size=m.feature_size,
+                                                weights=m.inception_weights, seed=self.seed))
+        return self._extractor[1]
 
     def record(self, table: pd.DataFrame, run: GeneratorRun, *, variant: str,
                cls: str | None = None, family: str | None = None, step: int | None = None
