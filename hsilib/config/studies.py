@@ -203,7 +203,7 @@ class VAEStudyConfig(Section):
         # detectability compares with notebook 03's): the evaluation of eight VAE sets took
         # 106 s of notebook 05's 4.4 minutes at three, over its 3.5-minute share
         "lab": dict(sweep_steps=80, n_synthetic=40),  # on top of quick; = vae.steps
-        "quick": dict(sweep_steps=120, n_synthetic=60, eval_repeats=1),
+        "quick": dict(sweep_steps=100, n_synthetic=60, eval_repeats=1),  # = vae.steps
         "smoke": dict(sweep_steps=3, n_synthetic=6, n_interpolation=3),
     }
 

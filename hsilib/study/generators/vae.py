@@ -40,8 +40,9 @@ class VAEReadout:
     def __init__(self, study: GeneratorStudy, n_bands: int = 16) -> None:
         self.study, self.data = study, study.data()
         m = study.metrics
-        self.extractor = Inception16(n_bands, weights=m.inception_weights,
-                                     feature_size=m.feature_size, seed=study.seed)
+        self.extractor = (study.feature_extractor() if n_bands == 16 else  # the protocol's
+                          Inception16(n_bands, weights=m.inception_weights,
+                                      feature_size=m.feature_size, seed=study.seed))
         self.fd_name = self.extractor.score_name
         self.val_features = {c: extract_features(self.data.unit(c, "val"), self.extractor,
                                                  batch_size=m.batch_size, device=study.device)
