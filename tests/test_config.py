@@ -137,11 +137,18 @@ def test_construction_checks_choices():
 
 
 def test_each_section_holds_its_profile_deltas():
+    from hsilib.config.profiles import BASES
+
     for name, cls in config.sections().items():
         for profile, deltas in cls.DELTAS.items():
             assert profile in config.PROFILES
             assert set(deltas) <= {f.name for f in dataclasses.fields(cls)}, (name, profile)
-            assert getattr(config.resolve(profile), name) == cls(**deltas)
+            base = cls.DELTAS.get(BASES[profile], {}) if profile in BASES else {}
+            assert getattr(config.resolve(profile), name) == cls(**{**base, **deltas})
+    # a profile built on another: its base's deltas, then its own (lab = quick made smaller)
+    lab, quick = config.resolve("lab"), config.resolve("quick")
+    assert BASES == {"lab": "quick"} and lab.data == quick.data
+    assert (lab.fastgan.steps, lab.gan_study.generator_seeds) == (quick.fastgan.steps, (0,))
         assert getattr(config.resolve("full"), name) == cls()  # full = the class defaults
 
 
