@@ -145,11 +145,11 @@ def test_each_section_holds_its_profile_deltas():
             assert set(deltas) <= {f.name for f in dataclasses.fields(cls)}, (name, profile)
             base = cls.DELTAS.get(BASES[profile], {}) if profile in BASES else {}
             assert getattr(config.resolve(profile), name) == cls(**{**base, **deltas})
+        assert getattr(config.resolve("full"), name) == cls()  # full = the class defaults
     # a profile built on another: its base's deltas, then its own (lab = quick made smaller)
     lab, quick = config.resolve("lab"), config.resolve("quick")
     assert BASES == {"lab": "quick"} and lab.data == quick.data
     assert (lab.fastgan.steps, lab.gan_study.generator_seeds) == (quick.fastgan.steps, (0,))
-        assert getattr(config.resolve("full"), name) == cls()  # full = the class defaults
 
 
 def test_generator_configs_name_their_family():
