@@ -635,6 +635,7 @@ def _main(argv: list[str] | None = None) -> int:
         write_json(run.manifest, manifest)
         t0 = time.perf_counter()
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        code = git_state()  # what this notebook's kernel imports (edits during a run count)
         write_json(run.root / STATUS_FILE, {"notebook": name, "started": started,
                                             "resumed": resume, "pid": os.getpid()})
         env = {**executor_env, "HSILIB_STATUS_FILE": str(run.root / STATUS_FILE),
@@ -653,7 +654,9 @@ def _main(argv: list[str] | None = None) -> int:
                          if before.get(p) != t)
         records[name] = {"status": status, "status_last_run": status, "started": started,
                          "wall_s": round(wall, 1), "parameters": params, "outputs": outputs,
-                         "executed_notebook": os.path.relpath(executed, run.root)}
+                         "executed_notebook": os.path.relpath(executed, run.root),
+                         # the code this notebook ran (a run folder can mix invocations)
+                         "git": code}
         if error:
             records[name]["error"] = error
         write_json(run.manifest, manifest)

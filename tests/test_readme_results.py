@@ -137,3 +137,17 @@ def test_reconstruction_rows_per_input_and_over_seeds():
     one = rr._reconstruction(pd.DataFrame(rows[:2]), seeds_of="shsgan_rgb")
     assert "| shsgan_rgb, over 1 seed | CIE rendering | 0.1 (one seed: no verdict) |" in one
     assert "Student-t over the arm's generator seeds" in text
+
+
+def test_the_run_block_names_each_notebooks_commit_when_they_differ(tiny_run):
+    manifest = json.loads((tiny_run / "manifest.json").read_text())
+    rec = manifest["notebooks"]["01_preprocessing"]
+    assert "| commit |" not in rr.block_run(rr.Run(tiny_run))  # older folders: none recorded
+    manifest["notebooks"] = {
+        "01_preprocessing": dict(rec, git={"sha": "1111111aaa", "dirty": False}),
+        "05_vae": dict(rec, wall_s=210.0, git={"sha": "2222222bbb", "dirty": True})}
+    (tiny_run / "manifest.json").write_text(json.dumps(manifest))
+    text = rr.block_run(rr.Run(tiny_run))
+    assert "commit of the last invocation abcdef0 (per notebook in the table)" in text
+    assert "| 01_preprocessing | ok | 1.5 | 1111111 |" in text
+    assert "| 05_vae | ok | 3.5 | 2222222 (uncommitted changes) |" in text

@@ -67,6 +67,7 @@ def test_runs_in_order_and_writes_the_manifest(fixture, capsys):
     assert set(m["notebooks"]) == {"01_first", "02_second"}
     first = m["notebooks"]["01_first"]
     assert first["status"] == "ok" and first["wall_s"] >= 0
+    assert first["git"]["sha"] == m["git"]["sha"]  # each notebook's own code, recorded
     assert first["outputs"] == ["artifacts/first.txt"]
     assert first["parameters"] == {"PROFILE": "smoke", "SEED": 3, "DATA_DIR": None,
                                    "RUN_DIR": str(out.resolve())}

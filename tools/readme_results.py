@@ -129,10 +129,21 @@ def block_run(run: Run) -> str:
     m = run.manifest
     git = m.get("git") or {}
     sha = (git.get("sha") or "unknown")[:7] + (" (uncommitted changes)" if git.get("dirty") else "")
+
+    def commit(v: dict) -> str:  # the notebook's own, where run_all.py recorded it
+        own = v.get("git") or {}
+        return ((own.get("sha") or "")[:7] + (" (uncommitted changes)" if own.get("dirty")
+                                              else "")) or "not recorded"
+
+    records = m.get("notebooks", {})
     rows = [{"notebook": k, "status": v.get("status"),
-             "minutes": round(v["wall_s"] / 60, 1) if v.get("wall_s") is not None else None}
-            for k, v in m.get("notebooks", {}).items()]
-    frame = pd.DataFrame(rows, columns=["notebook", "status", "minutes"])
+             "minutes": round(v["wall_s"] / 60, 1) if v.get("wall_s") is not None else None,
+             "commit": commit(v)} for k, v in records.items()]
+    frame = pd.DataFrame(rows, columns=["notebook", "status", "minutes", "commit"])
+    if not any(v.get("git") for v in records.values()):
+        frame = frame.drop(columns="commit")  # an older run folder: the run's commit only
+    elif frame["commit"].nunique() > 1:  # notebooks rerun at other commits
+        sha = "of the last invocation " + sha + " (per notebook in the table)"
     total = frame["minutes"].sum()
     device = (m.get("environment") or {}).get("device", "?")
     return (f"Profile `{run.profile}`, seed {m.get('seed')}, commit {sha}, device {device}, "

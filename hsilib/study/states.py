@@ -47,9 +47,14 @@ def discover_states(checkpoint_dir: str | Path, splits: pd.DataFrame | str | Pat
     opened, since under ``full`` they are many and large) and every crop id it trained on lies
     in the ``train_split`` of ``splits`` (notebook 01's split, the one whose test crops score the
     probe classifier) and in one class. Two files of the same run at the same step (a run saved
-    under two names) count once. Returns one row per state (:data:`STATE_COLUMNS`; ``progress`` =
-    step / the config's planned steps; ``seed`` = the run's data and initial-weight seed) and a
-    list of notes on the checkpoints left out and why.
+    under two names) count once. A snapshot counts only as a state of its run's final
+    checkpoint (``<name>.pt`` beside ``snapshots/<name>_s<step>.pt``), when that exists: same
+    config, training crops and data seed, and a step no later than the final one; otherwise
+    it is left behind by an earlier run of that name (say a longer one, before the profile
+    was changed) and is left out with a note. Returns one row per state
+    (:data:`STATE_COLUMNS`; ``progress`` = step / the config's planned steps; ``seed`` = the
+    run's data and initial-weight seed) and a list of notes on the checkpoints left out and
+    why.
     """
     guard.check_fit(train_split, "discover_states: the split generators were trained on")
     if not isinstance(splits, pd.DataFrame):
@@ -60,7 +65,7 @@ def discover_states(checkpoint_dir: str | Path, splits: pd.DataFrame | str | Pat
     if not folder.is_dir():
         raise FileNotFoundError(f"checkpoint folder {folder} does not exist")
     paths = sorted(folder.glob("*.pt")) + sorted((folder / "snapshots").glob("*.pt"))
-    rows, notes, seen = [], [], {}
+    rows, notes, seen, finals = [], [], {}, {}
     for path in paths:
         if re.match(r"\d\d_", path.name):  # a classifier notebook's weights (06_, 07_, ...)
             continue
@@ -84,6 +89,11 @@ def discover_states(checkpoint_dir: str | Path, splits: pd.DataFrame | str | Pat
                          "only single-class generators are states here")
             continue
         cfg = ckpt["config"]
+        if path.parent.name == "snapshots":
+            stale = _stale_snapshot(path, ckpt, ids, finals)
+            if stale:
+                notes.append(stale)
+                continue
         if cfg.get("generator") == "rgb":  # notebook 02's RGB-to-HS SHS-GAN
             notes.append(f"{path.name}: translates RGB images, so it draws nothing without "
                          "them; only generators that sample on their own are states here")
@@ -103,6 +113,31 @@ def discover_states(checkpoint_dir: str | Path, splits: pd.DataFrame | str | Pat
                      "snapshot": path.parent.name == "snapshots",
                      "image_size": int(cfg.get("image_size", 0)), "key": key})
     return pd.DataFrame(rows, columns=STATE_COLUMNS), notes
+
+
+def _stale_snapshot(path: Path, ckpt: dict, ids: list[str], finals: dict) -> str | None:
+    """Why the snapshot ``path`` is not a state of its run's final checkpoint (None: it is,
+    or there is no final checkpoint to compare with); ``finals`` caches what was read."""
+    name = re.sub(r"_s\d+$", "", path.stem)
+    final_path = path.parent.parent / f"{name}.pt"
+    if not final_path.is_file():
+        return None
+    if final_path not in finals:
+        try:
+            final = read_checkpoint(final_path, "cpu")
+            finals[final_path] = (final["config"], sorted(str(i) for i in
+                                                          final.get("data_ids") or []),
+                                  final.get("data_seed"), int(final["step"]))
+        except Exception:  # noqa: BLE001 (unreadable: nothing to compare with)
+            finals[final_path] = None
+    if finals[final_path] is None:
+        return None
+    cfg, final_ids, seed, step = finals[final_path]
+    if (cfg, final_ids, seed) != (ckpt["config"], sorted(ids), ckpt.get("data_seed")) \
+            or int(ckpt["step"]) > step:
+        return (f"{path.name}: left behind by an earlier run of {name} (another config, "
+                "training crops or length than its checkpoint now); not a state of it")
+    return None
 
 
 def spread_subset(states: pd.DataFrame, max_states: int | None) -> pd.DataFrame:

@@ -1,6 +1,8 @@
 """Correlations of notebook 08 (hsilib.study.correlation_stats) against scipy, hand-computed
 cases and planted relations; the states found from checkpoints (hsilib.study.states)."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -140,6 +142,12 @@ def test_snapshots_and_discovered_states(tmp_path):
     text = " ".join(notes)
     assert "vae_mm_leaky.pt" in text and "vae_mixed.pt" in text and "counted once" in text
     assert "shsgan_rgb_mm_g0.pt: translates RGB images" in text
+    # the run trained again, shorter (a profile changed): its snapshot at step 2 is stale
+    short = replace(cfg, steps=1)
+    make_trainer(short, images, seed=0, device="cpu", data_ids=ids).fit(1, checkpoint=ckpt)
+    states, notes = discover_states(tmp_path, splits)
+    assert "vae_mm_g0_s000002" not in set(states.state)
+    assert any(n.startswith("vae_mm_g0_s000002.pt: left behind by an earlier run") for n in notes)
 
 
 def test_spread_subset_keeps_every_family_and_the_ends():
