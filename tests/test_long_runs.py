@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from long_runs import detectability_apart, dry_run_problems, lab_problems
+from long_runs import dry_run_problems, lab_problems
 
 from hsilib import config
 
@@ -41,5 +41,3 @@ def test_the_lab_profile_still_shows_what_the_notebooks_teach(tmp_path):
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     steps = config.resolve("lab", "gan_study").compare_steps
     assert not lab_problems(tmp_path / "lab", steps)
-    early, end, apart = detectability_apart(tmp_path / "lab", steps)
-    print(f"detectability at step {steps}: {early}; at the end: {end}; apart: {apart}")

@@ -112,7 +112,10 @@ class ClassifierStudyConfig(Section):
         # Measured idle with SPADE-RGB in the mix as well: 7.2 minutes (its training cell
         # 409 s), over the share; SPADE-RGB's three runs (~21 s) now run under full only
         "paper": dict(seeds=(0, 1, 2)),  # with one fold: docs/full_profile.md
-        "lab": dict(arms=("focal+balanced",)),  # on top of quick: TSTR 1:2 under quick
+        # lab, on top of quick: TSTR 1:2 under quick; counts within lab's 60 exported crops
+        # per class (notebook 03) and 40 of each conditional generator (notebook 04)
+        "lab": dict(arms=("focal+balanced",), n_synthetic_total=80, n_synthetic_mm_only=60,
+                    n_synthetic_tstr=40),
         "quick": dict(seeds=(0, 1, 2), n_synthetic_tstr=50, n_boot=500,
                       arms=("focal+balanced", "tstr_ratio"), syn_families=()),
         # every arm but ResNet50 (a minute of CPU even at 32 px; its path is a unit test)
