@@ -1,9 +1,9 @@
 """The long runs of ``make test-all`` (marked slow: deselected by ``make test``).
 
-- the ``full`` profile's dry run (every notebook at full shapes with every loop cut short, about
+- the ``full`` profile's dry run (every notebook at full shapes with every loop cut short, over
   half an hour on 2 cores and some 20 GB of disk);
-- the ``lab`` profile (the whole study in under 20 minutes on 2 cores), with what its notebooks
-  teach checked on its results (``tests/long_runs.py`` says what).
+- the ``lab`` profile (about 22 minutes on 2 cores, every notebook within 5), with what its
+  notebooks teach checked on its results (``tests/long_runs.py`` says what).
 
 Their wall times are not asserted (a shared machine would fail them); docs/full_profile.md and
 docs/teaching.md report the measured ones.

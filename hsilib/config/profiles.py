@@ -35,8 +35,8 @@ from .studies import (
     VAEStudyConfig,
 )
 
-#: the profiles, smallest first (nothing else in the project names them); ``lab``: the whole
-#: study in under 20 minutes on a 2-core laptop, for teaching (docs/teaching.md); ``paper``:
+#: the profiles, smallest first (nothing else in the project names them); ``lab``: every
+#: notebook within 5 minutes on a 2-core laptop, for teaching (docs/teaching.md); ``paper``:
 #: ``full`` with one cross-validation fold of five and three classifier seeds
 #: (docs/full_profile.md)
 PROFILES = ("smoke", "lab", "quick", "paper", "full")
