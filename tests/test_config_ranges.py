@@ -257,16 +257,16 @@ def test_config_imports_nothing_above_it():
 def test_a_new_profile_is_a_profiles_entry_plus_deltas(monkeypatch, tmp_path):
     from hsilib.notebook import resolve_overrides
 
-    lab = ("smoke", "lab", "quick", "full")
-    monkeypatch.setattr(config, "PROFILES", lab)
-    monkeypatch.setattr(config.profiles, "PROFILES", lab)
-    monkeypatch.setitem(config.FastGANConfig.DELTAS, "lab", dict(steps=30, image_size=64))
-    study = config.resolve("lab")
-    assert study.profile == "lab" and study.fastgan.steps == 30
+    demo = ("smoke", "demo", "quick", "full")  # a profile that exists nowhere yet
+    monkeypatch.setattr(config, "PROFILES", demo)
+    monkeypatch.setattr(config.profiles, "PROFILES", demo)
+    monkeypatch.setitem(config.FastGANConfig.DELTAS, "demo", dict(steps=30, image_size=64))
+    study = config.resolve("demo")
+    assert study.profile == "demo" and study.fastgan.steps == 30
     assert study.fastgan.image_size == 64 and study.data == config.DataConfig()
     assert resolve_overrides("03", {"steps": 5}) == {"fastgan": {"steps": 5}}
     sys.path.insert(0, str(REPO))
     import run_all
 
-    with pytest.raises(SystemExit, match="no notebook numbered '99'"):  # --profile lab parsed
-        run_all.main(["--out", str(tmp_path / "run"), "--profile", "lab", "--only", "99"])
+    with pytest.raises(SystemExit, match="no notebook numbered '99'"):  # --profile demo parsed
+        run_all.main(["--out", str(tmp_path / "run"), "--profile", "demo", "--only", "99"])
