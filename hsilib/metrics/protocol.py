@@ -59,8 +59,9 @@ Introduced in notebook 03.
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 
 import numpy as np
 import pandas as pd
@@ -117,7 +118,8 @@ def _check_inputs(cfg: MetricsConfig, sizes: dict[str, int], groups) -> None:
 def evaluate_generator(synthetic, real_train, real_heldout, *, cfg: MetricsConfig | None = None,
                        extractor=None, groups: Mapping | None = None, seed: int = 0,
                        to_reflectance: Callable | None = None,
-                       device: str = "auto") -> pd.DataFrame:
+                       device: str = "auto",
+                       summaries: MutableMapping | None = None) -> pd.DataFrame:
     """Evaluate a synthetic set against held-out real images, each score beside its floor.
 
     ``cfg``: a :class:`~hsilib.config.MetricsConfig` (default: its ``full`` values); its ``k``
@@ -164,6 +166,12 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, cfg: MetricsConfi
     ``cfg.probe_epochs``, ``cfg.probe_width`` (images under 16 px enlarged to 16, nearest
     neighbour); floor: the same probe between two halves of the real images split by group.
 
+    ``summaries``: a mapping in which the two real sets' one-pass summaries are kept and
+    looked up (keyed by their content, the images used and the pixel budgets), so that
+    evaluations of several synthetic sets against the same real sets read those once. The
+    caller keeps one mapping per ``extractor`` and ``to_reflectance``; the numbers are those of
+    a call without it.
+
     Returns a DataFrame with columns :data:`COLUMNS`, one row per metric.
     """
     from threadpoolctl import threadpool_limits
@@ -173,12 +181,26 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, cfg: MetricsConfi
     with threadpool_limits(limits=1, user_api="blas"):
         return _evaluate(synthetic, real_train, real_heldout, cfg=cfg or MetricsConfig(),
                          extractor=extractor, groups=groups, seed=seed,
-                         to_reflectance=to_reflectance, device=device)
+                         to_reflectance=to_reflectance, device=device, summaries=summaries)
+
+
+def _summary_key(source, name: str, **kw) -> tuple | None:
+    """What a real set's summary depends on besides the extractor and ``to_reflectance``: its
+    name, its content (a digest of a tensor's or array's bytes; None for a dataset, which is
+    not cached) and the arguments of :func:`summarise`."""
+    if not isinstance(source, (torch.Tensor, np.ndarray)):
+        return None
+    array = source.detach().cpu().numpy() if isinstance(source, torch.Tensor) else source
+    array = np.ascontiguousarray(array)
+    digest = hashlib.blake2b(array.data, digest_size=16).hexdigest()
+    keep = kw.pop("keep")
+    return (name, array.shape, str(array.dtype), digest,
+            None if keep is None else np.asarray(keep).tobytes(), tuple(sorted(kw.items())))
 
 
 def _evaluate(synthetic, real_train, real_heldout, *, cfg: MetricsConfig, extractor,
-              groups: Mapping | None, seed: int,
-              to_reflectance: Callable | None, device: str) -> pd.DataFrame:
+              groups: Mapping | None, seed: int, to_reflectance: Callable | None, device: str,
+              summaries: MutableMapping | None = None) -> pd.DataFrame:
     """The body of :func:`evaluate_generator`."""
     sets = dict(zip(SET_NAMES, (synthetic, real_train, real_heldout), strict=True))
     sizes = {name: set_length(s) for name, s in sets.items()}
@@ -203,11 +225,18 @@ def _evaluate(synthetic, real_train, real_heldout, *, cfg: MetricsConfig, extrac
         # per image: a share of the pixel budgets, so that the ``used`` images of one comparison
         # hold about n_pixels spectra per region and n_pixels_physics for the chromophore fits
         # (the same for value and floor: distances between samples depend on their sizes)
-        return summarise(sets[name], name, extractor, to_reflectance,
-                         batch_size=cfg.batch_size, keep=keep,
-                         pixels_per_image=math.ceil(cfg.n_pixels / used),
-                         physics_per_image=(math.ceil(cfg.n_pixels_physics / used)
-                                            if to_reflectance is not None else 0), seed=seed)
+        kw = dict(batch_size=cfg.batch_size, keep=keep,
+                  pixels_per_image=math.ceil(cfg.n_pixels / used),
+                  physics_per_image=(math.ceil(cfg.n_pixels_physics / used)
+                                     if to_reflectance is not None else 0), seed=seed)
+        key = (_summary_key(sets[name], name, **kw)
+               if summaries is not None and name != "synthetic" else None)
+        if key is not None and key in summaries:
+            return summaries[key]
+        summary = summarise(sets[name], name, extractor, to_reflectance, **kw)
+        if key is not None:
+            summaries[key] = summary
+        return summary
 
     with torch.no_grad():
         syn = read_set("synthetic", None, n)

@@ -182,6 +182,31 @@ def test_spectral_shape_rows_are_computed_on_reflectance(sets):
         assert "on reflectance" in _row(table, m).note
 
 
+def test_kept_real_summaries_give_the_same_tables_and_are_read_once(sets, monkeypatch):
+    # evaluations of several synthetic sets against the same real sets: with a shared
+    # ``summaries`` mapping the real sets are summarised once, and every table is the table
+    # of a call without it
+    train, held = sets
+    fakes = [(held + 0.02 * torch.randn(held.shape, generator=torch.Generator().manual_seed(s))
+              ).clamp(1e-3, 1) for s in (1, 2)]
+    kw = dict(extractor=_BandStats(), to_reflectance=_affine, cfg=_cfg(n_repeats=2), seed=3)
+    plain = [protocol.evaluate_generator(f, train, held, **kw) for f in fakes]
+    calls = []
+    real_summarise = protocol.summarise
+    monkeypatch.setattr(protocol, "summarise",
+                        lambda src, name, *a, **k: calls.append(name) or
+                        real_summarise(src, name, *a, **k))
+    kept: dict = {}
+    for fake, expected in zip(fakes, plain, strict=True):
+        pd.testing.assert_frame_equal(
+            protocol.evaluate_generator(fake, train, held, summaries=kept, **kw), expected)
+    assert calls == ["synthetic", "real_train", "real_heldout", "synthetic"]
+    assert len(kept) == 2
+    # other real images are another key, not the kept summary
+    protocol.evaluate_generator(fakes[0], train, held.flip(-1), summaries=kept, **kw)
+    assert calls[-2:] == ["synthetic", "real_heldout"] and len(kept) == 3
+
+
 def test_out_of_field_pixels_are_left_out_of_spectral_shape(sets):
     """Zeroed corners (outside the dermoscope's field) in both images of a pair: the angle is
     the one of the in-field pixels, not diluted by zero-angle corner pixels."""

@@ -64,6 +64,10 @@ def test_a_studys_shared_feature_network_gives_the_protocols_own_numbers(tmp_pat
     synthetic = study.data().unit("MM", "train").flip(-1)
     first = study.evaluate("MM", synthetic)
     assert study.feature_extractor() is study.feature_extractor()
+    assert len(study._summaries[study._extractor[0], study.first]) == 2  # the real sets, kept
     pd.testing.assert_frame_equal(study.evaluate("MM", synthetic), first)
+    pd.testing.assert_frame_equal(study.evaluate("MM", synthetic.flip(-2)), evaluate_set(
+        study.data(), "MM", synthetic.flip(-2), metrics=study.metrics, seed=study.seed,
+        device="cpu"))
     pd.testing.assert_frame_equal(first, evaluate_set(
         study.data(), "MM", synthetic, metrics=study.metrics, seed=study.seed, device="cpu"))

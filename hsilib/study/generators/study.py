@@ -119,6 +119,10 @@ class GeneratorStudy:
         self.val_range = val_range
         self.runs: dict[str, GeneratorRun] = {}  # every run trained, by name
         self._data: dict[int, ReplicateData] = {}
+        # the protocol's feature network, built on first use (see feature_extractor), and the
+        # real sets' summaries it read, per replicate (evaluate_generator's ``summaries``)
+        self._extractor: tuple[tuple, Any] | None = None
+        self._summaries: dict[tuple, dict] = {}
 
     # -- replicates ------------------------------------------------------------------------
     @property
@@ -280,9 +284,15 @@ class GeneratorStudy:
         """The metric protocol of a synthetic set in [0, 1] of class ``cls`` against replicate
         ``replicate``'s validation crops (:func:`evaluate_set`), with :meth:`feature_extractor`
         unless ``extractor`` is given."""
+        if extractor is None:  # the shared network: the real sets are summarised once
+            extractor = self.feature_extractor()
+            r = self.first if replicate is None or not self.folds else replicate
+            summaries = self._summaries.setdefault((self._extractor[0], r), {})
+        else:
+            summaries = None
         return evaluate_set(self.data(replicate), cls, synthetic_unit, metrics=self.metrics,
-                            seed=self.seed, device=self.device,
-                            extractor=extractor or self.feature_extractor())
+                            seed=self.seed, device=self.device, extractor=extractor,
+                            summaries=summaries)
 
     def feature_extractor(self) -> Any:
         """The protocol's feature network (Inception16 at the metrics section's feature size
@@ -294,7 +304,7 @@ class GeneratorStudy:
 
         m = self.metrics
         key = (m.feature_size, m.inception_weights, self.seed)
-        if getattr(self, "_extractor", (None, None))[0] != key:
+        if self._extractor is None or self._extractor[0] != key:
             self._extractor = (key, Inception16(feature_size=m.feature_size,
                                                 weights=m.inception_weights, seed=self.seed))
         return self._extractor[1]
@@ -362,18 +372,20 @@ def lighter_protocol(metrics: Any, *, repeats: int | None = None,
 
 
 def evaluate_set(data: ReplicateData, cls: str, synthetic_unit: torch.Tensor, *, metrics: Any,
-                 seed: int, device: Any = "auto", extractor: Any = None) -> pd.DataFrame:
+                 seed: int, device: Any = "auto", extractor: Any = None,
+                 summaries: dict | None = None) -> pd.DataFrame:
     """The metric protocol (:func:`~hsilib.metrics.protocol.evaluate_generator`) of a synthetic
     set in [0, 1] of class ``cls`` against the validation crops of ``data``, its training crops
     as the real-vs-real floor, with their source images; the spectral rows on reflectance
     through ``data``'s normaliser. Lesion pixels are found by the protocol's one rule in all
-    three sets (notebook 01's masks are not used: a synthetic set has none).
+    three sets (notebook 01's masks are not used: a synthetic set has none). ``summaries``:
+    where the real sets' summaries are kept between calls with the same ``extractor``.
     Introduced in notebook 03, section 11."""
     return evaluate_generator(
         synthetic_unit, data.unit(cls, "train"), data.unit(cls, "val"), cfg=metrics, seed=seed,
         groups={"real_train": data.groups(cls, "train"), "real_heldout": data.groups(cls, "val")},
         to_reflectance=partial(data.normaliser.inverse, value_range="unit", band_axis=1),
-        extractor=extractor, device=device)
+        extractor=extractor, device=device, summaries=summaries)
 
 
 class Family(dict):
