@@ -94,7 +94,11 @@ class CorrelationStudyConfig(Section):
         # ~60 s on one core, drawn by 2 workers; per state the melanoma metric table ~4 s, a
         # probe run at 32 px ~3 s, the task-aware distance ~1 s: 19 rungs + 5 pairs + 2
         # controls in ~5 minutes. Spectral smoothing stands for the spectral kinds here.
-        "lab": dict(seeds=(0,)),  # on top of quick: one classifier seed per state
+        # lab, on top of quick: one classifier seed per state, and seven of the ten kinds
+        # (two physical, two of the image, one spectral, diversity, a label and a shortcut
+        # cue), both strengths kept for the monotonicity table
+        "lab": dict(seeds=(0,), corruptions=("melanin", "blood", "blur", "spectral_smoothing",
+                                             "diversity", "label_noise", "fingerprint")),
         "quick": dict(seeds=(0, 1), max_states=5, amount=50.0,
                       corruptions=tuple(k for k in ORACLE_CORRUPTIONS
                                         if k != "misregistration"),

@@ -247,7 +247,9 @@ class CondGANConfig(FastGANConfig):
         # FastGAN's is ~0.22 s idle at 64 px, ngf 16): six such generators and a CycleGAN share
         # notebook 04's 5 minutes (measured: seven 150-step trainings took 336 s of its 387 s,
         # so quick runs 100)
-        "lab": dict(steps=60),  # on top of quick
+        # lab, on top of quick: 40 steps (its 60 left notebook 04 at ~3 minutes of a 20-minute
+        # lab run that took 22)
+        "lab": dict(steps=40),
         "quick": dict(image_size=64, batch_size=8, steps=100, ngf=16, ndf=16, z_dim=64,
                       spade_hidden=16, log_every=10, sample_every=0, checkpoint_every=0),
         "smoke": dict(image_size=32, batch_size=4, steps=3, ngf=4, ndf=4, z_dim=16,
@@ -296,7 +298,7 @@ class CycleGANConfig(GeneratorConfig):
 
     DELTAS: ClassVar[Deltas] = {
         # ~0.7x a FastGAN quick step (measured side by side on a loaded machine)
-        "lab": dict(steps=60, decay_start=30),  # on top of quick
+        "lab": dict(steps=40, decay_start=20),  # on top of quick, like the conditional GANs
         "quick": dict(image_size=64, batch_size=4, steps=100, decay_start=50, ngf=16, ndf=16,
                       log_every=10, sample_every=0, checkpoint_every=0),
         "smoke": dict(image_size=32, batch_size=2, steps=3, decay_start=1, ngf=4, ndf=4,
