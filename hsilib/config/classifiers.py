@@ -99,6 +99,9 @@ class ClassifierStudyConfig(Section):
     tstr_families: tuple[str, ...] = ("classcond", "perclass")
     # the SeFa arm: edits at +- this many SDs of w along each of gan_study.sefa_k directions
     sefa_alpha: Annotated[float, Range(gt=0, le=10)] = 2.0
+    # ... of at most this many real training melanomas per replicate, the first in the split's
+    # order (None: all of them)
+    sefa_max_crops: Annotated[int | None, Range(1, MAX_COUNT)] = None
 
     DELTAS: ClassVar[Deltas] = {
         # 3 seeds (x 2 generator replicates), TSTR on 50 crops per class, and the optional arms
@@ -119,7 +122,7 @@ class ClassifierStudyConfig(Section):
         "quick": dict(seeds=(0, 1, 2), n_synthetic_tstr=50, n_boot=500,
                       arms=("focal+balanced", "tstr_ratio"), syn_families=()),
         # every arm but ResNet50 (a minute of CPU even at 32 px; its path is a unit test)
-        "smoke": dict(seeds=(0, 1), n_synthetic_total=6, n_synthetic_mm_only=4,
+        "smoke": dict(seeds=(0, 1), n_synthetic_total=6, n_synthetic_mm_only=4, sefa_max_crops=4,
                       fractions=(0.5, 1.0), n_boot=50, mixed=((4, 2),),
                       arms=tuple(a for a in CLASSIFIER_ARMS if a != "resnet50")),
     }

@@ -105,9 +105,11 @@ def sefa_edit_sets(checkpoints: Mapping[int, Path], tags: Mapping[int, str],
                    sources: Mapping[int, Sequence[str]],
                    normalisers: Mapping[int, BandNormaliser], out_dir: Callable[[str], Path], *,
                    k: int, layers: Sequence[int], alpha: float, steps: int, seed: int,
-                   device: Any = "cpu", chunk: int = 16) -> tuple[dict[int, Path], pd.DataFrame]:
+                   max_crops: int | None = None, device: Any = "cpu", chunk: int = 16
+                   ) -> tuple[dict[int, Path], pd.DataFrame]:
     """Per replicate ``r`` (named ``tags[r]``), the real training melanomas ``targets[r]``
-    (in [-1, 1] at the generator's side, with their ``sources``) inverted into W+ of
+    (in [-1, 1] at the generator's side, with their ``sources``; the first ``max_crops`` of
+    them, or all when None) inverted into W+ of
     ``checkpoints[r]`` (a StyleGAN2-ADA melanoma generator; ``steps`` optimiser steps,
     ``chunk`` crops at a time) and
     edited along its top ``k`` SeFa directions of the style weights of ``layers``, by -alpha and
@@ -118,9 +120,10 @@ def sefa_edit_sets(checkpoints: Mapping[int, Path], tags: Mapping[int, str],
     for r, path in checkpoints.items():
         folder = Path(out_dir(f"06_sefa_mm_{tags[r]}"))
         done = _read_export(folder)
+        x, crop_sources = targets[r].images[:max_crops], list(sources[r])[:max_crops]
         setting = {"checkpoint_sha": registry.file_sha256(path), "directions": k,
                    "layers": list(layers), "alpha_sd": alpha, "invert_steps": steps,
-                   "n": 2 * k * len(targets[r]), "seed": seed}
+                   "n": 2 * k * len(x), "seed": seed}
         if done and all(done.get(key) == v for key, v in setting.items()):
             dirs[r] = folder  # a rerun keeps the edits of the same setting
             rows.append(done["row"])
@@ -129,7 +132,6 @@ def sefa_edit_sets(checkpoints: Mapping[int, Path], tags: Mapping[int, str],
         G = objective.net("G")  # the EMA generator
         directions, eigenvalues = sg2_edit.sefa_directions(G, k=k, layers=tuple(layers))
         sd = sg2_edit.w_spread(G, directions, seed=seed)
-        x = targets[r].images
         ws, losses = [], []
         for i in range(0, len(x), chunk):
             inv = sg2_edit.project(G, x[i:i + chunk], steps=steps, space="w+", seed=seed)
@@ -141,7 +143,7 @@ def sefa_edit_sets(checkpoints: Mapping[int, Path], tags: Mapping[int, str],
             moved = sg2_edit.traverse(G, ws, directions[j],
                                       [-alpha * float(sd[j]), alpha * float(sd[j])])
             edits += [moved[0], moved[1]]
-            edit_sources += list(sources[r]) * 2
+            edit_sources += crop_sources * 2
         write_synthetic(torch.cat(edits).clamp(-1, 1), folder, cls="MM",
                         normaliser=normalisers[r], generator=f"sefa_{tags[r]}",
                         checkpoint_sha=setting["checkpoint_sha"], seed=seed,
