@@ -76,6 +76,7 @@ def test_full_dry_run_values():
     assert dry.fastgan.steps == DRY_STEPS and dry.fastgan.checkpoint_every == DRY_STEPS - 1
     assert dry.cyclegan.decay_start < dry.cyclegan.steps  # positions stay inside training
     assert dry.classifier.epochs == 1 and dry.classifier.max_batches == DRY_STEPS
+    assert dry.classifier.max_predict == 8 and config.resolve("full").classifier.max_predict is None
     assert dry.classifier_study.seeds == (0,) and dry.gan_study.generator_seeds == (0,)
     assert dry.metrics.n_boot == config.resolve("smoke", "metrics").n_boot
     assert dry.gan_study.snapshot_steps == (DRY_STEPS,)

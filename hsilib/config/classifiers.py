@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from .bounds import MAX_BATCH, MAX_COUNT, MAX_EPOCHS, MAX_PERCENT, MAX_SIDE, MAX_STEPS, MAX_WORKERS
 from .engine import DEVICE, SEED, WEIGHT, ConfigError, Deltas, OneOf, Range, Section
@@ -42,12 +42,19 @@ class ClassifierConfig(Section):
     patience: Annotated[int, Range(1, MAX_EPOCHS)] = 100  # epochs without a better validation
     # optimiser steps per epoch at most (None: every batch); a dry run caps it
     max_batches: Annotated[int | None, Range(1, MAX_STEPS)] = None
+    # crops per class and split a trained model predicts at most, the first in each split's
+    # order (None: all; only a dry run sets it: predicting every crop of the training,
+    # validation and test splits at full size costs a DenseNet201 minutes per run on a CPU)
+    max_predict: Annotated[int | None, Range(1, MAX_COUNT)] = None
     select_metric: Literal["loss", "sensitivity", "specificity", "precision", "f1",
                            "balanced_accuracy", "accuracy", "auroc", "auprc"] = "auroc"
     pretrained_weights: str | None = None  # local ImageNet checkpoint (3-channel)
     specialist_weights: str | None = None  # local ISIC melanoma checkpoint (3-channel)
     num_workers: Annotated[int, Range(0, MAX_WORKERS)] = 0
     device: Annotated[str, DEVICE] = "auto"
+
+    #: what a dry run sets besides its caps (hsilib.config.dryrun)
+    DRY_VALUES: ClassVar[dict[str, Any]] = {"max_predict": 8}
 
     DELTAS: ClassVar[Deltas] = {
         "lab": dict(epochs=18, patience=5),  # on top of quick (profiles.BASES)

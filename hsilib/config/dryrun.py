@@ -27,6 +27,9 @@ list of names, so a field added later is cut by how it is declared:
   cross-validation runs) becomes 1: one replicate of each kind (the folds are still made, and
   the first of them runs).
 
+A section's ``DRY_VALUES`` sets fields that only a dry run limits (the classifier's
+``max_predict``: the crops per class and split its trained models predict).
+
 Zero stays zero (0 turns a part off, and a dry run must not turn parts on), and every capped
 value respects the field's lower bound. A dry run's numbers (scores, intervals, verdicts) mean
 nothing; it measures seconds per step and memory (the training records of :mod:`hsilib.train.watch`)
@@ -118,4 +121,5 @@ def dry_run(cfg: Section, smoke: Section | None = None) -> Section:
             changes[name] = capped(value, markers, getattr(smoke, name),
                                    inside=("steps" in fields and name != "steps")
                                    or name in getattr(type(cfg), "DRY_INSIDE", ()))
+    changes.update(getattr(type(cfg), "DRY_VALUES", {}))
     return dataclasses.replace(cfg, **changes)

@@ -280,7 +280,8 @@ def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path
         return cache[key]
 
     real = load(crops_dir, "train") if real_train else None
-    (val, val_src), (test, test_src) = load(crops_dir, "val"), load(crops_dir, "test")
+    (val, val_src), (test, test_src) = (first_per_class(*load(crops_dir, s), cfg.max_predict)
+                                        for s in ("val", "test"))
     pools = {c: load(f) for c, f in (synthetic or {}).items()}
     extra = {k: load(f) for k, f in (extra_test or {}).items()}
     source_of = {i: s for crops, src in [*([real] if real else []), *pools.values()]
@@ -309,6 +310,7 @@ def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path
         scored = {"train": (train, train_src), "val": (val, val_src), "test": (test, test_src),
                   **{f"test_{k}": v for k, v in extra.items()}}
         for split, (crops, src) in scored.items():
+            crops, src = first_per_class(crops, src, cfg.max_predict)
             frames.append(prediction_rows(name, seed, generator_seed, fold, split, crops, src,
                                            predict(model, crops.images, device=dev)))
         if checkpoint_dir is not None:
@@ -321,6 +323,17 @@ def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path
             except OSError:
                 pass  # another cell's run is still training
     return pd.concat(frames, ignore_index=True)[PRED_COLUMNS]
+
+
+def first_per_class(crops: Crops, sources: Sequence[str], n: int | None
+                    ) -> tuple[Crops, list[str]]:
+    """The first ``n`` crops of each class of ``crops`` (in their order), with their
+    ``sources``; all of them when ``n`` is None (``ClassifierConfig.max_predict``)."""
+    if n is None or not len(crops):
+        return crops, list(sources)
+    labels = crops.labels.numpy()
+    keep = np.sort(np.concatenate([np.flatnonzero(labels == c)[:n] for c in np.unique(labels)]))
+    return crops.subset(keep), [sources[i] for i in keep.tolist()]
 
 
 def _loop_rng(transform) -> dict:

@@ -12,7 +12,7 @@ import torch
 from fakedata import write_fake_crops
 
 from hsilib import config
-from hsilib.data.datasets import load_crops
+from hsilib.data.datasets import Crops, load_crops
 from hsilib.train import classifier as T
 
 SIZE = 16
@@ -242,3 +242,14 @@ def test_a_notebooks_classifier_run_resumes_from_its_loop_state(run, tmp_path, m
     saved = [torch.load(tmp_path / d / "real_seed0.pt", weights_only=True) for d in "ab"]
     assert all(torch.equal(saved[0]["state_dict"][k], saved[1]["state_dict"][k])
                for k in saved[0]["state_dict"])
+
+
+def test_first_per_class_keeps_each_classes_first_crops_in_order():
+    labels = torch.tensor([1, 0, 1, 1, 0, 0, 0])
+    crops = Crops(torch.arange(7.0).view(7, 1, 1, 1), labels, tuple("abcdefg"), labels == 2)
+    sources = [f"s{i}" for i in range(7)]
+    kept, src = T.first_per_class(crops, sources, 2)
+    assert kept.ids == ("a", "b", "c", "e") and src == ["s0", "s1", "s2", "s4"]
+    assert kept.labels.tolist() == [1, 0, 1, 0]
+    assert T.first_per_class(crops, sources, None)[0] is crops  # None: all
+    assert T.first_per_class(crops, sources, 10)[0].ids == crops.ids
