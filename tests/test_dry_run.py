@@ -45,7 +45,11 @@ def test_every_step_epoch_count_and_seed_list_is_capped_and_shapes_stay(profile)
         bound = next((m for m in markers if isinstance(m, Range)), None)
         values = capped if isinstance(capped, tuple) else (capped,)
         where = f"{profile}.{name}.{field}"
-        if SEED in markers and NON_EMPTY in markers:
+        if field in getattr(type(getattr(study, name)), "DRY_KEEP", ()):
+            assert capped == value, where  # an interval whose event happens at step 0
+        elif field in getattr(type(getattr(study, name)), "DRY_VALUES", {}):
+            assert value is None and capped is not None, where  # a limit of dry runs only
+        elif SEED in markers and NON_EMPTY in markers:
             assert capped == value[:1], where  # one replicate of each kind
         elif bound is not None and bound.kind == "replicates":
             assert capped == 1, where  # e.g. the first fold alone
@@ -77,6 +81,10 @@ def test_full_dry_run_values():
     assert dry.cyclegan.decay_start < dry.cyclegan.steps  # positions stay inside training
     assert dry.classifier.epochs == 1 and dry.classifier.max_batches == DRY_STEPS
     assert dry.classifier.max_predict == 8 and config.resolve("full").classifier.max_predict is None
+    # StyleGAN2's lazy regularisers fire at step 0: their intervals stay, so that the second
+    # dry step is a plain one
+    assert (dry.stylegan2.r1_every, dry.stylegan2.pl_every) == (16, 4)
+    assert dry.stylegan2.ada_interval == DRY_STEPS - 1  # ADA adjusts after its interval
     assert dry.classifier_study.seeds == (0,) and dry.gan_study.generator_seeds == (0,)
     assert dry.metrics.n_boot == config.resolve("smoke", "metrics").n_boot
     assert dry.gan_study.snapshot_steps == (DRY_STEPS,)

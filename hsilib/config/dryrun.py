@@ -28,7 +28,11 @@ list of names, so a field added later is cut by how it is declared:
   the first of them runs).
 
 A section's ``DRY_VALUES`` sets fields that only a dry run limits (the classifier's
-``max_predict``: the crops per class and split its trained models predict).
+``max_predict``: the crops per class and split its trained models predict), and its
+``DRY_KEEP`` names step fields left as they are: intervals whose event already happens at the
+first step (StyleGAN2's lazy regularisers, at every step a multiple of theirs), so that the
+dry run's two steps are one regularised step and one plain step, as training mixes them,
+rather than two regularised ones.
 
 Zero stays zero (0 turns a part off, and a dry run must not turn parts on), and every capped
 value respects the field's lower bound. A dry run's numbers (scores, intervals, verdicts) mean
@@ -113,8 +117,11 @@ def dry_run(cfg: Section, smoke: Section | None = None) -> Section:
         smoke = study if type(cfg) is type(study) else getattr(study, names[type(cfg)])
     changes = {}
     fields = declared(type(cfg))
+    keep = getattr(type(cfg), "DRY_KEEP", ())
     for name, (_, markers) in fields.items():
         value = getattr(cfg, name)
+        if name in keep:
+            continue
         if isinstance(value, Section):
             changes[name] = dry_run(value, getattr(smoke, name))
         else:

@@ -120,6 +120,10 @@ class StyleGAN2Config(GeneratorConfig):
     ada_kimg: Annotated[float, Range(gt=0)] = 500.0
     ada_ops: Annotated[tuple[str, ...], OneOf(*ADA_OPS)] = ADA_OPS
 
+    #: a dry run leaves the lazy regularisers' intervals as they are: both happen at step 0
+    #: (hsilib.config.dryrun)
+    DRY_KEEP: ClassVar[tuple[str, ...]] = ("r1_every", "pl_every")
+
     DELTAS: ClassVar[Deltas] = {
         # 150 steps to fit notebook 03's 12 minutes beside FastGAN's 200: on the idle 2-core
         # CPU they took 0.65-0.73 x FastGAN's training seconds (41 s against 60-63 s; notebook
