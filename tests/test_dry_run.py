@@ -85,6 +85,8 @@ def test_full_dry_run_values():
     # dry step is a plain one
     assert (dry.stylegan2.r1_every, dry.stylegan2.pl_every) == (16, 4)
     assert dry.stylegan2.ada_interval == DRY_STEPS - 1  # ADA adjusts after its interval
+    # integration points are a count: the smoke profile's
+    assert dry.explain_study.ig_steps == config.resolve("smoke").explain_study.ig_steps < 64
     assert dry.classifier_study.seeds == (0,) and dry.gan_study.generator_seeds == (0,)
     assert dry.metrics.n_boot == config.resolve("smoke", "metrics").n_boot
     assert dry.gan_study.snapshot_steps == (DRY_STEPS,)

@@ -41,7 +41,8 @@ class ExplainStudyConfig(Section):
     # classifier epochs of the variants (None: ClassifierConfig's)
     epochs: Annotated[int | None, Range(1, MAX_EPOCHS)] = None
     methods: Annotated[tuple[Method, ...], NON_EMPTY] = ("ig", "gradcam", "ablation")
-    ig_steps: Annotated[int, Range(1, 10_000)] = 64  # IG: points on the path from the baseline
+    # IG: points on the path from the baseline (a count: a dry run takes the smoke profile's)
+    ig_steps: Annotated[int, Range(1, 10_000, kind="count")] = 64
     baseline: Literal["mean", "zero"] = "mean"  # mean: the training crops' mean spectrum
     n_per_class: Annotated[int | None, Range(1, MAX_COUNT)] = None  # test crops per class
     n_sanity: Annotated[int, Range(1, MAX_COUNT)] = 40  # crops of the randomisation check
