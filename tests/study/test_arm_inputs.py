@@ -174,3 +174,11 @@ def test_sefa_edits_of_inverted_training_melanomas(curve, tmp_path):
                                 alpha=0.001, steps=2, seed=0, device="cpu")
     assert (dirs[0] / "index.csv").stat().st_mtime_ns == stamp
     pd.testing.assert_frame_equal(again, table)
+    # max_crops: the first crops only (another setting: the edits are made again)
+    fewer, small = A.sefa_edit_sets({0: run.checkpoint}, {0: "g0"}, {0: targets}, {0: sources},
+                                    {0: curve["norm"]}, lambda n: tmp_path / n, k=2,
+                                    layers=(0,), alpha=0.001, steps=2, seed=0, max_crops=2,
+                                    device="cpu")
+    index = pd.read_csv(fewer[0] / "index.csv")
+    assert len(index) == 8 and list(index.source) == sources[:2] * 4
+    assert small["inverted crops"].iloc[0] == 2
