@@ -44,7 +44,8 @@ class ClassifierConfig(Section):
     max_batches: Annotated[int | None, Range(1, MAX_STEPS)] = None
     # crops per class and split a trained model predicts at most, the first in each split's
     # order (None: all; only a dry run sets it: predicting every crop of the training,
-    # validation and test splits at full size costs a DenseNet201 minutes per run on a CPU)
+    # validation and test splits at full size costs a DenseNet201 minutes per run on a CPU);
+    # the training split's other crops are still listed, with a NaN probability
     max_predict: Annotated[int | None, Range(1, MAX_COUNT)] = None
     select_metric: Literal["loss", "sensitivity", "specificity", "precision", "f1",
                            "balanced_accuracy", "accuracy", "auroc", "auprc"] = "auroc"

@@ -310,6 +310,11 @@ def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path
         scored = {"train": (train, train_src), "val": (val, val_src), "test": (test, test_src),
                   **{f"test_{k}": v for k, v in extra.items()}}
         for split, (crops, src) in scored.items():
+            if split == "train":  # every training crop listed: the record of what it learnt
+                frames.append(prediction_rows(name, seed, generator_seed, fold, split, crops, src,
+                                               _predict_first(model, crops, cfg.max_predict,
+                                                              dev)))
+                continue
             crops, src = first_per_class(crops, src, cfg.max_predict)
             frames.append(prediction_rows(name, seed, generator_seed, fold, split, crops, src,
                                            predict(model, crops.images, device=dev)))
@@ -328,12 +333,31 @@ def run_experiment(name: str, cfg, crops_dir: str | Path, splits_csv: str | Path
 def first_per_class(crops: Crops, sources: Sequence[str], n: int | None
                     ) -> tuple[Crops, list[str]]:
     """The first ``n`` crops of each class of ``crops`` (in their order), with their
-    ``sources``; all of them when ``n`` is None (``ClassifierConfig.max_predict``)."""
+    ``sources``; all of them when ``n`` is None (``ClassifierConfig.max_predict``: validation
+    and test crops beyond it are not predicted, training crops are listed with a NaN
+    probability, so that the record of what a run trained on stays whole)."""
     if n is None or not len(crops):
         return crops, list(sources)
-    labels = crops.labels.numpy()
-    keep = np.sort(np.concatenate([np.flatnonzero(labels == c)[:n] for c in np.unique(labels)]))
+    keep = _first_rows(crops.labels, n)
     return crops.subset(keep), [sources[i] for i in keep.tolist()]
+
+
+def _first_rows(labels: torch.Tensor, n: int) -> np.ndarray:
+    """Sorted positions of the first ``n`` labels of each class."""
+    labels = labels.numpy()
+    return np.sort(np.concatenate([np.flatnonzero(labels == c)[:n] for c in np.unique(labels)]))
+
+
+def _predict_first(model: torch.nn.Module, crops: Crops, n: int | None, device) -> np.ndarray:
+    """:func:`predict` on the first ``n`` crops of each class (all when None), NaN for the
+    others."""
+    if n is None:
+        return predict(model, crops.images, device=device)
+    p = np.full(len(crops), np.nan)
+    if len(crops):
+        rows = _first_rows(crops.labels, n)
+        p[rows] = predict(model, crops.images[rows], device=device)
+    return p
 
 
 def _loop_rng(transform) -> dict:

@@ -253,3 +253,23 @@ def test_first_per_class_keeps_each_classes_first_crops_in_order():
     assert kept.labels.tolist() == [1, 0, 1, 0]
     assert T.first_per_class(crops, sources, None)[0] is crops  # None: all
     assert T.first_per_class(crops, sources, 10)[0].ids == crops.ids
+
+
+def test_max_predict_caps_the_predicted_crops_and_keeps_the_training_record(run):
+    # a dry run's limit: val / test / extra sets cut to the first crops of each class; every
+    # training crop still listed (the record the audits read), predicted only up to the limit
+    r = run
+    syn = {"MM": r["root"] / "syn_mm"}
+    whole = _experiment(r, synthetic=syn, n_synthetic={"MM": 4}, extra_test={"s": syn["MM"]})
+    capped = T.run_experiment("syn", replace(r["cfg"], max_predict=2), r["root"] / "crops",
+                              r["root"] / "splits.csv", r["norm"], seeds=(0,), device="cpu",
+                              synthetic=syn, n_synthetic={"MM": 4}, extra_test={"s": syn["MM"]})
+    for split in ("val", "test", "test_s"):
+        part, full = capped[capped["split"] == split], whole[whole["split"] == split]
+        assert part.groupby("label").size().max() <= 2 and part["p_mm"].notna().all()
+        expected = full.groupby("label", sort=False).head(2)["id"]
+        assert sorted(part["id"]) == sorted(expected), split
+    train, full_train = capped[capped["split"] == "train"], whole[whole["split"] == "train"]
+    assert list(train["id"]) == list(full_train["id"])  # the same training set, all listed
+    predicted = train[train["p_mm"].notna()]
+    assert predicted.groupby("label").size().tolist() == [2, 2]
