@@ -52,6 +52,9 @@ class CorrelationStudyConfig(Section):
     # synthetic crops added per class, % of its real training count (at most all of them: the
     # duplicated-real control draws that many real crops without replacement)
     amount: Annotated[float, Range(gt=0, le=100)] = 100.0
+    # ... and at most this many per class (None: as the amount asks; a dry run caps it: at
+    # full size the oracle ladder renders every rung's crops from the simulator)
+    max_crops: Annotated[int | None, Range(2, MAX_COUNT)] = None
     pool_seed: Annotated[int, SEED] = 8000  # sampling seed of every generator state's crops
     oracle: bool = True  # the oracle ladder (stand-in data only)
     oracle_seed: Annotated[int, SEED] = 1  # seed stream of the oracle's fresh lesions
@@ -107,7 +110,7 @@ class CorrelationStudyConfig(Section):
                       metric_repeats=1, metric_boot=50, metric_pixels_physics=300,
                       metric_probe_epochs=2, metric_probe_folds=2, relevance_steps=8,
                       n_boot=1000, n_perm=1999),
-        "smoke": dict(seeds=(0, 1), max_states=4, amount=50.0, levels=(1.0,),
+        "smoke": dict(seeds=(0, 1), max_states=4, amount=50.0, max_crops=20, levels=(1.0,),
                       probe_image_size=32, probe_batch_size=4, probe_lr=1e-3, probe_epochs=2,
                       probe_patience=1, metric_feature_size=75, metric_repeats=1,
                       metric_boot=20, metric_pixels_physics=100, metric_probe_epochs=1,

@@ -234,13 +234,16 @@ class ProbeCells:
         return (self.keep if base else self.plain)(experiment, seed, replicate)
 
 
-def real_counts(tables: Mapping[int, pd.DataFrame], amount: float) -> dict[int, dict[str, int]]:
+def real_counts(tables: Mapping[int, pd.DataFrame], amount: float,
+                max_crops: int | None = None) -> dict[int, dict[str, int]]:
     """Crops per class a state adds under each split table: ``amount`` % of the table's real
-    training count of the class (:func:`hsilib.study.proportion.amount_counts`)."""
+    training count of the class (:func:`hsilib.study.proportion.amount_counts`), at most
+    ``max_crops`` (None: no limit)."""
     out = {}
     for fold, t in tables.items():
         train = t[t["split"] == "train"]["class"].value_counts()
-        out[fold] = amount_counts({c: int(train.get(c, 0)) for c in CLASSES}, amount)
+        out[fold] = {c: n if max_crops is None else min(n, max_crops) for c, n in
+                     amount_counts({c: int(train.get(c, 0)) for c in CLASSES}, amount).items()}
         if min(out[fold].values()) < 2:
             raise ValueError(f"split table of fold {fold}: {out[fold]} crops per class at "
                              f"{amount}% of its training crops; each class needs at least 2")

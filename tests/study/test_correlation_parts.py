@@ -149,6 +149,8 @@ def test_real_counts_and_duplicates(tmp_path):
     counts = cst.real_counts({-1: table}, 50)
     train = table[table.split == "train"]["class"].value_counts()
     assert counts[-1] == {c: int(np.floor(train[c] / 2 + 0.5)) for c in ("MM", "DN")}
+    assert cst.real_counts({-1: table}, 50, max_crops=2)[-1] == {"MM": 2, "DN": 2}
+    assert cst.real_counts({-1: table}, 50, max_crops=1000) == counts
     folder = cst.write_duplicates(tmp_path / "artifacts" / "crops", table, "MM", tmp_path / "dup")
     from hsilib.data.crop_folder import read_index
 
