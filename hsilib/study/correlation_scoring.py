@@ -61,6 +61,22 @@ class StateScorer:
         self.sources = pd.Series(crop_sources(inputs.crops_dir))
         self._data: dict[tuple[int, int], ReplicateData] = {}
         self._real: dict[tuple[int, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        # the protocol's feature network, built once, and the real sets' summaries it read,
+        # per fold: every state is compared with the same real crops
+        self._extractor: Any = None
+        self._summaries: dict[int, dict] = {}
+
+    def protocol(self, fold: int) -> dict[str, Any]:
+        """The feature network and the kept real-set summaries of ``fold``, for
+        :func:`~hsilib.study.generators.study.evaluate_set` (the numbers are those of a call without
+        them: the network is built from the same seed)."""
+        if self._extractor is None:
+            from ..metrics.distribution import Inception16
+
+            m = self.metrics
+            self._extractor = Inception16(feature_size=m.feature_size, weights=m.inception_weights,
+                                          seed=self.seed)
+        return {"extractor": self._extractor, "summaries": self._summaries.setdefault(fold, {})}
 
     def table(self, fold: int) -> tuple[Path, BandNormaliser]:
         """The split table and normaliser of ``fold`` (-1: notebook 01's)."""
@@ -85,7 +101,8 @@ class StateScorer:
         for cls in self.classes:
             synthetic = load_crops(folders[cls], norm, self.size).images
             out.append(evaluate_set(data, cls, synthetic, metrics=self.metrics, seed=self.seed,
-                                    device=self.device).assign(**{"class": cls}))
+                                    device=self.device, **self.protocol(fold))
+                       .assign(**{"class": cls}))
         return pd.concat(out, ignore_index=True)
 
     def floor_table(self, fold: int = -1) -> pd.DataFrame:
@@ -97,7 +114,7 @@ class StateScorer:
         data, out = self.data(fold), []
         for cls in self.classes:
             t = evaluate_set(data, cls, data.unit(cls, "train"), metrics=self.metrics,
-                             seed=self.seed, device=self.device)
+                             seed=self.seed, device=self.device, **self.protocol(fold))
             out.append(t[~t["kind"].isin(NO_FLOOR_INTERVAL)].assign(**{"class": cls}))
         return pd.concat(out, ignore_index=True)
 

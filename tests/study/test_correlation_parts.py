@@ -334,3 +334,37 @@ def test_find_pairs_from_checkpoints_with_a_run_saved_under_two_names(tmp_path):
     assert not any("counted once" in n for n in notes)
     none, notes = cst.find_pairs(tmp_path, {-1: table}, cfg.image_size * 2)
     assert none.empty and any("left out" in n and "px" in n for n in notes)
+
+
+def test_state_scorer_shares_its_feature_network_and_real_summaries(tmp_path):
+    # every state of notebook 08 is compared with the same real crops: the scorer builds the
+    # protocol's network once and reads the real sets once per fold; each table is the one
+    # evaluate_set gives on its own
+    from dataclasses import replace
+
+    from fakedata import write_fake_crops, write_fake_run
+
+    from hsilib import config
+    from hsilib.data.datasets import load_crops
+    from hsilib.paths import run_paths
+    from hsilib.study.classifier_inputs import ClassifierInputs
+    from hsilib.study.correlation_scoring import StateScorer
+    from hsilib.study.generators.study import evaluate_set
+
+    write_fake_run(tmp_path, n_per_class=10)
+    run = run_paths(tmp_path).make()
+    inputs = ClassifierInputs(run, seeds=(0,))
+    metrics = replace(config.resolve("smoke", "metrics"), probe_epochs=0, feature_size=75)
+    scorer = StateScorer(inputs, size=32, metrics=metrics, classes=("MM",), seed=0,
+                         probe_size=32)
+    states = {}
+    for s in (1, 2):
+        write_fake_crops(tmp_path / f"state{s}", 6, synthetic=True, seed=s, classes=("MM",))
+        states[s] = {"MM": tmp_path / f"state{s}"}
+    tables = [scorer.metric_table(states[s]) for s in (1, 2)]
+    assert len(scorer._summaries[-1]) == 2  # the real training and held-out sets, read once
+    for s, table in zip((1, 2), tables, strict=True):
+        synthetic = load_crops(states[s]["MM"], inputs.normaliser, 32).images
+        alone = evaluate_set(scorer.data(-1), "MM", synthetic, metrics=metrics, seed=0,
+                             device="cpu").assign(**{"class": "MM"})
+        pd.testing.assert_frame_equal(table, alone)
