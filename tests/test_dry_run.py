@@ -45,7 +45,9 @@ def test_every_step_epoch_count_and_seed_list_is_capped_and_shapes_stay(profile)
         bound = next((m for m in markers if isinstance(m, Range)), None)
         values = capped if isinstance(capped, tuple) else (capped,)
         where = f"{profile}.{name}.{field}"
-        if field in getattr(type(getattr(study, name)), "DRY_KEEP", ()):
+        if (name, field) == ("proportion_study", "amounts"):
+            assert set(capped) <= set(value), where  # its own cut (below)
+        elif field in getattr(type(getattr(study, name)), "DRY_KEEP", ()):
             assert capped == value, where  # an interval whose event happens at step 0
         elif field in getattr(type(getattr(study, name)), "DRY_VALUES", {}):
             assert value is None and capped is not None, where  # a limit of dry runs only
@@ -71,7 +73,12 @@ def test_every_step_epoch_count_and_seed_list_is_capped_and_shapes_stay(profile)
     assert dry.data.crop_size == study.data.crop_size and dry.data.n_mm == study.data.n_mm
     assert dry.fastgan.ngf == study.fastgan.ngf
     assert dry.fastgan.batch_size == study.fastgan.batch_size
-    assert dry.proportion_study.amounts == study.proportion_study.amounts  # every arm
+    # notebook 07's grid: the largest amount and the filtered ones (every family, mix, filter)
+    prop = study.proportion_study
+    assert set(dry.proportion_study.amounts) == (
+        {max(prop.amounts)} | set(prop.filter_amounts or ())) & set(prop.amounts)
+    assert (dry.proportion_study.mixes, dry.proportion_study.generators) == (
+        prop.mixes, prop.generators)
     assert dry.gan_study.replicates == study.gan_study.replicates  # the fold machinery
 
 

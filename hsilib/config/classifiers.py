@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, ClassVar, Literal
 
 from .bounds import MAX_BATCH, MAX_COUNT, MAX_EPOCHS, MAX_PERCENT, MAX_SIDE, MAX_STEPS, MAX_WORKERS
@@ -239,3 +239,12 @@ class ProportionStudyConfig(Section):
     def validate(self) -> None:
         _check_names("ProportionStudyConfig.generators", self.generators,
                      {"cls", "tag", "replicate"})
+
+    def dry(self) -> ProportionStudyConfig:
+        """What a dry run keeps of the grid (hsilib.config.dryrun): the largest amount and
+        those with filtered arms. Every amount runs the same code, and each of the grid's
+        cells trains a classifier at its full size (at ``full``, 96 cells of a DenseNet201 at
+        224 px, about half an hour of a 2-core CPU, where one amount per family, mix and
+        filter shows every path)."""
+        keep = {max(self.amounts, default=0.0), *(self.filter_amounts or ())}
+        return replace(self, amounts=tuple(a for a in self.amounts if a in keep))

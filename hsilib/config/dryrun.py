@@ -2,7 +2,7 @@
 
 ``run_all.py --profile full --dry-run`` runs every notebook with :func:`dry_run` applied to the
 resolved profile. Shapes stay as they are (crop and image sizes, widths, batch sizes, the
-classifier's architecture and input size, every family, arm, mix and amount, the fold
+classifier's architecture and input size, every family, arm and mix, the fold
 machinery); what makes a run long is cut, and the cut follows each field's declaration, not a
 list of names, so a field added later is cut by how it is declared:
 
@@ -32,7 +32,8 @@ A section's ``DRY_VALUES`` sets fields that only a dry run limits (the classifie
 ``DRY_KEEP`` names step fields left as they are: intervals whose event already happens at the
 first step (StyleGAN2's lazy regularisers, at every step a multiple of theirs), so that the
 dry run's two steps are one regularised step and one plain step, as training mixes them,
-rather than two regularised ones.
+rather than two regularised ones. A section with a ``dry`` method makes its own last cut
+(notebook 07's grid keeps its largest amount and those with filtered arms).
 
 Zero stays zero (0 turns a part off, and a dry run must not turn parts on), and every capped
 value respects the field's lower bound. A dry run's numbers (scores, intervals, verdicts) mean
@@ -129,4 +130,5 @@ def dry_run(cfg: Section, smoke: Section | None = None) -> Section:
                                    inside=("steps" in fields and name != "steps")
                                    or name in getattr(type(cfg), "DRY_INSIDE", ()))
     changes.update(getattr(type(cfg), "DRY_VALUES", {}))
-    return dataclasses.replace(cfg, **changes)
+    out = dataclasses.replace(cfg, **changes)
+    return out.dry() if hasattr(out, "dry") else out
