@@ -45,7 +45,7 @@ def test_every_step_epoch_count_and_seed_list_is_capped_and_shapes_stay(profile)
         bound = next((m for m in markers if isinstance(m, Range)), None)
         values = capped if isinstance(capped, tuple) else (capped,)
         where = f"{profile}.{name}.{field}"
-        if (name, field) == ("proportion_study", "amounts"):
+        if (name, field) in (("proportion_study", "amounts"), ("correlation_study", "levels")):
             assert set(capped) <= set(value), where  # its own cut (below)
         elif field in getattr(type(getattr(study, name)), "DRY_KEEP", ()):
             assert capped == value, where  # an interval whose event happens at step 0
@@ -79,6 +79,10 @@ def test_every_step_epoch_count_and_seed_list_is_capped_and_shapes_stay(profile)
         {max(prop.amounts)} | set(prop.filter_amounts or ())) & set(prop.amounts)
     assert (dry.proportion_study.mixes, dry.proportion_study.generators) == (
         prop.mixes, prop.generators)
+    # notebook 08's ladder: every corruption kind at its strongest level
+    corr = study.correlation_study
+    assert dry.correlation_study.levels == (max(corr.levels),)
+    assert dry.correlation_study.corruptions == corr.corruptions
     assert dry.gan_study.replicates == study.gan_study.replicates  # the fold machinery
 
 

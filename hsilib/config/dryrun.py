@@ -33,7 +33,8 @@ A section's ``DRY_VALUES`` sets fields that only a dry run limits (the classifie
 first step (StyleGAN2's lazy regularisers, at every step a multiple of theirs), so that the
 dry run's two steps are one regularised step and one plain step, as training mixes them,
 rather than two regularised ones. A section with a ``dry`` method makes its own last cut
-(notebook 07's grid keeps its largest amount and those with filtered arms).
+(notebook 07's grid keeps its largest amount and those with filtered arms, notebook 08's
+oracle ladder every corruption kind at its strongest level).
 
 Zero stays zero (0 turns a part off, and a dry run must not turn parts on), and every capped
 value respects the field's lower bound. A dry run's numbers (scores, intervals, verdicts) mean
