@@ -217,7 +217,10 @@ def train_classifier(cfg, train: Crops, val: Crops, seed: int, *, augment: bool 
     if not batches and earlier["batches"]:  # finished in an earlier run (resumed)
         timing = dict(done=earlier["batches"], seconds=earlier["seconds"], epochs=len(rows),
                       timing="seconds from the checkpoint (trained earlier)")
-    watch.record("classifier", desc or cfg.arch, units="batches", checkpoint=checkpoint,
+    # disk: the kept checkpoint holds the selected weights alone (the loop state, removed when
+    # the run ends, also holds the optimiser's moments and a second copy of the weights)
+    kept_mb = sum(t.numel() * t.element_size() for t in best_state.values()) / 2**20
+    watch.record("classifier", desc or cfg.arch, units="batches", checkpoint_mb=round(kept_mb, 3),
                  arch=cfg.arch, cfg_epochs=cfg.epochs, batch_size=cfg.batch_size,
                  n_train=len(train), n_val=len(val), **timing)
     history = pd.DataFrame(rows)

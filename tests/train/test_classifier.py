@@ -273,3 +273,21 @@ def test_max_predict_caps_the_predicted_crops_and_keeps_the_training_record(run)
     assert list(train["id"]) == list(full_train["id"])  # the same training set, all listed
     predicted = train[train["p_mm"].notna()]
     assert predicted.groupby("label").size().tolist() == [2, 2]
+
+
+def test_the_training_record_sizes_the_kept_checkpoint_not_the_loop_state(run, tmp_path,
+                                                                          monkeypatch):
+    # the plan's disk projection: a run keeps its selected weights; its loop state (optimiser
+    # moments, a second copy of the weights) is removed when it ends
+    from hsilib.train import watch
+
+    monkeypatch.setattr(watch, "RECORDS", [])
+    _experiment(run, name="real", checkpoint_dir=tmp_path)
+    kept = tmp_path / "real_seed0.pt"
+    assert kept.is_file() and not (tmp_path / "loops").exists()
+    record = watch.RECORDS[-1]
+    assert record["kind"] == "classifier"
+    weights = torch.load(kept, weights_only=True)["state_dict"]
+    mb = sum(t.numel() * t.element_size() for t in weights.values()) / 2**20
+    assert record["checkpoint_mb"] == pytest.approx(mb, abs=1e-3)
+    assert record["checkpoint_mb"] <= kept.stat().st_size / 2**20
