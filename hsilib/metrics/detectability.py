@@ -10,7 +10,7 @@ Used by :func:`hsilib.metrics.protocol.evaluate_generator` (notebook 03).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 
 import numpy as np
 import torch
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ..config import MetricsConfig
 from .probe import grouped_cv_auroc
-from .protocol_sets import set_length, take
+from .protocol_sets import fingerprint, set_length, take
 
 SET_NAMES = ("synthetic", "real_train", "real_heldout")
 PROBE_MIN_SIDE = 16  # the probe's SmallCNN halves the side four times
@@ -58,8 +58,11 @@ def _probe_input(images: torch.Tensor) -> torch.Tensor:
 
 
 def detectability_row(synthetic, real_train, real_heldout, groups: Mapping | None,
-                      cfg: MetricsConfig, seed: int, device: str) -> dict:
-    """The detectability row: probe AUROC real vs synthetic, floor real half vs real half."""
+                      cfg: MetricsConfig, seed: int, device: str,
+                      kept: MutableMapping | None = None) -> dict:
+    """The detectability row: probe AUROC real vs synthetic, floor real half vs real half.
+    ``kept``: where the floor is kept between calls on the same real sets (it depends on the
+    synthetic set only through its size, which fixes the random draws before the halves)."""
     sets = {name: s for name, s in zip(SET_NAMES, (synthetic, real_train, real_heldout),
                                          strict=True)}
     real = _probe_input(torch.cat([take(sets[k], range(set_length(sets[k])))
@@ -78,9 +81,16 @@ def detectability_row(synthetic, real_train, real_heldout, groups: Mapping | Non
     res = grouped_cv_auroc(images, labels, np.r_[real_groups[real_idx],
                                                  [f"synthetic/{i}" for i in syn_idx]], **probe)
     halves = _halves_by_group(real_groups, rng)
-    floor = float("nan")
-    if min(len(np.unique(real_groups[halves == h])) for h in (0, 1)) >= 2:
+    prints = [fingerprint(sets[k]) for k in SET_NAMES[1:]]
+    key = (None if kept is None or None in prints else
+           ("detectability floor", *prints, tuple(real_groups.tolist()), n_syn,
+            tuple(sorted(probe.items(), key=lambda kv: kv[0])), str(device)))
+    floor = float("nan") if key is None else kept.get(key, float("nan"))
+    if (key is None or key not in kept) and min(
+            len(np.unique(real_groups[halves == h])) for h in (0, 1)) >= 2:
         floor = grouped_cv_auroc(real, halves, real_groups, **probe).auroc
+    if key is not None:
+        kept[key] = floor
     given = [k for k in SET_NAMES[1:] if groups is not None and groups.get(k) is not None]
     grouping = ("real images grouped by source image (groups=)" if len(given) == 2 else
                 f"{given[0]} images grouped by source image (groups=), the others each their "

@@ -59,7 +59,6 @@ Introduced in notebook 03.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable, Mapping, MutableMapping
 
@@ -85,6 +84,7 @@ from .perceptual import PERCEPTUAL
 from .protocol_sets import (
     PAIRED,
     Summary,
+    fingerprint,
     mean_of_dicts,
     nearest,
     paired_terms,
@@ -166,9 +166,10 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, cfg: MetricsConfi
     ``cfg.probe_epochs``, ``cfg.probe_width`` (images under 16 px enlarged to 16, nearest
     neighbour); floor: the same probe between two halves of the real images split by group.
 
-    ``summaries``: a mapping in which the two real sets' one-pass summaries are kept and
-    looked up (keyed by their content, the images used and the pixel budgets), so that
-    evaluations of several synthetic sets against the same real sets read those once. The
+    ``summaries``: a mapping in which the two real sets' one-pass summaries, and the
+    detectability probe's real-vs-real floor, are kept and looked up (keyed by the sets'
+    content and what else they depend on), so that evaluations of several synthetic sets
+    against the same real sets compute those once. The
     caller keeps one mapping per ``extractor`` and ``to_reflectance``; the numbers are those of
     a call without it.
 
@@ -186,16 +187,14 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, cfg: MetricsConfi
 
 def _summary_key(source, name: str, **kw) -> tuple | None:
     """What a real set's summary depends on besides the extractor and ``to_reflectance``: its
-    name, its content (a digest of a tensor's or array's bytes; None for a dataset, which is
-    not cached) and the arguments of :func:`summarise`."""
-    if not isinstance(source, (torch.Tensor, np.ndarray)):
+    name, its content (:func:`fingerprint`; None for a dataset, which is not kept) and the
+    arguments of :func:`summarise`."""
+    content = fingerprint(source)
+    if content is None:
         return None
-    array = source.detach().cpu().numpy() if isinstance(source, torch.Tensor) else source
-    array = np.ascontiguousarray(array)
-    digest = hashlib.blake2b(array.data, digest_size=16).hexdigest()
     keep = kw.pop("keep")
-    return (name, array.shape, str(array.dtype), digest,
-            None if keep is None else np.asarray(keep).tobytes(), tuple(sorted(kw.items())))
+    return (name, content, None if keep is None else np.asarray(keep).tobytes(),
+            tuple(sorted(kw.items())))
 
 
 def _evaluate(synthetic, real_train, real_heldout, *, cfg: MetricsConfig, extractor,
@@ -314,7 +313,7 @@ def _evaluate(synthetic, real_train, real_heldout, *, cfg: MetricsConfig, extrac
                               f"{repeat_note}; {_ci_note('synthetic and held-out', cfg.n_boot)}")
     if cfg.probe_epochs > 0:
         rows.append(detectability_row(synthetic, real_train, real_heldout, groups, cfg, seed,
-                                      device))
+                                      device, kept=summaries))
     order = {kind: i for i, kind in enumerate(_KINDS)}
     rows.sort(key=lambda r: order[r["kind"]])
     return pd.DataFrame(rows, columns=COLUMNS)

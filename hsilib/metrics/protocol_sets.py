@@ -15,6 +15,7 @@ Used by :func:`hsilib.metrics.protocol.evaluate_generator` (notebook 03).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -40,6 +41,16 @@ def set_length(source) -> int:
         return len(source)
     raise TypeError("sets must be tensors/arrays N x B x H x W or indexable datasets, got "
                     f"{type(source).__name__}")
+
+
+def fingerprint(source) -> tuple | None:
+    """Shape, dtype and a digest of the content of a tensor or array (None for a dataset):
+    what the protocol keys the summaries it keeps by."""
+    if not isinstance(source, (torch.Tensor, np.ndarray)):
+        return None
+    array = source.detach().cpu().numpy() if isinstance(source, torch.Tensor) else source
+    array = np.ascontiguousarray(array)
+    return array.shape, str(array.dtype), hashlib.blake2b(array.data, digest_size=16).hexdigest()
 
 
 def take(source, idx, name: str = "") -> torch.Tensor:

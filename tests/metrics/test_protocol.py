@@ -357,6 +357,28 @@ def test_detectability_copies_near_chance_planted_band_near_one(smooth_images):
     assert "each real image its own group" in fresh.note
 
 
+def test_the_kept_detectability_floor_is_computed_once_and_equal(smooth_images, monkeypatch):
+    train, held = smooth_images(12, size=16, seed=30), smooth_images(8, size=16, seed=31)
+    cfg = _cfg(probe_epochs=2, probe_width=4, probe_folds=2, n_boot=50)
+    fakes = [smooth_images(12, size=16, seed=s) for s in (32, 33)]
+    kw = dict(extractor=_BandStats(), cfg=cfg, device="cpu", seed=4)
+    plain = [_row(protocol.evaluate_generator(f, train, held, **kw), "detectability_AUROC")
+             for f in fakes]
+    calls = []
+    probe_fn = detectability.grouped_cv_auroc
+    monkeypatch.setattr(detectability, "grouped_cv_auroc",
+                        lambda *a, **k: calls.append(1) or probe_fn(*a, **k))
+    kept: dict = {}
+    rows = [_row(protocol.evaluate_generator(f, train, held, summaries=kept, **kw),
+                 "detectability_AUROC") for f in fakes]
+    assert len(calls) == 3  # two synthetic sets, one floor
+    for got, expected in zip(rows, plain, strict=True):
+        pd.testing.assert_series_equal(got, expected)
+    # a synthetic set of another size draws other halves: its own floor
+    protocol.evaluate_generator(fakes[0][:10], train, held, summaries=kept, **kw)
+    assert len(calls) == 5
+
+
 def test_detectability_groups_and_equal_counts(sets, smooth_images, monkeypatch):
     train, held = sets
     seen, shapes = [], []
