@@ -125,8 +125,8 @@ class ClassifierStudyConfig(Section):
         "paper": dict(seeds=(0, 1, 2)),  # with one fold: docs/full_profile.md
         # lab, on top of quick: TSTR 1:2 under quick; counts within lab's 60 exported crops
         # per class (notebook 03) and 40 of each conditional generator (notebook 04)
-        "lab": dict(arms=("focal+balanced",), n_synthetic_total=80, n_synthetic_mm_only=60,
-                    n_synthetic_tstr=40),
+        "lab": dict(seeds=(0, 1), arms=("focal+balanced",), n_synthetic_total=80,
+                    n_synthetic_mm_only=60, n_synthetic_tstr=40),
         "quick": dict(seeds=(0, 1, 2), n_synthetic_tstr=50, n_boot=500,
                       arms=("focal+balanced", "tstr_ratio"), syn_families=()),
         # every arm but ResNet50 (a minute of CPU even at 32 px; its path is a unit test)
@@ -219,7 +219,7 @@ class ProportionStudyConfig(Section):
         # (52 runs, ~9 s each) notebook 07 took 8.3 minutes, past its 8; the other families
         # and the nevus-only mix run under full
         "paper": dict(seeds=(0, 1, 2)),  # with one fold: docs/full_profile.md
-        "lab": dict(amounts=(50.0, 200.0)),  # on top of quick: two amounts
+        "lab": dict(seeds=(0,), amounts=(50.0, 200.0)),  # on top of quick: two amounts, a seed
         "quick": dict(seeds=(0, 1), amounts=(50.0, 100.0, 200.0), mixes=("MM", "both"),
                       filter_amounts=(100.0,),
                       filter_mixes=("both",), n_boot=500,

@@ -180,6 +180,7 @@ class ShsGANConfig(GeneratorConfig):
         # lr 1e-5 barely moves in 70 CPU steps: quick uses lr 2e-4, and 32 px because the
         # gradient penalty's double backward through the 3-D critic costs ~0.3-0.8 s per step
         # at 64 px on 2 busy cores (the notebook says so)
+        "lab": dict(steps=50),  # on top of quick
         "quick": dict(image_size=32, batch_size=4, steps=70, lr=2e-4, z_dim=64, ngf=16,
                       ndf=16, ndf3d=4,
                       log_every=10, sample_every=0, checkpoint_every=0),
@@ -355,7 +356,7 @@ class VAEConfig(GeneratorConfig):
         # 265 s of its 422 s; at 120 the notebook still took 4.1 minutes idle and at 100 3.7
         # (training 106 s of it, the protocol's eight evaluations 80 s), so quick runs 80 to
         # fit its 3.5 minutes
-        "lab": dict(steps=60),  # on top of quick
+        "lab": dict(steps=40),  # on top of quick
         "quick": dict(image_size=64, batch_size=8, steps=80, latent_dim=32, base_width=16,
                       log_every=10, sample_every=60, checkpoint_every=60),
         "smoke": dict(image_size=32, batch_size=4, steps=3, latent_dim=8, base_width=4,

@@ -202,7 +202,7 @@ class VAEStudyConfig(Section):
         # one subsample per metric instead of the protocol's three (the probe is kept, so
         # detectability compares with notebook 03's): the evaluation of eight VAE sets took
         # 106 s of notebook 05's 4.4 minutes at three, over its 3.5-minute share
-        "lab": dict(sweep_steps=60, n_synthetic=40),  # on top of quick; = vae.steps
+        "lab": dict(sweep_steps=40, n_synthetic=40),  # on top of quick; = vae.steps
         "quick": dict(sweep_steps=80, n_synthetic=60, eval_repeats=1),  # = vae.steps
         "smoke": dict(sweep_steps=3, n_synthetic=6, n_interpolation=3),
     }
