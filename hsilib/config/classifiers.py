@@ -58,7 +58,7 @@ class ClassifierConfig(Section):
     DRY_VALUES: ClassVar[dict[str, Any]] = {"max_predict": 8}
 
     DELTAS: ClassVar[Deltas] = {
-        "lab": dict(epochs=18, patience=5),  # on top of quick (profiles.BASES)
+        "lab": dict(epochs=14, patience=4),  # on top of quick (profiles.BASES)
         "quick": dict(arch="small", image_size=64, batch_size=32, lr=2e-3, epochs=40,
                       patience=10),
         "smoke": dict(arch="small", image_size=32, batch_size=4, lr=1e-3, epochs=2,
