@@ -2,7 +2,7 @@
 
 - the ``full`` profile's dry run (every notebook at full shapes with every loop cut short, over
   half an hour on 2 cores and some 20 GB of disk);
-- the ``lab`` profile (about 22 minutes on 2 cores, every notebook within 5), with what its
+- the ``lab`` profile (about 19 minutes on 2 cores, every notebook within 5), with what its
   notebooks teach checked on its results (``tests/long_runs.py`` says what).
 
 Their wall times are not asserted (a shared machine would fail them); docs/full_profile.md and
