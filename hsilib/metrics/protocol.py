@@ -169,9 +169,8 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, cfg: MetricsConfi
     ``summaries``: a mapping in which the two real sets' one-pass summaries, and the
     detectability probe's real-vs-real floor, are kept and looked up (keyed by the sets'
     content and what else they depend on), so that evaluations of several synthetic sets
-    against the same real sets compute those once. The
-    caller keeps one mapping per ``extractor`` and ``to_reflectance``; the numbers are those of
-    a call without it.
+    against the same real sets compute those once. The caller keeps one mapping per
+    ``extractor`` and ``to_reflectance``; the numbers are those of a call without it.
 
     Returns a DataFrame with columns :data:`COLUMNS`, one row per metric.
     """
