@@ -184,6 +184,14 @@ def evaluate_generator(synthetic, real_train, real_heldout, *, cfg: MetricsConfi
                          to_reflectance=to_reflectance, device=device, summaries=summaries)
 
 
+def protocol_extractor(cfg: MetricsConfig, seed: int) -> dist.Inception16:
+    """The protocol's feature network: :class:`~hsilib.metrics.distribution.Inception16` at
+    ``cfg.feature_size`` with ``cfg.inception_weights``, initialised from ``seed`` (a local
+    generator: two networks of one seed are the same, so callers may build it once)."""
+    return dist.Inception16(feature_size=cfg.feature_size, weights=cfg.inception_weights,
+                            seed=seed)
+
+
 def _summary_key(source, name: str, **kw) -> tuple | None:
     """What a real set's summary depends on besides the extractor and ``to_reflectance``: its
     name, its content (:func:`fingerprint`; None for a dataset, which is not kept) and the
@@ -204,8 +212,7 @@ def _evaluate(synthetic, real_train, real_heldout, *, cfg: MetricsConfig, extrac
     sizes = {name: set_length(s) for name, s in sets.items()}
     _check_inputs(cfg, sizes, groups)
     if extractor is None:
-        extractor = dist.Inception16(feature_size=cfg.feature_size,
-                                     weights=cfg.inception_weights, seed=seed)
+        extractor = protocol_extractor(cfg, seed)
     extractor = extractor.to(pick_device(device)).eval()
     n_syn, n_train, n_held = sizes.values()
     n, repeats = min(n_syn, n_train), cfg.n_repeats

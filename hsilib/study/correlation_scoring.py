@@ -71,11 +71,9 @@ class StateScorer:
         :func:`~hsilib.study.generators.study.evaluate_set` (the numbers are those of a call without
         them: the network is built from the same seed)."""
         if self._extractor is None:
-            from ..metrics.distribution import Inception16
+            from ..metrics.protocol import protocol_extractor
 
-            m = self.metrics
-            self._extractor = Inception16(feature_size=m.feature_size, weights=m.inception_weights,
-                                          seed=self.seed)
+            self._extractor = protocol_extractor(self.metrics, self.seed)
         return {"extractor": self._extractor, "summaries": self._summaries.setdefault(fold, {})}
 
     def table(self, fold: int) -> tuple[Path, BandNormaliser]:

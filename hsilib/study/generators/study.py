@@ -300,13 +300,12 @@ class GeneratorStudy:
         evaluation of this study. The protocol would build the same network for each call
         (its initialisation draws from a local generator only), so the numbers are the same;
         building it takes a second or two on a CPU."""
-        from ...metrics.distribution import Inception16
+        from ...metrics.protocol import protocol_extractor
 
         m = self.metrics
         key = (m.feature_size, m.inception_weights, self.seed)
         if self._extractor is None or self._extractor[0] != key:
-            self._extractor = (key, Inception16(feature_size=m.feature_size,
-                                                weights=m.inception_weights, seed=self.seed))
+            self._extractor = (key, protocol_extractor(m, self.seed))
         return self._extractor[1]
 
     def record(self, table: pd.DataFrame, run: GeneratorRun, *, variant: str,
